@@ -1,0 +1,223 @@
+//! `DATABASE_URL` parsing and connecting.
+//!
+//! Accepted forms (contract §2):
+//! - `sqlite://data/llm-quota.db`, `sqlite://./x.db`: a path relative to the working directory;
+//! - `sqlite:///./x.db`, `sqlite:///x.db`: SQLAlchemy's relative form (three slashes);
+//! - `sqlite:////var/lib/x.db`: SQLAlchemy's absolute form (four slashes);
+//! - `sqlite:///var/lib/x.db`: an absolute path, when the part after the third slash itself
+//!   contains a folder that is not `.` or `..` (how sqlx and most URLs spell it);
+//! - `postgres://…` and `postgresql://…`.
+//!
+//! Query parameters on a SQLite URL (`?mode=rwc`) are ignored: the file and its folder are
+//! always created on first use.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use crate::{migration::Migrator, EngineError, Result};
+
+/// A validated database location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses any accepted form; the error names the accepted forms.
+    pub fn parse(raw: &str) -> Result<DatabaseUrl> {
+        let raw = raw.trim();
+        if let Some(rest) = raw.strip_prefix("sqlite:") {
+            return parse_sqlite(rest).map(DatabaseUrl::Sqlite);
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let after_scheme = raw.split_once("://").map_or("", |(_, rest)| rest);
+            if after_scheme.is_empty() || after_scheme.starts_with('/') {
+                return Err(EngineError::InvalidDatabaseUrl(format!(
+                    "malformed PostgreSQL URL {raw:?}: expected postgres://user:password@host:5432/database"
+                )));
+            }
+            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
+        }
+        Err(EngineError::InvalidDatabaseUrl(format!(
+            "unsupported database URL {:?}: use sqlite://path/to/file.db or postgres://user:password@host/database",
+            redact_url(raw)
+        )))
+    }
+
+    /// The URL with any password replaced by `***`, for logs and `config check`.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => redact_url(url),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+fn parse_sqlite(rest: &str) -> Result<PathBuf> {
+    let rest = rest.split('?').next().unwrap_or_default();
+    let path = if let Some(after) = rest.strip_prefix("////") {
+        format!("/{after}")
+    } else if let Some(after) = rest.strip_prefix("///") {
+        let first = after.split('/').next().unwrap_or_default();
+        let has_folder = after.contains('/');
+        if !has_folder || first == "." || first == ".." {
+            after.to_owned()
+        } else {
+            format!("/{after}")
+        }
+    } else if let Some(after) = rest.strip_prefix("//") {
+        after.to_owned()
+    } else {
+        rest.to_owned()
+    };
+    if path.is_empty() || path.ends_with('/') {
+        return Err(EngineError::InvalidDatabaseUrl(format!(
+            "sqlite URL \"sqlite:{rest}\" names no file: use sqlite://data/llm-quota.db"
+        )));
+    }
+    if path == ":memory:" {
+        return Err(EngineError::InvalidDatabaseUrl(
+            "an in-memory SQLite database would lose every key at restart: use sqlite://data/llm-quota.db".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Replaces the password of `scheme://user:password@host` by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..authority_start],
+            &userinfo[..colon],
+            &url[authority_start + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Pool sizing: SQLite serializes writers anyway, a few connections let key lookups and the
+/// admin read while a write runs; PostgreSQL gets the usual pool.
+const SQLITE_POOL: u32 = 4;
+const POSTGRES_POOL: u32 = 16;
+
+/// Connects, creating the SQLite file and its folder when needed. SQLite runs in WAL mode with
+/// `synchronous = NORMAL` (see docs/architecture.md: a killed process loses nothing committed).
+pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
+    let mut options = match url {
+        DatabaseUrl::Sqlite(path) => {
+            create_parent(path)?;
+            let mut o = ConnectOptions::new(format!("sqlite://{}", path.display()));
+            o.max_connections(SQLITE_POOL).min_connections(1);
+            o.map_sqlx_sqlite_opts(|s| {
+                s.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+            o
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let mut o = ConnectOptions::new(raw.clone());
+            o.max_connections(POSTGRES_POOL).min_connections(1);
+            o
+        }
+    };
+    options
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false);
+    Ok(Database::connect(options).await?)
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| EngineError::CreateFolder {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates or upgrades the schema; idempotent.
+pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every accepted spelling of a SQLite location maps to the path an operator means.
+    #[test]
+    fn sqlite_forms() {
+        let p = |s: &str| match DatabaseUrl::parse(s).unwrap() {
+            DatabaseUrl::Sqlite(p) => p.display().to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p("sqlite://data/llm-quota.db"), "data/llm-quota.db");
+        assert_eq!(p("sqlite:///./test.db"), "./test.db");
+        assert_eq!(p("sqlite:///test.db"), "test.db");
+        assert_eq!(p("sqlite:////var/lib/x.db"), "/var/lib/x.db");
+        assert_eq!(p("sqlite:///tmp/x/y.db"), "/tmp/x/y.db");
+        assert_eq!(p("sqlite://data/x.db?mode=rwc"), "data/x.db");
+        assert_eq!(p("sqlite:x.db"), "x.db");
+    }
+
+    /// PostgreSQL URLs pass, unknown schemes and empty paths are refused with a hint.
+    #[test]
+    fn other_forms() {
+        assert!(DatabaseUrl::parse("postgres://postgres@127.0.0.1/test")
+            .unwrap()
+            .is_postgres());
+        assert!(DatabaseUrl::parse("postgresql://u:p@h/d")
+            .unwrap()
+            .is_postgres());
+        let err = DatabaseUrl::parse("mysql://root@localhost/x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sqlite://"), "{err}");
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    }
+
+    /// Passwords never reach a log line or `config check`.
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://a:b@c/d")
+                .unwrap()
+                .redacted(),
+            "postgresql://a:***@c/d"
+        );
+    }
+}

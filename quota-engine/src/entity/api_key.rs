@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// An API key. The plaintext is never stored: `key_hash` is its SHA-256 hex digest and
+/// `key_prefix` the first characters, for people to recognise it.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "api_keys")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: String,
+    #[sea_orm(unique)]
+    pub key_hash: String,
+    pub key_prefix: String,
+    pub is_active: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub expires_at: Option<DateTimeUtc>,
+    pub daily_token_limit: Option<i64>,
+    pub monthly_token_limit: Option<i64>,
+    pub daily_request_limit: Option<i64>,
+    pub monthly_request_limit: Option<i64>,
+    /// JSON array of model names; `None` = every model.
+    pub allowed_models: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,6 @@
+//! SeaORM entities. They only derive; queries live with what they are about.
+
+pub mod api_key;
+pub mod setting;
+pub mod usage_counter;
+pub mod usage_log;

@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+/// The running counters of one key for its current day and month. One row per key holds both
+/// periods so that the gate is a single-row, single-statement update. A period column holds the
+/// period's label (`2026-11-29`, `2026-11`); when it differs from the current label the counters
+/// belong to a past period and count as zero.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "usage_counters")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key_id: i64,
+    pub day_period: String,
+    pub day_requests: i64,
+    pub day_tokens: i64,
+    pub month_period: String,
+    pub month_requests: i64,
+    pub month_tokens: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

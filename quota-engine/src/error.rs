@@ -1,0 +1,28 @@
+use thiserror::Error;
+
+/// What can go wrong in the quota engine. Callers branch on the variants; the database's own
+/// errors are wrapped in [`EngineError::Database`].
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// `DATABASE_URL` is not one of the accepted forms.
+    #[error("{0}")]
+    InvalidDatabaseUrl(String),
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create the folder {path} for the SQLite database: {source}")]
+    CreateFolder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Input the caller should have validated (a negative limit, an empty name…).
+    #[error("{0}")]
+    Invalid(String),
+    /// No API key with this id.
+    #[error("no API key with id {0}")]
+    KeyNotFound(i64),
+    /// A stored value could not be decoded (a corrupted `allowed_models` or setting).
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}

@@ -1,0 +1,399 @@
+//! API keys: their material (`sk-…`, SHA-256 digest, display prefix) and their records.
+//!
+//! The plaintext exists only in the return value of [`create`]; the database holds the digest,
+//! so a lookup is one indexed query on `key_hash`.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rand::RngCore as _;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+
+use crate::entity::{api_key, usage_counter, usage_log};
+use crate::gate::Limits;
+use crate::{EngineError, Result};
+
+/// Random bytes in a key: 32 bytes = 256 bits, 43 URL-safe characters after `sk-`.
+const KEY_BYTES: usize = 32;
+/// Characters of the plaintext kept for display (`sk-` + 8).
+const PREFIX_LEN: usize = 11;
+
+/// A key as the rest of the program sees it (never with its plaintext or digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub key_prefix: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub limits: Limits,
+    /// `None` = every model.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+impl ApiKey {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether this key may use `model`. Cloud models (`…:cloud`, `…-cloud`) run on the Ollama
+    /// host's own ollama.com account, so they need to be named explicitly.
+    pub fn allows_model(&self, model: &str) -> bool {
+        match &self.allowed_models {
+            Some(list) => list.iter().any(|m| model_matches(m, model)),
+            None => !is_cloud_model(model),
+        }
+    }
+}
+
+/// `llama3` in an allow-list also allows `llama3:latest`, as Ollama treats them as one model.
+fn model_matches(allowed: &str, model: &str) -> bool {
+    fn canonical(m: &str) -> &str {
+        m.strip_suffix(":latest").unwrap_or(m)
+    }
+    canonical(allowed) == canonical(model)
+}
+
+/// Names ending in `:cloud` or `-cloud` (e.g. `gpt-oss:20b-cloud`) are cloud models.
+pub fn is_cloud_model(model: &str) -> bool {
+    model.ends_with(":cloud") || model.ends_with("-cloud")
+}
+
+/// What a new key starts with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewKey {
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub limits: Limits,
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// An edit of a key's descriptive fields; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub allowed_models: Option<Option<Vec<String>>>,
+}
+
+/// An edit of a key's limits; `None` leaves a limit as it is, `Some(None)` makes it unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitsPatch {
+    pub daily_tokens: Option<Option<i64>>,
+    pub monthly_tokens: Option<Option<i64>>,
+    pub daily_requests: Option<Option<i64>>,
+    pub monthly_requests: Option<Option<i64>>,
+}
+
+/// Freshly generated key material.
+pub struct KeyMaterial {
+    pub plaintext: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+/// Generates `sk-` + 43 URL-safe characters from the operating system's CSPRNG.
+pub fn generate() -> KeyMaterial {
+    let mut bytes = [0u8; KEY_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let plaintext = format!(
+        "sk-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    KeyMaterial {
+        hash: hash_key(&plaintext),
+        prefix: plaintext.chars().take(PREFIX_LEN).collect(),
+        plaintext,
+    }
+}
+
+/// The SHA-256 hex digest under which a key is stored.
+pub fn hash_key(plaintext: &str) -> String {
+    hex::encode(Sha256::digest(plaintext.as_bytes()))
+}
+
+fn validate_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(EngineError::Invalid("name: must not be empty".into()));
+    }
+    if name.chars().count() > 200 {
+        return Err(EngineError::Invalid("name: at most 200 characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_models(models: &Option<Vec<String>>) -> Result<Option<String>> {
+    match models {
+        None => Ok(None),
+        Some(list) => {
+            if list.iter().any(|m| m.trim().is_empty()) {
+                return Err(EngineError::Invalid(
+                    "allowed_models: model names must not be empty".into(),
+                ));
+            }
+            serde_json::to_string(list)
+                .map(Some)
+                .map_err(|e| EngineError::Invalid(format!("allowed_models: {e}")))
+        }
+    }
+}
+
+fn decode(m: api_key::Model) -> Result<ApiKey> {
+    let allowed_models =
+        match m.allowed_models {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Vec<String>>(&text).map_err(|e| {
+                EngineError::Corrupt(format!("allowed_models of key {}: {e}", m.id))
+            })?),
+        };
+    Ok(ApiKey {
+        id: m.id,
+        name: m.name,
+        key_prefix: m.key_prefix,
+        is_active: m.is_active,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        expires_at: m.expires_at,
+        limits: Limits {
+            daily_tokens: m.daily_token_limit,
+            monthly_tokens: m.monthly_token_limit,
+            daily_requests: m.daily_request_limit,
+            monthly_requests: m.monthly_request_limit,
+        },
+        allowed_models,
+    })
+}
+
+/// Creates a key and its counters row; returns the key and its plaintext (shown once).
+pub async fn create(
+    db: &impl TransactionTrait,
+    new: &NewKey,
+    now: DateTime<Utc>,
+) -> Result<(ApiKey, String)> {
+    let name = validate_name(&new.name)?;
+    new.limits.validate()?;
+    let allowed_models = validate_models(&new.allowed_models)?;
+    let material = generate();
+    let txn = db.begin().await?;
+    let model = api_key::ActiveModel {
+        name: Set(name),
+        key_hash: Set(material.hash),
+        key_prefix: Set(material.prefix),
+        is_active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        expires_at: Set(new.expires_at),
+        daily_token_limit: Set(new.limits.daily_tokens),
+        monthly_token_limit: Set(new.limits.monthly_tokens),
+        daily_request_limit: Set(new.limits.daily_requests),
+        monthly_request_limit: Set(new.limits.monthly_requests),
+        allowed_models: Set(allowed_models),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    usage_counter::ActiveModel {
+        key_id: Set(model.id),
+        day_period: Set(String::new()),
+        day_requests: Set(0),
+        day_tokens: Set(0),
+        month_period: Set(String::new()),
+        month_requests: Set(0),
+        month_tokens: Set(0),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((decode(model)?, material.plaintext))
+}
+
+/// Every key, oldest first.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
+    api_key::Entity::find()
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
+    let model = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(EngineError::KeyNotFound(id))?;
+    decode(model)
+}
+
+/// The key whose digest is `hash`, active or not. One indexed query.
+pub async fn find_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<ApiKey>> {
+    api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash))
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+/// Keys changed after `since` (for other instances' cache invalidation).
+pub async fn changed_since(db: &impl ConnectionTrait, since: DateTime<Utc>) -> Result<Vec<ApiKey>> {
+    api_key::Entity::find()
+        .filter(api_key::Column::UpdatedAt.gt(since))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+async fn load(db: &impl ConnectionTrait, id: i64) -> Result<api_key::ActiveModel> {
+    api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Into::into)
+        .ok_or(EngineError::KeyNotFound(id))
+}
+
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: i64,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<ApiKey> {
+    let mut model = load(db, id).await?;
+    model.is_active = Set(active);
+    model.updated_at = Set(now);
+    decode(model.update(db).await?)
+}
+
+pub async fn update_limits(
+    db: &impl ConnectionTrait,
+    id: i64,
+    patch: &LimitsPatch,
+    now: DateTime<Utc>,
+) -> Result<ApiKey> {
+    let mut model = load(db, id).await?;
+    for (field, value) in [
+        ("daily_token_limit", patch.daily_tokens),
+        ("monthly_token_limit", patch.monthly_tokens),
+        ("daily_request_limit", patch.daily_requests),
+        ("monthly_request_limit", patch.monthly_requests),
+    ] {
+        if let Some(Some(v)) = value {
+            if v < 0 {
+                return Err(EngineError::Invalid(format!(
+                    "{field}: must be a non-negative integer or null"
+                )));
+            }
+        }
+    }
+    if let Some(v) = patch.daily_tokens {
+        model.daily_token_limit = Set(v);
+    }
+    if let Some(v) = patch.monthly_tokens {
+        model.monthly_token_limit = Set(v);
+    }
+    if let Some(v) = patch.daily_requests {
+        model.daily_request_limit = Set(v);
+    }
+    if let Some(v) = patch.monthly_requests {
+        model.monthly_request_limit = Set(v);
+    }
+    model.updated_at = Set(now);
+    decode(model.update(db).await?)
+}
+
+pub async fn patch(
+    db: &impl ConnectionTrait,
+    id: i64,
+    patch: &KeyPatch,
+    now: DateTime<Utc>,
+) -> Result<ApiKey> {
+    let mut model = load(db, id).await?;
+    if let Some(name) = &patch.name {
+        model.name = Set(validate_name(name)?);
+    }
+    if let Some(expires_at) = patch.expires_at {
+        model.expires_at = Set(expires_at);
+    }
+    if let Some(models) = &patch.allowed_models {
+        model.allowed_models = Set(validate_models(models)?);
+    }
+    model.updated_at = Set(now);
+    decode(model.update(db).await?)
+}
+
+/// Deletes a key with its counters and usage log. Returns false when there was no such key.
+pub async fn delete(db: &impl TransactionTrait, id: i64) -> Result<bool> {
+    let txn = db.begin().await?;
+    usage_log::Entity::delete_many()
+        .filter(usage_log::Column::KeyId.eq(id))
+        .exec(&txn)
+        .await?;
+    usage_counter::Entity::delete_by_id(id).exec(&txn).await?;
+    let deleted = api_key::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await?
+        .rows_affected
+        > 0;
+    txn.commit().await?;
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Keys are `sk-` + 43 URL-safe characters, unique, with an 11-character display prefix,
+    /// and stored as the SHA-256 hex digest of the whole plaintext.
+    #[test]
+    fn key_material() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a.plaintext, b.plaintext);
+        assert!(a.plaintext.starts_with("sk-"));
+        let body = &a.plaintext[3..];
+        assert_eq!(body.len(), 43);
+        assert!(body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(a.prefix, a.plaintext[..11]);
+        assert_eq!(a.hash.len(), 64);
+        assert_eq!(a.hash, hash_key(&a.plaintext));
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    /// Allow-lists match `:latest` aliases; cloud models need to be named explicitly.
+    #[test]
+    fn model_rules() {
+        let mut key = ApiKey {
+            id: 1,
+            name: "k".into(),
+            key_prefix: "sk-x".into(),
+            is_active: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            expires_at: None,
+            limits: Limits::default(),
+            allowed_models: None,
+        };
+        assert!(key.allows_model("llama3"));
+        assert!(!key.allows_model("gpt-oss:120b-cloud"));
+        assert!(!key.allows_model("kimi:cloud"));
+        key.allowed_models = Some(vec!["llama3".into(), "kimi:cloud".into()]);
+        assert!(key.allows_model("llama3:latest"));
+        assert!(key.allows_model("kimi:cloud"));
+        assert!(!key.allows_model("qwen3"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The first schema: keys, counters, settings overrides, usage log.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum ApiKeys {
+    Table,
+    Id,
+    Name,
+    KeyHash,
+    KeyPrefix,
+    IsActive,
+    CreatedAt,
+    UpdatedAt,
+    ExpiresAt,
+    DailyTokenLimit,
+    MonthlyTokenLimit,
+    DailyRequestLimit,
+    MonthlyRequestLimit,
+    AllowedModels,
+}
+
+#[derive(DeriveIden)]
+enum UsageCounters {
+    Table,
+    KeyId,
+    DayPeriod,
+    DayRequests,
+    DayTokens,
+    MonthPeriod,
+    MonthRequests,
+    MonthTokens,
+}
+
+#[derive(DeriveIden)]
+enum Settings {
+    Table,
+    Name,
+    Value,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum UsageLog {
+    Table,
+    Id,
+    KeyId,
+    CreatedAt,
+    Day,
+    Route,
+    Model,
+    PromptTokens,
+    CompletionTokens,
+    Status,
+    DurationMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(ApiKeys::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(ApiKeys::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(ApiKeys::Name).string().not_null())
+                .col(
+                    ColumnDef::new(ApiKeys::KeyHash)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(ColumnDef::new(ApiKeys::KeyPrefix).string().not_null())
+                .col(
+                    ColumnDef::new(ApiKeys::IsActive)
+                        .boolean()
+                        .not_null()
+                        .default(true),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::ExpiresAt)
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::DailyTokenLimit)
+                        .big_integer()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::MonthlyTokenLimit)
+                        .big_integer()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::DailyRequestLimit)
+                        .big_integer()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(ApiKeys::MonthlyRequestLimit)
+                        .big_integer()
+                        .null(),
+                )
+                .col(ColumnDef::new(ApiKeys::AllowedModels).text().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_api_keys_updated_at")
+                .table(ApiKeys::Table)
+                .col(ApiKeys::UpdatedAt)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(UsageCounters::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(UsageCounters::KeyId)
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(UsageCounters::DayPeriod).string().not_null())
+                .col(
+                    ColumnDef::new(UsageCounters::DayRequests)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(UsageCounters::DayTokens)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(UsageCounters::MonthPeriod)
+                        .string()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(UsageCounters::MonthRequests)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(UsageCounters::MonthTokens)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_usage_counters_key")
+                        .from(UsageCounters::Table, UsageCounters::KeyId)
+                        .to(ApiKeys::Table, ApiKeys::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Settings::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Settings::Name)
+                        .string()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Settings::Value).text().not_null())
+                .col(
+                    ColumnDef::new(Settings::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(UsageLog::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(UsageLog::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(UsageLog::KeyId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(UsageLog::CreatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(UsageLog::Day).string().not_null())
+                .col(ColumnDef::new(UsageLog::Route).string().not_null())
+                .col(ColumnDef::new(UsageLog::Model).string().not_null())
+                .col(
+                    ColumnDef::new(UsageLog::PromptTokens)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(UsageLog::CompletionTokens)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(UsageLog::Status).integer().not_null())
+                .col(
+                    ColumnDef::new(UsageLog::DurationMs)
+                        .big_integer()
+                        .not_null(),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_usage_log_key")
+                        .from(UsageLog::Table, UsageLog::KeyId)
+                        .to(ApiKeys::Table, ApiKeys::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_usage_log_key_day")
+                .table(UsageLog::Table)
+                .col(UsageLog::KeyId)
+                .col(UsageLog::Day)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(UsageLog::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Settings::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(UsageCounters::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(ApiKeys::Table).to_owned())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! Schema migrations: one file per change, never edited after it lands (SQLite's `ALTER TABLE`
+//! is limited, so changes stay additive).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_init;
+
+/// Runs every migration in order; `serve` and `migrate` call it.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_init::Migration)]
+    }
+}

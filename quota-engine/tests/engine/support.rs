@@ -1,0 +1,83 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+use quota_engine::{db, DatabaseConnection, DatabaseUrl, Periods};
+use sea_orm::{ConnectionTrait, Database};
+
+/// A database under test, with what keeps it alive.
+pub struct TestDb {
+    pub name: &'static str,
+    pub db: DatabaseConnection,
+    /// The URL a second, independent pool can connect with (a second "instance").
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn second_pool(&self) -> DatabaseConnection {
+        db::connect(&self.url).await.unwrap()
+    }
+}
+
+static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh SQLite file, and a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set; both
+/// migrated.
+pub async fn databases() -> Vec<TestDb> {
+    let mut all = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}/nested/q.db", dir.path().display())).unwrap();
+    let conn = db::connect(&url).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    all.push(TestDb {
+        name: "sqlite",
+        db: conn,
+        url,
+        _dir: Some(dir),
+    });
+    if let Some(pg) = postgres().await {
+        all.push(pg);
+    }
+    all
+}
+
+async fn postgres() -> Option<TestDb> {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let schema = format!(
+        "qe_{}_{}_{}",
+        std::process::id(),
+        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
+        Utc::now().timestamp_micros()
+    );
+    let admin = Database::connect(base.as_str())
+        .await
+        .expect("TEST_DATABASE_URL unreachable");
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url =
+        DatabaseUrl::parse(&format!("{base}{sep}options=-c%20search_path%3D{schema}")).unwrap();
+    let conn = db::connect(&url).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    Some(TestDb {
+        name: "postgres",
+        db: conn,
+        url,
+        _dir: None,
+    })
+}
+
+pub fn berlin() -> Periods {
+    Periods::from_name("Europe/Berlin").unwrap()
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}

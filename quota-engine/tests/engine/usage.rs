@@ -1,0 +1,128 @@
+use chrono::NaiveDate;
+use quota_engine::usage_log::{self, DailyUsage, UsageRecord};
+use quota_engine::{keys, settings, NewKey};
+
+use crate::support::{at, databases};
+
+fn record(key_id: i64, day: &str, prompt: i64, completion: i64) -> UsageRecord {
+    UsageRecord {
+        key_id,
+        at: at("2026-11-29T10:00:00Z"),
+        day: day.into(),
+        route: "/api/chat".into(),
+        model: "llama3".into(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        status: 200,
+        duration_ms: 12,
+    }
+}
+
+/// Records queued through the sink reach the log, and the per-day series sums them with zeros
+/// for quiet days.
+#[tokio::test]
+async fn usage_log_and_daily_series() {
+    for t in databases().await {
+        let (key, _) = keys::create(
+            &t.db,
+            &NewKey {
+                name: "u".into(),
+                ..Default::default()
+            },
+            at("2026-11-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+        let (sink, queue) = usage_log::queue(16);
+        let writer = tokio::spawn(queue.run(t.db.clone()));
+        assert!(sink.record(record(key.id, "2026-11-27", 5, 7)));
+        assert!(sink.record(record(key.id, "2026-11-29", 1, 2)));
+        assert!(sink.record(record(key.id, "2026-11-29", 3, 4)));
+        drop(sink);
+        writer.await.unwrap();
+        let series = usage_log::daily_series(
+            &t.db,
+            key.id,
+            NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+            3,
+        )
+        .await
+        .unwrap();
+        let day = |date: &str, requests, prompt_tokens, completion_tokens| DailyUsage {
+            date: date.into(),
+            requests,
+            prompt_tokens,
+            completion_tokens,
+        };
+        assert_eq!(
+            series,
+            vec![
+                day("2026-11-27", 1, 5, 7),
+                day("2026-11-28", 0, 0, 0),
+                day("2026-11-29", 2, 4, 6)
+            ],
+            "{}",
+            t.name
+        );
+        assert!(keys::delete(&t.db, key.id).await.unwrap());
+        let after = usage_log::daily_series(
+            &t.db,
+            key.id,
+            NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+            3,
+        )
+        .await
+        .unwrap();
+        assert!(
+            after.iter().all(|d| d.requests == 0),
+            "deleting a key deletes its usage"
+        );
+    }
+}
+
+/// Overrides are stored, read back, replaced and cleared.
+#[tokio::test]
+async fn settings_overrides() {
+    for t in databases().await {
+        let now = at("2026-11-29T10:00:00Z");
+        assert_eq!(
+            settings::load(&t.db).await.unwrap(),
+            settings::Overrides::default()
+        );
+        settings::set(
+            &t.db,
+            settings::DEFAULT_MODEL,
+            Some(serde_json::json!("qwen3")),
+            now,
+        )
+        .await
+        .unwrap();
+        settings::set(
+            &t.db,
+            settings::OLLAMA_URLS,
+            Some(serde_json::json!(["http://a:1", "http://b:2"])),
+            now,
+        )
+        .await
+        .unwrap();
+        settings::set(
+            &t.db,
+            settings::DEFAULT_MODEL,
+            Some(serde_json::json!("llama3")),
+            now,
+        )
+        .await
+        .unwrap();
+        let o = settings::load(&t.db).await.unwrap();
+        assert_eq!(o.default_model.as_deref(), Some("llama3"));
+        assert_eq!(
+            o.ollama_urls,
+            Some(vec!["http://a:1".to_string(), "http://b:2".to_string()])
+        );
+        settings::set(&t.db, settings::DEFAULT_MODEL, None, now)
+            .await
+            .unwrap();
+        assert_eq!(settings::load(&t.db).await.unwrap().default_model, None);
+        assert!(settings::set(&t.db, "nope", None, now).await.is_err());
+    }
+}
