@@ -138,11 +138,17 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const BATCH: usize = 2_000;
 
 impl UsageQueue {
-    /// Writes records until every sink is dropped, then writes what is left and returns.
-    /// A write that fails is retried with the next flush (records are kept, up to 100 batches).
-    pub async fn run(mut self, db: DatabaseConnection) {
+    /// Writes records until every sink is dropped or `stop` completes, then writes what is
+    /// left and returns. A write that fails is retried with the next flush (records are
+    /// kept, up to 100 batches).
+    pub async fn run(
+        mut self,
+        db: DatabaseConnection,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
         let mut pending: Vec<UsageRecord> = Vec::with_capacity(BATCH);
         let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 received = self.rx.recv() => match received {
@@ -155,6 +161,12 @@ impl UsageQueue {
                     None => break,
                 },
                 _ = tick.tick() => flush(&db, &mut pending).await,
+                _ = &mut stop => {
+                    while let Ok(record) = self.rx.try_recv() {
+                        pending.push(record);
+                    }
+                    break;
+                }
             }
         }
         flush(&db, &mut pending).await;

@@ -34,7 +34,7 @@ async fn usage_log_and_daily_series() {
         .await
         .unwrap();
         let (sink, queue) = usage_log::queue(16);
-        let writer = tokio::spawn(queue.run(t.db.clone()));
+        let writer = tokio::spawn(queue.run(t.db.clone(), std::future::pending()));
         assert!(sink.record(record(key.id, "2026-11-27", 5, 7)));
         assert!(sink.record(record(key.id, "2026-11-29", 1, 2)));
         assert!(sink.record(record(key.id, "2026-11-29", 3, 4)));

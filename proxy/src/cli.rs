@@ -1,0 +1,337 @@
+//! The command line (contract §1): parsing with clap and the commands that are not `serve`.
+//!
+//! Exit codes: 0 success, 2 usage or configuration error (one line on stderr), 1 runtime
+//! failure.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey};
+
+use crate::config::{self, Config, Sources};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-quota",
+    version,
+    about = "API-key and quota gateway for self-hosted Ollama"
+)]
+pub struct Cli {
+    /// YAML config file (else $LLM_QUOTA_CONFIG, else conf/llm-quota.yaml when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database if needed, then run the proxy, admin API and metrics.
+    Serve,
+    /// Create or upgrade the database schema (idempotent).
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (alone on the last line). It is never shown again.
+    Create(CreateArgs),
+    /// List keys with their limits and current usage.
+    List {
+        /// Print JSON (the admin API's key objects) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse every request made with this key until it is activated again.
+    Deactivate { id: i64 },
+    /// Accept requests with this key again.
+    Activate { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A name that says who or what uses the key.
+    #[arg(long)]
+    pub name: String,
+    /// Expiry: a date (valid through that day in APP_TZ) or an RFC 3339 instant.
+    #[arg(long, value_name = "2027-01-31|RFC3339")]
+    pub expires: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub daily_tokens: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub monthly_tokens: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub daily_requests: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub monthly_requests: Option<u64>,
+    /// Models this key may use, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "a,b")]
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets redacted.
+    Check,
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 2: the operator must change an argument or the configuration.
+    Usage(String),
+    /// Exit 1: something failed at run time.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Runtime(e)
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(e: config::ConfigError) -> Failure {
+        Failure::Usage(e.0)
+    }
+}
+
+/// Loads the configuration from the real environment and `--config`.
+pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let sources = Sources::from_process(cli.config.clone())?;
+    Ok(config::load(&sources)?)
+}
+
+/// Runs the commands that only need the database, on a runtime of their own.
+pub fn run_offline(command: &Command, config: &Config) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    runtime.block_on(async {
+        match command {
+            Command::Config(ConfigCommand::Check) => {
+                config_check(config);
+                Ok(())
+            }
+            Command::Migrate => {
+                let db = open(config).await?;
+                println!("database {} is up to date", config.database_url.redacted());
+                drop(db);
+                Ok(())
+            }
+            Command::Keys(cmd) => {
+                let db = open(config).await?;
+                keys_command(cmd, &db, config).await
+            }
+            Command::Serve => Err(Failure::Runtime(anyhow::anyhow!(
+                "serve is not an offline command"
+            ))),
+        }
+    })
+}
+
+/// Connects and migrates.
+async fn open(config: &Config) -> Result<DatabaseConnection, Failure> {
+    let db = quota_engine::connect(&config.database_url)
+        .await
+        .map_err(|e| {
+            Failure::Runtime(anyhow::anyhow!(
+                "cannot open the database {}: {e}",
+                config.database_url.redacted()
+            ))
+        })?;
+    quota_engine::db::migrate(&db)
+        .await
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("migrating the database failed: {e}")))?;
+    Ok(db)
+}
+
+fn config_check(config: &Config) {
+    let lines = config.redacted_lines();
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in lines {
+        println!("{key:width$}  {value}");
+    }
+    if config.admin_password.is_none() {
+        println!("note: ADMIN_PASSWORD is not set; `llm-quota serve` will refuse to start");
+    }
+    println!("configuration is valid");
+}
+
+fn limit(value: Option<u64>, flag: &str) -> Result<Option<i64>, Failure> {
+    value
+        .map(|v| i64::try_from(v).map_err(|_| Failure::Usage(format!("{flag}: {v} is too large"))))
+        .transpose()
+}
+
+/// A date means "valid through that day" in the operator's zone; an instant is taken as is.
+pub fn parse_expiry(raw: &str, config: &Config) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        format!("--expires: {raw:?} is neither a date (2027-01-31) nor an RFC 3339 instant (2027-01-31T12:00:00Z)")
+    })?;
+    let next = date
+        .succ_opt()
+        .ok_or_else(|| format!("--expires: {raw:?} is out of range"))?;
+    Ok(config.periods.midnight(next).with_timezone(&Utc))
+}
+
+async fn keys_command(
+    cmd: &KeysCommand,
+    db: &DatabaseConnection,
+    config: &Config,
+) -> Result<(), Failure> {
+    let now = Utc::now();
+    let runtime = |e: quota_engine::EngineError| match e {
+        quota_engine::EngineError::Invalid(m) => Failure::Usage(m),
+        quota_engine::EngineError::KeyNotFound(id) => Failure::Runtime(anyhow::anyhow!(
+            "no API key with id {id} (see llm-quota keys list)"
+        )),
+        other => Failure::Runtime(other.into()),
+    };
+    match cmd {
+        KeysCommand::Create(args) => {
+            let expires_at = args
+                .expires
+                .as_deref()
+                .map(|e| parse_expiry(e, config))
+                .transpose()
+                .map_err(Failure::Usage)?;
+            if expires_at.is_some_and(|t| t <= now) {
+                return Err(Failure::Usage(
+                    "--expires: the key would already be expired".into(),
+                ));
+            }
+            let new = NewKey {
+                name: args.name.clone(),
+                expires_at,
+                limits: Limits {
+                    daily_tokens: limit(args.daily_tokens, "--daily-tokens")?,
+                    monthly_tokens: limit(args.monthly_tokens, "--monthly-tokens")?,
+                    daily_requests: limit(args.daily_requests, "--daily-requests")?,
+                    monthly_requests: limit(args.monthly_requests, "--monthly-requests")?,
+                },
+                allowed_models: args.models.clone().map(|m| {
+                    m.into_iter()
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }),
+            };
+            let (key, plaintext) = keys::create(db, &new, now).await.map_err(runtime)?;
+            eprintln!(
+                "created key {} ({}), id {}; store it now, it is not shown again:",
+                key.name, key.key_prefix, key.id
+            );
+            println!("{plaintext}");
+            Ok(())
+        }
+        KeysCommand::List { json } => {
+            let periods = config.periods.at(now);
+            let all = keys::list(db).await.map_err(runtime)?;
+            let counters = gate::all_counters(db, &periods).await.map_err(runtime)?;
+            let views: Vec<_> = all
+                .iter()
+                .map(|k| {
+                    admin_api::views::KeyView::new(
+                        k,
+                        counters.get(&k.id).copied().unwrap_or_default(),
+                        &periods,
+                    )
+                })
+                .collect();
+            if *json {
+                let text =
+                    serde_json::to_string_pretty(&views).map_err(|e| Failure::Runtime(e.into()))?;
+                println!("{text}");
+            } else {
+                print_table(&views, &all, now);
+            }
+            Ok(())
+        }
+        KeysCommand::Activate { id } | KeysCommand::Deactivate { id } => {
+            let active = matches!(cmd, KeysCommand::Activate { .. });
+            let key = keys::set_active(db, *id, active, now)
+                .await
+                .map_err(runtime)?;
+            println!(
+                "key {} ({}) is now {}",
+                key.id,
+                key.name,
+                if active { "active" } else { "inactive" }
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_table(
+    views: &[admin_api::views::KeyView],
+    all: &[quota_engine::ApiKey],
+    now: DateTime<Utc>,
+) {
+    if views.is_empty() {
+        println!("no keys yet: create one with llm-quota keys create --name NAME");
+        return;
+    }
+    let fmt_limit = |used: i64, limit: Option<i64>| match limit {
+        Some(l) => format!("{used}/{l}"),
+        None => format!("{used}/-"),
+    };
+    let mut rows = vec![[
+        "ID".to_string(),
+        "NAME".into(),
+        "PREFIX".into(),
+        "STATUS".into(),
+        "EXPIRES".into(),
+        "REQ DAY".into(),
+        "REQ MONTH".into(),
+        "TOK DAY".into(),
+        "TOK MONTH".into(),
+        "MODELS".into(),
+    ]];
+    for (v, key) in views.iter().zip(all) {
+        let status = if !v.is_active {
+            "inactive"
+        } else if key.is_expired(now) {
+            "expired"
+        } else {
+            "active"
+        };
+        rows.push([
+            v.id.to_string(),
+            v.name.clone(),
+            v.key_prefix.clone(),
+            status.into(),
+            v.expires_at.clone().unwrap_or_else(|| "-".into()),
+            fmt_limit(v.usage.day.requests, v.daily_request_limit),
+            fmt_limit(v.usage.month.requests, v.monthly_request_limit),
+            fmt_limit(v.usage.day.tokens, v.daily_token_limit),
+            fmt_limit(v.usage.month.tokens, v.monthly_token_limit),
+            v.allowed_models
+                .as_ref()
+                .map_or_else(|| "all".into(), |m| m.join(",")),
+        ]);
+    }
+    let widths: Vec<usize> = (0..10)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}

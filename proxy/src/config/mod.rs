@@ -1,0 +1,556 @@
+//! The one configuration pipeline: built-in defaults < YAML file < `.env` < process
+//! environment (contract §2), validated into a [`Config`] that the rest of the program uses.
+//!
+//! Every error names the key and where its value came from, e.g.
+//! `conf/llm-quota.yaml: quota.timezone: unknown time zone "Europe/Berlinn"` or
+//! `environment variable PROXY_PORT: invalid type: found string "80a", expected u16`.
+//!
+//! # Layout
+//! - [`file`]: the serde mirror of the YAML file (unknown keys refused).
+//! - [`env`]: the contract's environment variables as a figment layer.
+//! - this module: loading, validation, the redacted dump of `config check`.
+
+pub mod env;
+pub mod file;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Yaml};
+use figment::Figment;
+use quota_engine::{DatabaseUrl, Periods};
+
+use crate::dialect::TokenCounting;
+use env::EnvLayer;
+use file::{FileConfig, UpstreamEntry};
+
+/// The shipped reference config, used when present and nothing else is named.
+pub const DEFAULT_CONFIG_PATH: &str = "conf/llm-quota.yaml";
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// A host and port to listen on. Port 0 picks a free port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listen {
+    pub fn address(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// One Ollama host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// `http://host:port`, without a trailing slash.
+    pub url: String,
+    /// `host:port`, what the upstream's `Host` header must say.
+    pub authority: String,
+    pub weight: u32,
+    /// `None` = no cap on requests in flight.
+    pub max_concurrency: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub unhealthy_after: u32,
+    pub healthy_after: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Required by `serve`; other commands run without it.
+    pub admin_password: Option<String>,
+    pub proxy: Listen,
+    /// The URL clients use to reach the proxy, for the admin's connection help.
+    pub public_url: Option<String>,
+    pub max_request_body_bytes: u64,
+    /// Worker threads of the proxy service.
+    pub proxy_threads: usize,
+    /// Seconds a graceful shutdown (SIGTERM) lets running requests finish.
+    pub grace_period_seconds: u64,
+    pub admin: Listen,
+    pub metrics: Listen,
+    pub database_url: DatabaseUrl,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub default_model: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub health: HealthConfig,
+    pub timezone: String,
+    pub periods: Periods,
+    pub token_counting: TokenCounting,
+    pub allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// The layers that were read, lowest first, for `config check`.
+    pub sources: Vec<String>,
+}
+
+/// Where the layers come from. [`Sources::from_process`] reads the real ones; tests build
+/// their own so that they never touch the process environment.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config PATH`.
+    pub cli_config: Option<PathBuf>,
+    /// The contents of `./.env`, if any.
+    pub dotenv: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    /// Folder in which `conf/llm-quota.yaml` is looked for.
+    pub workdir: PathBuf,
+}
+
+impl Sources {
+    /// The process environment and `./.env` (which never overrides a variable already set:
+    /// it is a lower layer).
+    pub fn from_process(cli_config: Option<PathBuf>) -> Result<Sources, ConfigError> {
+        let dotenv = match dotenvy::from_path_iter(".env") {
+            Ok(iter) => iter
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError(format!(".env: {e}")))?,
+            Err(e) if e.not_found() => Vec::new(),
+            Err(e) => return Err(ConfigError(format!(".env: {e}"))),
+        };
+        Ok(Sources {
+            cli_config,
+            dotenv,
+            env: std::env::vars().collect(),
+            workdir: PathBuf::from("."),
+        })
+    }
+
+    fn lookup(&self, name: &str) -> Option<&str> {
+        fn find<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        find(&self.env, name)
+            .or_else(|| find(&self.dotenv, name))
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `--config`, else `LLM_QUOTA_CONFIG`, else `conf/llm-quota.yaml` when it exists.
+    fn yaml_path(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let named = self
+            .cli_config
+            .clone()
+            .map(|p| (p, "--config"))
+            .or_else(|| {
+                self.lookup(env::CONFIG_PATH_VAR)
+                    .map(|p| (PathBuf::from(p), env::CONFIG_PATH_VAR))
+            });
+        if let Some((path, by)) = named {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "{by}: config file {} does not exist",
+                    path.display()
+                )));
+            }
+            return Ok(Some(path));
+        }
+        let default = self.workdir.join(DEFAULT_CONFIG_PATH);
+        Ok(default.is_file().then_some(default))
+    }
+}
+
+const DEFAULT_OLLAMA_URL: &str = "http://localhost:11434";
+
+/// Loads and validates the configuration from `sources`.
+pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+    let yaml = sources.yaml_path()?;
+    let mut figment = Figment::from(Serialized::defaults(FileConfig::default()));
+    let mut layers = vec!["defaults".to_owned()];
+    if let Some(path) = &yaml {
+        figment = figment.merge(Yaml::file_exact(path));
+        layers.push(path.display().to_string());
+    }
+    if !sources.dotenv.is_empty() {
+        figment = figment.merge(EnvLayer::new(".env file", sources.dotenv.clone()));
+        layers.push(".env".to_owned());
+    }
+    figment = figment.merge(EnvLayer::new("environment variable", sources.env.clone()));
+    layers.push("environment".to_owned());
+
+    let raw: FileConfig = figment.extract().map_err(|e| describe_figment_error(&e))?;
+    let mut config = validate(raw, &figment)?;
+    config.sources = layers;
+    Ok(config)
+}
+
+fn source_name(metadata: &figment::Metadata) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => display_path(path),
+        _ => metadata.name.to_string(),
+    }
+}
+
+fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.and_then(|c| path.strip_prefix(c).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn describe_figment_error(error: &figment::Error) -> ConfigError {
+    let lines: Vec<String> = error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = match &e.metadata {
+                Some(m) if !e.path.is_empty() => {
+                    m.interpolate(&e.profile.clone().unwrap_or_default(), &e.path)
+                }
+                _ => e.path.join("."),
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(source_name)
+                .unwrap_or_else(|| "configuration".into());
+            let kind = e.kind.to_string();
+            if key.is_empty() {
+                format!("{source}: {kind}")
+            } else {
+                format!("{source}: {key}: {kind}")
+            }
+        })
+        .collect();
+    ConfigError(lines.join("; "))
+}
+
+/// `source: key` for a value, for validation messages.
+fn origin(figment: &Figment, path: &str) -> String {
+    match figment.find_metadata(path) {
+        Some(m) if m.name != "Serialized" && !m.name.contains("Serialized") => {
+            let keys: Vec<&str> = path.split('.').collect();
+            let key = m.interpolate(&figment::Profile::Default, &keys);
+            let source = source_name(m);
+            if source.starts_with("environment variable") || source.starts_with(".env") {
+                format!("{source} {key}")
+            } else {
+                format!("{source}: {key}")
+            }
+        }
+        _ => format!("default {path}"),
+    }
+}
+
+fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
+    let err = |path: &str, msg: String| ConfigError(format!("{}: {msg}", origin(figment, path)));
+
+    let host = |value: Option<String>, default: &str, path: &str| -> Result<String, ConfigError> {
+        let host = value.unwrap_or_else(|| default.to_owned());
+        let trimmed = host
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if trimmed.is_empty() || trimmed.contains(char::is_whitespace) || trimmed.contains('/') {
+            return Err(err(
+                path,
+                format!(
+                    "invalid host {host:?}: use an IP address such as 127.0.0.1 or a host name"
+                ),
+            ));
+        }
+        Ok(trimmed)
+    };
+    let proxy = Listen {
+        host: host(raw.proxy.host, "0.0.0.0", "proxy.host")?,
+        port: raw.proxy.port.unwrap_or(8000),
+    };
+    let admin = Listen {
+        host: host(raw.admin.host, "127.0.0.1", "admin.host")?,
+        port: raw.admin.port.unwrap_or(8001),
+    };
+    let metrics = Listen {
+        host: host(raw.metrics.host, "127.0.0.1", "metrics.host")?,
+        port: raw.metrics.port.unwrap_or(9464),
+    };
+
+    let database_raw = raw
+        .database
+        .url
+        .unwrap_or_else(|| "sqlite://data/llm-quota.db".into());
+    let database_url =
+        DatabaseUrl::parse(&database_raw).map_err(|e| err("database.url", e.to_string()))?;
+
+    let entries = raw
+        .ollama
+        .urls
+        .unwrap_or_else(|| vec![UpstreamEntry::Url(DEFAULT_OLLAMA_URL.into())]);
+    if entries.is_empty() {
+        return Err(err(
+            "ollama.urls",
+            "at least one Ollama URL is needed, e.g. http://localhost:11434".into(),
+        ));
+    }
+    let mut upstreams = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (url, weight, max_concurrency) = match entry {
+            UpstreamEntry::Url(url) => (url, None, None),
+            UpstreamEntry::Detailed(d) => (d.url, d.weight, d.max_concurrency),
+        };
+        let upstream = parse_upstream(&url).map_err(|m| err("ollama.urls", m))?;
+        if weight == Some(0) {
+            return Err(err(
+                "ollama.urls",
+                format!("{url}: weight must be at least 1"),
+            ));
+        }
+        if max_concurrency == Some(0) {
+            return Err(err(
+                "ollama.urls",
+                format!("{url}: max_concurrency must be at least 1 (leave it out for no cap)"),
+            ));
+        }
+        upstreams.push(UpstreamConfig {
+            weight: weight.unwrap_or(1),
+            max_concurrency,
+            ..upstream
+        });
+    }
+
+    let default_model = raw.ollama.default_model.unwrap_or_else(|| "llama3".into());
+    if default_model.trim().is_empty() {
+        return Err(err("ollama.default_model", "must not be empty".into()));
+    }
+
+    let timezone = raw.quota.timezone.unwrap_or_else(|| "Europe/Berlin".into());
+    let periods = Periods::from_name(timezone.trim()).ok_or_else(|| {
+        err(
+            "quota.timezone",
+            format!(
+                "unknown time zone {timezone:?}: use an IANA name such as Europe/Berlin or UTC"
+            ),
+        )
+    })?;
+    let token_counting = match raw.quota.token_counting.as_deref().map(str::trim) {
+        None | Some("tiktoken") => TokenCounting::Tiktoken,
+        Some("upstream") => TokenCounting::Upstream,
+        Some(other) => {
+            return Err(err(
+                "quota.token_counting",
+                format!("unknown mode {other:?}: use tiktoken or upstream"),
+            ))
+        }
+    };
+
+    let log_format = match raw.log.format.as_deref().map(str::trim) {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(err(
+                "log.format",
+                format!("unknown format {other:?}: use text or json"),
+            ))
+        }
+    };
+
+    let allowed_origins = raw
+        .cors
+        .allowed_origins
+        .unwrap_or_else(|| vec!["http://localhost:5173".into()]);
+    for origin_value in &allowed_origins {
+        let valid = url::Url::parse(origin_value)
+            .map(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"
+            })
+            .unwrap_or(false);
+        if !valid && origin_value != "*" {
+            return Err(err("cors.allowed_origins", format!("invalid origin {origin_value:?}: use scheme://host[:port], e.g. http://localhost:5173")));
+        }
+    }
+
+    let public_url = match raw.proxy.public_url.filter(|u| !u.trim().is_empty()) {
+        None => None,
+        Some(u) => {
+            let parsed = url::Url::parse(u.trim())
+                .map_err(|e| err("proxy.public_url", format!("malformed URL {u:?}: {e}")))?;
+            Some(parsed.as_str().trim_end_matches('/').to_owned())
+        }
+    };
+
+    let max_request_body_bytes = raw.proxy.max_request_body_bytes.unwrap_or(32 * 1024 * 1024);
+    if max_request_body_bytes == 0 {
+        return Err(err(
+            "proxy.max_request_body_bytes",
+            "must be at least 1".into(),
+        ));
+    }
+    let proxy_threads = raw.proxy.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+    });
+    if proxy_threads == 0 {
+        return Err(err("proxy.threads", "must be at least 1".into()));
+    }
+
+    let admin_password = raw
+        .admin
+        .password
+        .map(file::Scalar::into_text)
+        .filter(|p| !p.is_empty());
+
+    Ok(Config {
+        admin_password,
+        proxy,
+        public_url,
+        max_request_body_bytes,
+        proxy_threads,
+        grace_period_seconds: raw.proxy.grace_period_seconds.unwrap_or(10),
+        admin,
+        metrics,
+        database_url,
+        upstreams,
+        default_model: default_model.trim().to_owned(),
+        connect_timeout: Duration::from_millis(
+            raw.ollama.connect_timeout_ms.unwrap_or(3_000).max(1),
+        ),
+        read_timeout: Duration::from_secs(raw.ollama.read_timeout_seconds.unwrap_or(600).max(1)),
+        health: HealthConfig {
+            interval: Duration::from_secs(raw.ollama.health.interval_seconds.unwrap_or(5).max(1)),
+            timeout: Duration::from_millis(raw.ollama.health.timeout_ms.unwrap_or(2_000).max(1)),
+            unhealthy_after: raw.ollama.health.unhealthy_after.unwrap_or(2).max(1),
+            healthy_after: raw.ollama.health.healthy_after.unwrap_or(1).max(1),
+        },
+        timezone: timezone.trim().to_owned(),
+        periods,
+        token_counting,
+        allowed_origins,
+        log_format,
+        log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+        sources: Vec::new(),
+    })
+}
+
+/// Validates one Ollama base URL: `http://host[:port]` with no path.
+pub fn parse_upstream(raw: &str) -> Result<UpstreamConfig, String> {
+    let raw = raw.trim();
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!("malformed URL {raw:?}: {e} (expected e.g. http://localhost:11434)")
+    })?;
+    match url.scheme() {
+        "http" => {}
+        "https" => return Err(format!("{raw}: https upstreams are not supported by this build; reach Ollama over http on a private network")),
+        other => return Err(format!("{raw}: unsupported scheme {other:?}, expected http")),
+    }
+    let host = url.host_str().ok_or_else(|| format!("{raw}: no host"))?;
+    if !(url.path() == "/" || url.path().is_empty()) || url.query().is_some() {
+        return Err(format!(
+            "{raw}: an Ollama URL has no path, e.g. http://localhost:11434"
+        ));
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let authority = format!("{host}:{port}");
+    Ok(UpstreamConfig {
+        url: format!("http://{authority}"),
+        authority,
+        weight: 1,
+        max_concurrency: None,
+    })
+}
+
+impl Config {
+    /// The effective configuration for `config check`, secrets redacted.
+    pub fn redacted_lines(&self) -> Vec<(String, String)> {
+        let upstreams: Vec<String> = self
+            .upstreams
+            .iter()
+            .map(|u| {
+                let mut s = u.url.clone();
+                if u.weight != 1 {
+                    s.push_str(&format!(" (weight {})", u.weight));
+                }
+                if let Some(c) = u.max_concurrency {
+                    s.push_str(&format!(" (max_concurrency {c})"));
+                }
+                s
+            })
+            .collect();
+        vec![
+            ("sources".into(), self.sources.join(" < ")),
+            (
+                "admin.password".into(),
+                if self.admin_password.is_some() {
+                    "*** (set)".into()
+                } else {
+                    "(not set)".into()
+                },
+            ),
+            ("proxy".into(), self.proxy.address()),
+            (
+                "proxy.public_url".into(),
+                self.public_url
+                    .clone()
+                    .unwrap_or_else(|| "(derived)".into()),
+            ),
+            (
+                "proxy.max_request_body_bytes".into(),
+                self.max_request_body_bytes.to_string(),
+            ),
+            ("proxy.threads".into(), self.proxy_threads.to_string()),
+            (
+                "proxy.grace_period_seconds".into(),
+                self.grace_period_seconds.to_string(),
+            ),
+            ("admin".into(), self.admin.address()),
+            ("metrics".into(), self.metrics.address()),
+            ("database.url".into(), self.database_url.redacted()),
+            ("ollama.urls".into(), upstreams.join(", ")),
+            ("ollama.default_model".into(), self.default_model.clone()),
+            (
+                "ollama.connect_timeout_ms".into(),
+                self.connect_timeout.as_millis().to_string(),
+            ),
+            (
+                "ollama.read_timeout_seconds".into(),
+                self.read_timeout.as_secs().to_string(),
+            ),
+            ("quota.timezone".into(), self.timezone.clone()),
+            (
+                "quota.token_counting".into(),
+                match self.token_counting {
+                    TokenCounting::Tiktoken => "tiktoken".into(),
+                    TokenCounting::Upstream => "upstream".into(),
+                },
+            ),
+            (
+                "cors.allowed_origins".into(),
+                self.allowed_origins.join(", "),
+            ),
+            (
+                "log.format".into(),
+                match self.log_format {
+                    LogFormat::Text => "text".into(),
+                    LogFormat::Json => "json".into(),
+                },
+            ),
+            ("log.level".into(), self.log_level.clone()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

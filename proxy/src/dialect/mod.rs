@@ -1,0 +1,125 @@
+//! Wire formats of the counted APIs: what a request body says (model, stream, prompt text)
+//! and what a response body reports (usage, generated text), for the Ollama native,
+//! OpenAI-compatible, Responses and Anthropic Messages dialects that Ollama serves.
+//!
+//! This module is pure: no Pingora, no I/O, no async. The gateway calls
+//! [`inspect_request`] once per counted request body (from `request_filter`) and feeds every
+//! response body chunk to a [`Meter`] (from `response_body_filter`), so both sides are written
+//! for the hot path: requests are parsed once into a borrowed tree (strings that are only
+//! counted are never copied), and response chunks are forwarded unchanged unless the
+//! usage chunk we injected has to be removed.
+//!
+//! Token counting uses tiktoken's `cl100k_base` for every model (an estimate for Llama/Qwen
+//! models; [`TokenCounting::Upstream`] prefers Ollama's own counts when it reports them).
+//!
+//! # Layout
+//! - `mod.rs`: [`Api`] (which counted route a request is on) and [`TokenCounting`].
+//! - `request.rs`: [`inspect_request`] → [`RequestInfo`]: model defaulting, effective `stream`,
+//!   prompt token count, `stream_options.include_usage` injection, [`BodyError`].
+//! - `meter.rs`: [`Meter`] (incremental response parser over NDJSON, SSE or a whole JSON body),
+//!   [`Framing`], [`Usage`] and [`Usage::charge`].
+//! - `tokens.rs`: [`count_tokens`], [`warm_tokenizer`] and the incremental counter that splits
+//!   text only where BPE is additive and bounds the work spent on adversarial input.
+//! - `json.rs`: a borrowed, order-preserving JSON tree and Go `encoding/json` key matching
+//!   (Ollama decodes request keys case-insensitively; we must read them the same way).
+
+mod json;
+mod meter;
+mod request;
+mod tokens;
+
+pub use meter::{Framing, Meter, Usage};
+pub use request::{inspect_request, BodyError, RequestInfo};
+pub use tokens::{count_tokens, warm_tokenizer};
+
+/// Which counted API a request is on (route classification is done elsewhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /api/generate` (NDJSON stream by default).
+    Generate,
+    /// `POST /api/chat` (NDJSON stream by default).
+    Chat,
+    /// `POST /api/embed`.
+    Embed,
+    /// `POST /api/embeddings` (legacy; Ollama reports no token counts).
+    EmbeddingsLegacy,
+    /// `POST /v1/chat/completions`.
+    OpenAiChat,
+    /// `POST /v1/completions`.
+    OpenAiCompletions,
+    /// `POST /v1/embeddings`.
+    OpenAiEmbeddings,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/messages` (Anthropic compatibility).
+    Messages,
+}
+
+impl Api {
+    /// Whether the route is one of the `/v1` (OpenAI or Anthropic compatible) routes.
+    pub fn is_openai_dialect(self) -> bool {
+        matches!(
+            self,
+            Api::OpenAiChat
+                | Api::OpenAiCompletions
+                | Api::OpenAiEmbeddings
+                | Api::Responses
+                | Api::Messages
+        )
+    }
+
+    /// Whether the route streams when the request has no `stream` field (`/api/generate`,
+    /// `/api/chat`); every other route streams only on `"stream": true`.
+    pub fn streams_by_default(self) -> bool {
+        matches!(self, Api::Generate | Api::Chat)
+    }
+
+    /// Whether Ollama accepts `stream_options.include_usage` on this route.
+    pub(crate) fn takes_stream_options(self) -> bool {
+        matches!(self, Api::OpenAiChat | Api::OpenAiCompletions)
+    }
+}
+
+/// Where the charged token counts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenCounting {
+    /// Our own `cl100k_base` counts of the prompt and of the generated text.
+    Tiktoken,
+    /// Ollama's reported counts where present, else the tiktoken counts.
+    Upstream,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `/v1` route is in the OpenAI dialect and only the native generate/chat routes
+    /// stream by default.
+    #[test]
+    fn api_classification() {
+        let all = [
+            Api::Generate,
+            Api::Chat,
+            Api::Embed,
+            Api::EmbeddingsLegacy,
+            Api::OpenAiChat,
+            Api::OpenAiCompletions,
+            Api::OpenAiEmbeddings,
+            Api::Responses,
+            Api::Messages,
+        ];
+        let openai: Vec<Api> = all.into_iter().filter(|a| a.is_openai_dialect()).collect();
+        assert_eq!(
+            openai,
+            [
+                Api::OpenAiChat,
+                Api::OpenAiCompletions,
+                Api::OpenAiEmbeddings,
+                Api::Responses,
+                Api::Messages
+            ]
+        );
+        let streaming: Vec<Api> = all.into_iter().filter(|a| a.streams_by_default()).collect();
+        assert_eq!(streaming, [Api::Generate, Api::Chat]);
+    }
+}

@@ -1,0 +1,739 @@
+//! Request side: read a counted request's JSON body once, default its model, decide whether
+//! the answer streams, count the prompt text and (for OpenAI streams) ask Ollama for usage.
+//!
+//! Ollama decodes request bodies with Go's `encoding/json`, which matches keys
+//! case-insensitively and lets the last duplicate win. The gateway must see the same `model`
+//! as Ollama (it authorises on it), so more than one key matching `model`, `stream` or
+//! `stream_options` is rejected ([`BodyError::AmbiguousField`]); a single differently-cased
+//! key is read as Go reads it. Counted text fields are summed over every matching key, so
+//! re-casing or repeating a key cannot hide prompt text from the meter.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use super::json::{go_key_matches, Json};
+use super::tokens::count_tokens;
+use super::Api;
+
+/// What the gateway needs to know about a counted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The model, after defaulting.
+    pub model: String,
+    /// Effective streaming: `/api/generate` and `/api/chat` stream when `stream` is absent or
+    /// null; every other API only on `"stream": true`.
+    pub stream: bool,
+    /// `cl100k_base` count of all prompt text (see [`inspect_request`]).
+    pub prompt_tokens: u64,
+    /// `Some(new body)` only when the body had to be rewritten; `None` = forward the original
+    /// bytes untouched.
+    pub body: Option<Bytes>,
+    /// OpenAI chat/completions stream whose client set `stream_options.include_usage: true`.
+    pub client_wants_usage: bool,
+    /// We added `stream_options.include_usage: true` ourselves, so the usage chunk must be
+    /// stripped from the response ([`super::Meter::new`] with `strip_usage_chunk`).
+    pub usage_injected: bool,
+}
+
+/// Why a counted request body was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not parseable as JSON (includes an empty body).
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// Valid JSON, but not an object.
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    /// `model` is present but neither a string nor null.
+    #[error("request field `model` must be a string")]
+    BadModel,
+    /// More than one key that Ollama would read as this field (a repeated key, or keys that
+    /// differ only in letter case): the gateway and Ollama could disagree on its value.
+    #[error(
+        "request body has more than one `{0}` field (repeated, or differing only in letter case)"
+    )]
+    AmbiguousField(&'static str),
+}
+
+/// How the `model` member has to change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModelEdit {
+    Keep,
+    /// Absent: add `"model": default`.
+    Add,
+    /// Null or empty at this member index: replace it.
+    Replace(usize),
+}
+
+/// Parses a counted request's JSON body.
+///
+/// - Writes `default_model` when `model` is absent, null or `""` (unless `default_model` is
+///   empty, in which case the body is left for Ollama to refuse).
+/// - When `inject_usage` is set and the API is OpenAI chat/completions with `stream: true` and
+///   the client did not ask already, adds `"stream_options":{"include_usage":true}` (merged
+///   into an existing `stream_options` object).
+/// - The body is re-encoded only when something changed. Added members are spliced in before
+///   the closing brace, so the original bytes are kept; a replaced `model` or a merged
+///   `stream_options` re-serialises the (order-preserving) tree.
+///
+/// Prompt text counted (each string separately, with [`count_tokens`]):
+/// - Generate: `system`, `prompt`, `suffix`, plus one token per id of the legacy `context`.
+/// - Chat / OpenAiChat: every `messages[].content` (a string, or content parts: `text` of
+///   each part; image parts are skipped), `messages[].thinking` (native) or `.reasoning`
+///   (OpenAI), `messages[].tool_calls[].function.name` and `.arguments`, and the `tools`
+///   definitions (every key and string). Native `images` (base64) are not counted.
+/// - Embed / OpenAiEmbeddings: `input` (a string or an array of strings; token-id arrays
+///   count one token per id). EmbeddingsLegacy: `prompt`.
+/// - OpenAiCompletions: `prompt` (string, array of strings or token ids) and `suffix`.
+/// - Responses: `instructions` + `input` (a string, or items: `content` as a string or parts
+///   with `text`, function-call `arguments`, function-call `output`, reasoning
+///   `encrypted_content`) + `tools`.
+/// - Messages: `system` (a string or text blocks) + `messages[].content` (a string, or
+///   blocks: `text`, `thinking`, tool_use `input`, tool_result `content`) + `tools`.
+pub fn inspect_request(
+    api: Api,
+    body: &[u8],
+    default_model: &str,
+    inject_usage: bool,
+) -> Result<RequestInfo, BodyError> {
+    let mut root: Json<'_> =
+        serde_json::from_slice(body).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+    let Json::Obj(members) = &root else {
+        return Err(BodyError::NotAnObject);
+    };
+    let model_at = unique_field(members, "model")?;
+    let stream_at = unique_field(members, "stream")?;
+    let options_at = unique_field(members, "stream_options")?;
+
+    let (model, model_edit) = match model_at.map(|i| (i, &members[i].1)) {
+        Some((_, Json::Str(s))) if !s.is_empty() => (s.to_string(), ModelEdit::Keep),
+        Some((_, Json::Str(_) | Json::Null)) | None if default_model.is_empty() => {
+            (String::new(), ModelEdit::Keep)
+        }
+        Some((i, Json::Str(_) | Json::Null)) => (default_model.to_owned(), ModelEdit::Replace(i)),
+        None => (default_model.to_owned(), ModelEdit::Add),
+        Some(_) => return Err(BodyError::BadModel),
+    };
+
+    let stream = match stream_at.map(|i| &members[i].1) {
+        Some(Json::Bool(b)) => *b,
+        _ => api.streams_by_default(),
+    };
+    let usage_api = api.takes_stream_options() && stream;
+    let client_wants_usage = usage_api
+        && options_at.is_some_and(|i| {
+            matches!(
+                members[i].1.fields("include_usage").last(),
+                Some(Json::Bool(true))
+            )
+        });
+    let usage_injected = inject_usage && usage_api && !client_wants_usage;
+
+    let prompt_tokens = prompt_tokens(api, &root);
+
+    // A replaced model or a merged stream_options needs the tree; additions are spliced.
+    let edit_tree =
+        matches!(model_edit, ModelEdit::Replace(_)) || (usage_injected && options_at.is_some());
+    let body = if model_edit == ModelEdit::Keep && !usage_injected {
+        None
+    } else if !edit_tree {
+        // Only members to add: splice them in front of the closing brace.
+        let model_value = Json::Str(Cow::Borrowed(&model));
+        let usage_value = include_usage_object();
+        let mut additions: Vec<(&str, &Json<'_>)> = Vec::with_capacity(2);
+        if model_edit == ModelEdit::Add {
+            additions.push(("model", &model_value));
+        }
+        if usage_injected {
+            additions.push(("stream_options", &usage_value));
+        }
+        Some(append_members(body, !members.is_empty(), &additions)?)
+    } else {
+        if let Json::Obj(members) = &mut root {
+            match model_edit {
+                ModelEdit::Keep => {}
+                ModelEdit::Add => members.push(("model".into(), Json::Str(model.clone().into()))),
+                ModelEdit::Replace(i) => {
+                    members[i] = ("model".into(), Json::Str(model.clone().into()));
+                }
+            }
+            if usage_injected {
+                match options_at {
+                    Some(i) => {
+                        members[i].0 = "stream_options".into();
+                        merge_include_usage(&mut members[i].1);
+                    }
+                    None => members.push(("stream_options".into(), include_usage_object())),
+                }
+            }
+        }
+        Some(serde_json::to_vec(&root).map_err(|e| BodyError::InvalidJson(e.to_string()))?)
+    };
+
+    Ok(RequestInfo {
+        model,
+        stream,
+        prompt_tokens,
+        body: body.map(Bytes::from),
+        client_wants_usage,
+        usage_injected,
+    })
+}
+
+/// Index of the one member Go would decode into field `name`; an error if several would.
+fn unique_field(
+    members: &[(Cow<'_, str>, Json<'_>)],
+    name: &'static str,
+) -> Result<Option<usize>, BodyError> {
+    let mut found = None;
+    for (i, (key, _)) in members.iter().enumerate() {
+        if go_key_matches(key, name) {
+            if found.is_some() {
+                return Err(BodyError::AmbiguousField(name));
+            }
+            found = Some(i);
+        }
+    }
+    Ok(found)
+}
+
+fn include_usage_object() -> Json<'static> {
+    Json::Obj(vec![("include_usage".into(), Json::Bool(true))])
+}
+
+/// Sets `include_usage: true` in a `stream_options` value (replacing a non-object).
+fn merge_include_usage(options: &mut Json<'_>) {
+    if let Json::Obj(members) = options {
+        members.retain(|(k, _)| !go_key_matches(k, "include_usage"));
+        members.push(("include_usage".into(), Json::Bool(true)));
+    } else {
+        *options = include_usage_object();
+    }
+}
+
+/// The body with `additions` inserted as the last members of its top-level object.
+fn append_members(
+    body: &[u8],
+    non_empty: bool,
+    additions: &[(&str, &Json<'_>)],
+) -> Result<Vec<u8>, BodyError> {
+    let close = body
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .filter(|&i| body[i] == b'}')
+        .ok_or(BodyError::NotAnObject)?;
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(&body[..close]);
+    let mut comma = non_empty;
+    for (key, value) in additions {
+        if comma {
+            out.push(b',');
+        }
+        comma = true;
+        serde_json::to_writer(&mut out, key).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, value)
+            .map_err(|e| BodyError::InvalidJson(e.to_string()))?;
+    }
+    out.extend_from_slice(&body[close..]);
+    Ok(out)
+}
+
+fn prompt_tokens(api: Api, root: &Json<'_>) -> u64 {
+    match api {
+        Api::Generate => {
+            texts(root, "system")
+                + texts(root, "prompt")
+                + texts(root, "suffix")
+                + root.fields("context").map(inputs).sum::<u64>()
+        }
+        Api::Chat => chat_messages(root, "thinking") + tools(root),
+        Api::OpenAiChat => chat_messages(root, "reasoning") + tools(root),
+        Api::Embed | Api::OpenAiEmbeddings => root.fields("input").map(inputs).sum(),
+        Api::EmbeddingsLegacy => texts(root, "prompt"),
+        Api::OpenAiCompletions => {
+            root.fields("prompt").map(inputs).sum::<u64>() + texts(root, "suffix")
+        }
+        Api::Responses => {
+            texts(root, "instructions")
+                + root.fields("input").map(responses_input).sum::<u64>()
+                + tools(root)
+        }
+        Api::Messages => {
+            root.fields("system").map(content).sum::<u64>()
+                + root
+                    .fields("messages")
+                    .flat_map(Json::items)
+                    .map(|m| m.fields("content").map(content).sum::<u64>())
+                    .sum::<u64>()
+                + tools(root)
+        }
+    }
+}
+
+fn text(v: &Json<'_>) -> u64 {
+    v.as_str().map_or(0, count_tokens)
+}
+
+/// Sum over every member of `obj` that Go reads as field `name`, when it is a string.
+fn texts(obj: &Json<'_>, name: &str) -> u64 {
+    obj.fields(name).map(text).sum()
+}
+
+/// A prompt/input value: a string, a token id (one token), or an array of those (nested
+/// arrays of token ids included).
+fn inputs(v: &Json<'_>) -> u64 {
+    match v {
+        Json::Str(s) => count_tokens(s),
+        Json::Num(_) => 1,
+        Json::Arr(items) => items.iter().map(inputs).sum(),
+        _ => 0,
+    }
+}
+
+/// `messages` of a chat request; `reasoning` names the field that carries earlier thinking.
+fn chat_messages(root: &Json<'_>, reasoning: &str) -> u64 {
+    root.fields("messages")
+        .flat_map(Json::items)
+        .map(|m| {
+            m.fields("content").map(content).sum::<u64>()
+                + texts(m, reasoning)
+                + m.fields("tool_calls")
+                    .flat_map(Json::items)
+                    .flat_map(|call| call.fields("function"))
+                    .map(|f| texts(f, "name") + f.fields("arguments").map(arguments).sum::<u64>())
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Message content: a string, one part, or an array of parts.
+fn content(v: &Json<'_>) -> u64 {
+    match v {
+        Json::Str(s) => count_tokens(s),
+        Json::Arr(parts) => parts.iter().map(content).sum(),
+        Json::Obj(_) => content_part(v),
+        _ => 0,
+    }
+}
+
+/// One content part / block / item: its text-bearing fields. Parts without any (images,
+/// audio, files) count nothing.
+fn content_part(p: &Json<'_>) -> u64 {
+    texts(p, "text")
+        + texts(p, "thinking")
+        + p.fields("content").map(content).sum::<u64>()
+        + p.fields("input").map(walk).sum::<u64>()
+        + p.fields("arguments").map(arguments).sum::<u64>()
+        + p.fields("output").map(content).sum::<u64>()
+}
+
+/// Tool-call arguments: a JSON string (OpenAI) or an object (Ollama, Anthropic).
+fn arguments(v: &Json<'_>) -> u64 {
+    match v {
+        Json::Str(s) => count_tokens(s),
+        other => walk(other),
+    }
+}
+
+/// `/v1/responses` `input`: a string or an array of items.
+fn responses_input(v: &Json<'_>) -> u64 {
+    match v {
+        Json::Str(s) => count_tokens(s),
+        Json::Arr(items) => items
+            .iter()
+            .map(|item| match item {
+                Json::Str(s) => count_tokens(s),
+                Json::Obj(_) => content_part(item) + texts(item, "encrypted_content"),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Tool definitions are rendered into the prompt: count them.
+fn tools(root: &Json<'_>) -> u64 {
+    root.fields("tools").map(walk).sum()
+}
+
+/// Every object key and string value of a JSON value.
+fn walk(v: &Json<'_>) -> u64 {
+    match v {
+        Json::Str(s) => count_tokens(s),
+        Json::Arr(items) => items.iter().map(walk).sum(),
+        Json::Obj(members) => members.iter().map(|(k, v)| count_tokens(k) + walk(v)).sum(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    const DEFAULT: &str = "llama3.2:1b";
+
+    fn inspect(api: Api, body: &serde_json::Value) -> RequestInfo {
+        inspect_request(api, body.to_string().as_bytes(), DEFAULT, true).unwrap()
+    }
+
+    fn ct(parts: &[&str]) -> u64 {
+        parts.iter().map(|p| count_tokens(p)).sum()
+    }
+
+    fn new_body(info: &RequestInfo) -> serde_json::Value {
+        serde_json::from_slice(info.body.as_ref().expect("body rewritten")).unwrap()
+    }
+
+    /// /api/generate counts system + prompt + suffix (+ one per context id), not images;
+    /// streams by default; a body with a model is forwarded untouched.
+    #[test]
+    fn generate() {
+        let body = json!({"model":"m","system":"You are terse.","prompt":"Why is the sky blue?",
+            "suffix":"Thanks.","images":["iVBORw0KGgoAAAANSUhEUgAA"],"context":[1,2,3]});
+        let info = inspect(Api::Generate, &body);
+        assert_eq!(info.model, "m");
+        assert!(info.stream);
+        assert_eq!(
+            info.prompt_tokens,
+            ct(&["You are terse.", "Why is the sky blue?", "Thanks."]) + 3
+        );
+        assert_eq!(info.body, None);
+        assert!(!info.client_wants_usage && !info.usage_injected);
+        let info = inspect(
+            Api::Generate,
+            &json!({"model":"m","prompt":"hi","stream":false}),
+        );
+        assert!(!info.stream);
+    }
+
+    /// A missing model gets the default appended as the last member; every original byte
+    /// before the closing brace is kept.
+    #[test]
+    fn default_model_is_added() {
+        let raw = br#"{ "prompt" : "Hello there", "options": {"temperature": 0.7} }
+"#;
+        let info = inspect_request(Api::Generate, raw, DEFAULT, true).unwrap();
+        assert_eq!(info.model, DEFAULT);
+        let out = info.body.unwrap();
+        let close = raw.iter().rposition(|&b| b == b'}').unwrap();
+        assert!(out.starts_with(&raw[..close]));
+        assert!(out.ends_with(b"}\n"));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], DEFAULT);
+        assert_eq!(v["options"]["temperature"], 0.7);
+        assert_eq!(info.prompt_tokens, count_tokens("Hello there"));
+
+        let info = inspect_request(Api::Chat, b"{}", DEFAULT, true).unwrap();
+        assert_eq!(
+            info.body.unwrap(),
+            format!(r#"{{"model":"{DEFAULT}"}}"#).as_bytes()
+        );
+    }
+
+    /// A null or empty model is replaced by the default; a non-string model is refused; an
+    /// empty default leaves the body alone.
+    #[test]
+    fn null_or_empty_model_is_replaced() {
+        for model in [json!(null), json!("")] {
+            let info = inspect(Api::Chat, &json!({"model": model, "messages": []}));
+            assert_eq!(info.model, DEFAULT);
+            assert_eq!(new_body(&info), json!({"model": DEFAULT, "messages": []}));
+        }
+        let err = inspect_request(Api::Chat, br#"{"model":5}"#, DEFAULT, true).unwrap_err();
+        assert_eq!(err, BodyError::BadModel);
+        let info = inspect_request(Api::Chat, br#"{"messages":[]}"#, "", true).unwrap();
+        assert_eq!(info.model, "");
+        assert_eq!(info.body, None);
+    }
+
+    /// /api/chat counts message contents, thinking and tool-call arguments plus the tool
+    /// definitions, never the base64 images.
+    #[test]
+    fn chat() {
+        let tools = json!([{"type":"function","function":{"name":"get_weather",
+            "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]);
+        let body = json!({"model":"m","messages":[
+            {"role":"system","content":"Be brief."},
+            {"role":"user","content":"Weather in Oslo?","images":["aGVsbG8gd29ybGQ="]},
+            {"role":"assistant","content":"","thinking":"Need the tool.",
+             "tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Oslo"}}}]},
+            {"role":"tool","content":"12 degrees"}],
+            "tools": tools});
+        let info = inspect(Api::Chat, &body);
+        assert!(info.stream);
+        let tool_defs = ct(&[
+            "type",
+            "function",
+            "function",
+            "name",
+            "get_weather",
+            "parameters",
+            "type",
+            "object",
+            "properties",
+            "city",
+            "type",
+            "string",
+        ]);
+        let expected = ct(&[
+            "Be brief.",
+            "Weather in Oslo?",
+            "",
+            "Need the tool.",
+            "get_weather",
+            "city",
+            "Oslo",
+            "12 degrees",
+        ]) + tool_defs;
+        assert_eq!(info.prompt_tokens, expected);
+        assert_eq!(info.body, None);
+    }
+
+    /// /api/embed counts a string input or every string of an array input.
+    #[test]
+    fn embed() {
+        let info = inspect(Api::Embed, &json!({"model":"e","input":"one sentence"}));
+        assert_eq!(info.prompt_tokens, count_tokens("one sentence"));
+        assert!(!info.stream);
+        let info = inspect(
+            Api::Embed,
+            &json!({"model":"e","input":["first text","second one"]}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["first text", "second one"]));
+    }
+
+    /// Legacy /api/embeddings counts `prompt`.
+    #[test]
+    fn embeddings_legacy() {
+        let info = inspect(
+            Api::EmbeddingsLegacy,
+            &json!({"model":"e","prompt":"legacy text"}),
+        );
+        assert_eq!(info.prompt_tokens, count_tokens("legacy text"));
+        assert!(!info.stream);
+    }
+
+    /// /v1/chat/completions: string and part contents (image parts skipped), stream only
+    /// on request, usage injection on streams, no injection when disabled or not streaming.
+    #[test]
+    fn openai_chat() {
+        let body = json!({"model":"m","messages":[
+            {"role":"system","content":"Sys prompt"},
+            {"role":"user","content":[{"type":"text","text":"Describe this:"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]},
+            {"role":"assistant","content":null,"reasoning":"hmm",
+             "tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}]});
+        let info = inspect(Api::OpenAiChat, &body);
+        assert!(!info.stream);
+        assert_eq!(info.body, None);
+        assert!(!info.usage_injected);
+        assert_eq!(
+            info.prompt_tokens,
+            ct(&["Sys prompt", "Describe this:", "hmm", "f", "{\"a\":1}"])
+        );
+
+        let mut streaming = body.clone();
+        streaming["stream"] = json!(true);
+        let info = inspect(Api::OpenAiChat, &streaming);
+        assert!(info.stream && info.usage_injected && !info.client_wants_usage);
+        let mut expected = streaming.clone();
+        expected["stream_options"] = json!({"include_usage": true});
+        assert_eq!(new_body(&info), expected);
+
+        let raw = streaming.to_string();
+        let info = inspect_request(Api::OpenAiChat, raw.as_bytes(), DEFAULT, false).unwrap();
+        assert!(info.stream && !info.usage_injected);
+        assert_eq!(info.body, None);
+    }
+
+    /// A client that asked for usage itself is left alone; an existing stream_options
+    /// object is merged into; a false include_usage is overridden.
+    #[test]
+    fn include_usage_merge() {
+        let asked = json!({"model":"m","stream":true,"messages":[],
+            "stream_options":{"include_usage":true}});
+        let info = inspect(Api::OpenAiChat, &asked);
+        assert!(info.client_wants_usage && !info.usage_injected);
+        assert_eq!(info.body, None);
+
+        for options in [
+            json!({}),
+            json!({"include_usage": false, "x": 1}),
+            json!(null),
+        ] {
+            let body = json!({"model":"m","stream":true,"messages":[],"stream_options":options});
+            let info = inspect(Api::OpenAiChat, &body);
+            assert!(info.usage_injected && !info.client_wants_usage);
+            let v = new_body(&info);
+            assert_eq!(v["stream_options"]["include_usage"], true);
+            if options.get("x").is_some() {
+                assert_eq!(v["stream_options"]["x"], 1);
+            }
+            assert_eq!(v["messages"], json!([]));
+        }
+
+        // Model defaulted and usage injected in one rewrite.
+        let info = inspect(
+            Api::OpenAiCompletions,
+            &json!({"prompt":"Once","stream":true}),
+        );
+        assert!(info.usage_injected);
+        assert_eq!(
+            new_body(&info),
+            json!({"prompt":"Once","stream":true,"model":DEFAULT,"stream_options":{"include_usage":true}})
+        );
+    }
+
+    /// /v1/completions counts a string prompt, an array of prompts and the suffix.
+    #[test]
+    fn openai_completions() {
+        let info = inspect(
+            Api::OpenAiCompletions,
+            &json!({"model":"m","prompt":"Once upon","suffix":"end."}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["Once upon", "end."]));
+        assert!(!info.stream);
+        let info = inspect(
+            Api::OpenAiCompletions,
+            &json!({"model":"m","prompt":["a b","c d"]}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["a b", "c d"]));
+    }
+
+    /// /v1/embeddings counts strings, and one token per id for token-id inputs.
+    #[test]
+    fn openai_embeddings() {
+        let info = inspect(
+            Api::OpenAiEmbeddings,
+            &json!({"model":"e","input":"hello world"}),
+        );
+        assert_eq!(info.prompt_tokens, count_tokens("hello world"));
+        let info = inspect(
+            Api::OpenAiEmbeddings,
+            &json!({"model":"e","input":["x y","z"]}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["x y", "z"]));
+        let info = inspect(
+            Api::OpenAiEmbeddings,
+            &json!({"model":"e","input":[1,2,3,4]}),
+        );
+        assert_eq!(info.prompt_tokens, 4);
+        let info = inspect(
+            Api::OpenAiEmbeddings,
+            &json!({"model":"e","input":[[1,2],[3]]}),
+        );
+        assert_eq!(info.prompt_tokens, 3);
+    }
+
+    /// /v1/responses counts instructions and input as a string or as items (string content,
+    /// text parts, function calls and their outputs); image parts count nothing.
+    #[test]
+    fn responses() {
+        let info = inspect(
+            Api::Responses,
+            &json!({"model":"m","instructions":"Be kind.","input":"Hi there"}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["Be kind.", "Hi there"]));
+        assert!(!info.stream);
+        assert!(!info.usage_injected);
+        let body = json!({"model":"m","stream":true,"input":[
+            {"role":"user","content":"plain string"},
+            {"type":"message","role":"user","content":[{"type":"input_text","text":"part text"},
+                {"type":"input_image","detail":"auto","image_url":"data:image/png;base64,AAAA"}]},
+            {"type":"function_call","call_id":"c","name":"f","arguments":"{\"q\":2}"},
+            {"type":"function_call_output","call_id":"c","output":"result text"}]});
+        let info = inspect(Api::Responses, &body);
+        assert!(info.stream && !info.usage_injected);
+        assert_eq!(info.body, None);
+        assert_eq!(
+            info.prompt_tokens,
+            ct(&["plain string", "part text", "{\"q\":2}", "result text"])
+        );
+    }
+
+    /// /v1/messages counts system (string or blocks) and message contents (string or blocks:
+    /// text, tool_use input, tool_result content), skipping images.
+    #[test]
+    fn messages() {
+        let body = json!({"model":"m","max_tokens":100,"system":[{"type":"text","text":"System A"}],
+            "messages":[
+                {"role":"user","content":"Question?"},
+                {"role":"assistant","content":[{"type":"text","text":"Let me check."},
+                    {"type":"tool_use","id":"t1","name":"lookup","input":{"q":"x"}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"found it"},
+                    {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]}]});
+        let info = inspect(Api::Messages, &body);
+        assert_eq!(
+            info.prompt_tokens,
+            ct(&[
+                "System A",
+                "Question?",
+                "Let me check.",
+                "q",
+                "x",
+                "found it"
+            ])
+        );
+        assert!(!info.stream);
+        let info = inspect(
+            Api::Messages,
+            &json!({"model":"m","system":"Plain system","messages":[]}),
+        );
+        assert_eq!(info.prompt_tokens, count_tokens("Plain system"));
+    }
+
+    /// Invalid JSON, an empty body and non-object bodies are refused.
+    #[test]
+    fn invalid_bodies() {
+        for raw in [&b"{\"model\":"[..], b"", b"not json", b"{} trailing"] {
+            let err = inspect_request(Api::Chat, raw, DEFAULT, true).unwrap_err();
+            assert!(matches!(err, BodyError::InvalidJson(_)), "{raw:?}: {err:?}");
+        }
+        for raw in [&b"[]"[..], b"\"str\"", b"42", b"null"] {
+            assert_eq!(
+                inspect_request(Api::Chat, raw, DEFAULT, true).unwrap_err(),
+                BodyError::NotAnObject
+            );
+        }
+    }
+
+    /// Keys Go would read as `model`/`stream` are honoured like Go does when alone and
+    /// refused when several could win; counted fields are summed over every casing.
+    #[test]
+    fn go_key_semantics() {
+        let err = inspect_request(Api::Chat, br#"{"model":"a","Model":"b"}"#, DEFAULT, true);
+        assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("model"));
+        let err = inspect_request(Api::Chat, br#"{"model":"a","model":"b"}"#, DEFAULT, true);
+        assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("model"));
+        let err = inspect_request(
+            Api::OpenAiChat,
+            r#"{"model":"a","stream":true,"ſtream":false}"#.as_bytes(),
+            DEFAULT,
+            true,
+        );
+        assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("stream"));
+
+        let info = inspect_request(
+            Api::Generate,
+            br#"{"MODEL":"big","Prompt":"hidden text","prompt":"x"}"#,
+            DEFAULT,
+            true,
+        )
+        .unwrap();
+        assert_eq!(info.model, "big");
+        assert_eq!(info.body, None);
+        assert_eq!(info.prompt_tokens, ct(&["hidden text", "x"]));
+        let info = inspect_request(Api::Generate, br#"{"Stream":false}"#, DEFAULT, true).unwrap();
+        assert!(!info.stream);
+        let info = inspect_request(Api::Generate, br#"{"Model":null}"#, DEFAULT, true).unwrap();
+        assert_eq!(
+            info.body.unwrap(),
+            format!(r#"{{"model":"{DEFAULT}"}}"#).as_bytes()
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! `logging`: settle a request once, however it ended, and record it.
+//!
+//! - The upstream never answered (connect failure, timeout before the header): the admission
+//!   is refunded, the request consumes nothing.
+//! - Ollama answered with an error and generated nothing: refunded as well.
+//! - Otherwise the tokens are committed: the whole answer, or what was streamed before the
+//!   client hung up.
+
+use chrono::Utc;
+use pingora::proxy::Session;
+use pingora::Error;
+use quota_engine::gate;
+use quota_engine::usage_log::UsageRecord;
+
+use super::context::RequestCtx;
+use crate::state::AppState;
+
+pub async fn settle(
+    state: &AppState,
+    session: &Session,
+    error: Option<&Error>,
+    ctx: &mut RequestCtx,
+) {
+    let status = ctx
+        .answered_status
+        .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+        .unwrap_or(0);
+    let model = ctx.model.as_deref().unwrap_or("");
+    let key_label = ctx.key_label().to_owned();
+    let metrics = &state.metrics;
+    let status_label = if status == 0 {
+        "499".to_owned()
+    } else {
+        status.to_string()
+    };
+    metrics
+        .requests
+        .with_label_values(&[
+            ctx.template,
+            model,
+            status_label.as_str(),
+            key_label.as_str(),
+        ])
+        .inc();
+    metrics
+        .request_duration
+        .with_label_values(&[ctx.template])
+        .observe(ctx.started.elapsed().as_secs_f64());
+    metrics.inflight.dec();
+    if let (Some(first), Some(_)) = (ctx.first_byte, ctx.api) {
+        metrics
+            .time_to_first_token
+            .with_label_values(&[model])
+            .observe(first.duration_since(ctx.started).as_secs_f64());
+    }
+
+    if let Some(admission) = ctx.admission.take() {
+        let usage = match (ctx.usage, ctx.meter.as_mut()) {
+            (Some(usage), _) => usage,
+            (None, Some(meter)) => meter.finish().0,
+            (None, None) => Default::default(),
+        };
+        let (prompt, completion) = usage.charge(state.config.token_counting, ctx.prompt_tokens);
+        let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
+        let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
+        let result = if consumed {
+            let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
+            gate::commit(&state.db, &admission, total).await
+        } else {
+            gate::refund(&state.db, &admission).await
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, key_id = admission.key_id, "usage commit failed");
+        }
+        if consumed {
+            metrics
+                .tokens
+                .with_label_values(&[model, key_label.as_str(), "prompt"])
+                .inc_by(prompt);
+            metrics
+                .tokens
+                .with_label_values(&[model, key_label.as_str(), "completion"])
+                .inc_by(completion);
+            let now = Utc::now();
+            let record = UsageRecord {
+                key_id: admission.key_id,
+                at: now,
+                day: admission.day.clone(),
+                route: ctx.template.to_owned(),
+                model: model.to_owned(),
+                prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
+                completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
+                status: if status == 0 { 499 } else { status },
+                duration_ms: i64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            };
+            if !state.usage.record(record) {
+                tracing::warn!(
+                    key_id = admission.key_id,
+                    "usage log queue is full; record dropped (counters are exact)"
+                );
+            }
+        }
+        if let Some(e) = error {
+            tracing::debug!(error = %e, key_id = admission.key_id, route = ctx.template, consumed, "request ended with an error");
+        }
+    }
+    ctx.inflight = None;
+}

@@ -1,0 +1,97 @@
+//! The per-request context: which phase writes each field and which reads it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use quota_engine::gate::Headroom;
+use quota_engine::{Admission, ApiKey};
+
+use super::errors::Dialect;
+use super::route::Route;
+use crate::dialect::{Api, Meter, Usage};
+use crate::state::RuntimeSettings;
+use crate::upstream::InflightGuard;
+
+/// One request's state, from `request_filter` to `logging`.
+pub struct RequestCtx {
+    /// new_ctx: when the request started (durations, time to first token).
+    pub started: Instant,
+    /// request_filter: the route class, its metrics template and error dialect.
+    pub route: Route,
+    pub template: &'static str,
+    pub dialect: Dialect,
+    /// request_filter: the authenticated key (None for /healthz and refused requests).
+    pub key: Option<Arc<ApiKey>>,
+    /// request_filter: runtime settings snapshot (default model, upstream pool) for this request.
+    pub runtime: Option<Arc<RuntimeSettings>>,
+    /// request_filter: the counted API, the model after defaulting, prompt tokens.
+    pub api: Option<Api>,
+    pub model: Option<String>,
+    pub prompt_tokens: u64,
+    /// request_filter: we added `stream_options.include_usage` and must strip its chunk.
+    pub usage_injected: bool,
+    /// request_filter → upstream_request_filter, request_body_filter: the exact bytes to send
+    /// upstream when the gateway read the body (rewritten or original).
+    pub body: Option<Bytes>,
+    /// request_filter (gate) → logging (commit or refund).
+    pub admission: Option<Admission>,
+    /// request_filter → response_filter: remaining quota for `x-ratelimit-*`.
+    pub headroom: Headroom,
+    /// upstream_peer: hosts tried for this request (retries skip them) and the current one.
+    pub tried: Vec<usize>,
+    pub inflight: Option<InflightGuard>,
+    /// response_filter: the upstream's status code, once it answered.
+    pub upstream_status: Option<u16>,
+    /// response_filter → response_body_filter → logging: the token meter of a counted route.
+    pub meter: Option<Meter>,
+    /// response_body_filter (end of stream) → logging: the meter's final count.
+    pub usage: Option<Usage>,
+    /// response_filter → response_body_filter: a model listing buffered to be filtered.
+    pub listing: Option<BytesMut>,
+    /// response_body_filter: when the first response byte went out.
+    pub first_byte: Option<Instant>,
+    /// Set when the gateway itself answered (error or refusal): nothing to commit.
+    pub answered_status: Option<u16>,
+}
+
+impl RequestCtx {
+    pub fn new() -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            route: Route::Unknown,
+            template: "unknown",
+            dialect: Dialect::Ollama,
+            key: None,
+            runtime: None,
+            api: None,
+            model: None,
+            prompt_tokens: 0,
+            usage_injected: false,
+            body: None,
+            admission: None,
+            headroom: Headroom::default(),
+            tried: Vec::new(),
+            inflight: None,
+            upstream_status: None,
+            meter: None,
+            usage: None,
+            listing: None,
+            first_byte: None,
+            answered_status: None,
+        }
+    }
+
+    /// The key's display prefix for metrics and logs (never the key).
+    pub fn key_label(&self) -> &str {
+        self.key
+            .as_deref()
+            .map_or("none", |k| k.key_prefix.as_str())
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx::new()
+    }
+}

@@ -1,0 +1,183 @@
+//! Every answer the gateway writes itself, in the dialect of the route: Ollama's
+//! `{"error": "..."}` on `/api/*`, OpenAI's error object on `/v1/*` (contract §4).
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+/// Which API's clients will read the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Ollama,
+    OpenAi,
+}
+
+impl Dialect {
+    pub fn of_path(path: &str) -> Dialect {
+        if path.starts_with("/v1/") || path == "/v1" {
+            Dialect::OpenAi
+        } else {
+            Dialect::Ollama
+        }
+    }
+}
+
+/// An error answer: status, message, OpenAI type and code, extra headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyError {
+    pub status: u16,
+    pub message: String,
+    pub openai_type: &'static str,
+    pub code: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ProxyError {
+    fn new(
+        status: u16,
+        openai_type: &'static str,
+        code: &'static str,
+        message: String,
+    ) -> ProxyError {
+        ProxyError {
+            status,
+            message,
+            openai_type,
+            code,
+            headers: Vec::new(),
+        }
+    }
+    pub fn bad_request(message: String) -> ProxyError {
+        ProxyError::new(400, "invalid_request_error", "invalid_request", message)
+    }
+    pub fn unauthorized(message: String) -> ProxyError {
+        ProxyError::new(401, "authentication_error", "invalid_api_key", message)
+    }
+    pub fn route_refused(path: &str) -> ProxyError {
+        ProxyError::new(
+            403,
+            "permission_error",
+            "route_not_allowed",
+            format!("{path} is an Ollama administration route and is not available through this gateway"),
+        )
+    }
+    pub fn model_not_allowed(model: &str, cloud: bool) -> ProxyError {
+        let message = if cloud {
+            format!("model '{model}' is a cloud model and runs on the Ollama host's ollama.com account; it is not allowed for this key unless the key's allowed models name it")
+        } else {
+            format!("model '{model}' is not allowed for this key")
+        };
+        ProxyError::new(403, "permission_error", "model_not_allowed", message)
+    }
+    pub fn not_found(path: &str) -> ProxyError {
+        ProxyError::new(
+            404,
+            "invalid_request_error",
+            "not_found",
+            format!("no route {path} on this gateway"),
+        )
+    }
+    pub fn too_large(limit: u64) -> ProxyError {
+        ProxyError::new(
+            413,
+            "invalid_request_error",
+            "request_too_large",
+            format!("request body is larger than {limit} bytes (proxy.max_request_body_bytes)"),
+        )
+    }
+    pub fn quota_exceeded(message: String, retry_after: u64) -> ProxyError {
+        let mut e = ProxyError::new(429, "rate_limit_error", "quota_exceeded", message);
+        e.headers.push(("retry-after", retry_after.to_string()));
+        e.headers.push(("x-should-retry", "false".into()));
+        e
+    }
+    pub fn bad_gateway(message: String) -> ProxyError {
+        ProxyError::new(502, "api_error", "upstream_unavailable", message)
+    }
+    pub fn gateway_timeout(message: String) -> ProxyError {
+        ProxyError::new(504, "api_error", "upstream_timeout", message)
+    }
+    pub fn internal(message: String) -> ProxyError {
+        ProxyError::new(500, "api_error", "internal_error", message)
+    }
+
+    /// The JSON body in `dialect`.
+    pub fn body(&self, dialect: Dialect) -> Bytes {
+        let value = match dialect {
+            Dialect::Ollama => serde_json::json!({ "error": self.message }),
+            Dialect::OpenAi => serde_json::json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.openai_type,
+                    "param": null,
+                    "code": self.code,
+                }
+            }),
+        };
+        Bytes::from(value.to_string())
+    }
+}
+
+/// Writes `body` as a complete JSON response. Returns `Ok(true)`, what `request_filter`
+/// returns when it answered by itself.
+pub async fn respond_json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    headers: &[(&'static str, String)],
+) -> Result<bool> {
+    let mut header = ResponseHeader::build(status, Some(4 + headers.len()))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-length", body.len().to_string())?;
+    for (name, value) in headers {
+        header.insert_header(*name, value.as_str())?;
+    }
+    // The request body may be unread (413, early 401): don't try to reuse the connection.
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    }
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(true)
+}
+
+/// Writes `error` in `dialect`.
+pub async fn respond_error(
+    session: &mut Session,
+    dialect: Dialect,
+    error: &ProxyError,
+) -> Result<bool> {
+    respond_json(session, error.status, error.body(dialect), &error.headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Both dialects carry the message; OpenAI's object has type and code.
+    #[test]
+    fn shapes() {
+        let e = ProxyError::quota_exceeded("daily token quota exceeded".into(), 5);
+        let ollama: serde_json::Value = serde_json::from_slice(&e.body(Dialect::Ollama)).unwrap();
+        assert_eq!(
+            ollama,
+            serde_json::json!({"error": "daily token quota exceeded"})
+        );
+        let openai: serde_json::Value = serde_json::from_slice(&e.body(Dialect::OpenAi)).unwrap();
+        assert_eq!(openai["error"]["type"], "rate_limit_error");
+        assert_eq!(openai["error"]["code"], "quota_exceeded");
+        assert_eq!(
+            e.headers,
+            vec![
+                ("retry-after", "5".to_string()),
+                ("x-should-retry", "false".to_string())
+            ]
+        );
+        assert_eq!(Dialect::of_path("/v1/models"), Dialect::OpenAi);
+        assert_eq!(Dialect::of_path("/api/chat"), Dialect::Ollama);
+    }
+}

@@ -1,0 +1,224 @@
+//! The Pingora `ProxyHttp` of llm-quota: each phase delegates to the module about it.
+//!
+//! ```text
+//! client ─► request_filter ─────────────► upstream_peer ─► upstream_request_filter ─► Ollama
+//!           route → key → body → gate      pool.select        Host, strip creds,
+//!                                                              new Content-Length
+//! client ◄─ response_filter ◄── response_body_filter (sync: feed the Meter, never block) ◄─ Ollama
+//!           x-ratelimit-*                                    logging (async): commit usage once
+//! ```
+//!
+//! Request bodies up to 64 KiB go through Pingora's loop (the body read in `request_filter`
+//! is re-injected in `request_body_filter`); larger ones through [`forward`], which answers
+//! from `request_filter`. Both feed the same meter and end in the same `logging`.
+//!
+//! # Layout
+//! - [`route`]: the route table. [`request`]: auth, body, model checks, the gate.
+//! - [`response`]: upstream request rewrite, response header and body phases.
+//! - [`forward`]: the loop for large bodies. [`peer`]: upstream peers and timeouts.
+//! - [`accounting`]: commit or refund, metrics, usage log. [`errors`]: error answers.
+//! - [`context`]: the per-request context.
+
+pub mod accounting;
+pub mod context;
+pub mod errors;
+pub mod forward;
+pub mod peer;
+pub mod request;
+pub mod response;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use context::RequestCtx;
+use errors::ProxyError;
+use request::Decision;
+
+use crate::state::AppState;
+
+/// The proxy service: shared state plus the connector of the large-body loop.
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    /// Pooled upstream connections for [`forward`] (Pingora's own loop has its own pool).
+    connector: Connector,
+}
+
+impl Gateway {
+    pub fn new(state: Arc<AppState>) -> Gateway {
+        Gateway {
+            state,
+            connector: Connector::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.state.metrics.inflight.inc();
+        RequestCtx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match request::filter(&self.state, session, ctx).await? {
+            Decision::Proxy => Ok(false),
+            Decision::Answered => Ok(true),
+            Decision::ProxyLarge => {
+                forward::run(&self.state, &self.connector, session, ctx).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(runtime) = ctx.runtime.clone() else {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "no runtime settings for this request",
+            );
+        };
+        loop {
+            let Some((index, guard)) = runtime.pool.select(&ctx.tried) else {
+                return Error::e_explain(ErrorType::ConnectNoRoute, "no Ollama host is reachable");
+            };
+            ctx.tried.push(index);
+            if let Some(peer) = peer::make_peer(&guard.upstream, &self.state.config) {
+                ctx.inflight = Some(guard);
+                return Ok(Box::new(peer));
+            }
+        }
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing reached the client yet: another host may take the request.
+        let others = ctx.runtime.as_ref().is_some_and(|r| {
+            r.pool
+                .hosts()
+                .iter()
+                .enumerate()
+                .any(|(i, u)| u.is_healthy() && !ctx.tried.contains(&i))
+        });
+        if others {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let authority = ctx
+            .inflight
+            .as_ref()
+            .map(|g| g.upstream.authority.clone())
+            .unwrap_or_default();
+        response::rewrite_upstream_request(req, ctx, &authority)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // The body was read in request_filter: send exactly those bytes (clone: a retry on
+        // another host runs this again).
+        if let Some(read) = &ctx.body {
+            *body = Some(read.clone());
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response::on_response_header(resp, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        response::on_response_body(body, end_of_stream, ctx);
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let error = match e.etype() {
+            _ if *e.esource() == ErrorSource::Downstream => None,
+            ErrorType::HTTPStatus(code) => Some(ProxyError {
+                status: *code,
+                ..ProxyError::internal(e.to_string())
+            }),
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout
+                if ctx.upstream_status.is_none() =>
+            {
+                Some(ProxyError::gateway_timeout(
+                    "the Ollama host did not answer in time".into(),
+                ))
+            }
+            _ => Some(ProxyError::bad_gateway(
+                "no Ollama host is reachable".into(),
+            )),
+        };
+        let code = match &error {
+            Some(err) if session.response_written().is_none() => {
+                ctx.answered_status = Some(err.status);
+                if let Err(write_error) = errors::respond_error(session, ctx.dialect, err).await {
+                    tracing::debug!(error = %write_error, "could not send the error answer");
+                }
+                err.status
+            }
+            _ => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        accounting::settle(&self.state, session, e, ctx).await;
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // Clients hanging up mid-stream are normal for LLM traffic.
+        *e.esource() == ErrorSource::Downstream
+    }
+}

@@ -1,0 +1,373 @@
+//! `request_filter`: route → key → body → model → gate, before any byte goes upstream.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+use quota_engine::keys::is_cloud_model;
+use quota_engine::{gate, ApiKey, GateDecision};
+
+use super::context::RequestCtx;
+use super::errors::{respond_error, respond_json, Dialect, ProxyError};
+use super::route::{classify, model_in_path, FreeRoute, Route};
+use crate::dialect::{inspect_request, Api, RequestInfo};
+use crate::state::AppState;
+
+/// Bodies above this are inspected on a blocking thread (tokenizing a megabyte takes a while).
+const INSPECT_INLINE_LIMIT: usize = 256 * 1024;
+
+/// What `request_filter` decided.
+pub enum Decision {
+    /// Forward through Pingora's proxy loop (body, if read, fits the retry buffer).
+    Proxy,
+    /// Forward through the gateway's own loop (the body is larger than Pingora keeps).
+    ProxyLarge,
+    /// The gateway answered already.
+    Answered,
+}
+
+/// The API key of a request: `Authorization: Bearer <key>` (any case), `Authorization: sk-…`,
+/// or `x-api-key: <key>`.
+pub fn key_from_headers(req: &RequestHeader) -> Option<&str> {
+    if let Some(value) = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        if let Some((scheme, rest)) = value.split_once(char::is_whitespace) {
+            if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
+                return Some(rest.trim());
+            }
+        }
+        if value.starts_with("sk-") {
+            return Some(value);
+        }
+    }
+    req.headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Runs the request phase. Every refusal is answered here, in the route's dialect.
+pub async fn filter(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<Decision> {
+    let req = session.req_header();
+    let path = req.uri.path().to_owned();
+    let route = classify(req.method.as_str(), &path);
+    ctx.route = route;
+    ctx.template = route.template(&path);
+    ctx.dialect = Dialect::of_path(&path);
+
+    match route {
+        Route::Health => {
+            ctx.answered_status = Some(200);
+            respond_json(session, 200, Bytes::from_static(br#"{"status":"ok"}"#), &[]).await?;
+            return Ok(Decision::Answered);
+        }
+        Route::Refused => return refuse(session, ctx, ProxyError::route_refused(&path)).await,
+        Route::Unknown => return refuse(session, ctx, ProxyError::not_found(&path)).await,
+        Route::Counted(_) | Route::Free(_) => {}
+    }
+
+    let key = match authenticate(state, session.req_header()).await {
+        Ok(key) => key,
+        Err(e) => return refuse(session, ctx, e).await,
+    };
+    ctx.key = Some(Arc::clone(&key));
+    let runtime = state.runtime();
+    ctx.runtime = Some(Arc::clone(&runtime));
+
+    match route {
+        Route::Free(FreeRoute::Model) => {
+            let model = model_in_path(&path).unwrap_or_default().to_owned();
+            if let Err(e) = check_model(&key, &model) {
+                return refuse(session, ctx, e).await;
+            }
+            ctx.model = Some(model);
+            Ok(Decision::Proxy)
+        }
+        Route::Free(FreeRoute::Show) => {
+            let body = match read_body(session, state.config.max_request_body_bytes).await? {
+                Ok(body) => body,
+                Err(e) => return refuse(session, ctx, e).await,
+            };
+            let model = show_model(&body);
+            if let Some(model) = &model {
+                if let Err(e) = check_model(&key, model) {
+                    return refuse(session, ctx, e).await;
+                }
+            }
+            ctx.model = model;
+            ctx.body = Some(body);
+            Ok(body_decision(session))
+        }
+        Route::Free(FreeRoute::Tags | FreeRoute::Models) => {
+            ctx.listing = Some(BytesMut::new());
+            Ok(Decision::Proxy)
+        }
+        Route::Free(FreeRoute::Plain) => Ok(Decision::Proxy),
+        Route::Counted(api) => {
+            counted(state, session, ctx, &key, api, &runtime.default_model).await
+        }
+        Route::Health | Route::Refused | Route::Unknown => Ok(Decision::Answered),
+    }
+}
+
+async fn counted(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    key: &Arc<ApiKey>,
+    api: Api,
+    default_model: &str,
+) -> Result<Decision> {
+    ctx.api = Some(api);
+    let body = match read_body(session, state.config.max_request_body_bytes).await? {
+        Ok(body) => body,
+        Err(e) => return refuse(session, ctx, e).await,
+    };
+    let inject_usage = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
+    let info = match inspect(api, body.clone(), default_model, inject_usage).await {
+        Ok(info) => info,
+        Err(message) => return refuse(session, ctx, ProxyError::bad_request(message)).await,
+    };
+    if let Err(e) = check_model(key, &info.model) {
+        return refuse(session, ctx, e).await;
+    }
+    ctx.model = Some(info.model.clone());
+    ctx.prompt_tokens = info.prompt_tokens;
+    ctx.usage_injected = info.usage_injected;
+    ctx.body = Some(info.body.unwrap_or(body));
+
+    let now = Utc::now();
+    let periods = state.config.periods.at(now);
+    let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
+    match gate::admit(&state.db, key.id, &key.limits, prompt, &periods).await {
+        Ok(GateDecision::Admitted(admission)) => {
+            ctx.headroom = admission.headroom(&key.limits);
+            ctx.admission = Some(admission);
+            Ok(body_decision(session))
+        }
+        Ok(GateDecision::Refused(refusal)) => {
+            state
+                .metrics
+                .quota_rejections
+                .with_label_values(&[key.key_prefix.as_str(), refusal.kind.label()])
+                .inc();
+            let e = ProxyError::quota_exceeded(refusal.to_string(), refusal.retry_after_secs(now));
+            refuse(session, ctx, e).await
+        }
+        Err(quota_engine::EngineError::KeyNotFound(_)) => {
+            refuse(
+                session,
+                ctx,
+                ProxyError::unauthorized("invalid API key".into()),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, key_id = key.id, "quota gate failed");
+            refuse(
+                session,
+                ctx,
+                ProxyError::internal("the quota database is unavailable; try again shortly".into()),
+            )
+            .await
+        }
+    }
+}
+
+/// Parses the body; large bodies on a blocking thread.
+async fn inspect(
+    api: Api,
+    body: Bytes,
+    default_model: &str,
+    inject_usage: bool,
+) -> Result<RequestInfo, String> {
+    if body.is_empty() {
+        return Err("missing request body: send a JSON object".into());
+    }
+    let result = if body.len() <= INSPECT_INLINE_LIMIT {
+        inspect_request(api, &body, default_model, inject_usage)
+    } else {
+        let default_model = default_model.to_owned();
+        tokio::task::spawn_blocking(move || {
+            inspect_request(api, &body, &default_model, inject_usage)
+        })
+        .await
+        .map_err(|e| format!("request inspection failed: {e}"))?
+    };
+    result.map_err(|e| e.to_string())
+}
+
+fn body_decision(session: &Session) -> Decision {
+    if session.as_downstream().retry_buffer_truncated() {
+        Decision::ProxyLarge
+    } else {
+        Decision::Proxy
+    }
+}
+
+/// The model named by an `/api/show` body (`model`, or legacy `name`).
+fn show_model(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["model", "name"]
+        .iter()
+        .find_map(|f| {
+            value
+                .get(*f)
+                .and_then(|m| m.as_str())
+                .filter(|m| !m.is_empty())
+        })
+        .map(str::to_owned)
+}
+
+fn check_model(key: &ApiKey, model: &str) -> Result<(), ProxyError> {
+    if key.allows_model(model) {
+        Ok(())
+    } else {
+        Err(ProxyError::model_not_allowed(model, is_cloud_model(model)))
+    }
+}
+
+async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKey>, ProxyError> {
+    let Some(plaintext) = key_from_headers(req) else {
+        return Err(ProxyError::unauthorized(
+            "missing API key: send it as Authorization: Bearer sk-...".into(),
+        ));
+    };
+    let key = match state.keys.lookup(&state.db, plaintext).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(ProxyError::unauthorized("invalid API key".into())),
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            return Err(ProxyError::internal(
+                "the key database is unavailable; try again shortly".into(),
+            ));
+        }
+    };
+    if !key.is_active {
+        return Err(ProxyError::unauthorized(
+            "API key is deactivated; ask the operator to activate it".into(),
+        ));
+    }
+    let now = Utc::now();
+    if key.is_expired(now) {
+        let at = key
+            .expires_at
+            .map(|t| t.with_timezone(&state.config.periods.tz()).to_rfc3339())
+            .unwrap_or_default();
+        return Err(ProxyError::unauthorized(format!(
+            "API key expired at {at}; ask the operator for a new one"
+        )));
+    }
+    Ok(key)
+}
+
+/// Reads the whole request body, at most `limit` bytes, keeping Pingora's retry buffer so that
+/// bodies up to 64 KiB go through Pingora's own proxy loop.
+async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, ProxyError>> {
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(Err(ProxyError::too_large(limit)));
+    }
+    let downstream = session.as_downstream_mut();
+    if downstream
+        .req_header()
+        .headers
+        .get("expect")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        downstream.write_continue_response().await?;
+    }
+    downstream.enable_retry_buffering();
+    let capacity = declared
+        .map_or(0, |n| usize::try_from(n).unwrap_or(0))
+        .min(limit_usize);
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = downstream.read_request_body().await? {
+        if body.len() + chunk.len() > limit_usize {
+            return Ok(Err(ProxyError::too_large(limit)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
+}
+
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    error: ProxyError,
+) -> Result<Decision> {
+    ctx.answered_status = Some(error.status);
+    respond_error(session, ctx.dialect, &error).await?;
+    Ok(Decision::Answered)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/api/chat", None).unwrap();
+        for (k, v) in headers {
+            r.insert_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    /// A key is taken from Bearer (any case), a bare sk- Authorization, or x-api-key.
+    #[test]
+    fn key_sources() {
+        assert_eq!(
+            key_from_headers(&req(&[("authorization", "Bearer sk-a")])),
+            Some("sk-a")
+        );
+        assert_eq!(
+            key_from_headers(&req(&[("authorization", "bearer   sk-b ")])),
+            Some("sk-b")
+        );
+        assert_eq!(
+            key_from_headers(&req(&[("authorization", "BEARER sk-c")])),
+            Some("sk-c")
+        );
+        assert_eq!(
+            key_from_headers(&req(&[("authorization", "sk-d")])),
+            Some("sk-d")
+        );
+        assert_eq!(
+            key_from_headers(&req(&[("x-api-key", "sk-e")])),
+            Some("sk-e")
+        );
+        assert_eq!(
+            key_from_headers(&req(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(key_from_headers(&req(&[])), None);
+    }
+
+    /// `/api/show` names its model in `model` or the legacy `name`.
+    #[test]
+    fn show_model_field() {
+        assert_eq!(show_model(br#"{"model":"a"}"#).as_deref(), Some("a"));
+        assert_eq!(show_model(br#"{"name":"b"}"#).as_deref(), Some("b"));
+        assert_eq!(show_model(b"nope"), None);
+    }
+}

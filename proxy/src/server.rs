@@ -1,0 +1,184 @@
+//! `llm-quota serve`: assembles one process out of Pingora services.
+//!
+//! - the proxy service (the [`Gateway`]) on `proxy.host:proxy.port`;
+//! - the admin API (axum) as a background service on the loopback admin listener;
+//! - Prometheus metrics (pingora-prometheus) on the metrics listener;
+//! - a background service that re-reads settings overrides.
+//!
+//! The database pool and the usage-log writer live on a small runtime of their own that
+//! outlives Pingora's services, so that the last usage records are written after the proxy
+//! stops. Pingora owns the signals: SIGTERM drains running requests for
+//! `proxy.grace_period_seconds`, then the process exits.
+
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use quota_engine::usage_log;
+
+use crate::config::{Config, Listen};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::state::{refresh_settings, AppState};
+
+/// Queued usage records before new ones are dropped (the counters stay exact regardless).
+const USAGE_QUEUE: usize = 100_000;
+
+/// Runs the gateway until it is told to stop.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let db_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("llm-quota-db")
+        .enable_all()
+        .build()
+        .context("cannot start the database runtime")?;
+    let (db, overrides) = db_runtime.block_on(async {
+        let db = quota_engine::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    config.database_url.redacted()
+                )
+            })?;
+        quota_engine::db::migrate(&db)
+            .await
+            .context("migrating the database failed")?;
+        let overrides = quota_engine::settings::load(&db)
+            .await
+            .context("cannot read settings")?;
+        anyhow::Ok((db, overrides))
+    })?;
+    crate::dialect::warm_tokenizer();
+
+    let metrics = Metrics::register().context("cannot register metrics")?;
+    let (sink, queue) = usage_log::queue(USAGE_QUEUE);
+    let (stop_usage, usage_stopped) = tokio::sync::oneshot::channel::<()>();
+    let usage_writer = db_runtime.spawn(queue.run(db.clone(), async move {
+        let _ = usage_stopped.await;
+    }));
+
+    let proxy_addr = concrete(&config.proxy).context("proxy listener")?;
+    let metrics_addr = concrete(&config.metrics).context("metrics listener")?;
+    let admin_listener = StdListener::bind(config.admin.address()).with_context(|| {
+        format!(
+            "cannot listen on {} (admin.host/admin.port)",
+            config.admin.address()
+        )
+    })?;
+    admin_listener.set_nonblocking(true)?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    let state = Arc::new(AppState::new(config, db, sink, metrics, overrides));
+    for upstream in state.runtime().pool.hosts() {
+        state
+            .metrics
+            .upstream_healthy
+            .with_label_values(&[upstream.url.as_str()])
+            .set(i64::from(upstream.is_healthy()));
+    }
+
+    let conf = ServerConf {
+        threads: state.config.proxy_threads,
+        grace_period_seconds: Some(state.config.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(3),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway::new(Arc::clone(&state)));
+    proxy.add_tcp(&proxy_addr);
+    server.add_service(proxy);
+
+    let mut prometheus = pingora_prometheus::prometheus_http_service();
+    prometheus.add_tcp(&metrics_addr);
+    prometheus.threads = Some(1);
+    server.add_service(prometheus);
+
+    server.add_service(background_service(
+        "admin-api",
+        AdminService {
+            listener: parking_lot::Mutex::new(Some(admin_listener)),
+        },
+    ));
+    server.add_service(background_service(
+        "settings",
+        SettingsService(Arc::clone(&state)),
+    ));
+
+    println!("llm-quota: proxy on http://{proxy_addr}, admin on http://{admin_addr}, metrics on http://{metrics_addr}");
+    tracing::info!(proxy = %proxy_addr, admin = %admin_addr, metrics = %metrics_addr, "llm-quota serving");
+    drop(state);
+    server.run(RunArgs::default());
+
+    let _ = stop_usage.send(());
+    db_runtime.block_on(async {
+        if tokio::time::timeout(Duration::from_secs(5), usage_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the usage log was not fully written before exit");
+        }
+    });
+    Ok(())
+}
+
+/// `host:port` with port 0 replaced by a free port (Pingora binds its listeners itself and
+/// does not report the port it got).
+fn concrete(listen: &Listen) -> anyhow::Result<String> {
+    if listen.port != 0 {
+        return Ok(listen.address());
+    }
+    let probe = StdListener::bind(listen.address())
+        .with_context(|| format!("cannot listen on {}", listen.address()))?;
+    let port = probe.local_addr()?.port();
+    Ok(Listen {
+        host: listen.host.clone(),
+        port,
+    }
+    .address())
+}
+
+struct AdminService {
+    /// Bound before Pingora starts (so the port is known and errors are reported at once);
+    /// taken by the service when it starts.
+    listener: parking_lot::Mutex<Option<StdListener>>,
+}
+
+#[async_trait]
+impl BackgroundService for AdminService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(listener) = self.listener.lock().take() else {
+            return;
+        };
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "admin listener failed");
+                return;
+            }
+        };
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = admin_api::serve(listener, admin_api::router(), stop).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    }
+}
+
+struct SettingsService(Arc<AppState>);
+
+#[async_trait]
+impl BackgroundService for SettingsService {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        refresh_settings(Arc::clone(&self.0), shutdown).await;
+    }
+}

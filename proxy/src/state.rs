@@ -1,0 +1,133 @@
+//! What every request shares: the configuration, the database, the key cache, the runtime
+//! settings (default model and upstreams, overridable without restart), the usage-log sink and
+//! the metrics. One [`AppState`] per process, behind an `Arc`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use quota_engine::settings::Overrides;
+use quota_engine::usage_log::UsageSink;
+use quota_engine::{DatabaseConnection, KeyCache};
+
+use crate::config::{parse_upstream, Config, UpstreamConfig};
+use crate::metrics::Metrics;
+use crate::upstream::UpstreamPool;
+
+/// How long a cached key is trusted: changes made by another instance bite within this time.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+/// How often settings overrides are re-read from the database.
+pub const SETTINGS_REFRESH: Duration = Duration::from_secs(2);
+
+/// The values that settings overrides can change at run time.
+#[derive(Debug)]
+pub struct RuntimeSettings {
+    pub default_model: String,
+    pub pool: Arc<UpstreamPool>,
+    /// The upstream list in force (configured or overridden), to detect changes.
+    pub upstreams: Vec<UpstreamConfig>,
+    pub overrides: Overrides,
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub keys: KeyCache,
+    /// Read (an `Arc` clone) by every request; replaced whole when an override changes.
+    runtime: RwLock<Arc<RuntimeSettings>>,
+    /// Finished requests go here; the usage-log writer drains it. Dropping every clone stops
+    /// the writer after its last flush.
+    pub usage: UsageSink,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        usage: UsageSink,
+        metrics: Metrics,
+        overrides: Overrides,
+    ) -> AppState {
+        let runtime = build_runtime(&config, overrides, None);
+        AppState {
+            keys: KeyCache::new(KEY_CACHE_TTL),
+            runtime: RwLock::new(Arc::new(runtime)),
+            config,
+            db,
+            usage,
+            metrics,
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<RuntimeSettings> {
+        Arc::clone(&self.runtime.read())
+    }
+
+    /// Applies overrides read from the database; rebuilds the upstream pool only when the list
+    /// changed (name resolution blocks, so call this from a blocking-friendly context).
+    pub fn apply_overrides(&self, overrides: Overrides) {
+        let current = self.runtime();
+        if current.overrides == overrides {
+            return;
+        }
+        let next = build_runtime(&self.config, overrides, Some(&current));
+        *self.runtime.write() = Arc::new(next);
+    }
+}
+
+fn build_runtime(
+    config: &Config,
+    overrides: Overrides,
+    previous: Option<&RuntimeSettings>,
+) -> RuntimeSettings {
+    let upstreams = match &overrides.ollama_urls {
+        Some(urls) => {
+            let parsed: Vec<_> = urls.iter().filter_map(|u| parse_upstream(u).ok()).collect();
+            if parsed.is_empty() {
+                tracing::warn!(
+                    "the ollama_urls override holds no valid URL; using the configured ones"
+                );
+                config.upstreams.clone()
+            } else {
+                parsed
+            }
+        }
+        None => config.upstreams.clone(),
+    };
+    let pool = match previous {
+        Some(p) if p.upstreams == upstreams => Arc::clone(&p.pool),
+        _ => Arc::new(UpstreamPool::resolve(&upstreams)),
+    };
+    RuntimeSettings {
+        default_model: overrides
+            .default_model
+            .clone()
+            .unwrap_or_else(|| config.default_model.clone()),
+        pool,
+        upstreams,
+        overrides,
+    }
+}
+
+/// Re-reads the overrides every [`SETTINGS_REFRESH`] until `shutdown` fires, so that a change
+/// made through another instance's admin API arrives here within seconds.
+pub async fn refresh_settings(
+    state: Arc<AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(SETTINGS_REFRESH);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match quota_engine::settings::load(&state.db).await {
+            Ok(overrides) => {
+                let state = Arc::clone(&state);
+                let _ = tokio::task::spawn_blocking(move || state.apply_overrides(overrides)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read settings overrides"),
+        }
+    }
+}
