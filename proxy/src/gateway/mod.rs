@@ -200,6 +200,8 @@ impl ProxyHttp for Gateway {
         let code = match &error {
             Some(err) if session.response_written().is_none() => {
                 ctx.answered_status = Some(err.status);
+                // The connection is not reused after a failed proxy: tell the client.
+                session.set_keepalive(None);
                 if let Err(write_error) = errors::respond_error(session, ctx.dialect, err).await {
                     tracing::debug!(error = %write_error, "could not send the error answer");
                 }

@@ -18,6 +18,10 @@ pub fn rewrite_upstream_request(
     authority: &str,
 ) -> Result<()> {
     req.insert_header("host", authority)?;
+    // `/api/versions` is our alias of Ollama's `/api/version`.
+    if req.uri.path() == "/api/versions" {
+        req.set_uri(http::Uri::from_static("/api/version"));
+    }
     req.remove_header("authorization");
     req.remove_header("x-api-key");
     // Token counting and listing filters read the answer: keep it uncompressed.

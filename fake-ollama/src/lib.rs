@@ -1,0 +1,108 @@
+//! `fake-ollama`: a real HTTP server speaking Ollama's exact wire formats, for llm-quota's
+//! integration tests and benchmarks.
+//!
+//! This crate owns the fake upstream: the routes, bodies, streaming framing (NDJSON and SSE),
+//! error shapes and status codes of Ollama's native API and of its OpenAI and Anthropic
+//! compatibility layers (see `/work/shared/notes/ollama-api.md` §1–3), plus a deterministic
+//! answer so tests can assert exact token counts. It does not run a model.
+//!
+//! ```no_run
+//! use fake_ollama::{FakeConfig, FakeOllama};
+//! let fake = FakeOllama::start(FakeConfig::default())?;
+//! // point the gateway at fake.url(), send requests, then:
+//! assert!(fake.requests().iter().all(|r| r.method == "POST" || r.method == "GET"));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Deterministic answers
+//! - Every answer is the first `n` pieces of [`answer_words`]: `"Hello"`, `" world"`, `" from"`,
+//!   `" fake"`, `" the"`, ... each exactly one `cl100k_base` token. `n` is
+//!   [`FakeConfig::chunks`], capped by `options.num_predict` (native), `max_completion_tokens`
+//!   or `max_tokens` (`/v1/chat/completions`), `max_tokens` (`/v1/completions`, `/v1/messages`)
+//!   or `max_output_tokens` (`/v1/responses`) when that is a positive number smaller than
+//!   `chunks`; the finish reason is then `length` (`max_tokens` on `/v1/messages`).
+//!   Output tokens (`eval_count`, `completion_tokens`, `output_tokens`) = `n`.
+//! - Input tokens (`prompt_eval_count`, `prompt_tokens`, `input_tokens`) =
+//!   [`prompt_eval_count`] of the request body: whitespace-separated words of the prompt text.
+//! - Native metric fields are `omitempty` as in Ollama: a zero count is left out.
+//! - Durations (ns): `load_duration` 1 ms, `prompt_eval_duration` 0.1 ms per prompt token,
+//!   `eval_duration` 1 ms per output token, `total_duration` their sum + 0.5 ms.
+//! - Embeddings are [`EMBEDDING_DIMS`] floats, a function of the input text only.
+//!
+//! # Streaming and faults
+//! Every streamed event is its own HTTP chunk. [`FakeConfig::chunk_delay`] sleeps before each
+//! content chunk (and non-streamed answers wait `chunk_delay × n` before answering).
+//! [`FakeConfig::drop_after_chunks`] cuts the connection right after that many content chunks
+//! (never sending the final/usage events or the terminating chunk); a non-streamed answer is
+//! then cut halfway through its body.
+//!
+//! # Layout
+//! - `server`: [`FakeOllama`] (background thread + runtime), [`serve`], recording, host check
+//!   and the route table (unknown path → 404 `404 page not found`, wrong method → 405).
+//! - `native`: `/api/generate`, `/api/chat`, `/api/embed`, `/api/embeddings`, `/api/show`,
+//!   `/api/ps` (`/`, `/api/version`, `/api/tags` are precomputed in `server`).
+//! - `openai`: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`,
+//!   `/v1/models/{model}`, `/v1/responses`.
+//! - `anthropic`: `/v1/messages`.
+//! - `gen`: body parsing, answer size and metrics shared by the generating routes.
+//! - `body`: pre-serialised frames sent one chunk each, chunk delay and connection drop.
+//! - `text`: [`answer_words`], [`prompt_eval_count`], embeddings.
+//! - `models`: the model catalogue (`llama3` is listed as `llama3:latest`; both names match).
+//! - `record`: [`RecordedRequest`] and the capped request log.
+//! - `host`: [`host_allowed`], Ollama's `Host`-header rule.
+//! - `clock`: RFC 3339 and Unix timestamps.
+
+mod anthropic;
+mod body;
+mod clock;
+mod gen;
+mod host;
+mod models;
+mod native;
+mod openai;
+mod record;
+mod server;
+mod text;
+
+use std::time::Duration;
+
+pub use host::host_allowed;
+pub use record::{RecordedRequest, MAX_RECORDED_BODY, MAX_RECORDED_REQUESTS};
+pub use server::{serve, FakeOllama};
+pub use text::{answer_text, answer_words, embedding, prompt_eval_count, EMBEDDING_DIMS};
+
+/// How the fake behaves.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// Known model names (default `["llama3", "qwen3:0.6b", "all-minilm"]`). A name without a
+    /// tag is listed as `NAME:latest`; requests may use either form. Unknown models get 404.
+    pub models: Vec<String>,
+    /// Content chunks (= output tokens) of an answer, default 10.
+    pub chunks: usize,
+    /// Delay before each streamed content chunk, default 0.
+    pub chunk_delay: Duration,
+    /// Close the connection abruptly after this many content chunks (no done line).
+    pub drop_after_chunks: Option<usize>,
+    /// Answer 403 with an empty body when `Host` is not loopback / localhost / private, like
+    /// Ollama listening on loopback (see [`host_allowed`]). Default false.
+    pub host_check: bool,
+    /// `/api/version`'s version, default `0.13.5`.
+    pub version: String,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            models: vec![
+                "llama3".to_string(),
+                "qwen3:0.6b".to_string(),
+                "all-minilm".to_string(),
+            ],
+            chunks: 10,
+            chunk_delay: Duration::ZERO,
+            drop_after_chunks: None,
+            host_check: false,
+            version: "0.13.5".to_string(),
+        }
+    }
+}

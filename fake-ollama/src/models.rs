@@ -1,0 +1,221 @@
+//! The fake's model catalogue: names, name matching, and the fixed metadata shown by
+//! `/api/tags`, `/api/ps`, `/api/show` and `/v1/models`.
+
+use serde_json::{json, Value};
+
+use crate::text::fnv1a;
+
+/// `modified_at` of every fake model (fixed, so answers are reproducible).
+pub(crate) const MODIFIED_AT: &str = "2025-01-01T00:00:00Z";
+/// The same instant as Unix seconds (`created` on `/v1/models`).
+pub(crate) const MODIFIED_UNIX: u64 = 1_735_689_600;
+
+/// One configured model.
+pub(crate) struct ModelInfo {
+    /// The full name with a tag, as Ollama lists it (`llama3` → `llama3:latest`).
+    pub(crate) full: String,
+    /// The name as configured (may lack the `:latest` tag).
+    pub(crate) configured: String,
+    pub(crate) family: &'static str,
+    pub(crate) parameter_size: String,
+    pub(crate) size: u64,
+    pub(crate) digest: String,
+    /// An embedding-only model (its name mentions `minilm`, `embed` or `bert`).
+    pub(crate) embedding: bool,
+}
+
+impl ModelInfo {
+    pub(crate) fn new(name: &str) -> ModelInfo {
+        let full = full_name(name);
+        let lower = full.to_ascii_lowercase();
+        let embedding = ["minilm", "embed", "bert"]
+            .iter()
+            .any(|k| lower.contains(k));
+        let family = if embedding {
+            "bert"
+        } else if lower.contains("qwen") {
+            "qwen3"
+        } else if lower.contains("gemma") {
+            "gemma3"
+        } else if lower.contains("mistral") {
+            "mistral"
+        } else {
+            "llama"
+        };
+        let tag = full.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
+        let billions = tag
+            .split(['-', '_'])
+            .next()
+            .and_then(|t| t.strip_suffix(['b', 'B']))
+            .and_then(|n| n.parse::<f64>().ok());
+        let (parameter_size, size) = match (embedding, billions) {
+            (true, _) => ("23M".to_string(), 45_960_996),
+            (false, Some(b)) => (
+                format!("{}B", tag_number(b)),
+                (b * 620_000_000.0).round() as u64,
+            ),
+            (false, None) => ("8.0B".to_string(), 4_661_224_676),
+        };
+        let h = fnv1a(full.as_bytes());
+        let digest = format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            h,
+            h.rotate_left(17) ^ 0x5bd1_e995,
+            h.rotate_left(31).wrapping_mul(3),
+            h ^ 0xa5a5_a5a5_a5a5_a5a5
+        );
+        ModelInfo {
+            full,
+            configured: name.to_string(),
+            family,
+            parameter_size,
+            size,
+            digest,
+            embedding,
+        }
+    }
+
+    /// Whether a request's model name means this model (`llama3` and `llama3:latest` are the
+    /// same model, as in Ollama).
+    pub(crate) fn matches(&self, requested: &str) -> bool {
+        requested == self.full
+            || requested == self.configured
+            || (!has_tag(requested)
+                && requested.len() + 7 == self.full.len()
+                && self.full.starts_with(requested)
+                && self.full.ends_with(":latest"))
+    }
+
+    /// `owned_by` on `/v1/models`: the namespace, `library` for plain names.
+    pub(crate) fn owned_by(&self) -> &str {
+        let base = self
+            .full
+            .rsplit_once(':')
+            .map(|(b, _)| b)
+            .unwrap_or(&self.full);
+        let mut parts = base.rsplit('/');
+        parts.next();
+        parts.next().unwrap_or("library")
+    }
+
+    pub(crate) fn details(&self) -> Value {
+        json!({
+            "parent_model": "",
+            "format": "gguf",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": if self.embedding { "F16" } else { "Q4_K_M" },
+        })
+    }
+
+    /// One entry of `/api/tags`.
+    pub(crate) fn tag_entry(&self) -> Value {
+        json!({
+            "name": self.full,
+            "model": self.full,
+            "modified_at": MODIFIED_AT,
+            "size": self.size,
+            "digest": self.digest,
+            "details": self.details(),
+        })
+    }
+
+    /// One entry of `/api/ps`.
+    pub(crate) fn ps_entry(&self, expires_at: &str) -> Value {
+        json!({
+            "name": self.full,
+            "model": self.full,
+            "size": self.size,
+            "digest": self.digest,
+            "details": self.details(),
+            "expires_at": expires_at,
+            "size_vram": self.size,
+            "context_length": 4096,
+        })
+    }
+
+    /// The `/api/show` answer.
+    pub(crate) fn show(&self) -> Value {
+        let capabilities: &[&str] = if self.embedding {
+            &["embedding"]
+        } else {
+            &["completion", "tools"]
+        };
+        let arch = self.family;
+        json!({
+            "license": "fake license",
+            "modelfile": format!(
+                "# Modelfile generated by \"ollama show\"\nFROM {}\nTEMPLATE {{{{ .Prompt }}}}\n",
+                self.full
+            ),
+            "parameters": "stop                           \"<|end|>\"",
+            "template": "{{ .Prompt }}",
+            "details": self.details(),
+            "model_info": {
+                "general.architecture": arch,
+                "general.basename": self.full.split(':').next().unwrap_or(""),
+                "general.parameter_count": self.size * 2,
+                format!("{arch}.context_length"): 4096,
+                format!("{arch}.embedding_length"): if self.embedding { 384 } else { 4096 },
+            },
+            "capabilities": capabilities,
+            "modified_at": MODIFIED_AT,
+        })
+    }
+
+    /// One `/v1/models` object.
+    pub(crate) fn openai_object(&self) -> Value {
+        json!({
+            "id": self.full,
+            "object": "model",
+            "created": MODIFIED_UNIX,
+            "owned_by": self.owned_by(),
+        })
+    }
+}
+
+fn tag_number(b: f64) -> String {
+    if b.fract() == 0.0 {
+        format!("{b:.1}")
+    } else {
+        format!("{b}")
+    }
+}
+
+/// Whether the last path segment of a model name carries a `:tag`.
+fn has_tag(name: &str) -> bool {
+    name.rsplit('/').next().unwrap_or(name).contains(':')
+}
+
+/// `name` with `:latest` appended when it has no tag.
+pub(crate) fn full_name(name: &str) -> String {
+    if has_tag(name) {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names without a tag match their `:latest` form both ways; namespaces give `owned_by`.
+    #[test]
+    fn names() {
+        let m = ModelInfo::new("llama3");
+        assert_eq!(m.full, "llama3:latest");
+        assert!(m.matches("llama3") && m.matches("llama3:latest"));
+        assert!(!m.matches("llama3:8b") && !m.matches("llama") && !m.matches("llama3:"));
+        assert_eq!(m.owned_by(), "library");
+        let q = ModelInfo::new("qwen3:0.6b");
+        assert!(q.matches("qwen3:0.6b") && !q.matches("qwen3"));
+        assert_eq!(q.parameter_size, "0.6B");
+        let n = ModelInfo::new("someone/tiny");
+        assert_eq!(n.owned_by(), "someone");
+        assert!(n.matches("someone/tiny:latest"));
+        assert!(ModelInfo::new("all-minilm").embedding);
+        assert_eq!(m.digest.len(), 64);
+    }
+}

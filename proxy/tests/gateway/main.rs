@@ -1,0 +1,11 @@
+//! The real `llm-quota` binary in front of the fake Ollama: every route, every error, streaming,
+//! accounting, bodies of any size, concurrency. SQLite always; PostgreSQL where
+//! `TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounting;
+mod bodies;
+mod cli;
+mod concurrency;
+mod routes;
+mod support;

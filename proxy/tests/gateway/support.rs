@@ -1,0 +1,261 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use fake_ollama::{FakeConfig, FakeOllama};
+use quota_engine::{db, gate::Counters, DatabaseConnection, DatabaseUrl, Periods};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_llm-quota");
+
+/// Which database a gateway runs on.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite,
+    /// A fresh schema in `TEST_DATABASE_URL`.
+    Postgres,
+    /// The same database as another gateway (a second instance).
+    Shared(String),
+}
+
+/// Test options.
+pub struct Options {
+    pub db: Db,
+    pub yaml: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            db: Db::Sqlite,
+            yaml: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running gateway (the real binary) and what it needs.
+pub struct Gateway {
+    child: Child,
+    pub proxy: String,
+    #[allow(dead_code)] // the admin API's own tests use it
+    pub admin: String,
+    pub metrics: String,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+async fn fresh_postgres_schema() -> String {
+    let base = postgres_url().expect("TEST_DATABASE_URL");
+    let schema = format!(
+        "gw_{}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let admin = sea_orm::Database::connect(base.as_str()).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+impl Gateway {
+    /// Starts the binary against `upstream` and waits until it answers /healthz.
+    pub async fn start(upstream: &str, options: Options) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match &options.db {
+            Db::Sqlite => format!("sqlite://{}/data/gw.db", dir.path().display()),
+            Db::Postgres => fresh_postgres_schema().await,
+            Db::Shared(url) => url.clone(),
+        };
+        let yaml_path = dir.path().join("test.yaml");
+        std::fs::write(
+            &yaml_path,
+            format!(
+                "proxy:\n  threads: 1\n  grace_period_seconds: 0\n{}",
+                options.yaml
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&yaml_path)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ADMIN_PASSWORD", "test-password")
+            .env("PROXY_HOST", "127.0.0.1")
+            .env("PROXY_PORT", "0")
+            .env("ADMIN_PORT", "0")
+            .env("METRICS_PORT", "0")
+            .env("DATABASE_URL", &database_url)
+            .env("OLLAMA_URL", upstream)
+            .env("APP_TZ", "Europe/Berlin")
+            .env("LOG_LEVEL", "warn")
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start llm-quota");
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return None;
+                }
+                if line.starts_with("llm-quota: proxy on ") {
+                    // keep draining stdout so the child never blocks on a full pipe
+                    std::thread::spawn(move || for _ in reader.lines() {});
+                    return Some(line.trim().to_owned());
+                }
+            }
+        })
+        .await
+        .unwrap()
+        .expect("llm-quota exited before listening");
+        let urls: Vec<String> = line
+            .split("http://")
+            .skip(1)
+            .map(|s| format!("http://{}", s.split([',', ' ']).next().unwrap()))
+            .collect();
+        let gateway = Gateway {
+            child,
+            proxy: urls[0].clone(),
+            admin: urls[1].clone(),
+            metrics: urls[2].clone(),
+            database_url,
+            dir,
+            client: reqwest::Client::new(),
+        };
+        for _ in 0..200 {
+            if let Ok(r) = gateway
+                .client
+                .get(format!("{}/healthz", gateway.proxy))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return gateway;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("llm-quota did not become healthy");
+    }
+
+    /// Runs `llm-quota ARGS` against this gateway's database; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("APP_TZ", "Europe/Berlin")
+            .env("LOG_LEVEL", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Creates a key through the CLI; returns the plaintext.
+    pub fn create_key(&self, args: &[&str]) -> String {
+        let mut all = vec!["keys", "create", "--name", "test"];
+        all.extend_from_slice(args);
+        let (code, stdout, stderr) = self.cli(&all);
+        assert_eq!(code, 0, "{stderr}");
+        stdout.lines().last().unwrap().to_owned()
+    }
+
+    pub async fn db(&self) -> DatabaseConnection {
+        db::connect(&DatabaseUrl::parse(&self.database_url).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// The key's counters now (keys are numbered from 1 in creation order).
+    pub async fn counters(&self, key_id: i64) -> Counters {
+        let periods = Periods::from_name("Europe/Berlin")
+            .unwrap()
+            .at(chrono::Utc::now());
+        let db = self.db().await;
+        quota_engine::gate::current_counters(&db, key_id, &periods)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Polls until `check` holds for the key's counters (the commit runs after the response).
+    pub async fn wait_for_counters(
+        &self,
+        key_id: i64,
+        check: impl Fn(&Counters) -> bool,
+    ) -> Counters {
+        let mut last = Counters::default();
+        for _ in 0..400 {
+            last = self.counters(key_id).await;
+            if check(&last) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("counters never reached the expected state: {last:?}");
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.proxy))
+            .bearer_auth(key)
+            .json(&body)
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.metrics))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn fake() -> FakeOllama {
+    FakeOllama::start(FakeConfig::default()).unwrap()
+}
+
+pub fn fake_with(config: FakeConfig) -> FakeOllama {
+    FakeOllama::start(config).unwrap()
+}
+
+/// cl100k_base count, as the gateway counts.
+pub fn tokens(text: &str) -> i64 {
+    llm_quota::dialect::count_tokens(text) as i64
+}
