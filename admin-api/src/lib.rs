@@ -1,31 +1,172 @@
-//! The llm-quota admin API: the JSON shapes operators, scripts and the web UI see (contract
-//! §5), and (in later steps) the axum router on the loopback admin listener.
+//! The llm-quota admin API (contract §5): keys, quotas, runtime settings, usage series,
+//! upstream status and connection help, as an axum [`Router`] for the loopback admin listener.
 //!
-//! It talks to the database only through `quota-engine` and knows nothing of Pingora.
+//! It talks to the database only through `quota-engine` and knows nothing of Pingora: what it
+//! needs from the running gateway (dropping a cached key, applying new settings, upstream
+//! health, the upstreams' model lists) it asks through [`GatewayHooks`], which the binary
+//! implements. [`router`] builds everything (so tests drive it with `oneshot`, without ports);
+//! [`serve`] runs it on a listener until the shutdown future completes.
+//!
+//! Every `/api/*` route needs `Authorization: Bearer <ADMIN_PASSWORD>` except
+//! `GET /api/health` and `GET /api/openapi.json`. Choices where the contract leaves one:
+//! `DELETE /api/api-keys/{id}` answers 204 without a body; `GET /api/api-keys/{id}` returns
+//! one key object; `GET /api/api-keys/{id}/usage` and `GET /api/upstreams` answer a JSON array;
+//! request bodies with unknown fields are refused (422 naming the field) so a typo never
+//! passes silently; unknown routes answer 404 and wrong methods 405, both as JSON.
 //!
 //! # Layout
-//! - [`views`]: the key object and other response shapes, shared with the CLI's `--json`.
+//! - [`views`]: the key object and the other response shapes, shared with the CLI's `--json`.
+//! - `error`: [`ApiError`], the one error type, and how each variant looks on the wire.
+//! - `input`: the JSON body extractor (400 for syntax, 422 naming the field for shape), the
+//!   key id path segment and the field types of partial updates.
+//! - `auth`: the bearer check (constant time) and the failed-login throttle.
+//! - `routes`: one module per topic (`keys`, `settings`, `upstreams`, `info`), each with its
+//!   own `router()`; handlers are thin.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
 
+pub mod openapi;
 pub mod views;
 
-use axum::{routing::get, Json, Router};
+mod auth;
+mod error;
+mod input;
+mod routes;
 
-/// The admin router. For now only `GET /api/health`; the key, settings and usage endpoints
-/// arrive with the admin API (see the issue tracker).
-pub fn router() -> Router {
-    Router::new().route(
-        "/api/health",
-        get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-    )
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Method};
+use axum::routing::get;
+use axum::{middleware, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::{ApiError, ErrorBody};
+
+/// What the admin API needs from the process it runs in. Built once by the binary and moved
+/// into [`router`], which shares it (behind an `Arc`) with every request.
+pub struct AdminState {
+    /// The database pool (shared with the proxy; cloning it is cheap).
+    pub db: quota_engine::DatabaseConnection,
+    /// The operator's zone: days and months of usage and of the usage series.
+    pub periods: quota_engine::Periods,
+    /// `ADMIN_PASSWORD`. Only its digest is kept by the router; it never reaches a log line.
+    pub password: String,
+    /// Values from the configuration (what an override falls back to).
+    pub configured_ollama_urls: Vec<String>,
+    pub configured_default_model: String,
+    /// Proxy listener port and optional public URL, for proxy-info.
+    pub proxy_port: u16,
+    pub public_url: Option<String>,
+    /// The running gateway. Called after every change made here, so it bites on this instance
+    /// at once (other instances notice within 5 s by themselves).
+    pub hooks: Arc<dyn GatewayHooks>,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// The admin API's window onto the gateway it manages. Implemented by the binary; tests use a
+/// recording implementation.
+#[async_trait::async_trait]
+pub trait GatewayHooks: Send + Sync + 'static {
+    /// A key was created, changed or deleted through the admin API.
+    fn key_changed(&self, key_id: i64);
+    /// Settings overrides changed; apply them now.
+    fn settings_changed(&self, overrides: quota_engine::settings::Overrides);
+    /// Current state of each upstream.
+    fn upstreams(&self) -> Vec<UpstreamStatus>;
+    /// `/api/tags` of every healthy upstream: (upstream url, parsed JSON body) or an error text.
+    async fn upstream_tags(&self) -> Vec<(String, Result<serde_json::Value, String>)>;
+}
+
+/// One Ollama upstream as `GET /api/upstreams` shows it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UpstreamStatus {
+    #[schema(example = "http://localhost:11434")]
+    pub url: String,
+    pub healthy: bool,
+    /// RFC 3339; `null` before the first health check.
+    pub last_check: Option<String>,
+    /// Models the upstream listed in its last `/api/tags`.
+    pub models: Vec<String>,
+    /// Requests in flight to this upstream right now.
+    pub inflight: u64,
+}
+
+/// The admin router: every endpoint of contract §5, the password check with its throttle, and
+/// CORS for `allowed_origins`. Serve it with [`serve`] (the throttle needs client addresses);
+/// in `oneshot` tests insert `axum::extract::ConnectInfo<SocketAddr>` as a request extension.
+pub fn router(state: AdminState, allowed_origins: &[String]) -> Router {
+    let guard = Arc::new(auth::Guard::new(&state.password));
+    let protected = Router::new()
+        .merge(routes::keys::router())
+        .merge(routes::settings::router())
+        .merge(routes::upstreams::router())
+        .merge(routes::info::router())
+        .route_layer(middleware::from_fn_with_state(guard, auth::require));
+    Router::new()
+        .route("/api/health", get(routes::info::health))
+        .route("/api/openapi.json", get(openapi::document_handler))
+        .merge(protected)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(Arc::new(state))
+        .layer(cors_layer(allowed_origins))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets running requests
+/// finish. Each request carries its client's address (`ConnectInfo<SocketAddr>`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// CORS for `origins` (`ALLOWED_ORIGINS`): only a listed origin gets CORS headers; preflights
+/// are answered for the methods the admin API uses and the `Authorization` and `Content-Type`
+/// headers; `Retry-After` is readable by scripts. Origins are compared exactly (scheme, host,
+/// port), a trailing `/` is ignored, and `*` allows every origin. Unparseable entries are
+/// skipped with a warning.
+pub fn cors_layer(origins: &[String]) -> CorsLayer {
+    let mut any = false;
+    let mut listed = Vec::new();
+    for origin in origins {
+        let origin = origin.trim().trim_end_matches('/');
+        if origin.is_empty() {
+            continue;
+        }
+        if origin == "*" {
+            any = true;
+            continue;
+        }
+        match HeaderValue::from_str(origin) {
+            Ok(value) => listed.push(value),
+            Err(_) => tracing::warn!(origin, "allowed_origins: not a valid origin; ignored"),
+        }
+    }
+    let allow = if any {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(listed)
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(PREFLIGHT_MAX_AGE)
 }

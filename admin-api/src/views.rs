@@ -1,37 +1,49 @@
-//! Response shapes of the admin API. The CLI's `keys list --json` prints the same objects.
+//! Response shapes of the admin API (contract §5). The CLI's `keys list --json` prints the
+//! same key objects. Every timestamp is RFC 3339 with the offset of the operator's zone
+//! ([`timestamp`]).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use quota_engine::gate::Counters;
+use quota_engine::settings::Overrides;
+use quota_engine::usage_log::DailyUsage;
 use quota_engine::{ApiKey, PeriodKeys};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The key object of contract §5. Never the plaintext, never the digest.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct KeyView {
     pub id: i64,
     pub name: String,
+    /// `sk-` and the first 8 characters, for recognising a key.
+    #[schema(example = "sk-AbCd1234")]
     pub key_prefix: String,
     pub is_active: bool,
+    #[schema(example = "2026-11-29T10:00:00+01:00")]
     pub created_at: String,
+    /// `null` = never expires.
     pub expires_at: Option<String>,
     pub daily_token_limit: Option<i64>,
     pub monthly_token_limit: Option<i64>,
     pub daily_request_limit: Option<i64>,
     pub monthly_request_limit: Option<i64>,
+    /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
     pub usage: UsageView,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// A key's usage in the current day and month of the operator's zone.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct UsageView {
     pub day: PeriodUsage,
     pub month: PeriodUsage,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct PeriodUsage {
     /// `2026-11-29` or `2026-11`.
+    #[schema(example = "2026-11-29")]
     pub period: String,
     pub requests: i64,
     pub tokens: i64,
@@ -75,4 +87,150 @@ impl KeyView {
             },
         }
     }
+}
+
+/// The answer of `POST /api/api-keys`: the key object plus the plaintext, shown this once.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub view: KeyView,
+    /// The API key itself. Store it now: no other answer contains it.
+    #[schema(example = "sk-AbCd1234efGH5678ijKL9012mnOP3456qrST7890uvW")]
+    pub key: String,
+}
+
+/// One day of `GET /api/api-keys/{id}/usage` (a day of the operator's zone).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct DailyUsageView {
+    #[schema(example = "2026-11-29")]
+    pub date: String,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+impl From<DailyUsage> for DailyUsageView {
+    fn from(d: DailyUsage) -> DailyUsageView {
+        DailyUsageView {
+            date: d.date,
+            requests: d.requests,
+            prompt_tokens: d.prompt_tokens,
+            completion_tokens: d.completion_tokens,
+        }
+    }
+}
+
+/// `GET /api/settings`: the values in force, which of them are overrides, and what an
+/// override falls back to when it is cleared.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct SettingsView {
+    /// The first of `ollama_urls`.
+    #[schema(example = "http://localhost:11434")]
+    pub ollama_url: String,
+    pub ollama_urls: Vec<String>,
+    pub default_model: String,
+    pub overrides: OverrideFlags,
+    pub configured: ConfiguredSettings,
+    /// When the newest override was written; `null` when there is none.
+    pub updated_at: Option<String>,
+}
+
+/// Which values come from an override stored in the database.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct OverrideFlags {
+    pub ollama_urls: bool,
+    pub default_model: bool,
+}
+
+/// The values of the configuration (environment, `.env`, YAML, defaults).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct ConfiguredSettings {
+    pub ollama_urls: Vec<String>,
+    pub default_model: String,
+}
+
+impl SettingsView {
+    pub fn new(
+        overrides: &Overrides,
+        configured_urls: &[String],
+        configured_model: &str,
+        tz: Tz,
+    ) -> SettingsView {
+        let ollama_urls = overrides
+            .ollama_urls
+            .clone()
+            .unwrap_or_else(|| configured_urls.to_vec());
+        SettingsView {
+            ollama_url: ollama_urls.first().cloned().unwrap_or_default(),
+            ollama_urls,
+            default_model: overrides
+                .default_model
+                .clone()
+                .unwrap_or_else(|| configured_model.to_owned()),
+            overrides: OverrideFlags {
+                ollama_urls: overrides.ollama_urls.is_some(),
+                default_model: overrides.default_model.is_some(),
+            },
+            configured: ConfiguredSettings {
+                ollama_urls: configured_urls.to_vec(),
+                default_model: configured_model.to_owned(),
+            },
+            updated_at: overrides.updated_at.map(|t| timestamp(t, tz)),
+        }
+    }
+}
+
+/// `GET /api/ollama-models`: Ollama's `/api/tags` shape, merged over the upstreams.
+#[derive(Clone, Debug, Serialize, PartialEq, ToSchema)]
+pub struct ModelList {
+    /// Ollama's model objects (`name`, `model`, `size`, `details`…), one per name.
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<serde_json::Value>,
+}
+
+/// `GET /api/proxy-info`: what the UI's "how to connect" page shows.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct ProxyInfoView {
+    /// Base URL of the proxy, for Ollama clients.
+    #[schema(example = "http://gpu-box:8000")]
+    pub proxy_url: String,
+    /// Base URL for OpenAI clients (`proxy_url` + `/v1`).
+    #[schema(example = "http://gpu-box:8000/v1")]
+    pub openai_base_url: String,
+    /// The model used when a request names none (the value in force).
+    pub default_model: String,
+    pub endpoints: Vec<EndpointView>,
+    pub examples: ExamplesView,
+}
+
+/// One proxy route a key holder may call.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct EndpointView {
+    #[schema(example = "POST")]
+    pub method: String,
+    #[schema(example = "/api/chat")]
+    pub path: String,
+    /// The full URL (`proxy_url` + `path`).
+    pub url: String,
+    /// Whether a call counts toward the key's quotas.
+    pub counts_toward_quota: bool,
+    pub description: String,
+}
+
+/// Copy-paste examples; each reads the key from the `LLM_QUOTA_API_KEY` environment variable.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct ExamplesView {
+    /// A shell command.
+    pub curl: String,
+    /// Python with the `ollama` package.
+    pub ollama_python: String,
+    /// Python with the `openai` package.
+    pub openai_python: String,
+}
+
+/// `GET /api/health`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct HealthView {
+    #[schema(example = "ok")]
+    pub status: String,
 }

@@ -70,6 +70,14 @@ impl Frames {
         Ok(())
     }
 
+    /// One frame made of these byte slices, concatenated (for pre-rendered JSON).
+    pub(crate) fn raw(&mut self, parts: &[&[u8]], content: bool) {
+        for p in parts {
+            self.buf.extend_from_slice(p);
+        }
+        self.end(content);
+    }
+
     /// One unnamed SSE event: `data: {json}\n\n`.
     pub(crate) fn sse_data<T: Serialize>(
         &mut self,
@@ -103,6 +111,11 @@ impl Frames {
         self.buf.extend_from_slice(b"\n\n");
         self.end(content);
         Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
     /// A `200` streaming response of these frames (chunked transfer encoding).

@@ -23,22 +23,43 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
 }
 
 fn format_rfc3339(secs: u64, nanos: u32) -> String {
+    // Hand-rolled (no `format!`): this runs once per generated answer.
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    );
+    let mut out = String::with_capacity(32);
+    push_digits(&mut out, y.clamp(0, 9999) as u64, 4);
+    out.push('-');
+    push_digits(&mut out, u64::from(m), 2);
+    out.push('-');
+    push_digits(&mut out, u64::from(d), 2);
+    out.push('T');
+    push_digits(&mut out, rem / 3600, 2);
+    out.push(':');
+    push_digits(&mut out, (rem / 60) % 60, 2);
+    out.push(':');
+    push_digits(&mut out, rem % 60, 2);
     if nanos > 0 {
-        let frac = format!("{nanos:09}");
+        // Go's RFC3339Nano: up to 9 digits, trailing zeros trimmed.
+        let mut frac = nanos;
+        let mut width = 9;
+        while frac.rem_euclid(10) == 0 {
+            frac /= 10;
+            width -= 1;
+        }
         out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
+        push_digits(&mut out, u64::from(frac), width);
     }
     out.push('Z');
     out
+}
+
+/// Appends `v` zero-padded to exactly `width` decimal digits (higher digits are dropped).
+fn push_digits(out: &mut String, v: u64, width: u32) {
+    for i in (0..width).rev() {
+        let digit = (v / 10u64.pow(i)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.

@@ -227,17 +227,7 @@ pub(crate) async fn chat_completions(shared: &Shared, body: &Bytes) -> Response 
         };
     let mut frames = Frames::with_capacity(gen.eval + 3);
     let result = (|| {
-        for i in 0..gen.eval {
-            let choice = ChunkChoice {
-                index: 0,
-                delta: Delta {
-                    role: (i == 0).then_some("assistant"),
-                    content: Some(word(i)),
-                },
-                finish_reason: None,
-            };
-            chunk(&[choice], None, &mut frames, true)?;
-        }
+        chat_content_chunks(&mut frames, shared, &id, created, c.model, gen.eval)?;
         let finish_choice = ChunkChoice {
             index: 0,
             delta: Delta {
@@ -257,6 +247,39 @@ pub(crate) async fn chat_completions(shared: &Shared, body: &Bytes) -> Response 
         Ok(()) => frames.into_response(SSE, shared.timing),
         Err(e) => internal(&e),
     }
+}
+
+/// The `n` content chunks of a chat stream. Same bytes as serialising [`ChatChunk`] (checked by
+/// a unit test), but rendered from a per-request prefix and the pre-escaped pieces.
+fn chat_content_chunks(
+    frames: &mut Frames,
+    shared: &Shared,
+    id: &str,
+    created: u64,
+    model: &str,
+    n: usize,
+) -> Result<(), serde_json::Error> {
+    let mut head = Vec::with_capacity(160 + model.len());
+    head.extend_from_slice(b"data: {\"id\":");
+    serde_json::to_writer(&mut head, id)?;
+    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    serde_json::to_writer(&mut head, &created)?;
+    head.extend_from_slice(b",\"model\":");
+    serde_json::to_writer(&mut head, model)?;
+    head.extend_from_slice(
+        b",\"system_fingerprint\":\"fp_ollama\",\"choices\":[{\"index\":0,\"delta\":{",
+    );
+    const TAIL: &[u8] = b"},\"finish_reason\":null}]}\n\n";
+    for i in 0..n {
+        let role: &[u8] = if i == 0 {
+            b"\"role\":\"assistant\",\"content\":"
+        } else {
+            b"\"content\":"
+        };
+        let piece = shared.answer.word_json(i).as_bytes();
+        frames.raw(&[&head, role, piece, TAIL], true);
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -647,7 +670,40 @@ pub(crate) async fn responses(shared: &Shared, body: &Bytes) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::FakeConfig;
+
+    /// The pre-rendered chat chunks are byte-identical to serialising `ChatChunk` with serde.
+    #[test]
+    fn fast_chunks_match_serde() {
+        let shared = Shared::new(FakeConfig::default(), false);
+        let (id, created, model) = ("chatcmpl-7", 1_785_578_400, "m\"x");
+        let mut fast = Frames::with_capacity(10);
+        chat_content_chunks(&mut fast, &shared, id, created, model, 10).unwrap();
+        let mut slow = Frames::with_capacity(10);
+        for i in 0..10 {
+            let choice = ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    role: (i == 0).then_some("assistant"),
+                    content: Some(word(i)),
+                },
+                finish_reason: None,
+            };
+            let chunk = ChatChunk {
+                id,
+                object: "chat.completion.chunk",
+                created,
+                model,
+                system_fingerprint: "fp_ollama",
+                choices: &[choice],
+                usage: None,
+            };
+            slow.sse_data(&chunk, true).unwrap();
+        }
+        assert_eq!(fast.bytes(), slow.bytes());
+    }
 
     /// Model names in the path are percent-decoded like Gin's `c.Param`.
     #[test]

@@ -47,18 +47,27 @@ pub(crate) struct Answer {
     text: String,
     /// `ends[k]` = byte length of the first `k` pieces.
     ends: Vec<usize>,
+    /// Each piece as a JSON string literal (quoted, escaped), for the streaming fast paths.
+    json: Vec<String>,
 }
 
 impl Answer {
     pub(crate) fn new(chunks: usize) -> Answer {
         let mut text = String::new();
         let mut ends = Vec::with_capacity(chunks + 1);
+        let mut json = Vec::with_capacity(chunks);
         ends.push(0);
         for i in 0..chunks {
             text.push_str(word(i));
             ends.push(text.len());
+            json.push(serde_json::to_string(word(i)).unwrap_or_else(|_| "\"\"".to_string()));
         }
-        Answer { text, ends }
+        Answer { text, ends, json }
+    }
+
+    /// Piece `i` as a JSON string literal (`"\" world\""`); `""` past the configured chunks.
+    pub(crate) fn word_json(&self, i: usize) -> &str {
+        self.json.get(i).map(String::as_str).unwrap_or("\"\"")
     }
 
     /// The first `n` pieces concatenated (`n` is clamped to the configured chunk count).

@@ -115,9 +115,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Pool sizing: SQLite serializes writers anyway, a few connections let key lookups and the
-/// admin read while a write runs; PostgreSQL gets the usual pool.
-const SQLITE_POOL: u32 = 4;
+/// Pool sizing. SQLite runs one writer at a time, and a second connection that finds the
+/// write lock taken sleeps in SQLite's busy handler (1 ms and up), which would put milliseconds
+/// on the gate under load; one connection makes writers queue in the pool instead (each
+/// statement takes microseconds). PostgreSQL gets a usual pool.
+const SQLITE_POOL: u32 = 1;
 const POSTGRES_POOL: u32 = 16;
 
 /// Connects, creating the SQLite file and its folder when needed. SQLite runs in WAL mode with

@@ -419,7 +419,7 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         public_url,
         max_request_body_bytes,
         proxy_threads,
-        grace_period_seconds: raw.proxy.grace_period_seconds.unwrap_or(10),
+        grace_period_seconds: raw.proxy.grace_period_seconds.unwrap_or(5),
         admin,
         metrics,
         database_url,

@@ -1,0 +1,373 @@
+//! `/api/api-keys…`: list, create, show, activate, deactivate, edit, set limits, delete, and
+//! the per-day usage series. Every change calls [`GatewayHooks::key_changed`] so the proxy of
+//! this instance drops its cached copy of the key at once.
+//!
+//! [`GatewayHooks::key_changed`]: crate::GatewayHooks::key_changed
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, put};
+use axum::{Json, Router};
+use chrono::Utc;
+use quota_engine::gate::{self, Counters};
+use quota_engine::keys::{self, LimitsPatch};
+use quota_engine::{usage_log, ApiKey, KeyPatch, Limits, NewKey};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::input::{ApiJson, KeyId, NonNegative, Patch, Rfc3339};
+use crate::views::{CreatedKeyView, DailyUsageView, KeyView};
+use crate::AdminState;
+
+/// Days of the usage series when `?days` is left out, and the most it may ask for.
+const DEFAULT_DAYS: u32 = 30;
+const MAX_DAYS: u32 = 366;
+
+pub fn router() -> Router<Arc<AdminState>> {
+    Router::new()
+        .route("/api/api-keys", get(list).post(create))
+        .route("/api/api-keys/{id}", get(show).patch(edit).delete(remove))
+        .route("/api/api-keys/{id}/activate", put(activate))
+        .route("/api/api-keys/{id}/deactivate", put(deactivate))
+        .route("/api/api-keys/{id}/quota", patch(set_quota))
+        .route("/api/api-keys/{id}/usage", get(usage))
+}
+
+/// `POST /api/api-keys`. Limits: non-negative integers, `null` or left out = unlimited.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// A non-empty label (at most 200 characters).
+    #[schema(example = "alice laptop")]
+    pub name: String,
+    /// RFC 3339 with offset; `null` or left out = never expires.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2027-01-31T00:00:00+01:00")]
+    pub expires_at: Option<Rfc3339>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub daily_token_limit: Option<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub monthly_token_limit: Option<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub daily_request_limit: Option<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub monthly_request_limit: Option<NonNegative>,
+    /// Non-empty model names; `null` or left out = every local model.
+    #[serde(default)]
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// `PATCH /api/api-keys/{id}/quota`: any subset; `null` = unlimited, left out = unchanged.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaUpdate {
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub daily_token_limit: Patch<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub monthly_token_limit: Patch<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub daily_request_limit: Patch<NonNegative>,
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub monthly_request_limit: Patch<NonNegative>,
+}
+
+/// `PATCH /api/api-keys/{id}`: any subset; left out = unchanged.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUpdate {
+    /// A non-empty label; `null` is refused.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub name: Patch<String>,
+    /// RFC 3339 with offset; `null` = never expires.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "2027-01-31T00:00:00+01:00")]
+    pub expires_at: Patch<Rfc3339>,
+    /// Non-empty model names; `null` = every local model.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_models: Patch<Vec<String>>,
+}
+
+/// The key object with the key's usage in the current day and month.
+async fn view_of(state: &AdminState, key: &ApiKey) -> ApiResult<KeyView> {
+    let periods = state.periods.at(Utc::now());
+    let counters = gate::current_counters(&state.db, key.id, &periods)
+        .await?
+        .unwrap_or_default();
+    Ok(KeyView::new(key, counters, &periods))
+}
+
+/// Every key, oldest first, with current usage.
+#[utoipa::path(get, path = "/api/api-keys", tag = "keys",
+    responses(
+        (status = 200, description = "every key, oldest first", body = Vec<KeyView>),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 429, description = "too many failed logins from this address", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn list(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Vec<KeyView>>> {
+    let periods = state.periods.at(Utc::now());
+    let all = keys::list(&state.db).await?;
+    let counters = gate::all_counters(&state.db, &periods).await?;
+    let views = all
+        .iter()
+        .map(|k| KeyView::new(k, counters.get(&k.id).copied().unwrap_or_default(), &periods))
+        .collect();
+    Ok(Json(views))
+}
+
+/// Creates a key. The answer is the only one that ever contains the plaintext `key`.
+#[utoipa::path(post, path = "/api/api-keys", tag = "keys", request_body = CreateKey,
+    responses(
+        (status = 201, description = "created; `Location` names the new key", body = CreatedKeyView),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 422, description = "a field is invalid (the message names it)", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn create(
+    State(state): State<Arc<AdminState>>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<impl IntoResponse> {
+    let limit = |l: Option<NonNegative>| l.map(|v| v.0);
+    let new = NewKey {
+        name: body.name,
+        expires_at: body.expires_at.map(|t| t.0),
+        limits: Limits {
+            daily_tokens: limit(body.daily_token_limit),
+            monthly_tokens: limit(body.monthly_token_limit),
+            daily_requests: limit(body.daily_request_limit),
+            monthly_requests: limit(body.monthly_request_limit),
+        },
+        allowed_models: body.allowed_models,
+    };
+    let now = Utc::now();
+    let (key, plaintext) = keys::create(&state.db, &new, now).await?;
+    state.hooks.key_changed(key.id);
+    tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
+    let view = KeyView::new(&key, Counters::default(), &state.periods.at(now));
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/api-keys/{}", key.id))],
+        Json(CreatedKeyView {
+            view,
+            key: plaintext,
+        }),
+    ))
+}
+
+/// One key with current usage.
+#[utoipa::path(get, path = "/api/api-keys/{id}", tag = "keys",
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the key", body = KeyView),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn show(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+) -> ApiResult<Json<KeyView>> {
+    let key = keys::get(&state.db, id).await?;
+    Ok(Json(view_of(&state, &key).await?))
+}
+
+async fn set_active(state: &AdminState, id: i64, active: bool) -> ApiResult<Json<KeyView>> {
+    let key = keys::set_active(&state.db, id, active, Utc::now()).await?;
+    state.hooks.key_changed(id);
+    tracing::info!(key_id = id, active, "admin: key activation changed");
+    Ok(Json(view_of(state, &key).await?))
+}
+
+/// Lets the key in again (it is still refused while expired).
+#[utoipa::path(put, path = "/api/api-keys/{id}/activate", tag = "keys",
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the key, `is_active: true`", body = KeyView),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn activate(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+) -> ApiResult<Json<KeyView>> {
+    set_active(&state, id, true).await
+}
+
+/// Refuses the key from now on, on this instance at once.
+#[utoipa::path(put, path = "/api/api-keys/{id}/deactivate", tag = "keys",
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the key, `is_active: false`", body = KeyView),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn deactivate(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+) -> ApiResult<Json<KeyView>> {
+    set_active(&state, id, false).await
+}
+
+/// Sets any subset of the four limits.
+#[utoipa::path(patch, path = "/api/api-keys/{id}/quota", tag = "keys", request_body = QuotaUpdate,
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the key with its new limits", body = KeyView),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+        (status = 422, description = "a limit is not a non-negative integer or null", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn set_quota(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+    ApiJson(body): ApiJson<QuotaUpdate>,
+) -> ApiResult<Json<KeyView>> {
+    let limit = |p: Patch<NonNegative>| p.map(|v| v.0).into_update();
+    let update = LimitsPatch {
+        daily_tokens: limit(body.daily_token_limit),
+        monthly_tokens: limit(body.monthly_token_limit),
+        daily_requests: limit(body.daily_request_limit),
+        monthly_requests: limit(body.monthly_request_limit),
+    };
+    let key = keys::update_limits(&state.db, id, &update, Utc::now()).await?;
+    state.hooks.key_changed(id);
+    tracing::info!(key_id = id, "admin: key limits changed");
+    Ok(Json(view_of(&state, &key).await?))
+}
+
+/// Edits the name, the expiry or the allowed models.
+#[utoipa::path(patch, path = "/api/api-keys/{id}", tag = "keys", request_body = KeyUpdate,
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the edited key", body = KeyView),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+        (status = 422, description = "a field is invalid (the message names it)", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn edit(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+    ApiJson(body): ApiJson<KeyUpdate>,
+) -> ApiResult<Json<KeyView>> {
+    let name = match body.name {
+        Patch::Null => return Err(ApiError::invalid("name", "must be a non-empty string")),
+        other => other.into_update().flatten(),
+    };
+    let update = KeyPatch {
+        name,
+        expires_at: body.expires_at.map(|t| t.0).into_update(),
+        allowed_models: body.allowed_models.into_update(),
+    };
+    let key = keys::patch(&state.db, id, &update, Utc::now()).await?;
+    state.hooks.key_changed(id);
+    tracing::info!(key_id = id, "admin: key edited");
+    Ok(Json(view_of(&state, &key).await?))
+}
+
+/// Deletes the key with its counters and usage log. Answers 204 without a body.
+#[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "keys",
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn remove(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+) -> ApiResult<StatusCode> {
+    if !keys::delete(&state.db, id).await? {
+        return Err(ApiError::key_not_found(id));
+    }
+    state.hooks.key_changed(id);
+    tracing::info!(key_id = id, "admin: key deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The key's usage per day of the operator's zone, oldest first, ending today; days without
+/// requests are zeros.
+#[utoipa::path(get, path = "/api/api-keys/{id}/usage", tag = "keys",
+    params(
+        ("id" = i64, Path, description = "key id"),
+        ("days" = Option<u32>, Query, description = "how many days, 1 to 366 (default 30)"),
+    ),
+    responses(
+        (status = 200, description = "one entry per day, oldest first", body = Vec<DailyUsageView>),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+        (status = 422, description = "`days` out of range", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn usage(
+    State(state): State<Arc<AdminState>>,
+    KeyId(id): KeyId,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Vec<DailyUsageView>>> {
+    let days = days_param(query.as_deref())?;
+    keys::get(&state.db, id).await?;
+    let today = Utc::now().with_timezone(&state.periods.tz()).date_naive();
+    let series = usage_log::daily_series(&state.db, id, today, days).await?;
+    Ok(Json(series.into_iter().map(Into::into).collect()))
+}
+
+/// `?days=N`: 1 to [`MAX_DAYS`], [`DEFAULT_DAYS`] when absent. Other parameters are ignored.
+fn days_param(query: Option<&str>) -> ApiResult<u32> {
+    let raw = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "days")
+        .map(|(_, value)| value.into_owned());
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_DAYS);
+    };
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| (1..=MAX_DAYS).contains(d))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "days",
+                format!("must be an integer from 1 to {MAX_DAYS}, got {raw:?}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `days` defaults to 30 and accepts 1 to 366 only.
+    #[test]
+    fn days() {
+        assert!(matches!(days_param(None), Ok(30)));
+        assert!(matches!(days_param(Some("x=1")), Ok(30)));
+        assert!(matches!(days_param(Some("days=7")), Ok(7)));
+        assert!(matches!(days_param(Some("days=366")), Ok(366)));
+        for bad in ["days=0", "days=367", "days=-1", "days=abc", "days=1.5", "days="] {
+            assert!(
+                matches!(days_param(Some(bad)), Err(ApiError::Unprocessable(m)) if m.starts_with("days: ")),
+                "{bad}"
+            );
+        }
+    }
+}
