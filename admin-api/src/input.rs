@@ -29,15 +29,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
                 _ => ApiError::BadRequest(format!(
                     "cannot read the request body: {}",
                     rejection.body_text()
                 )),
-            })?;
+            }
+        })?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -61,25 +61,32 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// `"<field>: <what>"`. serde reports an unknown or missing field at the object itself, with
-/// the field's name inside the message; move it to the front.
+/// `"<field>: <what>"`. serde reports a missing field at the object itself (path `.`) with
+/// the name inside the message, and an unknown field with its name in both; either way the
+/// name goes to the front, once.
 fn field_message(path: &str, message: &str) -> String {
-    if path != "." && !path.is_empty() {
-        return format!("{path}: {message}");
-    }
-    for (lead, what) in [("unknown field `", "unknown field"), ("missing field `", "is required")] {
-        if let Some(rest) = message.strip_prefix(lead) {
-            if let Some((name, tail)) = rest.split_once('`') {
-                let tail = tail.trim_start_matches(',').trim();
-                return if tail.is_empty() {
-                    format!("{name}: {what}")
-                } else {
-                    format!("{name}: {what}; {tail}")
-                };
-            }
+    for (lead, what) in [
+        ("unknown field `", "unknown field"),
+        ("missing field `", "is required"),
+    ] {
+        if let Some((name, tail)) = message.strip_prefix(lead).and_then(|r| r.split_once('`')) {
+            let field = if path.is_empty() || path == "." {
+                name
+            } else {
+                path
+            };
+            let tail = tail.trim_start_matches(',').trim();
+            return if tail.is_empty() {
+                format!("{field}: {what}")
+            } else {
+                format!("{field}: {what}; {tail}")
+            };
         }
     }
-    format!("body: {message}")
+    if path.is_empty() || path == "." {
+        return format!("body: {message}");
+    }
+    format!("{path}: {message}")
 }
 
 /// The `{id}` of `/api/api-keys/{id}…`. A segment that is not an id names no key: 404.
@@ -101,17 +108,12 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyId {
 
 /// One field of a partial update: left out (keep the value), `null` (clear it), or a value.
 /// Use it with `#[serde(default)]` so that a missing field is [`Patch::Absent`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Patch<T> {
+    #[default]
     Absent,
     Null,
     Value(T),
-}
-
-impl<T> Default for Patch<T> {
-    fn default() -> Self {
-        Patch::Absent
-    }
 }
 
 impl<T> Patch<T> {
@@ -130,10 +132,6 @@ impl<T> Patch<T> {
             Patch::Null => Patch::Null,
             Patch::Value(v) => Patch::Value(f(v)),
         }
-    }
-
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Patch::Absent)
     }
 }
 
@@ -220,10 +218,11 @@ mod tests {
     fn patch_states() {
         let s: Sample = parse(br#"{"name": "a"}"#).unwrap();
         assert_eq!(s.limit, Patch::Absent);
+        assert_eq!(s.name, "a");
         let s: Sample = parse(br#"{"name": "a", "limit": null}"#).unwrap();
         assert_eq!(s.limit, Patch::Null);
-        let s: Sample = parse(br#"{"name": "a", "limit": 7, "at": "2027-01-31T00:00:00+01:00"}"#)
-            .unwrap();
+        let s: Sample =
+            parse(br#"{"name": "a", "limit": 7, "at": "2027-01-31T00:00:00+01:00"}"#).unwrap();
         assert_eq!(s.limit, Patch::Value(NonNegative(7)));
         assert_eq!(
             s.at.into_update().flatten().unwrap().0.to_rfc3339(),
@@ -242,7 +241,10 @@ mod tests {
             (r#"{"name": "a", "limit": "10"}"#, "limit: "),
             (r#"{"name": "a", "at": "tomorrow"}"#, "at: "),
             (r#"{"name": 5}"#, "name: "),
-            (r#"{"name": "a", "limt": 5}"#, "limt: unknown field"),
+            (
+                r#"{"name": "a", "limt": 5}"#,
+                "limt: unknown field; expected one of `limit`",
+            ),
             (r#"{"limit": 5}"#, "name: is required"),
             ("[1]", "body: "),
         ] {

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{middleware, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -110,6 +111,7 @@ pub fn router(state: AdminState, allowed_origins: &[String]) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(Arc::new(state))
         .layer(cors_layer(allowed_origins))
+        .layer(middleware::map_response(only_allowed_origins))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets running requests
@@ -125,6 +127,25 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// tower-http answers a preflight from any origin with the allowed methods and headers and
+/// withholds only `Access-Control-Allow-Origin`. The contract gives an unlisted origin no CORS
+/// headers at all, so the others go too.
+async fn only_allowed_origins(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        for name in [
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::ACCESS_CONTROL_MAX_AGE,
+        ] {
+            headers.remove(name);
+        }
+    }
+    response
 }
 
 /// How long a browser may cache a preflight answer.

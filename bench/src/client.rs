@@ -51,7 +51,9 @@ async fn one(sender: &mut Sender, target: &Target, body: &'static str) -> anyhow
         req = req.header("authorization", format!("Bearer {key}"));
     }
     sender.ready().await?;
-    let resp = sender.send_request(req.body(Full::new(Bytes::from_static(body.as_bytes())))?).await?;
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from_static(body.as_bytes())))?)
+        .await?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await?.to_bytes();
     if !status.is_success() || bytes.is_empty() {
@@ -61,14 +63,23 @@ async fn one(sender: &mut Sender, target: &Target, body: &'static str) -> anyhow
 }
 
 /// N connections sending back to back for `duration`.
-pub async fn closed_loop(target: &Target, body: &'static str, connections: usize, duration: Duration) -> Throughput {
+pub async fn closed_loop(
+    target: &Target,
+    body: &'static str,
+    connections: usize,
+    duration: Duration,
+) -> Throughput {
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (done, errors) = (Arc::clone(&done), Arc::clone(&errors));
-        let target = Target { name: target.name.clone(), addr: target.addr.clone(), key: target.key.clone() };
+        let target = Target {
+            name: target.name.clone(),
+            addr: target.addr.clone(),
+            key: target.key.clone(),
+        };
         tasks.push(tokio::spawn(async move {
             let mut sender = match connect(&target.addr).await {
                 Ok(s) => s,
@@ -98,12 +109,20 @@ pub async fn closed_loop(target: &Target, body: &'static str, connections: usize
         let _ = t.await;
     }
     let elapsed = started.elapsed().as_secs_f64().max(duration.as_secs_f64());
-    Throughput { rate: done.load(Ordering::Relaxed) as f64 / elapsed, errors: errors.load(Ordering::Relaxed) }
+    Throughput {
+        rate: done.load(Ordering::Relaxed) as f64 / elapsed,
+        errors: errors.load(Ordering::Relaxed),
+    }
 }
 
 /// Requests scheduled every 1/rate s for `duration`, each on an idle pooled connection; the
 /// latency of each is measured from its scheduled start.
-pub async fn open_loop(target: &Target, body: &'static str, rate: u64, duration: Duration) -> Latency {
+pub async fn open_loop(
+    target: &Target,
+    body: &'static str,
+    rate: u64,
+    duration: Duration,
+) -> Latency {
     let pool_size = 64usize;
     let (tx, rx) = async_channel::<Instant>(pool_size * 64);
     let errors = Arc::new(AtomicU64::new(0));
@@ -111,7 +130,11 @@ pub async fn open_loop(target: &Target, body: &'static str, rate: u64, duration:
     for _ in 0..pool_size {
         let rx = rx.clone();
         let errors = Arc::clone(&errors);
-        let target = Target { name: target.name.clone(), addr: target.addr.clone(), key: target.key.clone() };
+        let target = Target {
+            name: target.name.clone(),
+            addr: target.addr.clone(),
+            key: target.key.clone(),
+        };
         workers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut sender = connect(&target.addr).await.ok();
@@ -156,11 +179,18 @@ pub async fn open_loop(target: &Target, body: &'static str, rate: u64, duration:
         let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
         all[idx].as_secs_f64() * 1000.0
     };
-    Latency { p50_ms: pct(0.50), p99_ms: pct(0.99), p999_ms: pct(0.999), errors: errors.load(Ordering::Relaxed) }
+    Latency {
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        p999_ms: pct(0.999),
+        errors: errors.load(Ordering::Relaxed),
+    }
 }
 
 /// A multi-consumer channel built from tokio's mpsc and a mutex (enough for a benchmark).
-fn async_channel<T: Send + 'static>(capacity: usize) -> (tokio::sync::mpsc::Sender<T>, SharedReceiver<T>) {
+fn async_channel<T: Send + 'static>(
+    capacity: usize,
+) -> (tokio::sync::mpsc::Sender<T>, SharedReceiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::channel(capacity);
     (tx, SharedReceiver(Arc::new(tokio::sync::Mutex::new(rx))))
 }

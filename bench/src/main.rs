@@ -71,18 +71,38 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let fake = procs::start_fake(&args.fake_bin).context("starting the fake Ollama")?;
-    let gateway = procs::start_gateway(&args.gateway_bin, &fake.url).context("starting llm-quota")?;
-    let nginx = if args.no_nginx { None } else { procs::start_nginx(&fake.addr)? };
+    let gateway =
+        procs::start_gateway(&args.gateway_bin, &fake.url).context("starting llm-quota")?;
+    let nginx = if args.no_nginx {
+        None
+    } else {
+        procs::start_nginx(&fake.addr)?
+    };
 
-    let mut targets = vec![Target { name: "direct".into(), addr: fake.addr.clone(), key: None }];
+    let mut targets = vec![Target {
+        name: "direct".into(),
+        addr: fake.addr.clone(),
+        key: None,
+    }];
     if let Some(n) = &nginx {
-        targets.push(Target { name: "nginx".into(), addr: n.addr.clone(), key: None });
+        targets.push(Target {
+            name: "nginx".into(),
+            addr: n.addr.clone(),
+            key: None,
+        });
     }
-    targets.push(Target { name: "llm-quota".into(), addr: gateway.addr.clone(), key: Some(gateway.key.clone()) });
+    targets.push(Target {
+        name: "llm-quota".into(),
+        addr: gateway.addr.clone(),
+        key: Some(gateway.key.clone()),
+    });
 
     let duration = Duration::from_secs(args.seconds);
     println!("# llm-quota benchmark\n");
-    println!("{} s per throughput run, {} connections; latency at {} req/s for {} s.\n", args.seconds, args.connections, args.rate, args.seconds);
+    println!(
+        "{} s per throughput run, {} connections; latency at {} req/s for {} s.\n",
+        args.seconds, args.connections, args.rate, args.seconds
+    );
     for scenario in SCENARIOS {
         println!("## {}\n", scenario.name);
         println!("| target | throughput (req/s) | p50 at {} req/s (ms) | p99 (ms) | p99.9 (ms) | errors |", args.rate);
@@ -90,28 +110,57 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut results = Vec::new();
         for target in &targets {
             // warm up connections and caches
-            closed_loop(target, scenario.body, args.connections, Duration::from_secs(1)).await;
+            closed_loop(
+                target,
+                scenario.body,
+                args.connections,
+                Duration::from_secs(1),
+            )
+            .await;
             let tp = closed_loop(target, scenario.body, args.connections, duration).await;
             let lat = open_loop(target, scenario.body, args.rate, duration).await;
             println!(
                 "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
-                target.name, tp.rate, lat.p50_ms, lat.p99_ms, lat.p999_ms, tp.errors + lat.errors
+                target.name,
+                tp.rate,
+                lat.p50_ms,
+                lat.p99_ms,
+                lat.p999_ms,
+                tp.errors + lat.errors
             );
             results.push((target.name.clone(), tp, lat));
         }
         let find = |name: &str| results.iter().find(|(n, _, _)| n == name);
         if let (Some(direct), Some(gw)) = (find("direct"), find("llm-quota")) {
             println!();
-            println!("- llm-quota / direct throughput: {:.2}×", gw.1.rate / direct.1.rate);
-            println!("- added latency at {} req/s: p50 {:+.3} ms, p99 {:+.3} ms", args.rate, gw.2.p50_ms - direct.2.p50_ms, gw.2.p99_ms - direct.2.p99_ms);
+            println!(
+                "- llm-quota / direct throughput: {:.2}×",
+                gw.1.rate / direct.1.rate
+            );
+            println!(
+                "- added latency at {} req/s: p50 {:+.3} ms, p99 {:+.3} ms",
+                args.rate,
+                gw.2.p50_ms - direct.2.p50_ms,
+                gw.2.p99_ms - direct.2.p99_ms
+            );
             if let Some(nginx) = find("nginx") {
-                println!("- llm-quota / nginx throughput: {:.2}×", gw.1.rate / nginx.1.rate);
-                println!("- nginx added latency: p50 {:+.3} ms, p99 {:+.3} ms", nginx.2.p50_ms - direct.2.p50_ms, nginx.2.p99_ms - direct.2.p99_ms);
+                println!(
+                    "- llm-quota / nginx throughput: {:.2}×",
+                    gw.1.rate / nginx.1.rate
+                );
+                println!(
+                    "- nginx added latency: p50 {:+.3} ms, p99 {:+.3} ms",
+                    nginx.2.p50_ms - direct.2.p50_ms,
+                    nginx.2.p99_ms - direct.2.p99_ms
+                );
             }
         }
         println!();
     }
-    println!("gateway RSS after the run: {} MiB", procs::rss_mib(gateway.pid).unwrap_or(0));
+    println!(
+        "gateway RSS after the run: {} MiB",
+        procs::rss_mib(gateway.pid).unwrap_or(0)
+    );
     drop(nginx);
     drop(gateway);
     drop(fake);

@@ -46,7 +46,14 @@ pub fn start_fake(bin: &str) -> anyhow::Result<Proc> {
         .with_context(|| format!("cannot run {bin} (cargo build --release -p fake-ollama)"))?;
     let line = first_line_with(&mut child, "listening on http://")?;
     let addr = line.trim_start_matches("listening on http://").to_owned();
-    Ok(Proc { pid: child.id(), child, url: format!("http://{addr}"), addr, key: String::new(), _dir: None })
+    Ok(Proc {
+        pid: child.id(),
+        child,
+        url: format!("http://{addr}"),
+        addr,
+        key: String::new(),
+        _dir: None,
+    })
 }
 
 pub fn start_gateway(bin: &str, upstream: &str) -> anyhow::Result<Proc> {
@@ -66,12 +73,28 @@ pub fn start_gateway(bin: &str, upstream: &str) -> anyhow::Result<Proc> {
     let mut create = Command::new(bin);
     env(&mut create);
     let out = create
-        .args(["keys", "create", "--name", "bench", "--daily-requests", "1000000000000", "--daily-tokens", "1000000000000000"])
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--daily-requests",
+            "1000000000000",
+            "--daily-tokens",
+            "1000000000000000",
+        ])
         .output()
         .with_context(|| format!("cannot run {bin} (cargo build --release -p llm-quota)"))?;
-    let key = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
+    let key = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
     if !key.starts_with("sk-") {
-        bail!("key creation failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "key creation failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut serve = Command::new(bin);
     env(&mut serve);
@@ -84,15 +107,26 @@ pub fn start_gateway(bin: &str, upstream: &str) -> anyhow::Result<Proc> {
         .unwrap_or_default()
         .to_owned();
     wait_for_port(&addr)?;
-    Ok(Proc { pid: child.id(), child, url: format!("http://{addr}"), addr, key, _dir: Some(dir) })
+    Ok(Proc {
+        pid: child.id(),
+        child,
+        url: format!("http://{addr}"),
+        addr,
+        key,
+        _dir: Some(dir),
+    })
 }
 
 /// nginx-light with a plain reverse-proxy config (keep-alive upstream, no buffering), or None
 /// when nginx is not installed.
 pub fn start_nginx(upstream: &str) -> anyhow::Result<Option<Proc>> {
-    let Ok(nginx) = which("nginx") else { return Ok(None) };
+    let Ok(nginx) = which("nginx") else {
+        return Ok(None);
+    };
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let conf = format!(
         "worker_processes 2;\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
@@ -103,14 +137,30 @@ pub fn start_nginx(upstream: &str) -> anyhow::Result<Option<Proc>> {
     );
     let conf_path = dir.path().join("nginx.conf");
     std::fs::write(&conf_path, conf)?;
-    let child = Command::new(nginx).arg("-c").arg(&conf_path).arg("-p").arg(dir.path()).spawn()?;
+    let child = Command::new(nginx)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(dir.path())
+        .spawn()?;
     let addr = format!("127.0.0.1:{port}");
     wait_for_port(&addr)?;
-    Ok(Some(Proc { pid: child.id(), child, url: format!("http://{addr}"), addr, key: String::new(), _dir: Some(dir) }))
+    Ok(Some(Proc {
+        pid: child.id(),
+        child,
+        url: format!("http://{addr}"),
+        addr,
+        key: String::new(),
+        _dir: Some(dir),
+    }))
 }
 
 fn which(name: &str) -> anyhow::Result<String> {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
         let p = format!("{dir}/{name}");
         if std::path::Path::new(&p).is_file() {
             return Ok(p);
@@ -132,6 +182,12 @@ fn wait_for_port(addr: &str) -> anyhow::Result<()> {
 /// Resident memory of a process, from /proc.
 pub fn rss_mib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb / 1024)
 }

@@ -13,8 +13,10 @@
 //! - [`upstream`]: the Ollama hosts and the choice of one.
 //! - [`state`]: what requests share; runtime settings overrides.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`admin_hooks`]: what the admin API may ask of the running gateway.
 //! - [`server`]: `serve`, the process assembly.
 
+pub mod admin_hooks;
 pub mod cli;
 pub mod config;
 pub mod dialect;

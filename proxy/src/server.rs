@@ -21,6 +21,7 @@ use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use quota_engine::usage_log;
 
+use crate::admin_hooks::Hooks;
 use crate::config::{Config, Listen};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -102,10 +103,31 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     prometheus.threads = Some(1);
     server.add_service(prometheus);
 
+    let admin_state = admin_api::AdminState {
+        db: state.db.clone(),
+        periods: state.config.periods,
+        password: state.config.admin_password.clone().unwrap_or_default(),
+        configured_ollama_urls: state
+            .config
+            .upstreams
+            .iter()
+            .map(|u| u.url.clone())
+            .collect(),
+        configured_default_model: state.config.default_model.clone(),
+        proxy_port: proxy_addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(state.config.proxy.port),
+        public_url: state.config.public_url.clone(),
+        hooks: Arc::new(Hooks::new(Arc::clone(&state))),
+    };
+    let admin_router = admin_api::router(admin_state, &state.config.allowed_origins);
     server.add_service(background_service(
         "admin-api",
         AdminService {
             listener: parking_lot::Mutex::new(Some(admin_listener)),
+            router: parking_lot::Mutex::new(Some(admin_router)),
         },
     ));
     server.add_service(background_service(
@@ -150,12 +172,15 @@ struct AdminService {
     /// Bound before Pingora starts (so the port is known and errors are reported at once);
     /// taken by the service when it starts.
     listener: parking_lot::Mutex<Option<StdListener>>,
+    router: parking_lot::Mutex<Option<axum::Router>>,
 }
 
 #[async_trait]
 impl BackgroundService for AdminService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(listener) = self.listener.lock().take() else {
+        let (Some(listener), Some(router)) =
+            (self.listener.lock().take(), self.router.lock().take())
+        else {
             return;
         };
         let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -168,7 +193,7 @@ impl BackgroundService for AdminService {
         let stop = async move {
             let _ = shutdown.changed().await;
         };
-        if let Err(e) = admin_api::serve(listener, admin_api::router(), stop).await {
+        if let Err(e) = admin_api::serve(listener, router, stop).await {
             tracing::error!(error = %e, "admin API stopped");
         }
     }

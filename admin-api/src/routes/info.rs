@@ -23,7 +23,7 @@ pub fn router() -> Router<Arc<AdminState>> {
 }
 
 /// Liveness of the admin API; needs no password.
-#[utoipa::path(get, path = "/api/health", tag = "info",
+#[utoipa::path(get, path = "/api/health", operation_id = "health", tag = "info",
     responses((status = 200, description = "the admin API is up", body = HealthView)))]
 pub async fn health() -> Json<HealthView> {
     Json(HealthView {
@@ -32,7 +32,7 @@ pub async fn health() -> Json<HealthView> {
 }
 
 /// Where and how clients connect to the proxy.
-#[utoipa::path(get, path = "/api/proxy-info", tag = "info",
+#[utoipa::path(get, path = "/api/proxy-info", operation_id = "get_proxy_info", tag = "info",
     responses(
         (status = 200, description = "proxy URL, routes and examples", body = ProxyInfoView),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
@@ -73,18 +73,38 @@ const ROUTES: &[(&str, &str, bool, &str)] = &[
     ("POST", "/api/chat", true, "Ollama chat"),
     ("POST", "/api/generate", true, "Ollama completion"),
     ("POST", "/api/embed", true, "Ollama embeddings"),
-    ("POST", "/api/embeddings", true, "Ollama embeddings (legacy)"),
+    (
+        "POST",
+        "/api/embeddings",
+        true,
+        "Ollama embeddings (legacy)",
+    ),
     ("GET", "/api/tags", false, "models this key may use"),
     ("POST", "/api/show", false, "model details"),
     ("GET", "/api/ps", false, "loaded models"),
     ("GET", "/api/version", false, "Ollama version"),
-    ("POST", "/v1/chat/completions", true, "OpenAI chat completions"),
+    (
+        "POST",
+        "/v1/chat/completions",
+        true,
+        "OpenAI chat completions",
+    ),
     ("POST", "/v1/completions", true, "OpenAI completions"),
     ("POST", "/v1/embeddings", true, "OpenAI embeddings"),
     ("POST", "/v1/responses", true, "OpenAI Responses API"),
     ("POST", "/v1/messages", true, "Anthropic-style messages"),
-    ("GET", "/v1/models", false, "models this key may use (OpenAI shape)"),
-    ("GET", "/v1/models/{model}", false, "one model (OpenAI shape)"),
+    (
+        "GET",
+        "/v1/models",
+        false,
+        "models this key may use (OpenAI shape)",
+    ),
+    (
+        "GET",
+        "/v1/models/{model}",
+        false,
+        "one model (OpenAI shape)",
+    ),
 ];
 
 fn endpoints(base: &str) -> Vec<EndpointView> {

@@ -111,7 +111,7 @@ async fn view_of(state: &AdminState, key: &ApiKey) -> ApiResult<KeyView> {
 }
 
 /// Every key, oldest first, with current usage.
-#[utoipa::path(get, path = "/api/api-keys", tag = "keys",
+#[utoipa::path(get, path = "/api/api-keys", operation_id = "list_keys", tag = "keys",
     responses(
         (status = 200, description = "every key, oldest first", body = Vec<KeyView>),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
@@ -124,13 +124,19 @@ pub async fn list(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Vec<Ke
     let counters = gate::all_counters(&state.db, &periods).await?;
     let views = all
         .iter()
-        .map(|k| KeyView::new(k, counters.get(&k.id).copied().unwrap_or_default(), &periods))
+        .map(|k| {
+            KeyView::new(
+                k,
+                counters.get(&k.id).copied().unwrap_or_default(),
+                &periods,
+            )
+        })
         .collect();
     Ok(Json(views))
 }
 
 /// Creates a key. The answer is the only one that ever contains the plaintext `key`.
-#[utoipa::path(post, path = "/api/api-keys", tag = "keys", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_key", tag = "keys", request_body = CreateKey,
     responses(
         (status = 201, description = "created; `Location` names the new key", body = CreatedKeyView),
         (status = 400, description = "malformed JSON", body = ErrorBody),
@@ -170,7 +176,7 @@ pub async fn create(
 }
 
 /// One key with current usage.
-#[utoipa::path(get, path = "/api/api-keys/{id}", tag = "keys",
+#[utoipa::path(get, path = "/api/api-keys/{id}", operation_id = "get_key", tag = "keys",
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 200, description = "the key", body = KeyView),
@@ -194,7 +200,7 @@ async fn set_active(state: &AdminState, id: i64, active: bool) -> ApiResult<Json
 }
 
 /// Lets the key in again (it is still refused while expired).
-#[utoipa::path(put, path = "/api/api-keys/{id}/activate", tag = "keys",
+#[utoipa::path(put, path = "/api/api-keys/{id}/activate", operation_id = "activate_key", tag = "keys",
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 200, description = "the key, `is_active: true`", body = KeyView),
@@ -210,7 +216,7 @@ pub async fn activate(
 }
 
 /// Refuses the key from now on, on this instance at once.
-#[utoipa::path(put, path = "/api/api-keys/{id}/deactivate", tag = "keys",
+#[utoipa::path(put, path = "/api/api-keys/{id}/deactivate", operation_id = "deactivate_key", tag = "keys",
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 200, description = "the key, `is_active: false`", body = KeyView),
@@ -226,7 +232,7 @@ pub async fn deactivate(
 }
 
 /// Sets any subset of the four limits.
-#[utoipa::path(patch, path = "/api/api-keys/{id}/quota", tag = "keys", request_body = QuotaUpdate,
+#[utoipa::path(patch, path = "/api/api-keys/{id}/quota", operation_id = "update_key_quota", tag = "keys", request_body = QuotaUpdate,
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 200, description = "the key with its new limits", body = KeyView),
@@ -255,7 +261,7 @@ pub async fn set_quota(
 }
 
 /// Edits the name, the expiry or the allowed models.
-#[utoipa::path(patch, path = "/api/api-keys/{id}", tag = "keys", request_body = KeyUpdate,
+#[utoipa::path(patch, path = "/api/api-keys/{id}", operation_id = "update_key", tag = "keys", request_body = KeyUpdate,
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 200, description = "the edited key", body = KeyView),
@@ -286,7 +292,7 @@ pub async fn edit(
 }
 
 /// Deletes the key with its counters and usage log. Answers 204 without a body.
-#[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "keys",
+#[utoipa::path(delete, path = "/api/api-keys/{id}", operation_id = "delete_key", tag = "keys",
     params(("id" = i64, Path, description = "key id")),
     responses(
         (status = 204, description = "deleted"),
@@ -308,10 +314,10 @@ pub async fn remove(
 
 /// The key's usage per day of the operator's zone, oldest first, ending today; days without
 /// requests are zeros.
-#[utoipa::path(get, path = "/api/api-keys/{id}/usage", tag = "keys",
+#[utoipa::path(get, path = "/api/api-keys/{id}/usage", operation_id = "get_key_usage", tag = "keys",
     params(
         ("id" = i64, Path, description = "key id"),
-        ("days" = Option<u32>, Query, description = "how many days, 1 to 366 (default 30)"),
+        ("days" = Option<u32>, Query, minimum = 1, maximum = 366, description = "how many days, 1 to 366 (default 30)"),
     ),
     responses(
         (status = 200, description = "one entry per day, oldest first", body = Vec<DailyUsageView>),
@@ -363,7 +369,9 @@ mod tests {
         assert!(matches!(days_param(Some("x=1")), Ok(30)));
         assert!(matches!(days_param(Some("days=7")), Ok(7)));
         assert!(matches!(days_param(Some("days=366")), Ok(366)));
-        for bad in ["days=0", "days=367", "days=-1", "days=abc", "days=1.5", "days="] {
+        for bad in [
+            "days=0", "days=367", "days=-1", "days=abc", "days=1.5", "days=",
+        ] {
             assert!(
                 matches!(days_param(Some(bad)), Err(ApiError::Unprocessable(m)) if m.starts_with("days: ")),
                 "{bad}"

@@ -51,7 +51,7 @@ fn view(state: &AdminState, overrides: &Overrides) -> SettingsView {
 }
 
 /// The values in force, which are overrides, and the configured values.
-#[utoipa::path(get, path = "/api/settings", tag = "settings",
+#[utoipa::path(get, path = "/api/settings", operation_id = "get_settings", tag = "settings",
     responses(
         (status = 200, description = "the settings in force", body = SettingsView),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
@@ -63,7 +63,7 @@ pub async fn show(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Settin
 }
 
 /// Sets or clears overrides; they apply on this instance before the answer is sent.
-#[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = SettingsUpdate,
+#[utoipa::path(put, path = "/api/settings", operation_id = "update_settings", tag = "settings", request_body = SettingsUpdate,
     responses(
         (status = 200, description = "the settings now in force", body = SettingsView),
         (status = 400, description = "malformed JSON", body = ErrorBody),
@@ -102,9 +102,10 @@ pub async fn update(
 /// may be sent only when they agree (`ollama_url` = the first of `ollama_urls`).
 fn urls_update(single: Patch<String>, list: Patch<Vec<String>>) -> ApiResult<Patch<Vec<String>>> {
     let single = match single {
-        Patch::Value(text) => {
-            Patch::Value(validate_urls("ollama_url", text.split(',').map(str::to_owned))?)
-        }
+        Patch::Value(text) => Patch::Value(validate_urls(
+            "ollama_url",
+            text.split(',').map(str::to_owned),
+        )?),
         Patch::Null => Patch::Null,
         Patch::Absent => Patch::Absent,
     };
@@ -116,7 +117,9 @@ fn urls_update(single: Patch<String>, list: Patch<Vec<String>>) -> ApiResult<Pat
     match (single, list) {
         (Patch::Absent, only) | (only, Patch::Absent) => Ok(only),
         (Patch::Null, Patch::Null) => Ok(Patch::Null),
-        (Patch::Value(one), Patch::Value(all)) if one == all || one.first() == all.first() && one.len() == 1 => {
+        (Patch::Value(one), Patch::Value(all))
+            if one == all || one.first() == all.first() && one.len() == 1 =>
+        {
             Ok(Patch::Value(all))
         }
         _ => Err(ApiError::invalid(
@@ -150,6 +153,9 @@ fn validate_url(field: &str, raw: &str) -> ApiResult<String> {
     let text = raw.trim();
     let expected = "expected http://host[:port] without a path, e.g. http://localhost:11434";
     let bad = |why: &str| ApiError::invalid(field, format!("{text:?} {why}; {expected}"));
+    if !text.contains("://") {
+        return Err(bad("is not an absolute URL"));
+    }
     let url = url::Url::parse(text).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if url.scheme() != "http" {
         return Err(bad(&format!("has the scheme {:?}", url.scheme())));
@@ -201,7 +207,10 @@ mod tests {
             validate_url("ollama_urls", " http://gpu:11434/ ").unwrap(),
             "http://gpu:11434"
         );
-        assert_eq!(validate_url("f", "http://[::1]:1").unwrap(), "http://[::1]:1");
+        assert_eq!(
+            validate_url("f", "http://[::1]:1").unwrap(),
+            "http://[::1]:1"
+        );
         for bad in [
             "gpu:11434",
             "https://gpu:11434",
@@ -234,15 +243,21 @@ mod tests {
         );
         assert_eq!(urls_update(Patch::Null, Patch::Null).unwrap(), Patch::Null);
         let m = message(
-            urls_update(Patch::Value("http://c:1".into()), Patch::Value(v(&["http://a:1"])))
-                .unwrap_err(),
+            urls_update(
+                Patch::Value("http://c:1".into()),
+                Patch::Value(v(&["http://a:1"])),
+            )
+            .unwrap_err(),
         );
         assert!(m.starts_with("ollama_url: "), "{m}");
         let m = message(urls_update(Patch::Absent, Patch::Value(vec![])).unwrap_err());
         assert!(m.starts_with("ollama_urls: "), "{m}");
         let m = message(
-            urls_update(Patch::Absent, Patch::Value(v(&["http://a:1", "http://a:1/"])))
-                .unwrap_err(),
+            urls_update(
+                Patch::Absent,
+                Patch::Value(v(&["http://a:1", "http://a:1/"])),
+            )
+            .unwrap_err(),
         );
         assert!(m.contains("twice"), "{m}");
     }

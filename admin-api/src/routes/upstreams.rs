@@ -21,7 +21,7 @@ pub fn router() -> Router<Arc<AdminState>> {
 }
 
 /// Each upstream: url, health, last check, models, requests in flight.
-#[utoipa::path(get, path = "/api/upstreams", tag = "upstreams",
+#[utoipa::path(get, path = "/api/upstreams", operation_id = "list_upstreams", tag = "upstreams",
     responses(
         (status = 200, description = "every configured upstream", body = Vec<UpstreamStatus>),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
@@ -33,7 +33,7 @@ pub async fn list(State(state): State<Arc<AdminState>>) -> Json<Vec<UpstreamStat
 
 /// Ollama's `/api/tags` merged over the healthy upstreams: one entry per model name, the first
 /// upstream's entry winning.
-#[utoipa::path(get, path = "/api/ollama-models", tag = "upstreams",
+#[utoipa::path(get, path = "/api/ollama-models", operation_id = "list_ollama_models", tag = "upstreams",
     responses(
         (status = 200, description = "the models of every upstream that answered", body = ModelList),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),

@@ -21,6 +21,8 @@ pub struct RequestCtx {
     pub route: Route,
     pub template: &'static str,
     pub dialect: Dialect,
+    /// request_filter: the request's Origin when ALLOWED_ORIGINS lists it (CORS headers).
+    pub cors_origin: Option<String>,
     /// request_filter: the authenticated key (None for /healthz and refused requests).
     pub key: Option<Arc<ApiKey>>,
     /// request_filter: runtime settings snapshot (default model, upstream pool) for this request.
@@ -62,6 +64,7 @@ impl RequestCtx {
             route: Route::Unknown,
             template: "unknown",
             dialect: Dialect::Ollama,
+            cors_origin: None,
             key: None,
             runtime: None,
             api: None,

@@ -21,6 +21,7 @@
 
 pub mod accounting;
 pub mod context;
+pub mod cors;
 pub mod errors;
 pub mod forward;
 pub mod peer;
@@ -200,9 +201,15 @@ impl ProxyHttp for Gateway {
         let code = match &error {
             Some(err) if session.response_written().is_none() => {
                 ctx.answered_status = Some(err.status);
+                let mut err = err.clone();
+                if let Some(origin) = &ctx.cors_origin {
+                    err.headers
+                        .push(("access-control-allow-origin", origin.clone()));
+                    err.headers.push(("vary", "Origin".into()));
+                }
                 // The connection is not reused after a failed proxy: tell the client.
                 session.set_keepalive(None);
-                if let Err(write_error) = errors::respond_error(session, ctx.dialect, err).await {
+                if let Err(write_error) = errors::respond_error(session, ctx.dialect, &err).await {
                     tracing::debug!(error = %write_error, "could not send the error answer");
                 }
                 err.status

@@ -61,6 +61,13 @@ pub async fn filter(
     ctx: &mut RequestCtx,
 ) -> Result<Decision> {
     let req = session.req_header();
+    ctx.cors_origin = super::cors::allowed_origin(req, &state.config.allowed_origins);
+    if super::cors::is_preflight(req) {
+        ctx.answered_status = Some(204);
+        super::cors::answer_preflight(session, ctx.cors_origin.as_deref()).await?;
+        return Ok(Decision::Answered);
+    }
+    let req = session.req_header();
     let path = req.uri.path().to_owned();
     let route = classify(req.method.as_str(), &path);
     ctx.route = route;
@@ -70,7 +77,14 @@ pub async fn filter(
     match route {
         Route::Health => {
             ctx.answered_status = Some(200);
-            respond_json(session, 200, Bytes::from_static(br#"{"status":"ok"}"#), &[]).await?;
+            let cors = cors_headers(ctx);
+            respond_json(
+                session,
+                200,
+                Bytes::from_static(br#"{"status":"ok"}"#),
+                &cors,
+            )
+            .await?;
             return Ok(Decision::Answered);
         }
         Route::Refused => return refuse(session, ctx, ProxyError::route_refused(&path)).await,
@@ -310,12 +324,23 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
     Ok(Ok(body.freeze()))
 }
 
+fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
+    match &ctx.cors_origin {
+        Some(origin) => vec![
+            ("access-control-allow-origin", origin.clone()),
+            ("vary", "Origin".into()),
+        ],
+        None => Vec::new(),
+    }
+}
+
 async fn refuse(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    error: ProxyError,
+    mut error: ProxyError,
 ) -> Result<Decision> {
     ctx.answered_status = Some(error.status);
+    error.headers.extend(cors_headers(ctx));
     respond_error(session, ctx.dialect, &error).await?;
     Ok(Decision::Answered)
 }

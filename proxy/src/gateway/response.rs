@@ -38,6 +38,19 @@ pub fn rewrite_upstream_request(
 pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
+    // Ollama's own CORS policy must not leak through: only ALLOWED_ORIGINS decide.
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "access-control-expose-headers",
+    ] {
+        resp.remove_header(name);
+    }
+    if let Some(origin) = &ctx.cors_origin {
+        super::cors::decorate(resp, origin)?;
+    }
     if let Some(api) = ctx.api {
         let content_type = resp
             .headers

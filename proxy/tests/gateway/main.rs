@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounting;
+mod admin;
 mod bodies;
 mod cli;
 mod concurrency;

@@ -378,3 +378,93 @@ async fn upstream_unreachable() {
     let c = gw.wait_for_counters(1, |c| c.day_requests == 0).await;
     assert_eq!(c.day_tokens, 0);
 }
+
+/// CORS on the proxy: a listed origin gets CORS headers (also on errors and preflights), an
+/// unlisted one gets none.
+#[tokio::test]
+async fn cors_on_the_proxy() {
+    let upstream = fake();
+    let options = Options {
+        env: vec![("ALLOWED_ORIGINS".into(), "http://app.example:3000".into())],
+        ..Default::default()
+    };
+    let gw = Gateway::start(&upstream.url(), options).await;
+    let key = gw.create_key(&[]);
+    let tags = format!("{}/api/tags", gw.proxy);
+    let ok = gw
+        .client
+        .get(&tags)
+        .bearer_auth(&key)
+        .header("origin", "http://app.example:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://app.example:3000"
+    );
+    let denied = gw
+        .client
+        .get(&tags)
+        .bearer_auth(&key)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 200);
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    let unauthorized = gw
+        .client
+        .get(&tags)
+        .header("origin", "http://app.example:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(
+        unauthorized.headers()["access-control-allow-origin"],
+        "http://app.example:3000"
+    );
+    let preflight = gw
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", gw.proxy),
+        )
+        .header("origin", "http://app.example:3000")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://app.example:3000"
+    );
+    assert!(preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    let refused = gw
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", gw.proxy),
+        )
+        .header("origin", "http://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}

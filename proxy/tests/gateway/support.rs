@@ -39,7 +39,6 @@ impl Default for Options {
 pub struct Gateway {
     child: Child,
     pub proxy: String,
-    #[allow(dead_code)] // the admin API's own tests use it
     pub admin: String,
     pub metrics: String,
     pub database_url: String,
