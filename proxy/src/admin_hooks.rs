@@ -6,17 +6,14 @@ use std::time::Duration;
 
 use admin_api::{GatewayHooks, UpstreamStatus};
 use async_trait::async_trait;
-use bytes::BytesMut;
 use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
 use quota_engine::settings::Overrides;
+use serde_json::json;
 
-use crate::gateway::peer::make_peer;
 use crate::state::AppState;
-use crate::upstream::Upstream;
+use crate::upstream::health::fetch_json;
 
-/// Largest `/api/tags` answer read from an upstream.
-const TAGS_LIMIT: usize = 8 * 1024 * 1024;
+/// How long the admin waits for a host whose model list the checks have not learned yet.
 const TAGS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Hooks {
@@ -31,49 +28,6 @@ impl Hooks {
             state,
             connector: Connector::new(None),
         }
-    }
-
-    async fn fetch_tags(&self, upstream: &Upstream) -> Result<serde_json::Value, String> {
-        let peer = make_peer(upstream, &self.state.config).ok_or("host name does not resolve")?;
-        let (mut session, _) = self
-            .connector
-            .get_http_session(&peer)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut req = RequestHeader::build("GET", b"/api/tags", None).map_err(|e| e.to_string())?;
-        req.insert_header("host", upstream.authority.as_str())
-            .map_err(|e| e.to_string())?;
-        session
-            .write_request_header(Box::new(req))
-            .await
-            .map_err(|e| e.to_string())?;
-        session
-            .finish_request_body()
-            .await
-            .map_err(|e| e.to_string())?;
-        session
-            .read_response_header()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = session.response_header().map_or(0, |h| h.status.as_u16());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = session
-            .read_response_body()
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            if body.len() + chunk.len() > TAGS_LIMIT {
-                return Err("the model list is too large".into());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if status != 200 {
-            return Err(format!("answered {status}"));
-        }
-        self.connector
-            .release_http_session(session, &peer, peer.options.idle_timeout)
-            .await;
-        serde_json::from_slice(&body).map_err(|e| format!("invalid JSON: {e}"))
     }
 }
 
@@ -90,28 +44,43 @@ impl GatewayHooks for Hooks {
     }
 
     fn upstreams(&self) -> Vec<UpstreamStatus> {
+        let tz = self.state.config.periods.tz();
         self.state
             .runtime()
             .pool
             .hosts()
             .iter()
-            .map(|u| UpstreamStatus {
-                url: u.url.clone(),
-                healthy: u.is_healthy(),
-                last_check: None,
-                models: Vec::new(),
-                inflight: u.inflight(),
+            .map(|u| {
+                let catalog = u.catalog();
+                UpstreamStatus {
+                    url: u.url.clone(),
+                    healthy: u.is_available(),
+                    last_check: catalog
+                        .last_check
+                        .map(|t| t.with_timezone(&tz).to_rfc3339()),
+                    models: catalog
+                        .models
+                        .iter()
+                        .flatten()
+                        .map(|m| m.name.clone())
+                        .collect(),
+                    inflight: u.inflight(),
+                }
             })
             .collect()
     }
 
+    /// The healthy hosts' model lists: what the last check learned, or a live `/api/tags` for
+    /// a host not checked successfully yet.
     async fn upstream_tags(&self) -> Vec<(String, Result<serde_json::Value, String>)> {
         let runtime = self.state.runtime();
         let mut out = Vec::new();
-        for upstream in runtime.pool.hosts().iter().filter(|u| u.is_healthy()) {
-            let result = match tokio::time::timeout(TAGS_TIMEOUT, self.fetch_tags(upstream)).await {
-                Ok(r) => r,
-                Err(_) => Err("timed out".into()),
+        for upstream in runtime.pool.hosts().iter().filter(|u| u.is_available()) {
+            let result = match &upstream.catalog().models {
+                Some(models) => Ok(json!({
+                    "models": models.iter().map(|m| m.entry.clone()).collect::<Vec<_>>()
+                })),
+                None => fetch_json(&self.connector, upstream, "/api/tags", TAGS_TIMEOUT).await,
             };
             out.push((upstream.url.clone(), result));
         }

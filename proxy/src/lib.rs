@@ -10,7 +10,7 @@
 //! - [`cli`]: `serve`, `migrate`, `keys …`, `config check`.
 //! - [`gateway`]: the `ProxyHttp` implementation, one module per concern.
 //! - [`dialect`]: Ollama and OpenAI wire formats, prompt inspection, the token meter (pure).
-//! - [`upstream`]: the Ollama hosts and the choice of one.
+//! - [`upstream`]: the Ollama hosts: health checks, model lists, the choice of one.
 //! - [`state`]: what requests share; runtime settings overrides.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`admin_hooks`]: what the admin API may ask of the running gateway.

@@ -1,11 +1,26 @@
 //! Prometheus metrics (contract §6), registered in the default registry that
 //! pingora-prometheus serves. Labels are bounded: route templates, model names, the key's
-//! display prefix, status codes.
+//! display prefix, status codes, the configured upstream URLs.
+//!
+//! Request metrics are updated by the gateway as requests end ([`Metrics`]). The per-upstream
+//! metrics are read from the upstream pool at scrape time ([`UpstreamCollector`]): the pool is
+//! the one source of truth, the hot path pays nothing beyond the pool's own atomics, and a
+//! host removed from `ollama_urls` disappears from the exposition instead of lingering.
+//!
+//! docs/operations.md lists every metric with its labels and meaning.
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
-    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_gauge_with_registry, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
+
+use crate::upstream::UpstreamPool;
 
 /// Latency buckets from 10 ms to 10 minutes.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -20,46 +35,244 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     pub time_to_first_token: HistogramVec,
     pub inflight: IntGauge,
-    pub upstream_healthy: IntGaugeVec,
 }
 
 impl Metrics {
-    /// Registers the metrics; fails only when called twice in one process.
+    /// Registers the metrics in the default registry; fails only when called twice in one
+    /// process.
     pub fn register() -> prometheus::Result<Metrics> {
+        Metrics::register_in(prometheus::default_registry())
+    }
+
+    pub fn register_in(registry: &Registry) -> prometheus::Result<Metrics> {
         Ok(Metrics {
-            requests: register_int_counter_vec!(
+            requests: register_int_counter_vec_with_registry!(
                 "llm_quota_requests_total",
                 "Requests answered, by route template, model, status and API key (display prefix)",
-                &["route", "model", "status", "api_key"]
+                &["route", "model", "status", "api_key"],
+                registry
             )?,
-            tokens: register_int_counter_vec!(
+            tokens: register_int_counter_vec_with_registry!(
                 "llm_quota_tokens_total",
                 "Tokens charged, by model, API key and kind (prompt or completion)",
-                &["model", "api_key", "kind"]
+                &["model", "api_key", "kind"],
+                registry
             )?,
-            quota_rejections: register_int_counter_vec!(
+            quota_rejections: register_int_counter_vec_with_registry!(
                 "llm_quota_quota_rejections_total",
                 "Requests refused with 429, by API key and exceeded limit",
-                &["api_key", "limit"]
+                &["api_key", "limit"],
+                registry
             )?,
-            request_duration: register_histogram_vec!(
+            request_duration: register_histogram_vec_with_registry!(
                 "llm_quota_request_duration_seconds",
                 "Time from request to the end of the response, by route template",
                 &["route"],
-                LATENCY_BUCKETS.to_vec()
+                LATENCY_BUCKETS.to_vec(),
+                registry
             )?,
-            time_to_first_token: register_histogram_vec!(
+            time_to_first_token: register_histogram_vec_with_registry!(
                 "llm_quota_time_to_first_token_seconds",
                 "Time from request to the first response byte of a counted route, by model",
                 &["model"],
-                LATENCY_BUCKETS.to_vec()
+                LATENCY_BUCKETS.to_vec(),
+                registry
             )?,
-            inflight: register_int_gauge!("llm_quota_inflight_requests", "Requests in flight")?,
-            upstream_healthy: register_int_gauge_vec!(
-                "llm_quota_upstream_healthy",
-                "1 when the Ollama host passes its health checks",
-                &["upstream"]
+            inflight: register_int_gauge_with_registry!(
+                "llm_quota_inflight_requests",
+                "Requests in flight",
+                registry
             )?,
         })
+    }
+
+    /// The name of every metric this struct owns.
+    #[cfg(test)]
+    fn names(&self) -> Vec<String> {
+        let collectors: [&dyn Collector; 6] = [
+            &self.requests,
+            &self.tokens,
+            &self.quota_rejections,
+            &self.request_duration,
+            &self.time_to_first_token,
+            &self.inflight,
+        ];
+        collectors
+            .iter()
+            .flat_map(|c| c.desc())
+            .map(|d| d.fq_name.clone())
+            .collect()
+    }
+}
+
+/// The upstream pool in force, or `None` once the process is shutting down.
+type PoolSource = Box<dyn Fn() -> Option<Arc<UpstreamPool>> + Send + Sync>;
+
+/// The per-upstream metrics, read from the pool in force at each scrape:
+/// `llm_quota_upstream_healthy`, `llm_quota_upstream_inflight`,
+/// `llm_quota_upstream_selections_total`, `llm_quota_upstream_failures_total`.
+pub struct UpstreamCollector {
+    source: PoolSource,
+    healthy: IntGaugeVec,
+    inflight: IntGaugeVec,
+    selections: IntCounterVec,
+    failures: IntCounterVec,
+    /// Concurrent scrapes take turns: each one resets the vectors and fills them anew.
+    scrape: Mutex<()>,
+}
+
+impl UpstreamCollector {
+    pub fn new(source: PoolSource) -> prometheus::Result<UpstreamCollector> {
+        let label = &["upstream"];
+        Ok(UpstreamCollector {
+            source,
+            healthy: IntGaugeVec::new(
+                Opts::new(
+                    "llm_quota_upstream_healthy",
+                    "1 when the Ollama host may receive requests (passes its health checks, not suspect after a failed connection)",
+                ),
+                label,
+            )?,
+            inflight: IntGaugeVec::new(
+                Opts::new(
+                    "llm_quota_upstream_inflight",
+                    "Requests in flight to the Ollama host",
+                ),
+                label,
+            )?,
+            selections: IntCounterVec::new(
+                Opts::new(
+                    "llm_quota_upstream_selections_total",
+                    "Times the Ollama host was chosen for a request (retries included)",
+                ),
+                label,
+            )?,
+            failures: IntCounterVec::new(
+                Opts::new(
+                    "llm_quota_upstream_failures_total",
+                    "Requests that could not reach the Ollama host (connection refused or lost before it answered) and failed over",
+                ),
+                label,
+            )?,
+            scrape: Mutex::new(()),
+        })
+    }
+
+    /// Registers a collector over `source` in the default registry (once per process).
+    pub fn register(source: PoolSource) -> prometheus::Result<()> {
+        prometheus::register(Box::new(UpstreamCollector::new(source)?))
+    }
+}
+
+impl Collector for UpstreamCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        [
+            self.healthy.desc(),
+            self.inflight.desc(),
+            self.selections.desc(),
+            self.failures.desc(),
+        ]
+        .concat()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _turn = self.scrape.lock();
+        self.healthy.reset();
+        self.inflight.reset();
+        self.selections.reset();
+        self.failures.reset();
+        if let Some(pool) = (self.source)() {
+            for host in pool.hosts() {
+                let label = [host.url.as_str()];
+                self.healthy
+                    .with_label_values(&label)
+                    .set(i64::from(host.is_available()));
+                self.inflight
+                    .with_label_values(&label)
+                    .set(i64::try_from(host.inflight()).unwrap_or(i64::MAX));
+                self.selections
+                    .with_label_values(&label)
+                    .inc_by(host.selections());
+                self.failures
+                    .with_label_values(&label)
+                    .inc_by(host.failures());
+            }
+        }
+        [
+            self.healthy.collect(),
+            self.inflight.collect(),
+            self.selections.collect(),
+            self.failures.collect(),
+        ]
+        .concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::upstream::pool::tests::{configs, thresholds};
+
+    /// The collector reports each host of the pool in force with its current values.
+    #[test]
+    fn upstream_values() {
+        let pool = Arc::new(UpstreamPool::resolve(&configs(2), &thresholds(), None));
+        let source = Arc::clone(&pool);
+        let collector =
+            UpstreamCollector::new(Box::new(move || Some(Arc::clone(&source)))).unwrap();
+        let guard = pool.select(None, &[1]).unwrap();
+        pool.request_failed(1);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&collector.collect())
+            .unwrap();
+        let value = |name: &str, host: usize| -> String {
+            let prefix = format!("{name}{{upstream=\"{}\"}} ", pool.hosts()[host].url);
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+                .to_owned()
+        };
+        assert_eq!(value("llm_quota_upstream_healthy", 0), "1");
+        assert_eq!(value("llm_quota_upstream_healthy", 1), "0");
+        assert_eq!(value("llm_quota_upstream_inflight", 0), "1");
+        assert_eq!(value("llm_quota_upstream_selections_total", 0), "1");
+        assert_eq!(value("llm_quota_upstream_failures_total", 1), "1");
+        drop(guard);
+        assert_eq!(collector.collect().len(), 4);
+    }
+
+    /// docs/operations.md documents every metric the process exports, and the Grafana
+    /// dashboard queries only metrics that exist.
+    #[test]
+    fn docs_cover_every_metric() {
+        let mut names = Metrics::register_in(&Registry::new()).unwrap().names();
+        let upstream = UpstreamCollector::new(Box::new(|| None)).unwrap();
+        names.extend(upstream.desc().iter().map(|d| d.fq_name.clone()));
+        assert_eq!(names.len(), 10);
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/");
+        let operations = std::fs::read_to_string(format!("{root}operations.md")).unwrap();
+        for name in &names {
+            assert!(
+                operations.contains(&format!("`{name}`")),
+                "docs/operations.md does not document {name}"
+            );
+        }
+        let dashboard = std::fs::read_to_string(format!("{root}grafana-dashboard.json")).unwrap();
+        let _: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+        for (at, _) in dashboard.match_indices("llm_quota_") {
+            let used: String = dashboard[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| used.strip_suffix(s))
+                .unwrap_or(&used);
+            assert!(
+                names.iter().any(|n| n == base || *n == used),
+                "the dashboard queries {used}, which does not exist"
+            );
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! - the proxy service (the [`Gateway`]) on `proxy.host:proxy.port`;
 //! - the admin API (axum) as a background service on the loopback admin listener;
 //! - Prometheus metrics (pingora-prometheus) on the metrics listener;
-//! - a background service that re-reads settings overrides.
+//! - a background service that re-reads settings overrides;
+//! - a background service that health-checks the Ollama hosts ([`crate::upstream::health`]).
 //!
 //! The database pool and the usage-log writer live on a small runtime of their own that
 //! outlives Pingora's services, so that the last usage records are written after the proxy
@@ -24,7 +25,7 @@ use quota_engine::usage_log;
 use crate::admin_hooks::Hooks;
 use crate::config::{Config, Listen};
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamCollector};
 use crate::state::{refresh_settings, AppState};
 
 /// Queued usage records before new ones are dropped (the counters stay exact regardless).
@@ -76,13 +77,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let admin_addr = admin_listener.local_addr()?;
 
     let state = Arc::new(AppState::new(config, db, sink, metrics, overrides));
-    for upstream in state.runtime().pool.hosts() {
-        state
-            .metrics
-            .upstream_healthy
-            .with_label_values(&[upstream.url.as_str()])
-            .set(i64::from(upstream.is_healthy()));
-    }
+    // Weak: the registry lives as long as the process and must not keep the state alive.
+    let weak = Arc::downgrade(&state);
+    UpstreamCollector::register(Box::new(move || {
+        weak.upgrade().map(|s| Arc::clone(&s.runtime().pool))
+    }))
+    .context("cannot register the upstream metrics")?;
 
     let conf = ServerConf {
         threads: state.config.proxy_threads,
@@ -133,6 +133,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     server.add_service(background_service(
         "settings",
         SettingsService(Arc::clone(&state)),
+    ));
+    server.add_service(background_service(
+        "upstream-health",
+        HealthService(Arc::clone(&state)),
     ));
 
     println!("llm-quota: proxy on http://{proxy_addr}, admin on http://{admin_addr}, metrics on http://{metrics_addr}");
@@ -205,5 +209,16 @@ struct SettingsService(Arc<AppState>);
 impl BackgroundService for SettingsService {
     async fn start(&self, shutdown: ShutdownWatch) {
         refresh_settings(Arc::clone(&self.0), shutdown).await;
+    }
+}
+
+/// Checks the Ollama hosts of the pool in force (it changes with `ollama_urls` overrides).
+struct HealthService(Arc<AppState>);
+
+#[async_trait]
+impl BackgroundService for HealthService {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        let state = Arc::clone(&self.0);
+        crate::upstream::health::run(move || Arc::clone(&state.runtime().pool), shutdown).await;
     }
 }

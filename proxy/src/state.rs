@@ -72,7 +72,13 @@ impl AppState {
             return;
         }
         let next = build_runtime(&self.config, overrides, Some(&current));
+        let rebuilt = !Arc::ptr_eq(&next.pool, &current.pool);
+        let pool = Arc::clone(&next.pool);
         *self.runtime.write() = Arc::new(next);
+        if rebuilt {
+            // New hosts learn their models before the next round, not up to an interval later.
+            pool.request_check();
+        }
     }
 }
 
@@ -97,7 +103,12 @@ fn build_runtime(
     };
     let pool = match previous {
         Some(p) if p.upstreams == upstreams => Arc::clone(&p.pool),
-        _ => Arc::new(UpstreamPool::resolve(&upstreams)),
+        // Hosts whose URL stays keep their health, model lists and in-flight counts.
+        _ => Arc::new(UpstreamPool::resolve(
+            &upstreams,
+            &config.health,
+            previous.map(|p| p.pool.as_ref()),
+        )),
     };
     RuntimeSettings {
         default_model: overrides

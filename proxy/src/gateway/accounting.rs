@@ -13,7 +13,7 @@ use quota_engine::gate;
 use quota_engine::usage_log::UsageRecord;
 
 use super::context::RequestCtx;
-use crate::state::AppState;
+use crate::state::{AppState, RuntimeSettings};
 
 pub async fn settle(
     state: &AppState,
@@ -21,11 +21,14 @@ pub async fn settle(
     error: Option<&Error>,
     ctx: &mut RequestCtx,
 ) {
+    // The host is done with this request: its slot is free before the commit's round trip.
+    ctx.inflight = None;
     let status = ctx
         .answered_status
         .or_else(|| session.response_written().map(|r| r.status.as_u16()))
         .unwrap_or(0);
     let model = ctx.model.as_deref().unwrap_or("");
+    let model_label = model_label(ctx.model.as_deref(), ctx.runtime.as_deref());
     let key_label = ctx.key_label().to_owned();
     let metrics = &state.metrics;
     let status_label = if status == 0 {
@@ -37,7 +40,7 @@ pub async fn settle(
         .requests
         .with_label_values(&[
             ctx.template,
-            model,
+            model_label,
             status_label.as_str(),
             key_label.as_str(),
         ])
@@ -50,7 +53,7 @@ pub async fn settle(
     if let (Some(first), Some(_)) = (ctx.first_byte, ctx.api) {
         metrics
             .time_to_first_token
-            .with_label_values(&[model])
+            .with_label_values(&[model_label])
             .observe(first.duration_since(ctx.started).as_secs_f64());
     }
 
@@ -75,11 +78,11 @@ pub async fn settle(
         if consumed {
             metrics
                 .tokens
-                .with_label_values(&[model, key_label.as_str(), "prompt"])
+                .with_label_values(&[model_label, key_label.as_str(), "prompt"])
                 .inc_by(prompt);
             metrics
                 .tokens
-                .with_label_values(&[model, key_label.as_str(), "completion"])
+                .with_label_values(&[model_label, key_label.as_str(), "completion"])
                 .inc_by(completion);
             let now = Utc::now();
             let record = UsageRecord {
@@ -104,5 +107,15 @@ pub async fn settle(
             tracing::debug!(error = %e, key_id = admission.key_id, route = ctx.template, consumed, "request ended with an error");
         }
     }
-    ctx.inflight = None;
+}
+
+/// The `model` label of the request's metrics: the model when an Ollama host lists it, else
+/// `other`, so that clients cannot mint new series by sending made-up model names (the usage
+/// log keeps the name as sent). Empty for routes without a model.
+fn model_label<'a>(model: Option<&'a str>, runtime: Option<&RuntimeSettings>) -> &'a str {
+    match (model, runtime) {
+        (None, _) => "",
+        (Some(model), Some(runtime)) if runtime.pool.lists_model(model) => model,
+        (Some(_), _) => "other",
+    }
 }

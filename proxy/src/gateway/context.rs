@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use quota_engine::gate::Headroom;
 use quota_engine::{Admission, ApiKey};
 
-use super::errors::Dialect;
+use super::errors::{Dialect, ProxyError};
 use super::route::Route;
 use crate::dialect::{Api, Meter, Usage};
 use crate::state::RuntimeSettings;
@@ -40,9 +40,15 @@ pub struct RequestCtx {
     pub admission: Option<Admission>,
     /// request_filter → response_filter: remaining quota for `x-ratelimit-*`.
     pub headroom: Headroom,
-    /// upstream_peer: hosts tried for this request (retries skip them) and the current one.
+    /// upstream_peer (failover::choose): indices in `runtime.pool` of the hosts tried for this
+    /// request, the current one last (retries skip them), and the guard that counts the
+    /// request in flight on the current host (dropped when the request ends or moves on).
     pub tried: Vec<usize>,
     pub inflight: Option<InflightGuard>,
+    /// fail_to_connect, error_while_proxy: retries on a pooled connection the host had closed.
+    pub stale_retries: u8,
+    /// upstream_peer → fail_to_proxy: the answer when no host could take the request.
+    pub no_host: Option<ProxyError>,
     /// response_filter: the upstream's status code, once it answered.
     pub upstream_status: Option<u16>,
     /// response_filter → response_body_filter → logging: the token meter of a counted route.
@@ -76,6 +82,8 @@ impl RequestCtx {
             headroom: Headroom::default(),
             tried: Vec::new(),
             inflight: None,
+            stale_retries: 0,
+            no_host: None,
             upstream_status: None,
             meter: None,
             usage: None,

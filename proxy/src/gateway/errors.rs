@@ -95,6 +95,13 @@ impl ProxyError {
     pub fn bad_gateway(message: String) -> ProxyError {
         ProxyError::new(502, "api_error", "upstream_unavailable", message)
     }
+    /// Every host that could take the request is at its `max_concurrency`: a moment's wait
+    /// helps, so clients are told to retry (OpenAI SDKs do so on 503 by themselves).
+    pub fn at_capacity(message: String) -> ProxyError {
+        let mut e = ProxyError::new(503, "api_error", "upstream_at_capacity", message);
+        e.headers.push(("retry-after", "1".into()));
+        e
+    }
     pub fn gateway_timeout(message: String) -> ProxyError {
         ProxyError::new(504, "api_error", "upstream_timeout", message)
     }

@@ -6,12 +6,13 @@
 
 use bytes::Bytes;
 use pingora::connectors::http::Connector;
+use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::context::RequestCtx;
-use super::errors::{respond_error, ProxyError};
-use super::peer::make_peer;
+use super::errors::respond_error;
+use super::failover;
 use super::response::{on_response_body, on_response_header, rewrite_upstream_request};
 use crate::state::AppState;
 
@@ -21,41 +22,44 @@ pub async fn run(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
-    let Some(runtime) = ctx.runtime.clone() else {
-        return Error::e_explain(ErrorType::InternalError, "no runtime settings");
-    };
     let body = ctx.body.clone().unwrap_or_default();
+    // Same failover as Pingora's loop: a host that cannot be reached, or that drops the
+    // connection before answering, hands the request to another one.
     let (mut upstream_session, peer) = loop {
-        let Some((index, guard)) = runtime.pool.select(&ctx.tried) else {
-            ctx.answered_status = Some(502);
-            let e = ProxyError::bad_gateway("no Ollama host is reachable".into());
-            respond_error(session, ctx.dialect, &e).await?;
-            return Ok(());
+        let peer = match failover::choose(state, ctx) {
+            Ok(peer) => peer,
+            Err(mut answer) => {
+                ctx.answered_status = Some(answer.status);
+                if let Some(origin) = &ctx.cors_origin {
+                    answer
+                        .headers
+                        .push(("access-control-allow-origin", origin.clone()));
+                    answer.headers.push(("vary", "Origin".into()));
+                }
+                respond_error(session, ctx.dialect, &answer).await?;
+                return Ok(());
+            }
         };
-        ctx.tried.push(index);
-        let peer = match make_peer(&guard.upstream, &state.config) {
-            Some(peer) => peer,
-            None => continue,
-        };
-        ctx.inflight = Some(guard);
-        match connector.get_http_session(&peer).await {
-            Ok((s, _reused)) => break (s, peer),
+        let (mut upstream, reused) = match connector.get_http_session(&peer).await {
+            Ok(connected) => connected,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot connect to an Ollama host; trying another")
+                tracing::warn!(error = %e, "cannot connect to an Ollama host; trying another");
+                // When no host is left, the next choice answers 502.
+                failover::connect_failed(ctx);
+                continue;
+            }
+        };
+        match send_request(&mut upstream, session, ctx, body.clone()).await {
+            Ok(()) => break (upstream, peer),
+            Err(e) => {
+                if failover::retry_after_error(ctx, &e, false, reused, false) {
+                    tracing::warn!(error = %e, "an Ollama host dropped the request before answering; trying again");
+                    continue;
+                }
+                return Err(e);
             }
         }
     };
-    let authority = ctx
-        .inflight
-        .as_ref()
-        .map(|g| g.upstream.authority.clone())
-        .unwrap_or_default();
-    let mut req = session.req_header().clone();
-    rewrite_upstream_request(&mut req, ctx, &authority)?;
-    upstream_session.write_request_header(Box::new(req)).await?;
-    upstream_session.write_request_body(body, true).await?;
-    upstream_session.finish_request_body().await?;
-    upstream_session.read_response_header().await?;
     let Some(header) = upstream_session.response_header() else {
         return Error::e_explain(
             ErrorType::InvalidHTTPHeader,
@@ -90,4 +94,24 @@ pub async fn run(
             .await;
     }
     Ok(())
+}
+
+/// Writes the rewritten request and its body to `upstream` and reads the answer's header.
+async fn send_request(
+    upstream: &mut HttpSession,
+    session: &Session,
+    ctx: &RequestCtx,
+    body: Bytes,
+) -> Result<()> {
+    let authority = ctx
+        .inflight
+        .as_ref()
+        .map(|g| g.upstream.authority.clone())
+        .unwrap_or_default();
+    let mut req = session.req_header().clone();
+    rewrite_upstream_request(&mut req, ctx, &authority)?;
+    upstream.write_request_header(Box::new(req)).await?;
+    upstream.write_request_body(body, true).await?;
+    upstream.finish_request_body().await?;
+    upstream.read_response_header().await
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! client ─► request_filter ─────────────► upstream_peer ─► upstream_request_filter ─► Ollama
 //!           route → key → body → gate      pool.select        Host, strip creds,
-//!                                                              new Content-Length
+//!                                          (model-aware)      new Content-Length
 //! client ◄─ response_filter ◄── response_body_filter (sync: feed the Meter, never block) ◄─ Ollama
 //!           x-ratelimit-*                                    logging (async): commit usage once
 //! ```
@@ -16,6 +16,8 @@
 //! - [`route`]: the route table. [`request`]: auth, body, model checks, the gate.
 //! - [`response`]: upstream request rewrite, response header and body phases.
 //! - [`forward`]: the loop for large bodies. [`peer`]: upstream peers and timeouts.
+//! - [`failover`]: choosing the host, retrying on another one. [`listing`]: `/api/tags` and
+//!   `/v1/models` from the hosts' cached model lists.
 //! - [`accounting`]: commit or refund, metrics, usage log. [`errors`]: error answers.
 //! - [`context`]: the per-request context.
 
@@ -23,7 +25,9 @@ pub mod accounting;
 pub mod context;
 pub mod cors;
 pub mod errors;
+pub mod failover;
 pub mod forward;
+pub mod listing;
 pub mod peer;
 pub mod request;
 pub mod response;
@@ -87,20 +91,12 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(runtime) = ctx.runtime.clone() else {
-            return Error::e_explain(
-                ErrorType::InternalError,
-                "no runtime settings for this request",
-            );
-        };
-        loop {
-            let Some((index, guard)) = runtime.pool.select(&ctx.tried) else {
-                return Error::e_explain(ErrorType::ConnectNoRoute, "no Ollama host is reachable");
-            };
-            ctx.tried.push(index);
-            if let Some(peer) = peer::make_peer(&guard.upstream, &self.state.config) {
-                ctx.inflight = Some(guard);
-                return Ok(Box::new(peer));
+        match failover::choose(&self.state, ctx) {
+            Ok(peer) => Ok(Box::new(peer)),
+            Err(answer) => {
+                let explain = answer.message.clone();
+                ctx.no_host = Some(answer);
+                Error::e_explain(ErrorType::ConnectNoRoute, explain)
             }
         }
     }
@@ -113,16 +109,31 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         // Nothing reached the client yet: another host may take the request.
-        let others = ctx.runtime.as_ref().is_some_and(|r| {
-            r.pool
-                .hosts()
-                .iter()
-                .enumerate()
-                .any(|(i, u)| u.is_healthy() && !ctx.tried.contains(&i))
-        });
-        if others {
+        if failover::connect_failed(ctx) {
             e.set_retry(true);
         }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // Replaces Pingora's rule (never retry a POST): a counted request whose connection
+        // broke before Ollama answered is safe to send again (see failover).
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let retry = failover::retry_after_error(
+            ctx,
+            &e,
+            session.response_written().is_some(),
+            client_reused,
+            session.as_ref().retry_buffer_truncated(),
+        );
+        e.set_retry(retry);
         e
     }
 
@@ -182,6 +193,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let error = match e.etype() {
+            _ if ctx.no_host.is_some() => ctx.no_host.take(),
             _ if *e.esource() == ErrorSource::Downstream => None,
             ErrorType::HTTPStatus(code) => Some(ProxyError {
                 status: *code,

@@ -12,10 +12,7 @@ const UPSTREAM_IDLE: Duration = Duration::from_secs(30);
 
 /// A plain-HTTP peer for `upstream`, or `None` when its name never resolved.
 pub fn make_peer(upstream: &Upstream, config: &Config) -> Option<HttpPeer> {
-    let addr = upstream.addr?;
-    let mut peer = HttpPeer::new(addr, false, String::new());
-    peer.options.connection_timeout = Some(config.connect_timeout);
-    peer.options.total_connection_timeout = Some(config.connect_timeout);
+    let mut peer = upstream.http_peer(config.connect_timeout)?;
     // Per read: covers a model load and prompt evaluation before the first byte.
     peer.options.read_timeout = Some(config.read_timeout);
     peer.options.write_timeout = Some(Duration::from_secs(60));

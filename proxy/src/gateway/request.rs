@@ -124,7 +124,17 @@ pub async fn filter(
             ctx.body = Some(body);
             Ok(body_decision(session))
         }
-        Route::Free(FreeRoute::Tags | FreeRoute::Models) => {
+        Route::Free(listing @ (FreeRoute::Tags | FreeRoute::Models)) => {
+            // Merged over the hosts from their cached lists; proxied to one host (and filtered
+            // on the way back) until the first health checks have filled those lists.
+            if session.req_header().method == http::Method::GET {
+                if let Some(body) = super::listing::from_cache(&runtime.pool, listing, &key) {
+                    ctx.answered_status = Some(200);
+                    let cors = cors_headers(ctx);
+                    respond_json(session, 200, body, &cors).await?;
+                    return Ok(Decision::Answered);
+                }
+            }
             ctx.listing = Some(BytesMut::new());
             Ok(Decision::Proxy)
         }

@@ -127,7 +127,14 @@ async fn settings_override_reaches_the_proxy() {
                 .status(),
             200
         );
-        seen = upstream.requests()[0].json().unwrap()["model"]
+        // find it among the health checks' GETs
+        seen = upstream
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/api/generate")
+            .unwrap()
+            .json()
+            .unwrap()["model"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -159,7 +166,14 @@ async fn settings_override_reaches_the_proxy() {
             .send()
             .await
             .unwrap();
-        seen = upstream.requests()[0].json().unwrap()["model"]
+        // find it among the health checks' GETs
+        seen = upstream
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/api/generate")
+            .unwrap()
+            .json()
+            .unwrap()["model"]
             .as_str()
             .unwrap()
             .to_owned();

@@ -1,6 +1,6 @@
 //! The real `llm-quota` binary in front of the fake Ollama: every route, every error, streaming,
-//! accounting, bodies of any size, concurrency. SQLite always; PostgreSQL where
-//! `TEST_DATABASE_URL` is set.
+//! accounting, bodies of any size, concurrency, several upstreams. SQLite always; PostgreSQL
+//! where `TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounting;
@@ -10,3 +10,4 @@ mod cli;
 mod concurrency;
 mod routes;
 mod support;
+mod upstreams;
