@@ -149,6 +149,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(10))
         .idle_timeout(Duration::from_secs(300))
+        // sqlx pings a pooled connection before handing it out by default: one more round
+        // trip per statement on the hot path, for a local file or a pool it manages itself.
+        .test_before_acquire(false)
         .sqlx_logging(false);
     Ok(Database::connect(options).await?)
 }

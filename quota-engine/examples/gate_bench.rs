@@ -1,0 +1,63 @@
+//! Micro-benchmark of the database path of one request: admit + commit, sequentially and
+//! with 64 concurrent tasks, on a SQLite file. `cargo run --release -p quota-engine --example
+//! gate_bench`. Results go to docs/performance.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use quota_engine::{db, gate, keys, DatabaseUrl, GateDecision, Limits, NewKey, Periods};
+use std::time::Instant;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(&format!("sqlite://{}/b.db", dir.path().display())).unwrap();
+    let conn = db::connect(&url).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    let limits = Limits {
+        daily_requests: Some(1 << 40),
+        daily_tokens: Some(1 << 50),
+        ..Default::default()
+    };
+    let (key, _) = keys::create(
+        &conn,
+        &NewKey {
+            name: "b".into(),
+            limits,
+            ..Default::default()
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let periods = Periods::from_name("Europe/Berlin")
+        .unwrap()
+        .at(chrono::Utc::now());
+    for conc in [1usize, 64] {
+        let n = 20_000usize;
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..conc)
+            .map(|_| {
+                let conn = conn.clone();
+                let periods = periods.clone();
+                tokio::spawn(async move {
+                    for _ in 0..n / conc {
+                        let GateDecision::Admitted(a) =
+                            gate::admit(&conn, key.id, &limits, 10, &periods)
+                                .await
+                                .unwrap()
+                        else {
+                            panic!()
+                        };
+                        gate::commit(&conn, &a, 20).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let el = start.elapsed().as_secs_f64();
+        println!(
+            "concurrency {conc}: {:.0} admit+commit pairs/s",
+            n as f64 / el
+        );
+    }
+}
