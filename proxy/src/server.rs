@@ -21,6 +21,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use quota_engine::usage_log;
+use quota_engine::GateService;
 
 use crate::admin_hooks::Hooks;
 use crate::config::{Config, Listen};
@@ -76,7 +77,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     admin_listener.set_nonblocking(true)?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let state = Arc::new(AppState::new(config, db, sink, metrics, overrides));
+    // The writer task of the gate's group commit runs on the database runtime.
+    let gate = db_runtime.block_on(async { GateService::start(db.clone()) });
+    let state = Arc::new(AppState::new(config, db, gate, sink, metrics, overrides));
     // Weak: the registry lives as long as the process and must not keep the state alive.
     let weak = Arc::downgrade(&state);
     UpstreamCollector::register(Box::new(move || {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use quota_engine::settings::Overrides;
 use quota_engine::usage_log::UsageSink;
-use quota_engine::{DatabaseConnection, KeyCache};
+use quota_engine::{DatabaseConnection, GateService, KeyCache};
 
 use crate::config::{parse_upstream, Config, UpstreamConfig};
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ pub struct RuntimeSettings {
 pub struct AppState {
     pub config: Config,
     pub db: DatabaseConnection,
+    /// Admission, commit and refund (group commit on SQLite; see `quota_engine::gate_service`).
+    pub gate: GateService,
     pub keys: KeyCache,
     /// Read (an `Arc` clone) by every request; replaced whole when an override changes.
     runtime: RwLock<Arc<RuntimeSettings>>,
@@ -45,6 +47,7 @@ impl AppState {
     pub fn new(
         config: Config,
         db: DatabaseConnection,
+        gate: GateService,
         usage: UsageSink,
         metrics: Metrics,
         overrides: Overrides,
@@ -53,6 +56,7 @@ impl AppState {
         AppState {
             keys: KeyCache::new(KEY_CACHE_TTL),
             runtime: RwLock::new(Arc::new(runtime)),
+            gate,
             config,
             db,
             usage,

@@ -18,6 +18,7 @@
 //! - [`key_cache`]: the in-memory key lookup with bounded staleness.
 //! - [`periods`]: calendar day and month in a time zone, and their reset instants.
 //! - [`gate`]: admission (atomic check-and-count), commit, refund.
+//! - [`gate_service`]: the same, with group commit on SQLite (what the proxy calls).
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
 //! - [`usage_log`]: the per-request log, written in batches off the request path, and its
 //!   per-day read model.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod entity;
 mod error;
 pub mod gate;
+pub mod gate_service;
 pub mod key_cache;
 pub mod keys;
 pub mod migration;
@@ -36,6 +38,7 @@ pub mod usage_log;
 pub use db::{connect, DatabaseUrl};
 pub use error::EngineError;
 pub use gate::{Admission, GateDecision, Limits, QuotaExceeded};
+pub use gate_service::GateService;
 pub use key_cache::KeyCache;
 pub use keys::{ApiKey, KeyPatch, NewKey};
 pub use periods::{PeriodKeys, Periods};

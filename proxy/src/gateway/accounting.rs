@@ -9,7 +9,6 @@
 use chrono::Utc;
 use pingora::proxy::Session;
 use pingora::Error;
-use quota_engine::gate;
 use quota_engine::usage_log::UsageRecord;
 
 use super::context::RequestCtx;
@@ -68,9 +67,9 @@ pub async fn settle(
         let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
         let result = if consumed {
             let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-            gate::commit(&state.db, &admission, total).await
+            state.gate.commit(&admission, total).await
         } else {
-            gate::refund(&state.db, &admission).await
+            state.gate.refund(&admission).await
         };
         if let Err(e) = result {
             tracing::error!(error = %e, key_id = admission.key_id, "usage commit failed");

@@ -8,7 +8,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 use quota_engine::keys::is_cloud_model;
-use quota_engine::{gate, ApiKey, GateDecision};
+use quota_engine::{ApiKey, GateDecision};
 
 use super::context::RequestCtx;
 use super::errors::{respond_error, respond_json, Dialect, ProxyError};
@@ -175,7 +175,11 @@ async fn counted(
     let now = Utc::now();
     let periods = state.config.periods.at(now);
     let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
-    match gate::admit(&state.db, key.id, &key.limits, prompt, &periods).await {
+    match state
+        .gate
+        .admit(key.id, &key.limits, prompt, &periods)
+        .await
+    {
         Ok(GateDecision::Admitted(admission)) => {
             ctx.headroom = admission.headroom(&key.limits);
             ctx.admission = Some(admission);

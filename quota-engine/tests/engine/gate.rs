@@ -316,3 +316,59 @@ async fn zero_and_unlimited() {
         assert_eq!(a.headroom(&Limits::default()), Default::default());
     }
 }
+
+/// The gate service (group commit on SQLite, direct on PostgreSQL) keeps the promise: 60
+/// concurrent admissions on a limit of 20 → exactly 20, and concurrent commits and refunds
+/// lose nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gate_service_is_exact() {
+    for t in databases().await {
+        let service = quota_engine::GateService::start(t.db.clone());
+        let limits = Limits {
+            daily_requests: Some(20),
+            ..Default::default()
+        };
+        let id = key_with(&t.db, limits).await;
+        let periods = berlin().at(at("2026-11-29T10:00:00Z"));
+        let tasks: Vec<_> = (0..60)
+            .map(|_| {
+                let service = service.clone();
+                let periods = periods.clone();
+                tokio::spawn(async move {
+                    match service.admit(id, &limits, 2, &periods).await.unwrap() {
+                        GateDecision::Admitted(a) => {
+                            service.commit(&a, 7).await.unwrap();
+                            1
+                        }
+                        GateDecision::Refused(_) => 0,
+                    }
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += task.await.unwrap();
+        }
+        assert_eq!(admitted, 20, "{}", t.name);
+        let c = gate::current_counters(&t.db, id, &periods)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.day_requests, c.day_tokens), (20, 140), "{}", t.name);
+        let GateDecision::Refused(_) = service.admit(id, &limits, 0, &periods).await.unwrap()
+        else {
+            panic!("over the limit")
+        };
+        let unlimited = Limits::default();
+        let GateDecision::Admitted(a) = service.admit(id, &unlimited, 5, &periods).await.unwrap()
+        else {
+            panic!("refused")
+        };
+        service.refund(&a).await.unwrap();
+        let c = gate::current_counters(&t.db, id, &periods)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.day_requests, c.day_tokens), (20, 140), "{}", t.name);
+    }
+}
