@@ -1,0 +1,304 @@
+/**
+ * The admin UI end to end, against the real llm-quota binary and the fake Ollama, in Debian's
+ * Chromium: sign in, create a key and see its plaintext once, call the proxy with it, watch
+ * the usage move, edit a quota, deactivate the key and see the proxy refuse it. Screenshots of
+ * every page go to docs/images/ (the README shows them).
+ */
+import { expect, test, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot, startStack, type Stack } from "./stack.mjs";
+
+test.describe.configure({ mode: "serial" });
+
+/** docs/images by default; ui/run-tests.sh points this elsewhere unless UPDATE_SCREENSHOTS=1. */
+const IMAGES = process.env.SCREENSHOT_DIR ?? join(repoRoot, "docs", "images");
+let stack: Stack;
+let page: Page;
+let plaintext = "";
+
+/** The admin API, straight (for setting up data the UI flow is not about). */
+async function admin<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(stack.admin + path, {
+    method,
+    headers: { Authorization: `Bearer ${stack.password}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+/** One chat call through the proxy with `key`; returns the status. */
+async function chat(key: string, prompt = "Summarise the quarterly report in three bullet points."): Promise<number> {
+  const response = await fetch(`${stack.proxy}/api/chat`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "llama3", messages: [{ role: "user", content: prompt }], stream: false }),
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function shot(name: string, options: { fullPage?: boolean } = {}) {
+  mkdirSync(IMAGES, { recursive: true });
+  // Let transitions settle; keep the caret and passing toasts out of the picture.
+  await page.waitForTimeout(350);
+  await page.screenshot({
+    path: join(IMAGES, `${name}.png`),
+    caret: "hide",
+    animations: "disabled",
+    fullPage: options.fullPage,
+    style: ".toasts { visibility: hidden; }",
+  });
+}
+
+/**
+ * Past days of usage for the screenshot key, written into the usage log the way the gateway
+ * writes it, so the 30-day chart shows a month rather than one bar. Screenshots only: every
+ * assertion below is about real calls through the proxy.
+ */
+function backfillHistory(keyId: number) {
+  const script = `
+import sqlite3, sys, datetime, random
+db, key = sys.argv[1], int(sys.argv[2])
+random.seed(7)
+c = sqlite3.connect(db, timeout=10)
+today = datetime.date.today()
+rows = []
+for back in range(1, 30):
+    day = today - datetime.timedelta(days=back)
+    weekend = day.weekday() >= 5
+    n = random.randint(2, 5) if weekend else random.randint(9, 22)
+    for i in range(n):
+        at = datetime.datetime(day.year, day.month, day.day, 8 + i % 10, (i * 7) % 60, 0, tzinfo=datetime.timezone.utc)
+        rows.append((key, at.isoformat(), day.isoformat(), '/api/chat', 'llama3', random.randint(180, 900), random.randint(120, 650), 200, 900))
+c.executemany('insert into usage_log (key_id, created_at, day, route, model, prompt_tokens, completion_tokens, status, duration_ms) values (?,?,?,?,?,?,?,?,?)', rows)
+c.commit()
+`;
+  execFileSync("python3", ["-c", script, join(stack.dir, "q.db"), String(keyId)]);
+}
+
+test.beforeAll(async ({ browser }) => {
+  stack = await startStack();
+  const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+  page = await context.newPage();
+});
+
+test.afterAll(async () => {
+  await page?.context().close();
+  await stack?.stop();
+});
+
+test("the saved OpenAPI document the UI's types come from matches the live one", async () => {
+  const live = await (await fetch(`${stack.admin}/api/openapi.json`)).json();
+  const saved = JSON.parse(readFileSync(join(repoRoot, "ui", "src", "api", "openapi.json"), "utf8"));
+  expect(live, "ui/src/api/openapi.json is stale: see ui/README.md, 'The API types'").toEqual(saved);
+});
+
+test("the admin listener serves the app on deep links, and /api stays JSON", async () => {
+  const deep = await fetch(`${stack.admin}/keys/42`);
+  expect(deep.status).toBe(200);
+  expect(await deep.text()).toContain('<div id="root">');
+  const api = await fetch(`${stack.admin}/api/nope`);
+  expect(api.status).toBe(404);
+  expect(await api.json()).toEqual({ error: "no such endpoint" });
+});
+
+test("sign in: a wrong password is refused, the right one is kept in sessionStorage only", async () => {
+  await page.goto(stack.admin);
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  await shot("login");
+  await page.getByLabel("Admin password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toContainText("Wrong password");
+  await page.getByLabel("Admin password").fill(stack.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "API keys", level: 1 })).toBeVisible();
+  await expect(page.getByText("No API keys yet")).toBeVisible();
+  const storage = await page.evaluate(() => ({ session: { ...sessionStorage }, local: { ...localStorage } }));
+  expect(Object.values(storage.session)).toContain(stack.password);
+  expect(storage.local).toEqual({});
+});
+
+test("create a key: the plaintext is shown once, with a copy button", async () => {
+  await page.getByRole("button", { name: "Create the first key" }).click();
+  const dialog = page.getByRole("dialog", { name: "Create API key" });
+  await dialog.getByLabel("Name").fill("alice-laptop");
+  await dialog.getByLabel("Tokens per day").fill("50,000");
+  await dialog.getByLabel("Tokens per month").fill("1M");
+  await dialog.getByLabel("Requests per day").fill("500");
+  await expect(dialog.getByText("1,000,000 tokens")).toBeVisible();
+  await shot("create-key");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+
+  const created = page.getByRole("dialog", { name: "Key created" });
+  await expect(created.getByText("It will not be shown again")).toBeVisible();
+  plaintext = await created.getByLabel("The new API key").inputValue();
+  expect(plaintext).toMatch(/^sk-[A-Za-z0-9_-]{20,}$/);
+  await created.getByRole("button", { name: "Copy key" }).click();
+  await expect(created.getByRole("button", { name: "Copied" })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(plaintext);
+  await shot("key-created");
+  await created.getByRole("button", { name: /I have stored the key/ }).click();
+  await expect(created).toBeHidden();
+
+  const row = page.getByRole("row", { name: /alice-laptop/ });
+  await expect(row).toContainText(plaintext.slice(0, 11));
+  expect(await page.content()).not.toContain(plaintext);
+  await page.reload();
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toBeVisible();
+  expect(await page.content()).not.toContain(plaintext);
+});
+
+test("calls through the proxy move the key's usage", async () => {
+  const row = page.getByRole("row", { name: /alice-laptop/ });
+  await expect(row).toContainText("0 / 500");
+  for (let i = 0; i < 3; i++) expect(await chat(plaintext)).toBe(200);
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await expect(row).toContainText("3 / 500");
+  const [key] = await admin<{ usage: { day: { tokens: number } } }[]>("GET", "/api/api-keys");
+  expect(key.usage.day.tokens).toBeGreaterThan(0);
+  await expect(row).toContainText(`${key.usage.day.tokens} / 50K`);
+});
+
+test("edit a quota from the table", async () => {
+  await page.getByRole("button", { name: "Edit alice-laptop" }).click();
+  const dialog = page.getByRole("dialog", { name: "Edit “alice-laptop”" });
+  await expect(dialog.getByLabel("Tokens per day")).toHaveValue("50,000");
+  await dialog.getByLabel("Tokens per day").fill("80000");
+  await dialog.getByRole("button", { name: "Save changes" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toContainText("/ 80K");
+  const keys = await admin<{ name: string; daily_token_limit: number | null; monthly_token_limit: number | null }[]>("GET", "/api/api-keys");
+  expect(keys[0]).toMatchObject({ daily_token_limit: 80000, monthly_token_limit: 1_000_000 });
+});
+
+test("key detail: budget, reset times with their zone, and the 30-day chart", async () => {
+  // More keys, so the list and the chart look like a gateway in use.
+  const research = await admin<{ id: number; key: string }>("POST", "/api/api-keys", {
+    name: "research-team",
+    daily_token_limit: 40_000,
+    monthly_token_limit: 600_000,
+    daily_request_limit: 200,
+    monthly_request_limit: 5_000,
+    allowed_models: ["llama3", "qwen3:8b"],
+  });
+  const ci = await admin<{ id: number; key: string }>("POST", "/api/api-keys", {
+    name: "ci-pipeline",
+    expires_at: new Date(Date.now() + 45 * 86_400_000).toISOString(),
+    daily_request_limit: 5,
+    monthly_request_limit: 100,
+  });
+  const bob = await admin<{ id: number }>("POST", "/api/api-keys", { name: "bob-notebook", daily_token_limit: 10_000 });
+  await admin("PUT", `/api/api-keys/${bob.id}/deactivate`);
+  for (let i = 0; i < 4; i++) expect(await chat(ci.key, "Run the nightly evaluation prompt.")).toBe(200);
+  for (let i = 0; i < 6; i++) expect(await chat(research.key, "Explain the attention mechanism of a transformer in detail, with an example.")).toBe(200);
+  backfillHistory(research.id);
+
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await expect(page.getByRole("row", { name: /ci-pipeline/ })).toContainText("4 / 5");
+  await expect(page.getByRole("row", { name: /bob-notebook/ })).toContainText("Inactive");
+  await shot("keys");
+
+  await page.getByRole("link", { name: "research-team" }).click();
+  await expect(page.getByRole("heading", { name: /research-team/, level: 1 })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Tokens today" })).toContainText(/Resets \d+ \w+ \d{4}, 00:00 UTC\+0[12]:00/);
+  const chart = page.getByRole("group", { name: /Usage chart, 30 days/ });
+  await expect(chart).toBeVisible();
+  await chart.focus();
+  await page.keyboard.press("ArrowLeft");
+  await expect(page.locator(".chart-readout")).toContainText("requests");
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot("key-detail", { fullPage: true });
+
+  // The key page reached by its URL directly (SPA fallback), with alice's real usage.
+  const keys = await admin<{ id: number; name: string }[]>("GET", "/api/api-keys");
+  const alice = keys.find((k) => k.name === "alice-laptop");
+  await page.goto(`${stack.admin}/keys/${alice?.id}`);
+  await expect(page.getByRole("heading", { name: /alice-laptop/, level: 1 })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Requests today" })).toContainText("497");
+});
+
+test("settings: pick the default model from the live list, see the override, reset it", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
+  const card = page.locator("form", { has: page.getByRole("heading", { name: "Default model" }) });
+  await expect(card.getByText("From configuration")).toBeVisible();
+  await expect(card.getByLabel("Model")).toHaveValue("llama3:latest");
+  await card.getByLabel("Model").selectOption("qwen3:8b");
+  await card.getByRole("button", { name: "Save model" }).click();
+  await expect(card.getByText("Override", { exact: true })).toBeVisible();
+  await expect(card.getByText("Configured value:")).toContainText("llama3");
+  const settings = await admin<{ default_model: string; overrides: { default_model: boolean } }>("GET", "/api/settings");
+  expect(settings.overrides.default_model).toBe(true);
+  expect(settings.default_model).toBe("qwen3:8b");
+  await shot("settings");
+  await card.getByRole("button", { name: "Reset to configuration" }).click();
+  await expect(card.getByText("From configuration")).toBeVisible();
+  expect((await admin<{ default_model: string }>("GET", "/api/settings")).default_model).toBe("llama3");
+});
+
+test("upstreams: health, models and in-flight requests", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Upstreams" }).click();
+  const row = page.getByRole("row", { name: new RegExp(stack.ollama.replace(/[.]/g, "\\.")) });
+  await expect(row).toContainText("Healthy");
+  await expect(row).toContainText("qwen3:8b");
+  await shot("upstreams");
+});
+
+test("connect: the proxy URL and snippets to copy", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Connect" }).click();
+  await expect(page.getByText(stack.proxy, { exact: true })).toBeVisible();
+  await expect(page.getByRole("tabpanel")).toContainText(`curl ${stack.proxy}/api/chat`);
+  await page.getByRole("tab", { name: "Python · openai" }).click();
+  await expect(page.getByRole("tabpanel")).toContainText(`base_url="${stack.proxy}/v1"`);
+  await page.getByRole("tab", { name: "curl" }).click();
+  await shot("connect");
+});
+
+test("deactivate the key: the proxy answers 401", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
+  await page.getByRole("button", { name: "Deactivate alice-laptop" }).click();
+  const confirm = page.getByRole("alertdialog", { name: "Deactivate “alice-laptop”?" });
+  await confirm.getByRole("button", { name: "Deactivate" }).click();
+  await expect(confirm).toBeHidden();
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toContainText("Inactive");
+  expect(await chat(plaintext)).toBe(401);
+  await page.getByRole("button", { name: "Activate alice-laptop" }).click();
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toContainText("Active");
+  expect(await chat(plaintext)).toBe(200);
+});
+
+test("delete asks first", async () => {
+  await page.getByRole("button", { name: "Delete bob-notebook" }).click();
+  const confirm = page.getByRole("alertdialog", { name: "Delete “bob-notebook”?" });
+  await expect(confirm).toContainText("cannot be undone");
+  await shot("delete-key");
+  await confirm.getByRole("button", { name: "Delete key" }).click();
+  await expect(page.getByRole("row", { name: /bob-notebook/ })).toHaveCount(0);
+});
+
+test("narrow screens get cards instead of a wide table", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await expect(page.getByRole("row", { name: /research-team/ })).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await shot("keys-narrow");
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+test("sign out clears the password; an unreachable admin API says so", async () => {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  expect(await page.evaluate(() => sessionStorage.length + localStorage.length)).toBe(0);
+
+  await page.getByLabel("Admin password").fill(stack.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "API keys", level: 1 })).toBeVisible();
+  await stack.stop();
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await expect(page.getByRole("alert")).toContainText("The admin API is unreachable");
+});

@@ -1,0 +1,66 @@
+import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it } from "vitest";
+import { App } from "./App";
+import { fakeServer, makeKey, type Handler } from "./test/fixtures";
+
+function renderApp(routes: Record<string, Handler>) {
+  const server = fakeServer(routes);
+  const options = { fetch: server.fetch };
+  render(<App clientOptions={options} />);
+  return server;
+}
+
+describe("App", () => {
+  it("keeps the password in sessionStorage only, and signing out clears it", async () => {
+    renderApp({
+      "GET /api/settings": () => ({ status: 200, body: {} }),
+      "GET /api/api-keys": () => ({ status: 200, body: [makeKey()] }),
+    });
+    await userEvent.type(screen.getByLabelText("Admin password"), "s3cret");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    expect(await screen.findByRole("heading", { name: "API keys", level: 1 })).toBeInTheDocument();
+    expect(Object.values({ ...window.sessionStorage })).toContain("s3cret");
+    expect(window.localStorage.length).toBe(0);
+    await userEvent.click(screen.getByRole("button", { name: "Sign out" }));
+    expect(screen.getByRole("heading", { name: "Sign in" })).toBeInTheDocument();
+    expect(window.sessionStorage.length).toBe(0);
+  });
+
+  it("signs out with a notice when the password stops working", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "old");
+    renderApp({ "GET /api/api-keys": () => ({ status: 401, body: { error: "missing or wrong admin password" } }) });
+    expect(await screen.findByText(/no longer accepted/)).toBeInTheDocument();
+    expect(window.sessionStorage.length).toBe(0);
+  });
+
+  it("shows an empty state with a way to create the first key", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    renderApp({ "GET /api/api-keys": () => ({ status: 200, body: [] }) });
+    expect(await screen.findByText("No API keys yet")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Create the first key" })).toBeInTheDocument();
+  });
+
+  it("says the admin API is unreachable, and recovers on retry", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    let up = false;
+    renderApp({ "GET /api/api-keys": () => (up ? { status: 200, body: [makeKey()] } : "network-error") });
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("The admin API is unreachable");
+    expect(alert).toHaveTextContent("SSH tunnel");
+    up = true;
+    await userEvent.click(screen.getByRole("button", { name: "Try again" }));
+    expect(await screen.findByRole("link", { name: "alice-laptop" })).toBeInTheDocument();
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("routes /keys/{id} to the key page, and unknown ids to a clear message", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    window.history.replaceState(null, "", "/keys/7");
+    renderApp({
+      "GET /api/api-keys/7": () => ({ status: 404, body: { error: "no API key with id 7" } }),
+      "GET /api/api-keys/7/usage": () => ({ status: 404, body: { error: "no API key with id 7" } }),
+    });
+    expect(await screen.findByText("There is no key with id 7")).toBeInTheDocument();
+  });
+});

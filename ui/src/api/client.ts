@@ -1,0 +1,140 @@
+/**
+ * The typed client of the admin API. Every call sends `Authorization: Bearer <password>`;
+ * failures become an {@link ApiError} whose `kind` tells the UI what to show: a wrong
+ * password, a throttled address, an unreachable admin API, or the API's own message.
+ */
+import type {
+  Answer,
+  CreateKeyBody,
+  KeyUpdateBody,
+  OllamaModel,
+  QuotaUpdateBody,
+  SettingsUpdateBody,
+} from "./types";
+
+export type ErrorKind = "unauthorized" | "throttled" | "unreachable" | "not_found" | "invalid" | "server";
+
+export class ApiError extends Error {
+  readonly kind: ErrorKind;
+  readonly status: number;
+  /** Seconds, for `throttled`. */
+  readonly retryAfter?: number;
+
+  constructor(kind: ErrorKind, status: number, message: string, retryAfter?: number) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export interface ClientOptions {
+  /** Prefix of every path; empty = the page's own origin (the admin listener, or Vite's proxy). */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  /** Called on every 401, before the error is thrown (the app signs out). */
+  onUnauthorized?: () => void;
+}
+
+/** What a failed request means, from its status and body. */
+export async function errorFrom(response: Response): Promise<ApiError> {
+  let message = "";
+  let isJson = false;
+  try {
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text) as { error?: unknown };
+      isJson = true;
+      if (typeof body.error === "string") message = body.error;
+    } catch {
+      /* not JSON: a proxy in between answered */
+    }
+  } catch {
+    /* body unreadable */
+  }
+  const status = response.status;
+  if (status === 401) return new ApiError("unauthorized", status, message || "wrong admin password");
+  if (status === 429) {
+    const retry = Number(response.headers.get("Retry-After") ?? "60");
+    return new ApiError("throttled", status, message || "too many failed login attempts", Number.isFinite(retry) ? retry : 60);
+  }
+  if (!isJson && status >= 500) {
+    // The Vite dev proxy answers 500/502 without JSON when the admin listener is down.
+    return new ApiError("unreachable", status, "the admin API did not answer");
+  }
+  if (status === 404) return new ApiError("not_found", status, message || "not found");
+  if (status === 400 || status === 422) return new ApiError("invalid", status, message || "invalid input");
+  return new ApiError("server", status, message || `the admin API answered ${status}`);
+}
+
+export function createClient(password: string, options: ClientOptions = {}) {
+  const base = options.baseUrl ?? "";
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${password}`, Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response: Response;
+    try {
+      response = await doFetch(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError("unreachable", 0, "cannot reach the admin API");
+    }
+    if (!response.ok) {
+      const error = await errorFrom(response);
+      if (error.kind === "unauthorized") options.onUnauthorized?.();
+      throw error;
+    }
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  const key = (id: number) => `/api/api-keys/${encodeURIComponent(String(id))}`;
+
+  return {
+    listKeys: () => call<Answer<"list_keys", 200>>("GET", "/api/api-keys"),
+    getKey: (id: number) => call<Answer<"get_key", 200>>("GET", key(id)),
+    createKey: (body: CreateKeyBody) => call<Answer<"create_key", 201>>("POST", "/api/api-keys", body),
+    updateKey: (id: number, body: KeyUpdateBody) => call<Answer<"update_key", 200>>("PATCH", key(id), body),
+    updateQuota: (id: number, body: QuotaUpdateBody) =>
+      call<Answer<"update_key_quota", 200>>("PATCH", `${key(id)}/quota`, body),
+    activateKey: (id: number) => call<Answer<"activate_key", 200>>("PUT", `${key(id)}/activate`),
+    deactivateKey: (id: number) => call<Answer<"deactivate_key", 200>>("PUT", `${key(id)}/deactivate`),
+    deleteKey: (id: number) => call<void>("DELETE", key(id)),
+    keyUsage: (id: number, days = 30) => call<Answer<"get_key_usage", 200>>("GET", `${key(id)}/usage?days=${days}`),
+    getSettings: () => call<Answer<"get_settings", 200>>("GET", "/api/settings"),
+    updateSettings: (body: SettingsUpdateBody) => call<Answer<"update_settings", 200>>("PUT", "/api/settings", body),
+    listModels: async () => {
+      const answer = await call<Answer<"list_ollama_models", 200>>("GET", "/api/ollama-models");
+      return answer.models as unknown as OllamaModel[];
+    },
+    listUpstreams: () => call<Answer<"list_upstreams", 200>>("GET", "/api/upstreams"),
+    proxyInfo: () => call<Answer<"get_proxy_info", 200>>("GET", "/api/proxy-info"),
+  };
+}
+
+export type Client = ReturnType<typeof createClient>;
+
+/** A short sentence for people, from any error a call threw. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    switch (error.kind) {
+      case "unreachable":
+        return "Cannot reach the admin API. Is llm-quota running, and is the SSH tunnel up?";
+      case "unauthorized":
+        return "The admin password was refused.";
+      case "throttled":
+        return `Too many failed sign-ins from this address. Try again in ${error.retryAfter ?? 60} s.`;
+      default:
+        // The API's own message; input errors start with the field's name.
+        return error.message;
+    }
+  }
+  return error instanceof Error ? error.message : "Something went wrong.";
+}

@@ -1,0 +1,70 @@
+/**
+ * The admin API's shapes, taken from the OpenAPI document (`schema.d.ts` is generated from
+ * `openapi.json` by `npm run gen:api`; a test keeps the two in step, and the end-to-end run
+ * checks `openapi.json` against the live `/api/openapi.json`).
+ */
+import type { components, operations } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type Key = Schemas["KeyView"];
+export type CreatedKey = Schemas["CreatedKeyView"];
+export type PeriodUsage = Schemas["PeriodUsage"];
+export type DailyUsage = Schemas["DailyUsageView"];
+export type CreateKeyBody = Schemas["CreateKey"];
+export type KeyUpdateBody = Schemas["KeyUpdate"];
+export type QuotaUpdateBody = Schemas["QuotaUpdate"];
+export type Settings = Schemas["SettingsView"];
+export type SettingsUpdateBody = Schemas["SettingsUpdate"];
+export type Upstream = Schemas["UpstreamStatus"];
+export type ProxyInfo = Schemas["ProxyInfoView"];
+export type Endpoint = Schemas["EndpointView"];
+
+/** The JSON body of operation `Op`'s answer with status `S`. */
+export type Answer<Op extends keyof operations, S extends number> = operations[Op]["responses"] extends Record<
+  S,
+  { content: { "application/json": infer T } }
+>
+  ? T
+  : never;
+
+/** One model of `GET /api/ollama-models` (Ollama's `/api/tags` entry; the schema leaves it open). */
+export interface OllamaModel {
+  name: string;
+  model?: string;
+  size?: number;
+  modified_at?: string;
+  details?: { parameter_size?: string; quantization_level?: string; family?: string };
+}
+
+/** The four limits of a key, in the order the UI shows them. */
+export const LIMITS = [
+  { field: "daily_token_limit", label: "Tokens per day", short: "Tokens today", period: "day", unit: "tokens" },
+  { field: "monthly_token_limit", label: "Tokens per month", short: "Tokens this month", period: "month", unit: "tokens" },
+  { field: "daily_request_limit", label: "Requests per day", short: "Requests today", period: "day", unit: "requests" },
+  { field: "monthly_request_limit", label: "Requests per month", short: "Requests this month", period: "month", unit: "requests" },
+] as const satisfies readonly {
+  field: keyof QuotaUpdateBody & keyof Key;
+  label: string;
+  short: string;
+  period: keyof Key["usage"];
+  unit: "tokens" | "requests";
+}[];
+
+export type LimitField = (typeof LIMITS)[number]["field"];
+export type Limits = Record<LimitField, number | null>;
+
+export function limitsOf(key: Key): Limits {
+  return {
+    daily_token_limit: key.daily_token_limit ?? null,
+    monthly_token_limit: key.monthly_token_limit ?? null,
+    daily_request_limit: key.daily_request_limit ?? null,
+    monthly_request_limit: key.monthly_request_limit ?? null,
+  };
+}
+
+/** How much of `limit`'s period the key has used. */
+export function usedOf(key: Key, limit: (typeof LIMITS)[number]): number {
+  const period = key.usage[limit.period];
+  return limit.unit === "tokens" ? period.tokens : period.requests;
+}

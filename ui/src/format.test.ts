@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { formatCompact, formatNumber, formatRelative, formatTime, parseLimit } from "./format";
+
+describe("format", () => {
+  it("keeps the offset the API wrote and names the zone", () => {
+    expect(formatTime("2026-11-30T00:00:00+01:00")).toBe("30 Nov 2026, 00:00 UTC+01:00");
+    expect(formatTime("2026-07-01T08:05:09.123Z", { seconds: true })).toBe("1 Jul 2026, 08:05:09 UTC");
+    expect(formatTime("2026-03-02T23:59:00-05:00", { year: false })).toBe("2 Mar, 23:59 UTC-05:00");
+    expect(formatTime("not a time")).toBe("not a time");
+  });
+
+  it("formats large numbers", () => {
+    expect(formatNumber(1234567)).toBe("1,234,567");
+    expect(formatCompact(9999)).toBe("9,999");
+    expect(formatCompact(80_000)).toBe("80K");
+    expect(formatCompact(1_250_000)).toBe("1.3M");
+  });
+
+  it("says how far away a time is", () => {
+    const now = Date.parse("2026-11-29T20:00:00+01:00");
+    expect(formatRelative("2026-11-30T00:00:00+01:00", now)).toBe("in 4 h");
+    expect(formatRelative("2026-11-29T19:57:00+01:00", now)).toBe("3 min ago");
+    expect(formatRelative("2026-12-01T00:00:00+01:00", now)).toBe("in 1 day");
+  });
+
+  it("reads limits the way people type them", () => {
+    expect(parseLimit("")).toBeNull();
+    expect(parseLimit("1,000,000")).toBe(1_000_000);
+    expect(parseLimit("1 000")).toBe(1000);
+    expect(parseLimit("1.5M")).toBe(1_500_000);
+    expect(parseLimit("250k")).toBe(250_000);
+    expect(parseLimit("0")).toBe(0);
+    expect(parseLimit("-1")).toBeUndefined();
+    expect(parseLimit("1.5")).toBeUndefined();
+    expect(parseLimit("lots")).toBeUndefined();
+  });
+});

@@ -1,0 +1,42 @@
+/** The current day's and month's budget of each limit: used, left, and when it starts again. */
+import { LIMITS, limitsOf, usedOf, type Key } from "../../api/types";
+import { Time } from "../../components/Time";
+import { UsageBar, usageLevel } from "../../components/UsageBar";
+import { formatNumber } from "../../format";
+
+export function BudgetCards({ keyData }: { keyData: Key }) {
+  const limits = limitsOf(keyData);
+  return (
+    <div className="budget-grid">
+      {LIMITS.map((limit) => {
+        const used = usedOf(keyData, limit);
+        const max = limits[limit.field];
+        const period = keyData.usage[limit.period];
+        const left = max === null ? null : Math.max(0, max - used);
+        const level = usageLevel(used, max);
+        return (
+          <section className={`budget budget-${level}`} key={limit.field} aria-label={limit.short}>
+            <h3 className="budget-head" title={`Period ${period.period}`}>
+              {limit.short}
+            </h3>
+            <div className="budget-value">
+              {max === null ? (
+                <>
+                  <strong>{formatNumber(used)}</strong> <span className="muted">used · no limit</span>
+                </>
+              ) : (
+                <>
+                  <strong>{formatNumber(left ?? 0)}</strong> <span className="muted">{limit.unit} left</span>
+                </>
+              )}
+            </div>
+            <UsageBar used={used} limit={max} label={`${limit.unit} ${limit.period === "day" ? "today" : "this month"}`} />
+            <div className="budget-reset small muted">
+              {level === "full" ? "Limit reached · " : ""}Resets <Time value={period.resets_at} relative />
+            </div>
+          </section>
+        );
+      })}
+    </div>
+  );
+}

@@ -1,0 +1,103 @@
+/** One key: its settings, the current budget of each limit, and 30 days of usage. */
+import { ApiError } from "../../api/client";
+import { useClient, useResource } from "../../api/context";
+import type { Key } from "../../api/types";
+import { Icon } from "../../components/Icon";
+import { KeyStatus } from "../../components/KeyStatus";
+import { EmptyState, ErrorState, Spinner } from "../../components/States";
+import { Time } from "../../components/Time";
+import { Link, navigate, useTitle } from "../../router";
+import { KeyActions } from "../Keys/KeyActions";
+import { Models } from "../Keys/KeyTable";
+import { BudgetCards } from "./BudgetCards";
+import { UsageChart } from "./UsageChart";
+
+export function KeyDetailPage({ id }: { id: number }) {
+  const client = useClient();
+  const key = useResource(() => client.getKey(id), [client, id]);
+  const usage = useResource(() => client.keyUsage(id, 30), [client, id]);
+  useTitle(key.data ? key.data.name : "API key");
+
+  const back = (
+    <Link to="/keys" className="back-link">
+      <Icon name="back" /> API keys
+    </Link>
+  );
+
+  if (key.error instanceof ApiError && key.error.kind === "not_found") {
+    return (
+      <>
+        {back}
+        <EmptyState icon="key" title={`There is no key with id ${id}`} action={<Link to="/keys" className="btn btn-primary">Back to the keys</Link>}>
+          It may have been deleted.
+        </EmptyState>
+      </>
+    );
+  }
+  if (key.error !== undefined && !key.data) {
+    return (
+      <>
+        {back}
+        <ErrorState error={key.error} what="this key" onRetry={() => void key.reload()} />
+      </>
+    );
+  }
+  if (!key.data) return <Spinner label="Loading the key…" />;
+
+  const k: Key = key.data;
+  const changed = (updated: Key) => {
+    key.setData(updated);
+    void usage.reload();
+  };
+
+  return (
+    <>
+      {back}
+      <div className="page-header">
+        <div>
+          <h1 className="title-with-badge">
+            {k.name} <KeyStatus keyData={k} />
+          </h1>
+          <dl className="meta">
+            <div>
+              <dt>Prefix</dt>
+              <dd className="mono">{k.key_prefix}…</dd>
+            </div>
+            <div>
+              <dt>Created</dt>
+              <dd>
+                <Time value={k.created_at} />
+              </dd>
+            </div>
+            <div>
+              <dt>Expires</dt>
+              <dd>{k.expires_at ? <Time value={k.expires_at} relative /> : "Never"}</dd>
+            </div>
+            <div>
+              <dt>Models</dt>
+              <dd>
+                <Models models={k.allowed_models ?? null} max={4} />
+              </dd>
+            </div>
+          </dl>
+        </div>
+        <KeyActions keyData={k} onChanged={changed} onDeleted={() => navigate("/keys")} variant="buttons" />
+      </div>
+
+      <h2 className="section-title">Current budget</h2>
+      <BudgetCards keyData={k} />
+
+      <section className="card">
+        <div className="card-head">
+          <h2>Last 30 days</h2>
+          <button type="button" className="btn btn-ghost btn-small" onClick={() => void Promise.all([key.reload(), usage.reload()])}>
+            <Icon name="refresh" /> Refresh
+          </button>
+        </div>
+        {usage.error !== undefined && !usage.data && <ErrorState error={usage.error} what="the usage" onRetry={() => void usage.reload()} />}
+        {!usage.data && usage.loading && <Spinner label="Loading the usage…" />}
+        {usage.data && <UsageChart days={usage.data} />}
+      </section>
+    </>
+  );
+}

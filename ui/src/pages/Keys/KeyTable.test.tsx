@@ -1,0 +1,118 @@
+import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { makeKey } from "../../test/fixtures";
+import { renderWithApi } from "../../test/render";
+import { KeyTable } from "./KeyTable";
+
+const keys = [
+  makeKey(),
+  makeKey({
+    id: 2,
+    name: "ci-pipeline",
+    key_prefix: "sk-Zz99Yy88",
+    expires_at: "2027-01-13T19:45:00+01:00",
+    daily_token_limit: null,
+    monthly_token_limit: null,
+    daily_request_limit: 5,
+    monthly_request_limit: 100,
+    allowed_models: ["llama3", "qwen3:8b", "mistral:7b"],
+    usage: {
+      day: { period: "2026-11-29", requests: 5, tokens: 64, resets_at: "2026-11-30T00:00:00+01:00" },
+      month: { period: "2026-11", requests: 40, tokens: 64, resets_at: "2026-12-01T00:00:00+01:00" },
+    },
+  }),
+  makeKey({ id: 3, name: "bob-notebook", key_prefix: "sk-Bb00Bb00", is_active: false }),
+  makeKey({ id: 4, name: "old-demo", key_prefix: "sk-Old00000", expires_at: "2020-01-01T00:00:00Z" }),
+];
+
+function rowOf(name: string) {
+  return screen.getByRole("row", { name: new RegExp(name) });
+}
+
+describe("KeyTable", () => {
+  it("shows name, prefix, status, the four limits with usage, models and expiry with its zone", () => {
+    renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    const alice = rowOf("alice-laptop");
+    expect(within(alice).getByRole("link", { name: "alice-laptop" })).toHaveAttribute("href", "/keys/1");
+    expect(alice).toHaveTextContent("sk-AbCd1234…");
+    expect(alice).toHaveTextContent("Active");
+    expect(alice).toHaveTextContent("63 / 80K");
+    expect(alice).toHaveTextContent("654.3K / 1M");
+    expect(alice).toHaveTextContent("3 / 500");
+    expect(alice).toHaveTextContent("120 · no limit");
+    expect(alice).toHaveTextContent("All local");
+    expect(alice).toHaveTextContent("Never");
+    expect(within(alice).getByRole("meter", { name: "tokens today" })).toHaveAttribute("aria-valuenow", "63");
+
+    const ci = rowOf("ci-pipeline");
+    expect(ci).toHaveTextContent("13 Jan 2027");
+    expect(ci).toHaveTextContent("19:45 UTC+01:00");
+    expect(ci).toHaveTextContent("5 / 5");
+    expect(ci).toHaveTextContent("llama3");
+    expect(ci).toHaveTextContent("+1");
+    expect(ci.querySelector(".usage-full")).not.toBeNull();
+
+    expect(rowOf("bob-notebook")).toHaveTextContent("Inactive");
+    expect(rowOf("old-demo")).toHaveTextContent("Expired");
+  });
+
+  it("offers edit, deactivate or activate, and delete for each key, by name", () => {
+    renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    expect(screen.getByRole("button", { name: "Edit alice-laptop" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Deactivate alice-laptop" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Activate bob-notebook" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Delete bob-notebook" })).toBeInTheDocument();
+  });
+
+  it("deletes only after a confirmation", async () => {
+    const onDeleted = vi.fn();
+    const { server } = renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={onDeleted} />, {
+      "DELETE /api/api-keys/3": () => ({ status: 204 }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Delete bob-notebook" }));
+    const dialog = screen.getByRole("alertdialog", { name: "Delete “bob-notebook”?" });
+    expect(dialog).toHaveTextContent("cannot be undone");
+    expect(server.calls.filter((c) => c.method === "DELETE")).toHaveLength(0);
+    await userEvent.click(within(dialog).getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("alertdialog")).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Delete bob-notebook" }));
+    await userEvent.click(screen.getByRole("button", { name: "Delete key" }));
+    expect(onDeleted).toHaveBeenCalledWith(3);
+    expect(server.calls.find((c) => c.method === "DELETE")?.path).toBe("/api/api-keys/3");
+  });
+
+  it("deactivates after a confirmation and hands back the updated key", async () => {
+    const onChanged = vi.fn();
+    renderWithApi(<KeyTable keys={keys} loading={false} onChanged={onChanged} onDeleted={vi.fn()} />, {
+      "PUT /api/api-keys/1/deactivate": () => ({ status: 200, body: { ...keys[0], is_active: false } }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Deactivate alice-laptop" }));
+    await userEvent.click(within(screen.getByRole("alertdialog")).getByRole("button", { name: "Deactivate" }));
+    expect(onChanged).toHaveBeenCalledWith(expect.objectContaining({ id: 1, is_active: false }));
+  });
+
+  it("edits a quota: only the changed limit goes to PATCH …/quota", async () => {
+    const onChanged = vi.fn();
+    const { server } = renderWithApi(<KeyTable keys={keys} loading={false} onChanged={onChanged} onDeleted={vi.fn()} />, {
+      "PATCH /api/api-keys/1/quota": ({ body }) => ({ status: 200, body: { ...keys[0], ...(body as object) } }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Edit alice-laptop" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit “alice-laptop”" });
+    const field = within(dialog).getByLabelText("Tokens per day");
+    expect(field).toHaveValue("80,000");
+    await userEvent.clear(field);
+    await userEvent.type(field, "1.5M");
+    expect(dialog).toHaveTextContent("1,500,000 tokens");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    const patch = server.calls.find((c) => c.method === "PATCH");
+    expect(patch).toMatchObject({ path: "/api/api-keys/1/quota", body: { daily_token_limit: 1_500_000 } });
+    expect(server.calls.filter((c) => c.method === "PATCH")).toHaveLength(1);
+    expect(onChanged).toHaveBeenCalledWith(expect.objectContaining({ daily_token_limit: 1_500_000 }));
+  });
+
+  it("shows placeholder rows while the first load runs", () => {
+    const { container } = renderWithApi(<KeyTable keys={undefined} loading onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    expect(container.querySelectorAll(".skeleton-row")).toHaveLength(3);
+  });
+});

@@ -1,0 +1,108 @@
+/** The keys as a table (cards when narrow): name, status, the four limits with usage, models, expiry. */
+import { LIMITS, limitsOf, usedOf, type Key } from "../../api/types";
+import { KeyStatus } from "../../components/KeyStatus";
+import { SkeletonRows } from "../../components/States";
+import { formatRelative, formatTime } from "../../format";
+import { UsageBar } from "../../components/UsageBar";
+import { Link } from "../../router";
+import { KeyActions } from "./KeyActions";
+
+interface Props {
+  keys: Key[] | undefined;
+  loading: boolean;
+  onChanged: (key: Key) => void;
+  onDeleted: (id: number) => void;
+}
+
+const [DAY_TOKENS, MONTH_TOKENS, DAY_REQUESTS, MONTH_REQUESTS] = LIMITS;
+
+export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
+  return (
+    <div className="table-wrap">
+      <table className="table key-table">
+        <caption className="visually-hidden">API keys with their limits and current usage</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Status</th>
+            <th scope="col">Tokens <span className="th-sub">today · this month</span></th>
+            <th scope="col">Requests <span className="th-sub">today · this month</span></th>
+            <th scope="col">Models</th>
+            <th scope="col">Expires</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {!keys && loading && <SkeletonRows columns={7} />}
+          {keys?.map((key) => (
+            <KeyRow key={key.id} keyData={key} onChanged={onChanged} onDeleted={onDeleted} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function KeyRow({ keyData, onChanged, onDeleted }: { keyData: Key; onChanged: (k: Key) => void; onDeleted: (id: number) => void }) {
+  const limits = limitsOf(keyData);
+  const pair = (day: (typeof LIMITS)[number], month: (typeof LIMITS)[number]) => (
+    <div className="usage-pair">
+      <UsageBar used={usedOf(keyData, day)} limit={limits[day.field]} label={`${day.unit} today`} compact />
+      <UsageBar used={usedOf(keyData, month)} limit={limits[month.field]} label={`${month.unit} this month`} compact />
+    </div>
+  );
+  return (
+    <tr className={keyData.is_active ? undefined : "row-muted"}>
+      <td data-label="Name">
+        <Link to={`/keys/${keyData.id}`} className="key-name">
+          {keyData.name}
+        </Link>
+        <div className="mono muted small">{keyData.key_prefix}…</div>
+      </td>
+      <td data-label="Status">
+        <KeyStatus keyData={keyData} />
+      </td>
+      <td data-label="Tokens day / month">{pair(DAY_TOKENS, MONTH_TOKENS)}</td>
+      <td data-label="Requests day / month">{pair(DAY_REQUESTS, MONTH_REQUESTS)}</td>
+      <td data-label="Models">
+        <Models models={keyData.allowed_models ?? null} />
+      </td>
+      <td data-label="Expires" className="nowrap">
+        {keyData.expires_at ? <Expiry value={keyData.expires_at} /> : <span className="muted">Never</span>}
+      </td>
+      <td className="actions-cell">
+        <KeyActions keyData={keyData} onChanged={onChanged} onDeleted={onDeleted} variant="icons" />
+      </td>
+    </tr>
+  );
+}
+
+/** The date on one line, the time with its zone below (keeps the column narrow). */
+function Expiry({ value }: { value: string }) {
+  const text = formatTime(value);
+  const [date, time] = text.split(", ");
+  return (
+    <time dateTime={value} title={`${text} (${formatRelative(value)})`} className="expiry">
+      <span>{date}</span>
+      {time && <span className="muted small">{time}</span>}
+    </time>
+  );
+}
+
+export function Models({ models, max = 2 }: { models: string[] | null; max?: number }) {
+  if (models === null) return <span className="muted">All local</span>;
+  const shown = models.slice(0, max);
+  const rest = models.length - shown.length;
+  return (
+    <span className="tag-list" title={models.join(", ")}>
+      {shown.map((m) => (
+        <span key={m} className="tag">
+          {m}
+        </span>
+      ))}
+      {rest > 0 && <span className="tag tag-more">+{rest}</span>}
+    </span>
+  );
+}

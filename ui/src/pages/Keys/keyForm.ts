@@ -1,0 +1,106 @@
+/**
+ * The values of the key form (create and edit) as typed, and how they become request bodies.
+ * Limits are typed as text (`1,000,000`, `1.5M`, empty = unlimited) and checked here so the
+ * form can point at the field before the API would.
+ */
+import { LIMITS, limitsOf, type CreateKeyBody, type Key, type KeyUpdateBody, type LimitField, type Limits, type QuotaUpdateBody } from "../../api/types";
+import { formatNumber, localInputToRfc3339, parseLimit, rfc3339ToLocalInput } from "../../format";
+
+export interface KeyFormValues {
+  name: string;
+  expires: "never" | "at";
+  /** `<input type="datetime-local">` value, browser's zone. */
+  expiresAt: string;
+  limits: Record<LimitField, string>;
+  models: "all" | "only";
+  allowed: string[];
+}
+
+export type KeyFormErrors = Partial<Record<"name" | "expiresAt" | "allowed" | LimitField, string>>;
+
+export function emptyForm(): KeyFormValues {
+  return {
+    name: "",
+    expires: "never",
+    expiresAt: "",
+    limits: { daily_token_limit: "", monthly_token_limit: "", daily_request_limit: "", monthly_request_limit: "" },
+    models: "all",
+    allowed: [],
+  };
+}
+
+export function formOf(key: Key): KeyFormValues {
+  const limits = limitsOf(key);
+  const text = (v: number | null) => (v === null ? "" : formatNumber(v));
+  return {
+    name: key.name,
+    expires: key.expires_at ? "at" : "never",
+    expiresAt: key.expires_at ? rfc3339ToLocalInput(key.expires_at) : "",
+    limits: {
+      daily_token_limit: text(limits.daily_token_limit),
+      monthly_token_limit: text(limits.monthly_token_limit),
+      daily_request_limit: text(limits.daily_request_limit),
+      monthly_request_limit: text(limits.monthly_request_limit),
+    },
+    models: key.allowed_models ? "only" : "all",
+    allowed: key.allowed_models ?? [],
+  };
+}
+
+export interface ParsedForm {
+  name: string;
+  expiresAt: string | null;
+  limits: Limits;
+  allowedModels: string[] | null;
+}
+
+export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors: KeyFormErrors } {
+  const errors: KeyFormErrors = {};
+  const name = values.name.trim();
+  if (!name) errors.name = "Give the key a name, e.g. who or what uses it.";
+  else if (name.length > 200) errors.name = "At most 200 characters.";
+  let expiresAt: string | null = null;
+  if (values.expires === "at") {
+    expiresAt = localInputToRfc3339(values.expiresAt);
+    if (!expiresAt) errors.expiresAt = "Pick a date and time, or choose “Never”.";
+  }
+  const limits = {} as Limits;
+  for (const limit of LIMITS) {
+    const value = parseLimit(values.limits[limit.field]);
+    if (value === undefined) errors[limit.field] = "A whole number ≥ 0 (1,000 or 1.5M), or empty for no limit.";
+    else limits[limit.field] = value;
+  }
+  let allowedModels: string[] | null = null;
+  if (values.models === "only") {
+    allowedModels = values.allowed.map((m) => m.trim()).filter(Boolean);
+    if (allowedModels.length === 0) errors.allowed = "Pick at least one model, or allow all local models.";
+  }
+  if (Object.keys(errors).length > 0) return { errors };
+  return { parsed: { name, expiresAt, limits, allowedModels }, errors };
+}
+
+export function createBody(p: ParsedForm): CreateKeyBody {
+  return { name: p.name, expires_at: p.expiresAt, ...p.limits, allowed_models: p.allowedModels };
+}
+
+/** Only what changed, split by endpoint: `PATCH /api/api-keys/{id}` and `PATCH …/quota`. */
+export function updateBodies(key: Key, p: ParsedForm): { key?: KeyUpdateBody; quota?: QuotaUpdateBody } {
+  const keyBody: KeyUpdateBody = {};
+  if (p.name !== key.name) keyBody.name = p.name;
+  const oldExpiry = key.expires_at ? Date.parse(key.expires_at) : null;
+  const newExpiry = p.expiresAt ? Date.parse(p.expiresAt) : null;
+  // The input has minute precision: compare minutes, so an untouched expiry is not resent.
+  const minute = (t: number | null) => (t === null ? null : Math.floor(t / 60_000));
+  if (minute(oldExpiry) !== minute(newExpiry)) keyBody.expires_at = p.expiresAt;
+  const oldModels = key.allowed_models ?? null;
+  if (JSON.stringify(oldModels) !== JSON.stringify(p.allowedModels)) keyBody.allowed_models = p.allowedModels;
+  const quota: QuotaUpdateBody = {};
+  const old = limitsOf(key);
+  for (const limit of LIMITS) {
+    if (old[limit.field] !== p.limits[limit.field]) quota[limit.field] = p.limits[limit.field];
+  }
+  return {
+    key: Object.keys(keyBody).length > 0 ? keyBody : undefined,
+    quota: Object.keys(quota).length > 0 ? quota : undefined,
+  };
+}
