@@ -12,7 +12,8 @@
 //! `DELETE /api/api-keys/{id}` answers 204 without a body; `GET /api/api-keys/{id}` returns
 //! one key object; `GET /api/api-keys/{id}/usage` and `GET /api/upstreams` answer a JSON array;
 //! request bodies with unknown fields are refused (422 naming the field) so a typo never
-//! passes silently; unknown routes answer 404 and wrong methods 405, both as JSON.
+//! passes silently; unknown `/api/*` routes answer 404 and wrong methods 405, both as JSON
+//! (other unknown paths belong to the web UI).
 //!
 //! # Layout
 //! - [`views`]: the key object and the other response shapes, shared with the CLI's `--json`.
@@ -23,8 +24,11 @@
 //! - `routes`: one module per topic (`keys`, `settings`, `upstreams`, `info`), each with its
 //!   own `router()`; handlers are thin.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
+//! - [`ui`]: the web UI (`ui/dist`, embedded at compile time) at `/`, with the single-page
+//!   app's fallback: unknown non-API paths get `index.html`, unknown `/api/*` paths stay JSON.
 
 pub mod openapi;
+pub mod ui;
 pub mod views;
 
 mod auth;
@@ -43,6 +47,7 @@ use axum::{middleware, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, ErrorBody};
+pub use ui::UiAssets;
 
 /// What the admin API needs from the process it runs in. Built once by the binary and moved
 /// into [`router`], which shares it (behind an `Arc`) with every request.
@@ -92,10 +97,16 @@ pub struct UpstreamStatus {
     pub inflight: u64,
 }
 
-/// The admin router: every endpoint of contract §5, the password check with its throttle, and
-/// CORS for `allowed_origins`. Serve it with [`serve`] (the throttle needs client addresses);
-/// in `oneshot` tests insert `axum::extract::ConnectInfo<SocketAddr>` as a request extension.
+/// The admin router: every endpoint of contract §5, the password check with its throttle,
+/// CORS for `allowed_origins`, and the web UI embedded in the binary at `/`. Serve it with
+/// [`serve`] (the throttle needs client addresses); in `oneshot` tests insert
+/// `axum::extract::ConnectInfo<SocketAddr>` as a request extension.
 pub fn router(state: AdminState, allowed_origins: &[String]) -> Router {
+    router_with_ui(state, allowed_origins, UiAssets::embedded())
+}
+
+/// [`router`] with the UI's files taken from `assets` (tests use their own files, or none).
+pub fn router_with_ui(state: AdminState, allowed_origins: &[String], assets: UiAssets) -> Router {
     let guard = Arc::new(auth::Guard::new(&state.password));
     let protected = Router::new()
         .merge(routes::keys::router())
@@ -107,7 +118,7 @@ pub fn router(state: AdminState, allowed_origins: &[String]) -> Router {
         .route("/api/health", get(routes::info::health))
         .route("/api/openapi.json", get(openapi::document_handler))
         .merge(protected)
-        .fallback(routes::not_found)
+        .fallback(move |method, uri, headers| ui::fallback(assets, method, uri, headers))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(Arc::new(state))
         .layer(cors_layer(allowed_origins))

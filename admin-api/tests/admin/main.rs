@@ -8,4 +8,5 @@ mod info;
 mod keys;
 mod settings;
 mod support;
+mod ui;
 mod upstreams;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use admin_api::{AdminState, GatewayHooks, UpstreamStatus};
+use admin_api::{AdminState, GatewayHooks, UiAssets, UpstreamStatus};
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -59,6 +59,8 @@ pub struct Harness {
 pub struct Options {
     pub hooks: Recorder,
     pub public_url: Option<String>,
+    /// The UI's files; `None` = the embedded `ui/dist` (whatever this build has).
+    pub ui: Option<UiAssets>,
 }
 
 pub async fn harness() -> Harness {
@@ -83,8 +85,13 @@ pub async fn harness_with(options: Options) -> Harness {
         public_url: options.public_url,
         hooks: hooks.clone(),
     };
+    let origins = [ORIGIN.to_string()];
+    let router = match options.ui {
+        Some(ui) => admin_api::router_with_ui(state, &origins, ui),
+        None => admin_api::router(state, &origins),
+    };
     Harness {
-        router: admin_api::router(state, &[ORIGIN.to_string()]),
+        router,
         db,
         hooks,
         periods,
