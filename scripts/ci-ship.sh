@@ -100,6 +100,13 @@ cleanup() {
     for pid in ${pids[@]+"${pids[@]}"}; do
         { wait "$pid"; } 2>/dev/null || true
     done
+    # Anything still running in the test folders (a child of a failed check) goes too.
+    local proc
+    for proc in /proc/[0-9]*; do
+        case "$(readlink "$proc/cwd" 2>/dev/null)" in
+            "$WORK" | "$WORK"/*) kill -KILL "${proc#/proc/}" 2>/dev/null || true ;;
+        esac
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
