@@ -405,33 +405,55 @@ pub async fn commit(
     if delta == 0 {
         return Ok(());
     }
-    let sql = "UPDATE usage_counters SET \
-               day_tokens = day_tokens + (CASE WHEN day_period = $2 THEN $4 ELSE 0 END), \
-               month_tokens = month_tokens + (CASE WHEN month_period = $3 THEN $4 ELSE 0 END) \
-               WHERE key_id = $1";
-    let values = vec![
-        admission.key_id.into(),
-        admission.day.as_str().into(),
-        admission.month.as_str().into(),
-        delta.into(),
-    ];
-    db.execute(stmt(db, sql.into(), values)).await?;
-    Ok(())
+    adjust(
+        db,
+        admission.key_id,
+        &admission.day,
+        &admission.month,
+        0,
+        delta,
+    )
+    .await
 }
 
 /// Takes back an admitted request that consumed nothing (the upstream was unreachable).
 pub async fn refund(db: &impl ConnectionTrait, admission: &Admission) -> Result<()> {
+    adjust(
+        db,
+        admission.key_id,
+        &admission.day,
+        &admission.month,
+        -1,
+        -admission.reserved_tokens,
+    )
+    .await
+}
+
+/// Adds `requests` and `tokens` (either may be negative) to a key's counters of the day and
+/// month labelled `day` and `month`; a counter already in a later period is left alone.
+pub async fn adjust(
+    db: &impl ConnectionTrait,
+    key_id: i64,
+    day: &str,
+    month: &str,
+    requests: i64,
+    tokens: i64,
+) -> Result<()> {
+    if requests == 0 && tokens == 0 {
+        return Ok(());
+    }
     let sql = "UPDATE usage_counters SET \
-               day_requests = day_requests - (CASE WHEN day_period = $2 THEN 1 ELSE 0 END), \
-               day_tokens = day_tokens - (CASE WHEN day_period = $2 THEN $4 ELSE 0 END), \
-               month_requests = month_requests - (CASE WHEN month_period = $3 THEN 1 ELSE 0 END), \
-               month_tokens = month_tokens - (CASE WHEN month_period = $3 THEN $4 ELSE 0 END) \
+               day_requests = day_requests + (CASE WHEN day_period = $2 THEN $4 ELSE 0 END), \
+               day_tokens = day_tokens + (CASE WHEN day_period = $2 THEN $5 ELSE 0 END), \
+               month_requests = month_requests + (CASE WHEN month_period = $3 THEN $4 ELSE 0 END), \
+               month_tokens = month_tokens + (CASE WHEN month_period = $3 THEN $5 ELSE 0 END) \
                WHERE key_id = $1";
     let values = vec![
-        admission.key_id.into(),
-        admission.day.as_str().into(),
-        admission.month.as_str().into(),
-        admission.reserved_tokens.into(),
+        key_id.into(),
+        day.into(),
+        month.into(),
+        requests.into(),
+        tokens.into(),
     ];
     db.execute(stmt(db, sql.into(), values)).await?;
     Ok(())

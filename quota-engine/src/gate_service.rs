@@ -9,8 +9,15 @@
 //! [`crate::gate`], executed in order, so each admission still sees every earlier one:
 //! exactness is unchanged. A batch of one (an idle gateway) costs what a single statement cost.
 //!
+//! Within a batch, commits and refunds are summed per key and period and applied first (one
+//! statement per key instead of one per request), then the admissions run in arrival order.
+//! Applying the commits first means an admission sees at least the usage it would have seen
+//! in arrival order: token quotas are never looser for it.
+//!
 //! On PostgreSQL the statements run directly (row locks serialize a key's requests; unrelated
 //! keys must not wait on each other's batch).
+
+use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
@@ -162,27 +169,66 @@ async fn run_batch(db: &DatabaseConnection, jobs: &mut Vec<Job>) {
         }
     };
     let mut answers = Vec::with_capacity(jobs.len());
+    let mut admits = Vec::new();
+    // (key, day, month) → (requests, tokens, waiting replies)
+    let mut adjustments: HashMap<
+        (i64, String, String),
+        (i64, i64, Vec<oneshot::Sender<Result<()>>>),
+    > = HashMap::new();
     for job in jobs.drain(..) {
-        answers.push(match job {
-            Job::Admit {
-                key_id,
-                limits,
-                prompt_tokens,
-                periods,
-                reply,
-            } => Answer::Admit(
-                reply,
-                gate::admit(&txn, key_id, &limits, prompt_tokens, &periods).await,
-            ),
+        let (admission, requests, tokens, reply) = match job {
+            Job::Admit { .. } => {
+                admits.push(job);
+                continue;
+            }
             Job::Commit {
                 admission,
                 total_tokens,
                 reply,
-            } => Answer::Done(reply, gate::commit(&txn, &admission, total_tokens).await),
-            Job::Refund { admission, reply } => {
-                Answer::Done(reply, gate::refund(&txn, &admission).await)
+            } => {
+                let delta = total_tokens.max(0) - admission.reserved_tokens;
+                (admission, 0, delta, reply)
             }
-        });
+            Job::Refund { admission, reply } => {
+                let tokens = -admission.reserved_tokens;
+                (admission, -1, tokens, reply)
+            }
+        };
+        let entry = adjustments
+            .entry((
+                admission.key_id,
+                admission.day.clone(),
+                admission.month.clone(),
+            ))
+            .or_insert((0, 0, Vec::new()));
+        entry.0 += requests;
+        entry.1 += tokens;
+        entry.2.push(reply);
+    }
+    for ((key_id, day, month), (requests, tokens, replies)) in adjustments {
+        let result = gate::adjust(&txn, key_id, &day, &month, requests, tokens).await;
+        for reply in replies {
+            let shared = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(EngineError::Invalid(format!("quota database: {e}"))),
+            };
+            answers.push(Answer::Done(reply, shared));
+        }
+    }
+    for job in admits {
+        if let Job::Admit {
+            key_id,
+            limits,
+            prompt_tokens,
+            periods,
+            reply,
+        } = job
+        {
+            answers.push(Answer::Admit(
+                reply,
+                gate::admit(&txn, key_id, &limits, prompt_tokens, &periods).await,
+            ));
+        }
     }
     match txn.commit().await {
         Ok(()) => {

@@ -34,7 +34,7 @@ pub struct UsageRecord {
 }
 
 /// Rows per INSERT: well under SQLite's and PostgreSQL's parameter limits (10 columns each).
-const INSERT_CHUNK: usize = 500;
+const INSERT_CHUNK: usize = 250;
 
 /// Writes records in multi-row INSERTs.
 pub async fn insert_batch(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<()> {
@@ -134,8 +134,10 @@ pub fn queue(capacity: usize) -> (UsageSink, UsageQueue) {
 }
 
 /// How often queued records are written.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
-const BATCH: usize = 2_000;
+/// Small, frequent batches: on SQLite a write holds the one connection the gate also needs,
+/// so a large insert would stall admissions (the p99 of the benchmark showed it).
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const BATCH: usize = 250;
 
 impl UsageQueue {
     /// Writes records until every sink is dropped or `stop` completes, then writes what is
