@@ -77,6 +77,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     admin_listener.set_nonblocking(true)?;
     let admin_addr = admin_listener.local_addr()?;
 
+    // SQLite's WAL is checkpointed off the request path (see quota_engine::db).
+    let database_url = config.database_url.clone();
+    db_runtime.spawn(async move { quota_engine::db::checkpoint_forever(&database_url).await });
     // The writer task of the gate's group commit runs on the database runtime.
     let gate = db_runtime.block_on(async { GateService::start(db.clone()) });
     let state = Arc::new(AppState::new(config, db, gate, sink, metrics, overrides));

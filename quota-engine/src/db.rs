@@ -136,6 +136,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .create_if_missing(true)
+                    // A checkpoint syncs the files (milliseconds on a VM disk); left to SQLite
+                    // it runs inside whichever commit crosses 1000 pages, and that request
+                    // waits. The gateway checkpoints from a task of its own instead
+                    // ([`checkpoint_forever`]); one-shot CLI commands leave it to close.
+                    .pragma("wal_autocheckpoint", "0")
             });
             o
         }
@@ -164,6 +169,44 @@ fn create_parent(path: &Path) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// How often [`checkpoint_forever`] moves the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints a SQLite database's WAL every second on a connection of its own, so that the
+/// file syncs never happen inside a request's commit (a passive checkpoint does not block
+/// writers). Returns at once for PostgreSQL; otherwise runs until the task is dropped.
+pub async fn checkpoint_forever(url: &DatabaseUrl) {
+    let DatabaseUrl::Sqlite(path) = url else {
+        return;
+    };
+    let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    options.map_sqlx_sqlite_opts(|s| {
+        s.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+    });
+    let db = match Database::connect(options).await {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the checkpoint connection; the WAL will grow");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            sea_orm::ConnectionTrait::execute_unprepared(&db, "PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 /// Creates or upgrades the schema; idempotent.
