@@ -11,6 +11,19 @@ use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey};
 
 use crate::config::{self, Config, Sources};
 
+/// `println!` that ends the program quietly when stdout is a closed pipe (`keys list | head`),
+/// as Unix tools do, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "llm-quota",
@@ -123,7 +136,7 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), Failure> {
             }
             Command::Migrate => {
                 let db = open(config).await?;
-                println!("database {} is up to date", config.database_url.redacted());
+                out!("database {} is up to date", config.database_url.redacted());
                 drop(db);
                 Ok(())
             }
@@ -158,12 +171,12 @@ fn config_check(config: &Config) {
     let lines = config.redacted_lines();
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in lines {
-        println!("{key:width$}  {value}");
+        out!("{key:width$}  {value}");
     }
     if config.admin_password.is_none() {
-        println!("note: ADMIN_PASSWORD is not set; `llm-quota serve` will refuse to start");
+        out!("note: ADMIN_PASSWORD is not set; `llm-quota serve` will refuse to start");
     }
-    println!("configuration is valid");
+    out!("configuration is valid");
 }
 
 fn limit(value: Option<u64>, flag: &str) -> Result<Option<i64>, Failure> {
@@ -233,7 +246,7 @@ async fn keys_command(
                 "created key {} ({}), id {}; store it now, it is not shown again:",
                 key.name, key.key_prefix, key.id
             );
-            println!("{plaintext}");
+            out!("{plaintext}");
             Ok(())
         }
         KeysCommand::List { json } => {
@@ -253,7 +266,7 @@ async fn keys_command(
             if *json {
                 let text =
                     serde_json::to_string_pretty(&views).map_err(|e| Failure::Runtime(e.into()))?;
-                println!("{text}");
+                out!("{text}");
             } else {
                 print_table(&views, &all, now);
             }
@@ -264,7 +277,7 @@ async fn keys_command(
             let key = keys::set_active(db, *id, active, now)
                 .await
                 .map_err(runtime)?;
-            println!(
+            out!(
                 "key {} ({}) is now {}",
                 key.id,
                 key.name,
@@ -281,7 +294,7 @@ fn print_table(
     now: DateTime<Utc>,
 ) {
     if views.is_empty() {
-        println!("no keys yet: create one with llm-quota keys create --name NAME");
+        out!("no keys yet: create one with llm-quota keys create --name NAME");
         return;
     }
     let fmt_limit = |used: i64, limit: Option<i64>| match limit {
@@ -332,6 +345,6 @@ fn print_table(
             .zip(&widths)
             .map(|(c, w)| format!("{c:w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out!("{}", line.join("  ").trim_end());
     }
 }

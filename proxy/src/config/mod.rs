@@ -207,8 +207,10 @@ fn source_name(metadata: &figment::Metadata) -> String {
 
 fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
-    cwd.and_then(|c| path.strip_prefix(c).ok().map(|p| p.display().to_string()))
-        .unwrap_or_else(|| path.display().to_string())
+    let shown = cwd
+        .and_then(|c| path.strip_prefix(c).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string());
+    shown.strip_prefix("./").map(str::to_owned).unwrap_or(shown)
 }
 
 fn describe_figment_error(error: &figment::Error) -> ConfigError {
@@ -216,22 +218,20 @@ fn describe_figment_error(error: &figment::Error) -> ConfigError {
         .clone()
         .into_iter()
         .map(|e| {
-            let key = match &e.metadata {
-                Some(m) if !e.path.is_empty() => {
-                    m.interpolate(&e.profile.clone().unwrap_or_default(), &e.path)
-                }
-                _ => e.path.join("."),
-            };
             let source = e
                 .metadata
                 .as_ref()
                 .map(source_name)
                 .unwrap_or_else(|| "configuration".into());
-            let kind = e.kind.to_string();
-            if key.is_empty() {
-                format!("{source}: {kind}")
-            } else {
-                format!("{source}: {key}: {kind}")
+            let kind = e.kind.to_string().replace("``", "`");
+            let dotted = e.path.join(".");
+            // Environment layers name the variable (`environment variable PROXY_PORT`); files
+            // name the YAML path.
+            let is_env = source.starts_with("environment variable") || source.starts_with(".env");
+            match env::variable_for(&dotted) {
+                Some(var) if is_env => format!("{source} {var}: {kind}"),
+                _ if dotted.is_empty() => format!("{source}: {kind}"),
+                _ => format!("{source}: {dotted}: {kind}"),
             }
         })
         .collect();
