@@ -137,6 +137,11 @@ impl GateService {
     }
 }
 
+/// (key id, day label, month label)
+type PeriodOfKey = (i64, String, String);
+/// Summed (requests, tokens) of a batch's commits and refunds, and who waits for them.
+type Pending = (i64, i64, Vec<oneshot::Sender<Result<()>>>);
+
 /// Answers held until the batch's transaction has committed.
 enum Answer {
     Admit(oneshot::Sender<Result<GateDecision>>, Result<GateDecision>),
@@ -171,10 +176,7 @@ async fn run_batch(db: &DatabaseConnection, jobs: &mut Vec<Job>) {
     let mut answers = Vec::with_capacity(jobs.len());
     let mut admits = Vec::new();
     // (key, day, month) → (requests, tokens, waiting replies)
-    let mut adjustments: HashMap<
-        (i64, String, String),
-        (i64, i64, Vec<oneshot::Sender<Result<()>>>),
-    > = HashMap::new();
+    let mut adjustments: HashMap<PeriodOfKey, Pending> = HashMap::new();
     for job in jobs.drain(..) {
         let (admission, requests, tokens, reply) = match job {
             Job::Admit { .. } => {
