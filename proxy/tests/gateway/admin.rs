@@ -115,35 +115,7 @@ async fn settings_override_reaches_the_proxy() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let body = json!({"prompt": "hello", "stream": false});
-    let mut seen = String::new();
-    for _ in 0..100 {
-        upstream.clear_requests();
-        assert_eq!(
-            gw.post("/api/generate", &key, body.clone())
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        // find it among the health checks' GETs
-        seen = upstream
-            .requests()
-            .into_iter()
-            .find(|r| r.path == "/api/generate")
-            .unwrap()
-            .json()
-            .unwrap()["model"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        if seen == "qwen3:0.6b" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(seen, "qwen3:0.6b");
+    wait_for_default_model(&gw, &upstream, &key, "qwen3:0.6b").await;
     let settings: Value = c
         .get(format!("{}/api/settings", gw.admin))
         .bearer_auth(PASSWORD)
@@ -160,29 +132,7 @@ async fn settings_override_reaches_the_proxy() {
         .send()
         .await
         .unwrap();
-    for _ in 0..100 {
-        upstream.clear_requests();
-        gw.post("/api/generate", &key, body.clone())
-            .send()
-            .await
-            .unwrap();
-        // find it among the health checks' GETs
-        seen = upstream
-            .requests()
-            .into_iter()
-            .find(|r| r.path == "/api/generate")
-            .unwrap()
-            .json()
-            .unwrap()["model"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        if seen == "llama3" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(seen, "llama3");
+    wait_for_default_model(&gw, &upstream, &key, "llama3").await;
 }
 
 /// Repeated wrong passwords from one address are throttled with 429 and Retry-After; CORS
@@ -346,4 +296,38 @@ async fn deactivation_reaches_a_second_instance_on_postgres() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// Sends model-less generates until the upstream receives `expected` as the model (the
+/// override is applied asynchronously); fails after a bounded number of tries.
+async fn wait_for_default_model(
+    gw: &Gateway,
+    upstream: &fake_ollama::FakeOllama,
+    key: &str,
+    expected: &str,
+) {
+    let body = json!({"prompt": "hello", "stream": false});
+    let mut seen = String::new();
+    for _ in 0..100 {
+        upstream.clear_requests();
+        let status = gw
+            .post("/api/generate", key, body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+        // find it among the health checks' GETs
+        let sent = upstream
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/api/generate")
+            .unwrap();
+        seen = sent.json().unwrap()["model"].as_str().unwrap().to_owned();
+        if seen == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the upstream never received model {expected:?}; last was {seen:?}");
 }
