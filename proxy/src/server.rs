@@ -6,9 +6,10 @@
 //! - a background service that re-reads settings overrides;
 //! - a background service that health-checks the Ollama hosts ([`crate::upstream::health`]).
 //!
-//! The database pool and the usage-log writer live on a small runtime of their own that
-//! outlives Pingora's services, so that the last usage records are written after the proxy
-//! stops. Pingora owns the signals: SIGTERM drains running requests for
+//! The database pool, the ledger's flusher and the usage-log writer live on a small runtime of
+//! their own that outlives Pingora's services, so that the last usage (and the unused leases)
+//! are written after the proxy stops. On SQLite the process holds a lock on `<file>.lock`
+//! while it serves: one process owns the file. Pingora owns the signals: SIGTERM drains running requests for
 //! `proxy.grace_period_seconds`, then the process exits.
 
 use std::net::TcpListener as StdListener;
@@ -21,7 +22,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use quota_engine::usage_log;
-use quota_engine::GateService;
+use quota_engine::{DatabaseUrl, Ledger, LedgerConfig};
 
 use crate::admin_hooks::Hooks;
 use crate::config::{Config, Listen};
@@ -40,6 +41,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the database runtime")?;
+    // Held until the process ends: a second `serve` on the same SQLite file is refused.
+    let _owner = match &config.database_url {
+        DatabaseUrl::Sqlite(path) => Some(quota_engine::db::own_sqlite(path)?),
+        DatabaseUrl::Postgres(_) => None,
+    };
     let (db, overrides) = db_runtime.block_on(async {
         let db = quota_engine::connect(&config.database_url)
             .await
@@ -80,9 +86,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     // SQLite's WAL is checkpointed off the request path (see quota_engine::db).
     let database_url = config.database_url.clone();
     db_runtime.spawn(async move { quota_engine::db::checkpoint_forever(&database_url).await });
-    // The writer task of the gate's group commit runs on the database runtime.
-    let gate = db_runtime.block_on(async { GateService::start(db.clone()) });
-    let state = Arc::new(AppState::new(config, db, gate, sink, metrics, overrides));
+    // The ledger's flusher runs on the database runtime; it writes usage every flush interval
+    // and, once told to stop, gives every lease back and writes the rest.
+    let ledger = Ledger::new(
+        db.clone(),
+        LedgerConfig {
+            flush_interval: config.flush_interval,
+            shared: config.database_url.is_postgres(),
+            ..LedgerConfig::default()
+        },
+    );
+    let (stop_ledger, ledger_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ledger_flusher = db_runtime.spawn(ledger.clone().run_flusher(async move {
+        let _ = ledger_stopped.await;
+    }));
+    let state = Arc::new(AppState::new(config, db, ledger, sink, metrics, overrides));
     // Weak: the registry lives as long as the process and must not keep the state alive.
     let weak = Arc::downgrade(&state);
     UpstreamCollector::register(Box::new(move || {
@@ -150,8 +168,16 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     drop(state);
     server.run(RunArgs::default());
 
+    // Every request has finished: the ledger's last flush cannot miss one.
+    let _ = stop_ledger.send(());
     let _ = stop_usage.send(());
     db_runtime.block_on(async {
+        if tokio::time::timeout(Duration::from_secs(10), ledger_flusher)
+            .await
+            .is_err()
+        {
+            tracing::error!("the last usage flush did not finish before exit");
+        }
         if tokio::time::timeout(Duration::from_secs(5), usage_writer)
             .await
             .is_err()

@@ -8,14 +8,15 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use quota_engine::settings::Overrides;
 use quota_engine::usage_log::UsageSink;
-use quota_engine::{DatabaseConnection, GateService, KeyCache};
+use quota_engine::{DatabaseConnection, KeyCache, Ledger};
 
 use crate::config::{parse_upstream, Config, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::upstream::UpstreamPool;
 
-/// How long a cached key is trusted: changes made by another instance bite within this time.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+/// After this a cached key is re-read in the background (it is still served meanwhile):
+/// changes made through another instance bite within about this time.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 /// How often settings overrides are re-read from the database.
 pub const SETTINGS_REFRESH: Duration = Duration::from_secs(2);
 
@@ -32,8 +33,9 @@ pub struct RuntimeSettings {
 pub struct AppState {
     pub config: Config,
     pub db: DatabaseConnection,
-    /// Admission, commit and refund (group commit on SQLite; see `quota_engine::gate_service`).
-    pub gate: GateService,
+    /// Admission, commit and refund in memory, against leases of quota; its flusher writes
+    /// usage to the database (see `quota_engine::ledger`).
+    pub ledger: Ledger,
     pub keys: KeyCache,
     /// Read (an `Arc` clone) by every request; replaced whole when an override changes.
     runtime: RwLock<Arc<RuntimeSettings>>,
@@ -47,7 +49,7 @@ impl AppState {
     pub fn new(
         config: Config,
         db: DatabaseConnection,
-        gate: GateService,
+        ledger: Ledger,
         usage: UsageSink,
         metrics: Metrics,
         overrides: Overrides,
@@ -56,7 +58,7 @@ impl AppState {
         AppState {
             keys: KeyCache::new(KEY_CACHE_TTL),
             runtime: RwLock::new(Arc::new(runtime)),
-            gate,
+            ledger,
             config,
             db,
             usage,

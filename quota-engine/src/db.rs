@@ -124,6 +124,48 @@ const POSTGRES_POOL: u32 = 16;
 
 /// Connects, creating the SQLite file and its folder when needed. SQLite runs in WAL mode with
 /// `synchronous = NORMAL` (see docs/architecture.md: a killed process loses nothing committed).
+/// Held by the one `serve` process that owns a SQLite file; dropping it (or the process
+/// ending, however it ends) releases the file for the next one.
+#[derive(Debug)]
+pub struct SqliteOwner {
+    _lock: std::fs::File,
+}
+
+/// Makes this process the owner of the SQLite file at `path`, so that a second `serve` on the
+/// same file is refused: the ledger admits out of leases in memory, and two processes that each
+/// believe they own the file could not share a limit exactly (PostgreSQL can: see
+/// `crate::ledger`). The lock is an OS file lock on `<file>.lock`: the kernel releases it when
+/// the process dies, also after `kill -9`.
+pub fn own_sqlite(path: &Path) -> Result<SqliteOwner> {
+    create_parent(path)?;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| EngineError::Io {
+            what: format!("cannot open the lock file {}", lock_path.display()),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(SqliteOwner { _lock: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::DatabaseInUse(format!(
+            "another llm-quota serve is already using the SQLite database {} (lock {}): stop it \
+             first, give this one its own DATABASE_URL, or use PostgreSQL to run several \
+             instances on one database",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(source)) => Err(EngineError::Io {
+            what: format!("cannot lock {}", lock_path.display()),
+            source,
+        }),
+    }
+}
+
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
     let mut options = match url {
         DatabaseUrl::Sqlite(path) => {

@@ -17,6 +17,15 @@ pub enum EngineError {
     /// Input the caller should have validated (a negative limit, an empty name…).
     #[error("{0}")]
     Invalid(String),
+    /// Another process serves from this SQLite file.
+    #[error("{0}")]
+    DatabaseInUse(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// No API key with this id.
     #[error("no API key with id {0}")]
     KeyNotFound(i64),

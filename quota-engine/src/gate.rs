@@ -1,18 +1,13 @@
-//! The gate and the commit: the one promise of this crate is that a quota holds exactly.
+//! What a quota is made of: the limits of a key, its counters in the current day and month,
+//! an admission and a refusal (with what a person needs to know), and the counters as the
+//! admin views read them. The decisions themselves are the ledger's ([`crate::ledger`]).
 //!
-//! **Admission** is a single conditional `UPDATE … RETURNING` on the key's counters row. It
-//! rolls the day and month over when their label changed, checks every limit that applies
-//! (requests, and tokens given the prompt's tokens) and counts the request, all in one
-//! statement. PostgreSQL serializes concurrent statements on the row lock and re-checks the
-//! `WHERE` against the latest row version; SQLite runs one writer at a time. So with a request
-//! limit R, exactly R of any number of concurrent requests pass, across processes too. (SeaORM
-//! drops `FOR UPDATE` on SQLite without a word, which is why there is no read-then-write here.)
-//!
-//! The prompt's tokens are reserved at admission, so concurrent requests cannot together
-//! overrun a token quota by their prompts. **The commit** adds the difference between the
-//! finished request's tokens and that reservation; a **refund** takes back the request and the
-//! reservation when the upstream never answered. Both only touch the period they were admitted
-//! in: a request that straddles midnight is charged to the day it started.
+//! The counters row of a key holds its **usage** (what finished and admitted requests used)
+//! and the room **leased** to instances' ledgers; [`current_counters`] and [`all_counters`]
+//! report usage. Prompt tokens are counted at admission, so concurrent requests cannot
+//! together overrun a token quota by their prompts; the commit adds the rest of a request's
+//! tokens to the period it was admitted in (a request that straddles midnight is charged to
+//! the day it started).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -91,6 +86,11 @@ impl LimitKind {
             LimitKind::DailyTokens => "daily token quota",
             LimitKind::MonthlyTokens => "monthly token quota",
         }
+    }
+
+    /// A request limit (else a token limit).
+    pub fn is_requests(self) -> bool {
+        matches!(self, LimitKind::DailyRequests | LimitKind::MonthlyRequests)
     }
 
     fn is_daily(self) -> bool {
@@ -200,39 +200,8 @@ pub enum GateDecision {
 }
 
 /// `CASE WHEN day_period = $2 THEN col ELSE 0 END`: the column's value in the current period.
-fn current(period_col: &str, period_param: &str, col: &str) -> String {
+pub(crate) fn current(period_col: &str, period_param: &str, col: &str) -> String {
     format!("(CASE WHEN {period_col} = {period_param} THEN {col} ELSE 0 END)")
-}
-
-fn gate_sql(limits: &Limits, first_limit_param: usize) -> String {
-    let day_req = current("day_period", "$2", "day_requests");
-    let day_tok = current("day_period", "$2", "day_tokens");
-    let mon_req = current("month_period", "$3", "month_requests");
-    let mon_tok = current("month_period", "$3", "month_tokens");
-    let mut sql = format!(
-        "UPDATE usage_counters SET \
-         day_requests = {day_req} + 1, day_tokens = {day_tok} + $4, \
-         month_requests = {mon_req} + 1, month_tokens = {mon_tok} + $4, \
-         day_period = $2, month_period = $3 \
-         WHERE key_id = $1"
-    );
-    let mut param = first_limit_param;
-    for (kind, limit) in limits.each() {
-        if limit.is_none() {
-            continue;
-        }
-        let p = format!("${param}");
-        param += 1;
-        let condition = match kind {
-            LimitKind::DailyRequests => format!(" AND {day_req} + 1 <= {p}"),
-            LimitKind::MonthlyRequests => format!(" AND {mon_req} + 1 <= {p}"),
-            LimitKind::DailyTokens => format!(" AND {day_tok} < {p} AND {day_tok} + $4 <= {p}"),
-            LimitKind::MonthlyTokens => format!(" AND {mon_tok} < {p} AND {mon_tok} + $4 <= {p}"),
-        };
-        sql.push_str(&condition);
-    }
-    sql.push_str(" RETURNING day_requests, day_tokens, month_requests, month_tokens");
-    sql
 }
 
 fn counters_from(row: &QueryResult) -> Result<Counters> {
@@ -244,63 +213,12 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
     })
 }
 
-fn stmt(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Statement {
+pub(crate) fn stmt(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
-/// A few rounds cover the rare race where a refusal is read back after another request was
-/// refunded, and a counters row that had to be created first.
-const GATE_ATTEMPTS: usize = 4;
-
-/// Admits the request and counts it if every limit has room for one more request and for
-/// `prompt_tokens`, atomically (see the module doc). Otherwise says which limit is exceeded.
-pub async fn admit(
-    db: &impl ConnectionTrait,
-    key_id: i64,
-    limits: &Limits,
-    prompt_tokens: i64,
-    periods: &PeriodKeys,
-) -> Result<GateDecision> {
-    let prompt_tokens = prompt_tokens.max(0);
-    let sql = gate_sql(limits, 5);
-    for _ in 0..GATE_ATTEMPTS {
-        let mut values: Vec<Value> = vec![
-            key_id.into(),
-            periods.day.as_str().into(),
-            periods.month.as_str().into(),
-            prompt_tokens.into(),
-        ];
-        values.extend(
-            limits
-                .each()
-                .into_iter()
-                .filter_map(|(_, l)| l.map(Value::from)),
-        );
-        if let Some(row) = db.query_one(stmt(db, sql.clone(), values)).await? {
-            return Ok(GateDecision::Admitted(Admission {
-                key_id,
-                day: periods.day.clone(),
-                month: periods.month.clone(),
-                reserved_tokens: prompt_tokens,
-                counters: counters_from(&row)?,
-            }));
-        }
-        match current_counters(db, key_id, periods).await? {
-            None => ensure_counters_row(db, key_id).await?,
-            Some(counters) => {
-                if let Some(refusal) = explain(limits, &counters, prompt_tokens, periods) {
-                    return Ok(GateDecision::Refused(refusal));
-                }
-            }
-        }
-    }
-    Err(EngineError::Invalid(format!(
-        "the gate for key {key_id} did not settle after {GATE_ATTEMPTS} attempts"
-    )))
-}
-
 /// The first limit (daily before monthly, requests before tokens) that has no room.
-fn explain(
+pub(crate) fn explain(
     limits: &Limits,
     counters: &Counters,
     prompt_tokens: i64,
@@ -328,7 +246,9 @@ fn explain(
     })
 }
 
-async fn ensure_counters_row(db: &impl ConnectionTrait, key_id: i64) -> Result<()> {
+/// Creates the key's counters row when it has none; [`EngineError::KeyNotFound`] when the key
+/// itself is gone.
+pub(crate) async fn ensure_counters_row(db: &impl ConnectionTrait, key_id: i64) -> Result<()> {
     let exists = db
         .query_one(stmt(
             db,
@@ -392,69 +312,4 @@ pub async fn all_counters(
     rows.iter()
         .map(|row| Ok((row.try_get::<i64>("", "key_id")?, counters_from(row)?)))
         .collect()
-}
-
-/// Adds a finished request's tokens: `total_tokens` minus what admission reserved. One
-/// statement, safe under any concurrency (it adds, never overwrites).
-pub async fn commit(
-    db: &impl ConnectionTrait,
-    admission: &Admission,
-    total_tokens: i64,
-) -> Result<()> {
-    let delta = total_tokens.max(0) - admission.reserved_tokens;
-    if delta == 0 {
-        return Ok(());
-    }
-    adjust(
-        db,
-        admission.key_id,
-        &admission.day,
-        &admission.month,
-        0,
-        delta,
-    )
-    .await
-}
-
-/// Takes back an admitted request that consumed nothing (the upstream was unreachable).
-pub async fn refund(db: &impl ConnectionTrait, admission: &Admission) -> Result<()> {
-    adjust(
-        db,
-        admission.key_id,
-        &admission.day,
-        &admission.month,
-        -1,
-        -admission.reserved_tokens,
-    )
-    .await
-}
-
-/// Adds `requests` and `tokens` (either may be negative) to a key's counters of the day and
-/// month labelled `day` and `month`; a counter already in a later period is left alone.
-pub async fn adjust(
-    db: &impl ConnectionTrait,
-    key_id: i64,
-    day: &str,
-    month: &str,
-    requests: i64,
-    tokens: i64,
-) -> Result<()> {
-    if requests == 0 && tokens == 0 {
-        return Ok(());
-    }
-    let sql = "UPDATE usage_counters SET \
-               day_requests = day_requests + (CASE WHEN day_period = $2 THEN $4 ELSE 0 END), \
-               day_tokens = day_tokens + (CASE WHEN day_period = $2 THEN $5 ELSE 0 END), \
-               month_requests = month_requests + (CASE WHEN month_period = $3 THEN $4 ELSE 0 END), \
-               month_tokens = month_tokens + (CASE WHEN month_period = $3 THEN $5 ELSE 0 END) \
-               WHERE key_id = $1";
-    let values = vec![
-        key_id.into(),
-        day.into(),
-        month.into(),
-        requests.into(),
-        tokens.into(),
-    ];
-    db.execute(stmt(db, sql.into(), values)).await?;
-    Ok(())
 }

@@ -1,17 +1,22 @@
-//! The key lookup the proxy does on every request, without a database round trip each time.
+//! The key lookup the proxy does on every request, without a database round trip on its path.
 //!
-//! Entries live for a short time-to-live (default 2 s), so a change made by another instance
-//! sharing PostgreSQL bites within that time; the instance that makes a change (its admin API)
-//! calls [`KeyCache::invalidate`] and it bites at once. Unknown digests are remembered too, for
-//! a shorter time, so a client hammering with a wrong key does not hammer the database. Expiry
-//! is checked by the caller against the current time on every request, so it bites exactly.
+//! Entries are **served stale while they revalidate**: an entry older than its time-to-live
+//! (default 1 s) is still answered from memory while one background task re-reads the key, so
+//! a refresh never blocks a request, and a change made by another instance sharing PostgreSQL
+//! bites within the time-to-live plus one read. Only an entry older than `max_stale` (a key
+//! idle for a while) or a key never seen is read inline. The instance that makes a change (its
+//! admin API) calls [`KeyCache::invalidate`] and it bites at once. Unknown digests are
+//! remembered too, for a shorter time, so a client hammering with a wrong key does not hammer
+//! the database. Expiry is checked by the caller against the current time on every request.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use sea_orm::ConnectionTrait;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
 
 use crate::keys::{self, ApiKey};
 use crate::Result;
@@ -19,70 +24,137 @@ use crate::Result;
 /// Above this many entries the cache starts over (bounds memory under a key-guessing attack).
 const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Clone)]
+type KeyDigest = [u8; 32];
+
 enum Entry {
-    Found(Arc<ApiKey>, Instant),
+    Found {
+        key: Arc<ApiKey>,
+        at: Instant,
+        /// Set while a background refresh of this entry runs (one at a time).
+        refreshing: Arc<AtomicBool>,
+    },
     Missing(Instant),
 }
 
-/// Digest → key, shared by every request of one process.
-pub struct KeyCache {
-    /// Read on every request, written on a miss; never held across an `.await`.
-    entries: RwLock<HashMap<String, Entry>>,
+struct Inner {
+    /// Read on every request, written on a miss or a refresh; never held across an `.await`.
+    entries: RwLock<HashMap<KeyDigest, Entry>>,
     ttl: Duration,
+    max_stale: Duration,
     negative_ttl: Duration,
 }
 
+/// Digest → key, shared by every request of one process. Cheap to clone.
+#[derive(Clone)]
+pub struct KeyCache {
+    inner: Arc<Inner>,
+}
+
+enum Cached {
+    Fresh(Option<Arc<ApiKey>>),
+    Stale(Arc<ApiKey>, Arc<AtomicBool>),
+    Unknown,
+}
+
 impl KeyCache {
+    /// Entries are refreshed after `ttl` and read inline when older than `ttl + 3 s`.
     pub fn new(ttl: Duration) -> KeyCache {
         KeyCache {
-            entries: RwLock::new(HashMap::new()),
-            ttl,
-            negative_ttl: ttl.min(Duration::from_secs(1)),
+            inner: Arc::new(Inner {
+                entries: RwLock::new(HashMap::new()),
+                ttl,
+                max_stale: ttl + Duration::from_secs(3),
+                negative_ttl: ttl.min(Duration::from_secs(1)),
+            }),
         }
     }
 
-    /// The key with this plaintext, from memory when fresh, else from the database.
+    fn cached(&self, digest: &KeyDigest, now: Instant) -> Cached {
+        let entries = self.inner.entries.read();
+        match entries.get(digest) {
+            Some(Entry::Found {
+                key,
+                at,
+                refreshing,
+            }) => {
+                let age = now.duration_since(*at);
+                if age < self.inner.ttl {
+                    Cached::Fresh(Some(Arc::clone(key)))
+                } else if age < self.inner.max_stale {
+                    Cached::Stale(Arc::clone(key), Arc::clone(refreshing))
+                } else {
+                    Cached::Unknown
+                }
+            }
+            Some(Entry::Missing(at)) if now.duration_since(*at) < self.inner.negative_ttl => {
+                Cached::Fresh(None)
+            }
+            _ => Cached::Unknown,
+        }
+    }
+
+    /// The key with this plaintext: from memory when cached (a stale entry is refreshed in
+    /// the background), else from the database.
     pub async fn lookup(
         &self,
-        db: &impl ConnectionTrait,
+        db: &DatabaseConnection,
         plaintext: &str,
     ) -> Result<Option<Arc<ApiKey>>> {
-        let hash = keys::hash_key(plaintext);
-        let now = Instant::now();
-        if let Some(entry) = self.entries.read().get(&hash) {
-            match entry {
-                Entry::Found(key, at) if now.duration_since(*at) < self.ttl => {
-                    return Ok(Some(Arc::clone(key)))
+        let digest: KeyDigest = Sha256::digest(plaintext.as_bytes()).into();
+        match self.cached(&digest, Instant::now()) {
+            Cached::Fresh(found) => Ok(found),
+            Cached::Stale(key, refreshing) => {
+                if !refreshing.swap(true, Ordering::AcqRel) {
+                    let cache = self.clone();
+                    let db = db.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = cache.load(&db, digest).await {
+                            tracing::warn!(error = %e, "key refresh failed; serving the cached key");
+                        }
+                        refreshing.store(false, Ordering::Release);
+                    });
                 }
-                Entry::Missing(at) if now.duration_since(*at) < self.negative_ttl => {
-                    return Ok(None)
-                }
-                _ => {}
+                Ok(Some(key))
             }
+            Cached::Unknown => self.load(db, digest).await,
         }
-        let found = keys::find_by_hash(db, &hash).await?.map(Arc::new);
+    }
+
+    async fn load(
+        &self,
+        db: &DatabaseConnection,
+        digest: KeyDigest,
+    ) -> Result<Option<Arc<ApiKey>>> {
+        let read_at = Instant::now();
+        let found = keys::find_by_hash(db, &hex::encode(digest))
+            .await?
+            .map(Arc::new);
         let entry = match &found {
-            Some(key) => Entry::Found(Arc::clone(key), now),
-            None => Entry::Missing(now),
+            Some(key) => Entry::Found {
+                key: Arc::clone(key),
+                at: read_at,
+                refreshing: Arc::new(AtomicBool::new(false)),
+            },
+            None => Entry::Missing(read_at),
         };
-        let mut entries = self.entries.write();
+        let mut entries = self.inner.entries.write();
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(hash, entry);
+        entries.insert(digest, entry);
         Ok(found)
     }
 
     /// Forgets one key (after this instance changed it).
     pub fn invalidate(&self, key_id: i64) {
-        self.entries
+        self.inner
+            .entries
             .write()
-            .retain(|_, e| !matches!(e, Entry::Found(k, _) if k.id == key_id));
+            .retain(|_, e| !matches!(e, Entry::Found { key, .. } if key.id == key_id));
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.entries.write().clear();
+        self.inner.entries.write().clear();
     }
 }

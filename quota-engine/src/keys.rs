@@ -206,6 +206,11 @@ pub async fn create(
         month_period: Set(String::new()),
         month_requests: Set(0),
         month_tokens: Set(0),
+        day_leased_requests: Set(0),
+        day_leased_tokens: Set(0),
+        month_leased_requests: Set(0),
+        month_leased_tokens: Set(0),
+        lease_demand: Set(0),
     }
     .insert(&txn)
     .await?;

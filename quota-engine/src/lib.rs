@@ -1,9 +1,9 @@
 //! The quota engine of llm-quota: everything that touches the database.
 //!
 //! It owns the schema (SeaORM entities and migrations), API keys (generation, hashing, the
-//! cached lookup), calendar periods in the operator's time zone, **the gate** (one atomic
-//! statement that admits a request only when every limit of its key still has room, and counts
-//! it), **the commit** (adds a finished request's tokens), runtime settings overrides and the
+//! cached lookup), calendar periods in the operator's time zone, **the ledger** (admission
+//! decided in memory out of leases of quota taken from the database with one conditional
+//! statement each, usage written back in group commits), runtime settings overrides and the
 //! per-request usage log that the admin charts read.
 //!
 //! It knows nothing of HTTP, Pingora or axum, and never reads environment variables or files:
@@ -17,8 +17,8 @@
 //! - [`keys`]: key material (`sk-…`, SHA-256, display prefix) and key CRUD.
 //! - [`key_cache`]: the in-memory key lookup with bounded staleness.
 //! - [`periods`]: calendar day and month in a time zone, and their reset instants.
-//! - [`gate`]: admission (atomic check-and-count), commit, refund.
-//! - [`gate_service`]: the same, with group commit on SQLite (what the proxy calls).
+//! - [`gate`]: limits, counters, admissions and refusals; the counters' read model.
+//! - [`ledger`]: admission, commit and refund against per-key leases; the group commit.
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
 //! - [`usage_log`]: the per-request log, written in batches off the request path, and its
 //!   per-day read model.
@@ -27,9 +27,9 @@ pub mod db;
 pub mod entity;
 mod error;
 pub mod gate;
-pub mod gate_service;
 pub mod key_cache;
 pub mod keys;
+pub mod ledger;
 pub mod migration;
 pub mod periods;
 pub mod settings;
@@ -38,9 +38,9 @@ pub mod usage_log;
 pub use db::{connect, DatabaseUrl};
 pub use error::EngineError;
 pub use gate::{Admission, GateDecision, Limits, QuotaExceeded};
-pub use gate_service::GateService;
 pub use key_cache::KeyCache;
 pub use keys::{ApiKey, KeyPatch, NewKey};
+pub use ledger::{Ledger, LedgerConfig};
 pub use periods::{PeriodKeys, Periods};
 pub use sea_orm::DatabaseConnection;
 

@@ -171,7 +171,15 @@ impl UsageQueue {
                 }
             }
         }
-        flush(&db, &mut pending).await;
+        // At shutdown, pooled connections opened on the proxy's runtimes fail once those are
+        // gone; the pool replaces them, so the last records get a few tries.
+        for _ in 0..20 {
+            flush(&db, &mut pending).await;
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Writes whatever is queued right now (used at shutdown and by tests).

@@ -3,7 +3,7 @@
 use axum::http::{header, Method, StatusCode};
 use chrono::{Days, Utc};
 use quota_engine::usage_log::{self, UsageRecord};
-use quota_engine::{gate, keys, GateDecision};
+use quota_engine::{keys, GateDecision};
 use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
@@ -127,12 +127,12 @@ async fn list_with_current_usage() {
     let second = key_id(&h, json!({"name": "second", "daily_request_limit": 5})).await;
     let periods = h.periods.at(Utc::now());
     let limits = keys::get(&h.db, second).await.unwrap().limits;
+    let ledger = quota_engine::Ledger::new(h.db.clone(), Default::default());
     for _ in 0..2 {
-        let decision = gate::admit(&h.db, second, &limits, 7, &periods)
-            .await
-            .unwrap();
+        let decision = ledger.admit(second, &limits, 7, &periods).await.unwrap();
         assert!(matches!(decision, GateDecision::Admitted(_)));
     }
+    ledger.flush().await.unwrap();
     let answer = h.get("/api/api-keys").await;
     assert_eq!(answer.status, StatusCode::OK);
     let list = answer.json();

@@ -99,6 +99,7 @@ pub struct HealthSection {
 pub struct QuotaSection {
     pub timezone: Option<String>,
     pub token_counting: Option<String>,
+    pub flush_interval_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

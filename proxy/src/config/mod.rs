@@ -99,6 +99,8 @@ pub struct Config {
     pub timezone: String,
     pub periods: Periods,
     pub token_counting: TokenCounting,
+    /// How often the ledger writes usage to the database (`kill -9` loses at most this).
+    pub flush_interval: Duration,
     pub allowed_origins: Vec<String>,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -356,6 +358,17 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         }
     };
 
+    let flush_interval = match raw.quota.flush_interval_ms {
+        None => Duration::from_millis(10),
+        Some(ms) if (1..=1_000).contains(&ms) => Duration::from_millis(ms),
+        Some(ms) => {
+            return Err(err(
+                "quota.flush_interval_ms",
+                format!("{ms} is out of range: use 1 to 1000 milliseconds (default 10)"),
+            ))
+        }
+    };
+
     let log_format = match raw.log.format.as_deref().map(str::trim) {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -438,6 +451,7 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         timezone: timezone.trim().to_owned(),
         periods,
         token_counting,
+        flush_interval,
         allowed_origins,
         log_format,
         log_level: raw.log.level.unwrap_or_else(|| "info".into()),
@@ -535,6 +549,10 @@ impl Config {
                     TokenCounting::Tiktoken => "tiktoken".into(),
                     TokenCounting::Upstream => "upstream".into(),
                 },
+            ),
+            (
+                "quota.flush_interval_ms".into(),
+                self.flush_interval.as_millis().to_string(),
             ),
             (
                 "cors.allowed_origins".into(),

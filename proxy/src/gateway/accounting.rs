@@ -65,14 +65,12 @@ pub async fn settle(
         let (prompt, completion) = usage.charge(state.config.token_counting, ctx.prompt_tokens);
         let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
         let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
-        let result = if consumed {
+        // In memory: the ledger writes it to the database with its next flush.
+        if consumed {
             let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-            state.gate.commit(&admission, total).await
+            state.ledger.commit(&admission, total);
         } else {
-            state.gate.refund(&admission).await
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, key_id = admission.key_id, "usage commit failed");
+            state.ledger.refund(&admission);
         }
         if consumed {
             metrics

@@ -176,7 +176,7 @@ async fn counted(
     let periods = state.config.periods.at(now);
     let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
     match state
-        .gate
+        .ledger
         .admit(key.id, &key.limits, prompt, &periods)
         .await
     {

@@ -86,6 +86,8 @@ async fn admin_key_lifecycle_reaches_the_proxy() {
             .status(),
         429
     );
+    // Usage reaches the database with the ledger's next flush (within milliseconds).
+    gw.wait_for_counters(1, |c| c.day_requests == 1).await;
     let list: Value = c
         .get(format!("{}/api/api-keys", gw.admin))
         .bearer_auth(PASSWORD)

@@ -1,29 +1,11 @@
-use serde_json::json;
+use crate::support::{fake, postgres_url, split_burst, Db, Gateway, Options};
 
-use crate::support::{fake, postgres_url, Db, Gateway, Options};
-
+/// `n` concurrent requests spread evenly over `gws`.
 async fn burst(gws: &[&Gateway], key: &str, n: usize) -> (usize, usize) {
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let gw = gws[i % gws.len()];
-        let req = gw.post(
-            "/api/generate",
-            key,
-            json!({"model": "llama3", "prompt": "hi", "stream": false}),
-        );
-        tasks.push(tokio::spawn(async move {
-            req.send().await.unwrap().status().as_u16()
-        }));
-    }
-    let (mut ok, mut limited) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            429 => limited += 1,
-            other => panic!("unexpected status {other}"),
-        }
-    }
-    (ok, limited)
+    let counts: Vec<usize> = (0..gws.len())
+        .map(|i| n / gws.len() + usize::from(i < n % gws.len()))
+        .collect();
+    split_burst(gws, key, &counts).await
 }
 
 /// 60 concurrent requests on a daily request limit of 20: exactly 20 pass (SQLite).

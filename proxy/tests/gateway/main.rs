@@ -8,6 +8,7 @@ mod admin;
 mod bodies;
 mod cli;
 mod concurrency;
+mod ledger;
 mod routes;
 mod support;
 mod upstreams;

@@ -42,6 +42,7 @@ pub struct Gateway {
     pub admin: String,
     pub metrics: String,
     pub database_url: String,
+    upstream: String,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
 }
@@ -70,6 +71,44 @@ async fn fresh_postgres_schema() -> String {
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
+/// `llm-quota serve` with the test's configuration in `dir` (ports 0, quiet logs).
+fn serve_command(
+    dir: &std::path::Path,
+    database_url: &str,
+    upstream: &str,
+    options: &Options,
+) -> Command {
+    let yaml_path = dir.join("test.yaml");
+    std::fs::write(
+        &yaml_path,
+        format!(
+            "proxy:\n  threads: 1\n  grace_period_seconds: 0\n{}",
+            options.yaml
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&yaml_path)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ADMIN_PASSWORD", "test-password")
+        .env("PROXY_HOST", "127.0.0.1")
+        .env("PROXY_PORT", "0")
+        .env("ADMIN_PORT", "0")
+        .env("METRICS_PORT", "0")
+        .env("DATABASE_URL", database_url)
+        .env("OLLAMA_URL", upstream)
+        .env("APP_TZ", "Europe/Berlin")
+        .env("LOG_LEVEL", "warn")
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
 impl Gateway {
     /// Starts the binary against `upstream` and waits until it answers /healthz.
     pub async fn start(upstream: &str, options: Options) -> Gateway {
@@ -79,34 +118,7 @@ impl Gateway {
             Db::Postgres => fresh_postgres_schema().await,
             Db::Shared(url) => url.clone(),
         };
-        let yaml_path = dir.path().join("test.yaml");
-        std::fs::write(
-            &yaml_path,
-            format!(
-                "proxy:\n  threads: 1\n  grace_period_seconds: 0\n{}",
-                options.yaml
-            ),
-        )
-        .unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&yaml_path)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ADMIN_PASSWORD", "test-password")
-            .env("PROXY_HOST", "127.0.0.1")
-            .env("PROXY_PORT", "0")
-            .env("ADMIN_PORT", "0")
-            .env("METRICS_PORT", "0")
-            .env("DATABASE_URL", &database_url)
-            .env("OLLAMA_URL", upstream)
-            .env("APP_TZ", "Europe/Berlin")
-            .env("LOG_LEVEL", "warn")
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut cmd = serve_command(dir.path(), &database_url, upstream, &options);
         let mut child = cmd.spawn().expect("start llm-quota");
         let stdout = child.stdout.take().unwrap();
         let line = tokio::task::spawn_blocking(move || {
@@ -138,6 +150,7 @@ impl Gateway {
             admin: urls[1].clone(),
             metrics: urls[2].clone(),
             database_url,
+            upstream: upstream.to_owned(),
             dir,
             client: reqwest::Client::new(),
         };
@@ -239,6 +252,51 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// `kill -9`: the process dies at once, flushing nothing.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and waits until the process has exited (its shutdown work done).
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status} after SIGTERM");
+    }
+
+    /// Runs a second `serve` on this gateway's database and configuration (in a folder of its
+    /// own); returns its exit code and stderr. Panics if it is still running after 30 s.
+    pub async fn serve_again(&self) -> (i32, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = serve_command(
+            dir.path(),
+            &self.database_url,
+            &self.upstream,
+            &Options::default(),
+        );
+        cmd.stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        for _ in 0..300 {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status.code().unwrap_or(-1), stderr);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        panic!("the second serve kept running");
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -257,4 +315,30 @@ pub fn fake_with(config: FakeConfig) -> FakeOllama {
 /// cl100k_base count, as the gateway counts.
 pub fn tokens(text: &str) -> i64 {
     llm_quota::dialect::count_tokens(text) as i64
+}
+
+/// Sends `counts[i]` concurrent requests to `gws[i]`, all at once; returns (200s, 429s).
+pub async fn split_burst(gws: &[&Gateway], key: &str, counts: &[usize]) -> (usize, usize) {
+    let mut tasks = Vec::new();
+    for (gw, &n) in gws.iter().zip(counts) {
+        for _ in 0..n {
+            let req = gw.post(
+                "/api/generate",
+                key,
+                serde_json::json!({"model": "llama3", "prompt": "hi", "stream": false}),
+            );
+            tasks.push(tokio::spawn(async move {
+                req.send().await.unwrap().status().as_u16()
+            }));
+        }
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            429 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    (ok, limited)
 }

@@ -2,7 +2,7 @@
 //! `TEST_DATABASE_URL` is set (each test in a schema of its own).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod gate;
 mod keys;
+mod ledger;
 mod support;
 mod usage;

@@ -1,7 +1,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
-use quota_engine::{db, DatabaseConnection, DatabaseUrl, Periods};
+use quota_engine::{db, DatabaseConnection, DatabaseUrl, Ledger, LedgerConfig, Periods};
 use sea_orm::{ConnectionTrait, Database};
 
 /// A database under test, with what keeps it alive.
@@ -80,4 +80,15 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
         .with_timezone(&Utc)
+}
+
+/// A ledger over the test database, configured as `serve` would (shared on PostgreSQL).
+pub fn ledger(t: &TestDb) -> Ledger {
+    Ledger::new(
+        t.db.clone(),
+        LedgerConfig {
+            shared: t.url.is_postgres(),
+            ..LedgerConfig::default()
+        },
+    )
 }

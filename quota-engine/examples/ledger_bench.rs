@@ -1,8 +1,10 @@
-//! Micro-benchmark of the database path of one request: admit + commit, sequentially and
-//! with 64 concurrent tasks, on a SQLite file. `cargo run --release -p quota-engine --example
-//! gate_bench`. Results go to docs/performance.md.
+//! Micro-benchmark of the ledger's part of one request: admit + commit, sequentially and with
+//! 64 concurrent tasks, on a SQLite file, with the flusher running. `cargo run --release -p
+//! quota-engine --example ledger_bench`. Results go to docs/performance.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use quota_engine::{db, gate, keys, DatabaseUrl, GateDecision, Limits, NewKey, Periods};
+use quota_engine::{
+    db, keys, DatabaseUrl, GateDecision, Ledger, LedgerConfig, Limits, NewKey, Periods,
+};
 use std::time::Instant;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -30,23 +32,26 @@ async fn main() {
     let periods = Periods::from_name("Europe/Berlin")
         .unwrap()
         .at(chrono::Utc::now());
+    let ledger = Ledger::new(conn.clone(), LedgerConfig::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let flusher = tokio::spawn(ledger.clone().run_flusher(async move {
+        let _ = stopped.await;
+    }));
     for conc in [1usize, 64] {
         let n = 20_000usize;
         let start = Instant::now();
         let tasks: Vec<_> = (0..conc)
             .map(|_| {
-                let conn = conn.clone();
+                let ledger = ledger.clone();
                 let periods = periods.clone();
                 tokio::spawn(async move {
                     for _ in 0..n / conc {
                         let GateDecision::Admitted(a) =
-                            gate::admit(&conn, key.id, &limits, 10, &periods)
-                                .await
-                                .unwrap()
+                            ledger.admit(key.id, &limits, 10, &periods).await.unwrap()
                         else {
                             panic!()
                         };
-                        gate::commit(&conn, &a, 20).await.unwrap();
+                        ledger.commit(&a, 20);
                     }
                 })
             })
@@ -60,4 +65,6 @@ async fn main() {
             n as f64 / el
         );
     }
+    let _ = stop.send(());
+    flusher.await.unwrap();
 }

@@ -1,0 +1,550 @@
+//! One key's account in an instance's ledger: the lease it holds, the usage not yet flushed,
+//! and what it last saw of the shared row. Pure bookkeeping, no I/O: [`super::Ledger`] calls it
+//! under the key's mutex and does the database work around it.
+//!
+//! The invariant that makes leases exact: the shared row's `*_leased_*` columns hold, for this
+//! instance, `lease + (−pending leased deltas)`: room granted and neither flushed as used nor
+//! given back. Every operation below keeps it, so the row's `used + leased` never passes a limit
+//! while each instance admits only out of its own lease.
+
+use std::time::Instant;
+
+use crate::gate::{Admission, Counters, Limits};
+use crate::periods::PeriodKeys;
+
+/// Requests and tokens, for leases and grants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Amount {
+    pub requests: i64,
+    pub tokens: i64,
+}
+
+impl Amount {
+    pub fn is_zero(&self) -> bool {
+        self.requests == 0 && self.tokens == 0
+    }
+}
+
+/// What one flush adds to a key's row for one (day, month): `used_*` to the usage columns,
+/// `leased_*` to the lease columns (negative: room used or given back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub used_requests: i64,
+    pub used_tokens: i64,
+    pub leased_requests: i64,
+    pub leased_tokens: i64,
+}
+
+impl Delta {
+    pub fn is_zero(&self) -> bool {
+        *self == Delta::default()
+    }
+
+    pub fn add(&mut self, other: &Delta) {
+        self.used_requests += other.used_requests;
+        self.used_tokens += other.used_tokens;
+        self.leased_requests += other.leased_requests;
+        self.leased_tokens += other.leased_tokens;
+    }
+}
+
+/// (day label, month label) of the periods a delta belongs to.
+pub type PeriodLabels = (String, String);
+
+/// Unflushed deltas, by period (almost always one entry; two around midnight).
+pub type Pending = Vec<(PeriodLabels, Delta)>;
+
+/// What a key needs from the shared row before it can admit a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Need {
+    /// At least this much must be granted, or the request is refused.
+    pub min: Amount,
+    /// This much is asked for (a block: fewer statements while the key has room).
+    pub want: Amount,
+}
+
+#[derive(Debug, Default)]
+pub struct Account {
+    /// The periods of `lease` and `base`; `None` before the first request.
+    periods: Option<PeriodLabels>,
+    /// The limits the lease was taken under: a change gives the lease back.
+    limits: Limits,
+    /// Room held by this instance and not yet used.
+    lease: Amount,
+    /// The shared row's used + leased per limit, as last seen and adjusted locally since: with
+    /// `lease`, what this instance reports as remaining (`x-ratelimit-*`).
+    base: Counters,
+    pending: Pending,
+    /// Deltas a flush has taken and not yet committed: still counted as this instance's until
+    /// the row has them.
+    flushing: Pending,
+    /// The last `lease_demand` seen on the row (another instance asking for leases back).
+    pub demand_seen: i64,
+    /// Until then, grants are exactly what a request needs (another instance is short).
+    pub exact_until: Option<Instant>,
+    /// Leases held elsewhere that did not come back when asked (a stopped or crashed
+    /// instance's): refusals with no more than this held elsewhere do not wait again.
+    pub stuck: Amount,
+}
+
+fn requests_limited(limits: &Limits) -> bool {
+    limits.daily_requests.is_some() || limits.monthly_requests.is_some()
+}
+
+fn tokens_limited(limits: &Limits) -> bool {
+    limits.daily_tokens.is_some() || limits.monthly_tokens.is_some()
+}
+
+/// What admitting one request takes from a lease: one request if requests are limited; the
+/// prompt's tokens (at least one, so an exhausted token quota refuses) if tokens are.
+fn admission_need(limits: &Limits, prompt_tokens: i64) -> Amount {
+    Amount {
+        requests: i64::from(requests_limited(limits)),
+        tokens: if tokens_limited(limits) {
+            prompt_tokens.max(1)
+        } else {
+            0
+        },
+    }
+}
+
+/// The tightest room left under the limits of one kind (requests or tokens), given the row's
+/// used + leased; `None` when no limit of that kind is set.
+fn room(limits: [Option<i64>; 2], totals: [i64; 2]) -> Option<i64> {
+    limits
+        .iter()
+        .zip(totals)
+        .filter_map(|(limit, total)| limit.map(|l| l - total))
+        .min()
+}
+
+impl Account {
+    fn labels(periods: &PeriodKeys) -> PeriodLabels {
+        (periods.day.clone(), periods.month.clone())
+    }
+
+    fn is_current(&self, periods: &PeriodKeys) -> bool {
+        self.periods
+            .as_ref()
+            .is_some_and(|(d, m)| *d == periods.day && *m == periods.month)
+    }
+
+    fn pending_mut(&mut self, labels: &PeriodLabels) -> &mut Delta {
+        let index = match self.pending.iter().position(|(l, _)| l == labels) {
+            Some(i) => i,
+            None => {
+                self.pending.push((labels.clone(), Delta::default()));
+                self.pending.len() - 1
+            }
+        };
+        &mut self.pending[index].1
+    }
+
+    /// Gives the whole lease back (it goes to the row with the next flush).
+    pub fn release(&mut self) {
+        if self.lease.is_zero() {
+            return;
+        }
+        let Some(labels) = self.periods.clone() else {
+            return;
+        };
+        let lease = std::mem::take(&mut self.lease);
+        let delta = self.pending_mut(&labels);
+        delta.leased_requests -= lease.requests;
+        delta.leased_tokens -= lease.tokens;
+        self.base.day_requests -= lease.requests;
+        self.base.month_requests -= lease.requests;
+        self.base.day_tokens -= lease.tokens;
+        self.base.month_tokens -= lease.tokens;
+    }
+
+    pub fn lease(&self) -> Amount {
+        self.lease
+    }
+
+    /// Moves to the request's periods and limits, giving back a lease taken for others.
+    fn align(&mut self, limits: &Limits, periods: &PeriodKeys) {
+        if self.is_current(periods) && self.limits == *limits {
+            return;
+        }
+        self.release();
+        if !self.is_current(periods) {
+            self.base = Counters::default();
+        }
+        self.periods = Some(Self::labels(periods));
+        self.limits = *limits;
+    }
+
+    /// Admits from the lease when it holds enough; `None` when the shared row must be asked.
+    pub fn try_admit(
+        &mut self,
+        key_id: i64,
+        limits: &Limits,
+        prompt_tokens: i64,
+        periods: &PeriodKeys,
+    ) -> Option<Admission> {
+        self.align(limits, periods);
+        let need = admission_need(limits, prompt_tokens);
+        if self.lease.requests < need.requests || self.lease.tokens < need.tokens {
+            return None;
+        }
+        let from_lease = Amount {
+            requests: need.requests,
+            tokens: if need.tokens > 0 { prompt_tokens } else { 0 },
+        };
+        self.lease.requests -= from_lease.requests;
+        self.lease.tokens -= from_lease.tokens;
+        let labels = Self::labels(periods);
+        let delta = self.pending_mut(&labels);
+        delta.used_requests += 1;
+        delta.used_tokens += prompt_tokens;
+        delta.leased_requests -= from_lease.requests;
+        delta.leased_tokens -= from_lease.tokens;
+        if need.requests == 0 {
+            self.base.day_requests += 1;
+            self.base.month_requests += 1;
+        }
+        if need.tokens == 0 {
+            self.base.day_tokens += prompt_tokens;
+            self.base.month_tokens += prompt_tokens;
+        }
+        Some(Admission {
+            key_id,
+            day: periods.day.clone(),
+            month: periods.month.clone(),
+            reserved_tokens: prompt_tokens,
+            counters: self.view(),
+        })
+    }
+
+    /// Usage as this instance sees it: the row's used + leased, less the lease it holds.
+    pub fn view(&self) -> Counters {
+        Counters {
+            day_requests: self.base.day_requests - self.lease.requests,
+            month_requests: self.base.month_requests - self.lease.requests,
+            day_tokens: self.base.day_tokens - self.lease.tokens,
+            month_tokens: self.base.month_tokens - self.lease.tokens,
+        }
+    }
+
+    /// What to ask the row for so that a request of `prompt_tokens` can be admitted: the
+    /// minimum, and a block sized from the room this instance last saw (1/`divisor` of it, at
+    /// most `max`), or exactly the minimum when `exact`.
+    pub fn need(
+        &mut self,
+        limits: &Limits,
+        prompt_tokens: i64,
+        periods: &PeriodKeys,
+        exact: bool,
+        divisor: i64,
+        max: Amount,
+    ) -> Need {
+        self.align(limits, periods);
+        let need = admission_need(limits, prompt_tokens);
+        let min = Amount {
+            requests: (need.requests - self.lease.requests).max(0),
+            tokens: (need.tokens - self.lease.tokens).max(0),
+        };
+        if exact {
+            return Need { min, want: min };
+        }
+        let view = self.view();
+        let block = |min: i64, room: Option<i64>, max: i64| {
+            if min == 0 && room.is_none() {
+                return 0;
+            }
+            let share = room.unwrap_or(0).max(0) / divisor.max(1);
+            share.clamp(min, max.max(min))
+        };
+        let want = Amount {
+            requests: block(
+                min.requests,
+                room(
+                    [limits.daily_requests, limits.monthly_requests],
+                    [view.day_requests, view.month_requests],
+                ),
+                max.requests,
+            ),
+            tokens: block(
+                min.tokens,
+                room(
+                    [limits.daily_tokens, limits.monthly_tokens],
+                    [view.day_tokens, view.month_tokens],
+                ),
+                max.tokens,
+            ),
+        };
+        Need { min, want }
+    }
+
+    /// The room under `limits` given the row's used + leased (`totals`), per kind: the most a
+    /// grant may take. `None` where no limit of that kind is set.
+    pub fn room_in(limits: &Limits, totals: &Counters) -> (Option<i64>, Option<i64>) {
+        (
+            room(
+                [limits.daily_requests, limits.monthly_requests],
+                [totals.day_requests, totals.month_requests],
+            ),
+            room(
+                [limits.daily_tokens, limits.monthly_tokens],
+                [totals.day_tokens, totals.month_tokens],
+            ),
+        )
+    }
+
+    /// A grant arrived: the row now shows `totals` (used + leased) for the current periods.
+    pub fn granted(&mut self, grant: Amount, totals: Counters) {
+        self.lease.requests += grant.requests;
+        self.lease.tokens += grant.tokens;
+        self.base = totals;
+    }
+
+    /// What this instance has changed in the row's used + leased (per limit) and not yet
+    /// flushed: the row does not show it yet, so a grant must count it.
+    pub fn unflushed(&self, periods: &PeriodKeys) -> Counters {
+        let mut c = Counters::default();
+        for ((day, month), d) in self.pending.iter().chain(self.flushing.iter()) {
+            if *day == periods.day {
+                c.day_requests += d.used_requests + d.leased_requests;
+                c.day_tokens += d.used_tokens + d.leased_tokens;
+            }
+            if *month == periods.month {
+                c.month_requests += d.used_requests + d.leased_requests;
+                c.month_tokens += d.used_tokens + d.leased_tokens;
+            }
+        }
+        c
+    }
+
+    /// This instance's share of the row's leased columns of the current month: its lease plus
+    /// what it used out of leases or gave back and has not flushed yet.
+    pub fn held(&self, periods: &PeriodKeys) -> Amount {
+        let mut held = self.lease;
+        for ((_, month), d) in self.pending.iter().chain(self.flushing.iter()) {
+            if *month == periods.month {
+                held.requests -= d.leased_requests;
+                held.tokens -= d.leased_tokens;
+            }
+        }
+        held
+    }
+
+    /// Adds `requests` and `tokens` (either may be negative) to the usage of an admitted
+    /// request's periods: an increase is taken from the lease while it lasts, a decrease goes
+    /// back to the lease, when the lease is of those periods and covers that kind.
+    pub fn charge(&mut self, admission: &Admission, requests: i64, tokens: i64) {
+        let labels = (admission.day.clone(), admission.month.clone());
+        let current = self.periods.as_ref() == Some(&labels);
+        let limits = self.limits;
+        let mut from_lease = Amount::default();
+        if current {
+            if requests_limited(&limits) {
+                from_lease.requests = Self::lease_part(requests, self.lease.requests);
+            }
+            if tokens_limited(&limits) {
+                from_lease.tokens = Self::lease_part(tokens, self.lease.tokens);
+            }
+            self.lease.requests -= from_lease.requests;
+            self.lease.tokens -= from_lease.tokens;
+            // What did not come from (or go back to) the lease moves the row's total.
+            self.base.day_requests += requests - from_lease.requests;
+            self.base.month_requests += requests - from_lease.requests;
+            self.base.day_tokens += tokens - from_lease.tokens;
+            self.base.month_tokens += tokens - from_lease.tokens;
+        }
+        let delta = self.pending_mut(&labels);
+        delta.used_requests += requests;
+        delta.used_tokens += tokens;
+        delta.leased_requests -= from_lease.requests;
+        delta.leased_tokens -= from_lease.tokens;
+    }
+
+    /// How much of a change of `amount` the lease takes: all of a decrease (it goes back), an
+    /// increase up to what the lease holds.
+    fn lease_part(amount: i64, lease: i64) -> i64 {
+        if amount <= 0 {
+            amount
+        } else {
+            amount.min(lease.max(0))
+        }
+    }
+
+    /// Takes the unflushed deltas for a flush; they still count as this instance's until
+    /// [`Account::flushed`] or [`Account::flush_failed`].
+    pub fn take_pending(&mut self) -> Pending {
+        self.pending.retain(|(_, d)| !d.is_zero());
+        self.flushing = std::mem::take(&mut self.pending);
+        self.flushing.clone()
+    }
+
+    /// The flush committed: the row has the deltas now.
+    pub fn flushed(&mut self) {
+        self.flushing.clear();
+    }
+
+    /// The flush failed: its deltas go back to the pending ones, for the next flush.
+    pub fn flush_failed(&mut self) {
+        for (labels, delta) in std::mem::take(&mut self.flushing) {
+            self.pending_mut(&labels).add(&delta);
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(|(_, d)| !d.is_zero())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::periods::Periods;
+
+    fn periods(at: &str) -> PeriodKeys {
+        Periods::from_name("Europe/Berlin")
+            .unwrap()
+            .at(at.parse().unwrap())
+    }
+
+    fn daily(requests: i64) -> Limits {
+        Limits {
+            daily_requests: Some(requests),
+            ..Default::default()
+        }
+    }
+
+    fn sum(pending: &Pending) -> Delta {
+        let mut total = Delta::default();
+        for (_, d) in pending {
+            total.add(d);
+        }
+        total
+    }
+
+    /// Admission takes one request out of the lease and moves it from leased to used.
+    #[test]
+    fn admission_moves_room_from_lease_to_usage() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = Account::default();
+        assert!(a.try_admit(1, &daily(10), 0, &p).is_none());
+        a.granted(
+            Amount {
+                requests: 3,
+                tokens: 0,
+            },
+            Counters {
+                day_requests: 3,
+                month_requests: 3,
+                ..Default::default()
+            },
+        );
+        for _ in 0..3 {
+            assert!(a.try_admit(1, &daily(10), 5, &p).is_some());
+        }
+        assert!(a.try_admit(1, &daily(10), 0, &p).is_none());
+        let d = sum(&a.take_pending());
+        assert_eq!((d.used_requests, d.leased_requests), (3, -3));
+        assert_eq!(d.used_tokens, 15);
+        assert_eq!(d.leased_tokens, 0, "tokens are unlimited: no token lease");
+    }
+
+    /// A request that is refunded gives its request back to the lease, not to the row.
+    #[test]
+    fn refund_returns_to_the_lease() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = Account::default();
+        a.try_admit(1, &daily(10), 0, &p);
+        a.granted(
+            Amount {
+                requests: 1,
+                tokens: 0,
+            },
+            Counters::default(),
+        );
+        let adm = a.try_admit(1, &daily(10), 0, &p).unwrap();
+        assert_eq!(a.lease().requests, 0);
+        a.charge(&adm, -1, 0);
+        assert_eq!(a.lease().requests, 1);
+        assert!(sum(&a.take_pending()).is_zero());
+    }
+
+    /// A new day gives the old day's lease back, booked to the old periods.
+    #[test]
+    fn a_new_period_releases_the_old_lease() {
+        let day1 = periods("2026-11-29T10:00:00Z");
+        let day2 = periods("2026-11-30T10:00:00Z");
+        let mut a = Account::default();
+        a.try_admit(1, &daily(10), 0, &day1);
+        a.granted(
+            Amount {
+                requests: 4,
+                tokens: 0,
+            },
+            Counters::default(),
+        );
+        assert!(a.try_admit(1, &daily(10), 0, &day2).is_none());
+        let pending = a.take_pending();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0 .0, day1.day);
+        assert_eq!(pending[0].1.leased_requests, -4);
+    }
+
+    /// Blocks shrink with the room left, down to what one request needs.
+    #[test]
+    fn blocks_shrink_near_the_limit() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let max = Amount {
+            requests: 64,
+            tokens: 1 << 16,
+        };
+        let mut a = Account::default();
+        let far = a.need(&daily(10_000), 0, &p, false, 16, max);
+        assert_eq!(far.want.requests, 64);
+        a.granted(
+            Amount::default(),
+            Counters {
+                day_requests: 9_990,
+                ..Default::default()
+            },
+        );
+        let near = a.need(&daily(10_000), 0, &p, false, 16, max);
+        assert_eq!((near.min.requests, near.want.requests), (1, 1));
+        let exact = a.need(&daily(10_000), 0, &p, true, 16, max);
+        assert_eq!(exact.want, exact.min);
+    }
+
+    /// A commit above the reservation is taken from the token lease first, the rest charged
+    /// directly; a commit below it gives the difference back to the lease.
+    #[test]
+    fn commits_settle_against_the_token_lease() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let limits = Limits {
+            daily_tokens: Some(1_000),
+            ..Default::default()
+        };
+        let mut a = Account::default();
+        a.try_admit(1, &limits, 10, &p);
+        a.granted(
+            Amount {
+                requests: 0,
+                tokens: 50,
+            },
+            Counters {
+                day_tokens: 50,
+                month_tokens: 50,
+                ..Default::default()
+            },
+        );
+        let adm = a.try_admit(1, &limits, 10, &p).unwrap();
+        assert_eq!(a.lease().tokens, 40);
+        a.charge(&adm, 0, 100);
+        assert_eq!(a.lease().tokens, 0);
+        assert_eq!(
+            a.view().day_tokens,
+            110,
+            "10 + 40 from the lease + 60 beyond it"
+        );
+        let d = sum(&a.take_pending());
+        assert_eq!((d.used_tokens, d.leased_tokens), (110, -50));
+    }
+}

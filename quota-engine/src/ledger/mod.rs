@@ -1,0 +1,501 @@
+//! The quota ledger: admission decided in memory, the database as its durable, shared log.
+//!
+//! Each key has an [`Account`] in the instance's ledger. Admission takes room out of the
+//! account's **lease**, room that this instance moved out of the key's shared row beforehand
+//! with one conditional statement ([`store::grant`]: used + leased + grant must stay within
+//! every limit). While the lease lasts, a request is admitted with no database work at all.
+//! Usage and what was taken out of leases reach the row in **group commits**: one transaction
+//! every flush interval (default 10 ms) for every key that changed ([`Ledger::flush`]).
+//!
+//! Why this is exact: the row's `used + leased` never passes a limit (the grant's condition),
+//! and each instance admits only out of its own lease. Blocks are sized from the room left
+//! (1/16 of it, at most `max_lease`), so they shrink to one request per statement near the
+//! limit. A request that finds no room while other instances hold leases asks them back
+//! ([`store::ask_for_leases`]); they give their lease back with their next flush and take only
+//! exact amounts for a while, so the last units are shared exactly. An instance that stops
+//! gives its lease back ([`Ledger::shutdown`]).
+//!
+//! After `kill -9` or a lost connection: a granted lease is already in the row, so nothing
+//! that was admitted can be admitted again (no over-admission); the usage of the last flush
+//! interval is lost, and the unused part of the dead instance's leases stays held until its
+//! period ends: under-admission of at most one block per key.
+
+mod account;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+pub use account::Amount;
+use account::{Account, Pending};
+
+use crate::gate::{self, Admission, Counters, GateDecision, Limits};
+use crate::periods::PeriodKeys;
+use crate::{EngineError, Result};
+
+/// How the ledger sizes leases and flushes usage.
+#[derive(Clone, Debug)]
+pub struct LedgerConfig {
+    /// Usage reaches the database within this time (and `kill -9` loses at most this window).
+    pub flush_interval: Duration,
+    /// The largest block a grant asks for.
+    pub max_lease: Amount,
+    /// Other instances may hold leases of the same keys (PostgreSQL): watch for their requests
+    /// to give leases back, and wait for theirs. Off on SQLite, where one process owns the file.
+    pub shared: bool,
+    /// How long a request with no room waits for other instances to give leases back.
+    pub lease_wait: Duration,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> LedgerConfig {
+        LedgerConfig {
+            flush_interval: Duration::from_millis(10),
+            max_lease: Amount {
+                requests: 64,
+                tokens: 65_536,
+            },
+            shared: false,
+            lease_wait: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A grant is 1/`BLOCK_DIVISOR` of the room left (bounded by `max_lease`).
+const BLOCK_DIVISOR: i64 = 16;
+/// After another instance asked for leases back, grants are exact for this long.
+const EXACT_AFTER_DEMAND: Duration = Duration::from_secs(10);
+/// Attempts at the last flush before the process exits.
+const SHUTDOWN_FLUSH_ATTEMPTS: usize = 20;
+/// Attempts at a grant that keeps racing other instances before giving up with an error.
+const GRANT_ATTEMPTS: usize = 8;
+
+struct Entry {
+    /// Locked for in-memory bookkeeping only, never across an `.await`.
+    account: Mutex<Account>,
+    /// One grant in flight per key: other requests of the key wait for it instead of
+    /// sending their own statement.
+    granting: tokio::sync::Mutex<()>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    config: LedgerConfig,
+    /// Written when a key is first seen; read (shared) by every request.
+    entries: RwLock<HashMap<i64, Arc<Entry>>>,
+    /// Serialises flushes (the periodic one and explicit ones).
+    flushing: tokio::sync::Mutex<()>,
+}
+
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+enum Grant {
+    Granted,
+    Refused {
+        refusal: gate::QuotaExceeded,
+        /// Other instances hold leases that may come back.
+        held_elsewhere: bool,
+    },
+}
+
+impl Ledger {
+    /// A ledger over `db`. Call [`Ledger::run_flusher`] (or [`Ledger::flush`]) so that usage
+    /// reaches the database.
+    pub fn new(db: DatabaseConnection, config: LedgerConfig) -> Ledger {
+        Ledger {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                entries: RwLock::new(HashMap::new()),
+                flushing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.inner.config
+    }
+
+    async fn entry(&self, key_id: i64) -> Result<Arc<Entry>> {
+        if let Some(entry) = self.inner.entries.read().get(&key_id) {
+            return Ok(Arc::clone(entry));
+        }
+        // First sight of the key in this process: its row must exist for flushes to land.
+        gate::ensure_counters_row(&self.inner.db, key_id).await?;
+        let mut entries = self.inner.entries.write();
+        let entry = entries.entry(key_id).or_insert_with(|| {
+            Arc::new(Entry {
+                account: Mutex::new(Account::default()),
+                granting: tokio::sync::Mutex::new(()),
+            })
+        });
+        Ok(Arc::clone(entry))
+    }
+
+    /// Admits the request and counts it if every limit has room for one more request and for
+    /// `prompt_tokens` (see the module doc). Otherwise says which limit is exceeded.
+    pub async fn admit(
+        &self,
+        key_id: i64,
+        limits: &Limits,
+        prompt_tokens: i64,
+        periods: &PeriodKeys,
+    ) -> Result<GateDecision> {
+        let prompt_tokens = prompt_tokens.max(0);
+        let entry = self.entry(key_id).await?;
+        if let Some(admission) =
+            entry
+                .account
+                .lock()
+                .try_admit(key_id, limits, prompt_tokens, periods)
+        {
+            return Ok(GateDecision::Admitted(admission));
+        }
+        let started = Instant::now();
+        let mut asked = false;
+        loop {
+            let turn = entry.granting.lock().await;
+            // A grant that finished while this request waited may cover it.
+            if let Some(admission) =
+                entry
+                    .account
+                    .lock()
+                    .try_admit(key_id, limits, prompt_tokens, periods)
+            {
+                return Ok(GateDecision::Admitted(admission));
+            }
+            match self
+                .grant(&entry, key_id, limits, prompt_tokens, periods)
+                .await?
+            {
+                Grant::Granted => {
+                    let admitted =
+                        entry
+                            .account
+                            .lock()
+                            .try_admit(key_id, limits, prompt_tokens, periods);
+                    if let Some(admission) = admitted {
+                        return Ok(GateDecision::Admitted(admission));
+                    }
+                }
+                Grant::Refused {
+                    refusal,
+                    held_elsewhere,
+                } => {
+                    let waited = started.elapsed();
+                    if !held_elsewhere || !self.inner.config.shared {
+                        return Ok(GateDecision::Refused(refusal));
+                    }
+                    if waited >= self.inner.config.lease_wait {
+                        // What is still held elsewhere did not come back: do not wait for it
+                        // again (a stopped instance's lease stays held until the period ends).
+                        let held = store::read(&self.inner.db, key_id, periods).await?;
+                        let mut account = entry.account.lock();
+                        if let Some(row) = held {
+                            let mine = account.held(periods);
+                            account.stuck = Amount {
+                                requests: row.leased.requests - mine.requests,
+                                tokens: row.leased.tokens - mine.tokens,
+                            };
+                        }
+                        return Ok(GateDecision::Refused(refusal));
+                    }
+                    if !asked {
+                        store::ask_for_leases(&self.inner.db, key_id).await?;
+                        asked = true;
+                    }
+                    entry.account.lock().exact_until = Some(Instant::now() + EXACT_AFTER_DEMAND);
+                    drop(turn);
+                    tokio::time::sleep(self.inner.config.flush_interval * 2).await;
+                }
+            }
+        }
+    }
+
+    /// Asks the row for what the request needs (a block when there is room for one).
+    async fn grant(
+        &self,
+        entry: &Entry,
+        key_id: i64,
+        limits: &Limits,
+        prompt_tokens: i64,
+        periods: &PeriodKeys,
+    ) -> Result<Grant> {
+        let db = &self.inner.db;
+        let (need, unflushed) = {
+            let mut account = entry.account.lock();
+            let exact = account.exact_until.is_some_and(|t| Instant::now() < t);
+            let need = account.need(
+                limits,
+                prompt_tokens,
+                periods,
+                exact,
+                BLOCK_DIVISOR,
+                self.inner.config.max_lease,
+            );
+            (need, account.unflushed(periods))
+        };
+        // The row does not show this instance's unflushed usage yet: the limits it is checked
+        // against are lowered by that much.
+        let effective = less(limits, &unflushed);
+        if let Some(totals) = store::grant(db, key_id, &effective, periods, need.want).await? {
+            entry
+                .account
+                .lock()
+                .granted(need.want, plus(&totals, &unflushed));
+            return Ok(Grant::Granted);
+        }
+        for _ in 0..GRANT_ATTEMPTS {
+            let Some(mut row) = store::read(db, key_id, periods).await? else {
+                gate::ensure_counters_row(db, key_id).await?;
+                continue;
+            };
+            let unflushed = entry.account.lock().unflushed(periods);
+            row.totals = plus(&row.totals, &unflushed);
+            let (room_requests, room_tokens) = Account::room_in(limits, &row.totals);
+            let fits = |min: i64, room: Option<i64>| room.is_none_or(|r| r >= min);
+            if fits(need.min.requests, room_requests) && fits(need.min.tokens, room_tokens) {
+                let take = |min: i64, want: i64, room: Option<i64>| match room {
+                    Some(r) => want.min(r).max(min),
+                    None => 0,
+                };
+                let grant = Amount {
+                    requests: take(need.min.requests, need.want.requests, room_requests),
+                    tokens: take(need.min.tokens, need.want.tokens, room_tokens),
+                };
+                let effective = less(limits, &unflushed);
+                if let Some(totals) = store::grant(db, key_id, &effective, periods, grant).await? {
+                    entry
+                        .account
+                        .lock()
+                        .granted(grant, plus(&totals, &unflushed));
+                    return Ok(Grant::Granted);
+                }
+                continue; // another instance took room in between
+            }
+            let account = entry.account.lock();
+            let mine = account.held(periods);
+            let lease = account.lease();
+            // Usage as a request sees it: the row's used + leased, less this instance's lease.
+            let seen = Counters {
+                day_requests: row.totals.day_requests - lease.requests,
+                month_requests: row.totals.month_requests - lease.requests,
+                day_tokens: row.totals.day_tokens - lease.tokens,
+                month_tokens: row.totals.month_tokens - lease.tokens,
+            };
+            let Some(refusal) = gate::explain(limits, &seen, prompt_tokens, periods) else {
+                drop(account);
+                continue; // the row changed between the statements
+            };
+            let elsewhere = Amount {
+                requests: row.leased.requests - mine.requests,
+                tokens: row.leased.tokens - mine.tokens,
+            };
+            let held_elsewhere = if refusal.kind.is_requests() {
+                elsewhere.requests > account.stuck.requests
+            } else {
+                elsewhere.tokens > account.stuck.tokens
+            };
+            return Ok(Grant::Refused {
+                refusal,
+                held_elsewhere,
+            });
+        }
+        Err(EngineError::Invalid(format!(
+            "the quota of key {key_id} did not settle after {GRANT_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Adds a finished request's tokens: `total_tokens` minus what admission reserved (in
+    /// memory; the next flush writes it).
+    pub fn commit(&self, admission: &Admission, total_tokens: i64) {
+        let delta = total_tokens.max(0) - admission.reserved_tokens;
+        if delta != 0 {
+            self.charge(admission, 0, delta);
+        }
+    }
+
+    /// Takes back an admitted request that consumed nothing (the upstream was unreachable).
+    pub fn refund(&self, admission: &Admission) {
+        self.charge(admission, -1, -admission.reserved_tokens);
+    }
+
+    fn charge(&self, admission: &Admission, requests: i64, tokens: i64) {
+        let entry = self.inner.entries.read().get(&admission.key_id).cloned();
+        match entry {
+            Some(entry) => entry.account.lock().charge(admission, requests, tokens),
+            // Admissions come from this ledger, so the entry exists; keep the usage anyway.
+            None => tracing::error!(
+                key_id = admission.key_id,
+                "usage for a key this ledger never admitted; dropped"
+            ),
+        }
+    }
+
+    /// Writes every key's unflushed usage and lease changes in one transaction. On failure the
+    /// changes stay in memory for the next flush (nothing is lost while the process runs).
+    pub async fn flush(&self) -> Result<()> {
+        let _one_at_a_time = self.inner.flushing.lock().await;
+        if self.inner.config.shared {
+            self.answer_demands().await;
+        }
+        let entries: Vec<(i64, Arc<Entry>)> = self
+            .inner
+            .entries
+            .read()
+            .iter()
+            .map(|(id, e)| (*id, Arc::clone(e)))
+            .collect();
+        let mut batch: Vec<(i64, Pending)> = Vec::new();
+        for (key_id, entry) in &entries {
+            let mut account = entry.account.lock();
+            if account.has_pending() {
+                batch.push((*key_id, account.take_pending()));
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.write(&batch).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, keys = batch.len(), "usage flush failed; retrying with the next flush");
+        }
+        let by_id: HashMap<i64, Arc<Entry>> = entries.into_iter().collect();
+        for (key_id, _) in &batch {
+            if let Some(entry) = by_id.get(key_id) {
+                let mut account = entry.account.lock();
+                match result {
+                    Ok(()) => account.flushed(),
+                    Err(_) => account.flush_failed(),
+                }
+            }
+        }
+        result
+    }
+
+    async fn write(&self, batch: &[(i64, Pending)]) -> Result<()> {
+        let txn = self.inner.db.begin().await?;
+        for (key_id, pending) in batch {
+            for ((day, month), delta) in pending {
+                store::apply(&txn, *key_id, day, month, delta).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Gives back the leases of keys that another instance asked for.
+    async fn answer_demands(&self) {
+        let held: Vec<(i64, Arc<Entry>)> = self
+            .inner
+            .entries
+            .read()
+            .iter()
+            .filter(|(_, e)| !e.account.lock().lease().is_zero())
+            .map(|(id, e)| (*id, Arc::clone(e)))
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+        let demands = match store::demands(&self.inner.db, &ids).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read lease demands");
+                return;
+            }
+        };
+        let by_id: HashMap<i64, i64> = demands.into_iter().collect();
+        for (key_id, entry) in held {
+            let Some(&demand) = by_id.get(&key_id) else {
+                continue;
+            };
+            let mut account = entry.account.lock();
+            if demand > account.demand_seen {
+                account.demand_seen = demand;
+                account.release();
+                account.exact_until = Some(Instant::now() + EXACT_AFTER_DEMAND);
+            }
+        }
+    }
+
+    /// Flushes every [`LedgerConfig::flush_interval`] until `stop` resolves, then gives every
+    /// lease back and flushes a last time.
+    pub async fn run_flusher(self, stop: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(self.inner.config.flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let _ = self.flush().await;
+                }
+                _ = &mut stop => break,
+            }
+        }
+        if let Err(e) = self.shutdown().await {
+            tracing::error!(error = %e, "the last usage flush failed");
+        }
+    }
+
+    /// Gives every lease back and flushes (at SIGTERM, after the last request finished).
+    /// Retried a few times: at shutdown, pooled connections opened on the proxy's runtimes
+    /// fail once those runtimes are gone, and the pool replaces them.
+    pub async fn shutdown(&self) -> Result<()> {
+        for entry in self.inner.entries.read().values() {
+            entry.account.lock().release();
+        }
+        let mut attempt = 0;
+        loop {
+            match self.flush().await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= SHUTDOWN_FLUSH_ATTEMPTS => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// The room this instance holds for `key_id` (tests and diagnostics).
+    pub fn lease_of(&self, key_id: i64) -> Amount {
+        self.inner
+            .entries
+            .read()
+            .get(&key_id)
+            .map(|e| e.account.lock().lease())
+            .unwrap_or_default()
+    }
+}
+
+/// `limits` lowered by `by` (per limit): what the row's own totals must fit in.
+fn less(limits: &Limits, by: &Counters) -> Limits {
+    Limits {
+        daily_requests: limits.daily_requests.map(|l| l - by.day_requests),
+        monthly_requests: limits.monthly_requests.map(|l| l - by.month_requests),
+        daily_tokens: limits.daily_tokens.map(|l| l - by.day_tokens),
+        monthly_tokens: limits.monthly_tokens.map(|l| l - by.month_tokens),
+    }
+}
+
+fn plus(a: &Counters, b: &Counters) -> Counters {
+    Counters {
+        day_requests: a.day_requests + b.day_requests,
+        month_requests: a.month_requests + b.month_requests,
+        day_tokens: a.day_tokens + b.day_tokens,
+        month_tokens: a.month_tokens + b.month_tokens,
+    }
+}

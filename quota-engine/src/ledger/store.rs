@@ -1,0 +1,209 @@
+//! The ledger's statements on the `usage_counters` row of a key. Each is one statement, atomic
+//! on SQLite and PostgreSQL alike: a grant is a conditional `UPDATE … RETURNING` (PostgreSQL
+//! re-checks its `WHERE` against the latest row version under the row lock; SQLite has one
+//! writer), and a flush only adds.
+
+use sea_orm::{ConnectionTrait, QueryResult, Value};
+
+use super::account::{Amount, Delta};
+use crate::gate::{current, stmt, Counters, Limits};
+use crate::periods::PeriodKeys;
+use crate::Result;
+
+/// The row's used + leased per limit in the periods of `$2` / `$3`.
+fn totals_sql() -> String {
+    format!(
+        "{} + {} AS day_requests, {} + {} AS day_tokens, {} + {} AS month_requests, {} + {} AS month_tokens",
+        current("day_period", "$2", "day_requests"),
+        current("day_period", "$2", "day_leased_requests"),
+        current("day_period", "$2", "day_tokens"),
+        current("day_period", "$2", "day_leased_tokens"),
+        current("month_period", "$3", "month_requests"),
+        current("month_period", "$3", "month_leased_requests"),
+        current("month_period", "$3", "month_tokens"),
+        current("month_period", "$3", "month_leased_tokens"),
+    )
+}
+
+fn counters_from(row: &QueryResult) -> Result<Counters> {
+    Ok(Counters {
+        day_requests: row.try_get("", "day_requests")?,
+        day_tokens: row.try_get("", "day_tokens")?,
+        month_requests: row.try_get("", "month_requests")?,
+        month_tokens: row.try_get("", "month_tokens")?,
+    })
+}
+
+/// Moves `grant` from the key's row into this instance's lease if, for every limit that is
+/// set, used + leased + grant stays within it; rolls the row over to the current periods.
+/// Returns the row's used + leased after the grant, or `None` when it does not fit (or the key
+/// has no row).
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    key_id: i64,
+    limits: &Limits,
+    periods: &PeriodKeys,
+    grant: Amount,
+) -> Result<Option<Counters>> {
+    let roll = |col: &str, period_col: &str, param: &str| {
+        format!("{col} = {}", current(period_col, param, col))
+    };
+    let lease = |col: &str, period_col: &str, param: &str, amount: &str| {
+        format!("{col} = {} + {amount}", current(period_col, param, col))
+    };
+    let mut sql = format!(
+        "UPDATE usage_counters SET {}, {}, {}, {}, {}, {}, {}, {}, day_period = $2, month_period = $3 \
+         WHERE key_id = $1",
+        roll("day_requests", "day_period", "$2"),
+        roll("day_tokens", "day_period", "$2"),
+        roll("month_requests", "month_period", "$3"),
+        roll("month_tokens", "month_period", "$3"),
+        lease("day_leased_requests", "day_period", "$2", "$4"),
+        lease("day_leased_tokens", "day_period", "$2", "$5"),
+        lease("month_leased_requests", "month_period", "$3", "$4"),
+        lease("month_leased_tokens", "month_period", "$3", "$5"),
+    );
+    let mut values: Vec<Value> = vec![
+        key_id.into(),
+        periods.day.as_str().into(),
+        periods.month.as_str().into(),
+        grant.requests.into(),
+        grant.tokens.into(),
+    ];
+    let checks = [
+        (limits.daily_requests, "day", "requests", "$2", "$4"),
+        (limits.monthly_requests, "month", "requests", "$3", "$4"),
+        (limits.daily_tokens, "day", "tokens", "$2", "$5"),
+        (limits.monthly_tokens, "month", "tokens", "$3", "$5"),
+    ];
+    for (limit, period, kind, period_param, amount) in checks {
+        let Some(limit) = limit else { continue };
+        values.push(limit.into());
+        let period_col = format!("{period}_period");
+        sql.push_str(&format!(
+            " AND {} + {} + {amount} <= ${}",
+            current(&period_col, period_param, &format!("{period}_{kind}")),
+            current(
+                &period_col,
+                period_param,
+                &format!("{period}_leased_{kind}")
+            ),
+            values.len()
+        ));
+    }
+    // RETURNING sees the new row, whose periods are now $2 / $3.
+    sql.push_str(&format!(" RETURNING {}", totals_sql()));
+    let row = db.query_one(stmt(db, sql, values)).await?;
+    row.as_ref().map(counters_from).transpose()
+}
+
+/// What the ledger reads of a row when a grant did not fit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowState {
+    /// used + leased per limit in the current periods.
+    pub totals: Counters,
+    /// leased (of every instance) in the current day; leases cover day and month alike.
+    pub leased: Amount,
+    pub demand: i64,
+}
+
+pub async fn read(
+    db: &impl ConnectionTrait,
+    key_id: i64,
+    periods: &PeriodKeys,
+) -> Result<Option<RowState>> {
+    let sql = format!(
+        "SELECT {}, {} AS leased_requests, {} AS leased_tokens, lease_demand \
+         FROM usage_counters WHERE key_id = $1",
+        totals_sql(),
+        current("month_period", "$3", "month_leased_requests"),
+        current("month_period", "$3", "month_leased_tokens"),
+    );
+    let values = vec![
+        key_id.into(),
+        periods.day.as_str().into(),
+        periods.month.as_str().into(),
+    ];
+    let Some(row) = db.query_one(stmt(db, sql, values)).await? else {
+        return Ok(None);
+    };
+    Ok(Some(RowState {
+        totals: counters_from(&row)?,
+        leased: Amount {
+            requests: row.try_get("", "leased_requests")?,
+            tokens: row.try_get("", "leased_tokens")?,
+        },
+        demand: row.try_get("", "lease_demand")?,
+    }))
+}
+
+/// Adds a flushed delta to the row's columns of the periods `day` / `month`: a column still in
+/// an earlier period starts the new one from zero; one already in a later period is left alone
+/// (a request that straddled midnight is charged to the day it started).
+pub async fn apply(
+    db: &impl ConnectionTrait,
+    key_id: i64,
+    day: &str,
+    month: &str,
+    delta: &Delta,
+) -> Result<()> {
+    if delta.is_zero() {
+        return Ok(());
+    }
+    let add = |col: &str, period_col: &str, period_param: &str, amount: &str| {
+        format!(
+            "{col} = (CASE WHEN {period_col} = {period_param} THEN {col} + {amount} \
+             WHEN {period_col} < {period_param} THEN {amount} ELSE {col} END)"
+        )
+    };
+    let sql = format!(
+        "UPDATE usage_counters SET {}, {}, {}, {}, {}, {}, {}, {}, \
+         day_period = (CASE WHEN day_period < $2 THEN $2 ELSE day_period END), \
+         month_period = (CASE WHEN month_period < $3 THEN $3 ELSE month_period END) \
+         WHERE key_id = $1",
+        add("day_requests", "day_period", "$2", "$4"),
+        add("day_tokens", "day_period", "$2", "$5"),
+        add("day_leased_requests", "day_period", "$2", "$6"),
+        add("day_leased_tokens", "day_period", "$2", "$7"),
+        add("month_requests", "month_period", "$3", "$4"),
+        add("month_tokens", "month_period", "$3", "$5"),
+        add("month_leased_requests", "month_period", "$3", "$6"),
+        add("month_leased_tokens", "month_period", "$3", "$7"),
+    );
+    let values = vec![
+        key_id.into(),
+        day.into(),
+        month.into(),
+        delta.used_requests.into(),
+        delta.used_tokens.into(),
+        delta.leased_requests.into(),
+        delta.leased_tokens.into(),
+    ];
+    db.execute(stmt(db, sql, values)).await?;
+    Ok(())
+}
+
+/// Asks the instances holding leases of this key to give them back.
+pub async fn ask_for_leases(db: &impl ConnectionTrait, key_id: i64) -> Result<()> {
+    let sql = "UPDATE usage_counters SET lease_demand = lease_demand + 1 WHERE key_id = $1";
+    db.execute(stmt(db, sql.into(), vec![key_id.into()]))
+        .await?;
+    Ok(())
+}
+
+/// `lease_demand` of each of these keys.
+pub async fn demands(db: &impl ConnectionTrait, key_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+    if key_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=key_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT key_id, lease_demand FROM usage_counters WHERE key_id IN ({})",
+        placeholders.join(", ")
+    );
+    let values = key_ids.iter().map(|&id| Value::from(id)).collect();
+    let rows = db.query_all(stmt(db, sql, values)).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "key_id")?, row.try_get("", "lease_demand")?)))
+        .collect()
+}
