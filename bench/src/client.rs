@@ -12,11 +12,21 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+#[derive(Clone)]
 pub struct Target {
     pub name: String,
-    /// `host:port`
-    pub addr: String,
+    /// `host:port` of each instance; connection `i` goes to `addrs[i % addrs.len()]`.
+    pub addrs: Vec<String>,
     pub key: Option<String>,
+}
+
+impl Target {
+    fn addr(&self, connection: usize) -> &str {
+        match self.addrs.len() {
+            0 => "",
+            n => &self.addrs[connection % n],
+        }
+    }
 }
 
 pub struct Throughput {
@@ -28,6 +38,8 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
+    /// p99 of the requests scheduled in each second of the run (ms; NaN for an empty second).
+    pub p99_per_second_ms: Vec<f64>,
     pub errors: u64,
 }
 
@@ -43,9 +55,14 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn one(sender: &mut Sender, target: &Target, body: &'static str) -> anyhow::Result<()> {
+async fn one(
+    sender: &mut Sender,
+    target: &Target,
+    addr: &str,
+    body: &'static str,
+) -> anyhow::Result<()> {
     let mut req = Request::post("/api/chat")
-        .header("host", target.addr.as_str())
+        .header("host", addr)
         .header("content-type", "application/json");
     if let Some(key) = &target.key {
         req = req.header("authorization", format!("Bearer {key}"));
@@ -73,15 +90,12 @@ pub async fn closed_loop(
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for i in 0..connections {
         let (done, errors) = (Arc::clone(&done), Arc::clone(&errors));
-        let target = Target {
-            name: target.name.clone(),
-            addr: target.addr.clone(),
-            key: target.key.clone(),
-        };
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let mut sender = match connect(&target.addr).await {
+            let addr = target.addr(i);
+            let mut sender = match connect(addr).await {
                 Ok(s) => s,
                 Err(_) => {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -89,13 +103,13 @@ pub async fn closed_loop(
                 }
             };
             while Instant::now() < deadline {
-                match one(&mut sender, &target, body).await {
+                match one(&mut sender, &target, addr, body).await {
                     Ok(()) => {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(_) => {
                         errors.fetch_add(1, Ordering::Relaxed);
-                        match connect(&target.addr).await {
+                        match connect(addr).await {
                             Ok(s) => sender = s,
                             Err(_) => return,
                         }
@@ -116,7 +130,8 @@ pub async fn closed_loop(
 }
 
 /// Requests scheduled every 1/rate s for `duration`, each on an idle pooled connection; the
-/// latency of each is measured from its scheduled start.
+/// latency of each is measured from its scheduled start. Pooled connection `i` goes to
+/// `target.addrs[i % len]`.
 pub async fn open_loop(
     target: &Target,
     body: &'static str,
@@ -127,27 +142,25 @@ pub async fn open_loop(
     let (tx, rx) = async_channel::<Instant>(pool_size * 64);
     let errors = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for _ in 0..pool_size {
+    for i in 0..pool_size {
         let rx = rx.clone();
         let errors = Arc::clone(&errors);
-        let target = Target {
-            name: target.name.clone(),
-            addr: target.addr.clone(),
-            key: target.key.clone(),
-        };
+        let target = target.clone();
         workers.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut sender = connect(&target.addr).await.ok();
+            let addr = target.addr(i);
+            // (scheduled instant, latency from it)
+            let mut samples: Vec<(Instant, Duration)> = Vec::new();
+            let mut sender = connect(addr).await.ok();
             while let Ok(scheduled) = rx.recv().await {
                 let ok = match sender.as_mut() {
-                    Some(s) => one(s, &target, body).await.is_ok(),
+                    Some(s) => one(s, &target, addr, body).await.is_ok(),
                     None => false,
                 };
                 if ok {
-                    samples.push(scheduled.elapsed());
+                    samples.push((scheduled, scheduled.elapsed()));
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
-                    sender = connect(&target.addr).await.ok();
+                    sender = connect(addr).await.ok();
                 }
             }
             samples
@@ -165,26 +178,38 @@ pub async fn open_loop(
         }
     }
     drop(tx);
-    let mut all: Vec<Duration> = Vec::new();
+    let mut samples: Vec<(Instant, Duration)> = Vec::new();
     for w in workers {
         if let Ok(s) = w.await {
-            all.extend(s);
+            samples.extend(s);
         }
     }
-    all.sort_unstable();
-    let pct = |p: f64| {
-        if all.is_empty() {
-            return f64::NAN;
+    let seconds = usize::try_from(duration.as_secs().max(1)).unwrap_or(usize::MAX);
+    let mut buckets: Vec<Vec<Duration>> = vec![Vec::new(); seconds];
+    for (scheduled, latency) in &samples {
+        let second = usize::try_from(scheduled.duration_since(start).as_secs()).unwrap_or(0);
+        if let Some(bucket) = buckets.get_mut(second.min(seconds - 1)) {
+            bucket.push(*latency);
         }
-        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        all[idx].as_secs_f64() * 1000.0
-    };
+    }
+    let mut all: Vec<Duration> = samples.into_iter().map(|(_, l)| l).collect();
     Latency {
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        p999_ms: pct(0.999),
+        p50_ms: percentile_ms(&mut all, 0.50),
+        p99_ms: percentile_ms(&mut all, 0.99),
+        p999_ms: percentile_ms(&mut all, 0.999),
+        p99_per_second_ms: buckets.iter_mut().map(|b| percentile_ms(b, 0.99)).collect(),
         errors: errors.load(Ordering::Relaxed),
     }
+}
+
+/// The `p` quantile (nearest rank) in milliseconds, NaN when there is no sample.
+fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_unstable();
+    let idx = ((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1;
+    samples[idx].as_secs_f64() * 1000.0
 }
 
 /// A multi-consumer channel built from tokio's mpsc and a mutex (enough for a benchmark).

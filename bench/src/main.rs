@@ -1,36 +1,68 @@
-//! `llm-quota-bench`: measures what the gateway adds, against the same fake Ollama reached
-//! directly and through a plain nginx reverse proxy (when `nginx` is installed), in one run.
+//! `llm-quota-bench`: measures what the gateway adds, in one run, against the same fake Ollama
+//! (`fake-ollama`, one thread) reached through each of these targets:
+//! - **direct**: the fake Ollama itself (the ceiling of the setup);
+//! - **nginx**: a plain nginx reverse proxy (when `nginx` is installed; `--no-nginx` skips it);
+//! - **plain-pingora**: a bare Pingora proxy (`plain-pingora`, a binary of this crate: one fixed
+//!   upstream, `Host` rewritten, nothing else), same Pingora version and thread count as the
+//!   gateway: the baseline that isolates what llm-quota's own logic costs;
+//! - **llm-quota**: the gateway on SQLite;
+//! - with `--postgres URL`: **llm-quota (PostgreSQL)**, one gateway on a fresh database
+//!   `llm_quota_bench` (dropped and created with `psql` on the server of URL), and
+//!   **llm-quota (PostgreSQL, 2 instances)**, two gateways sharing that database and one key,
+//!   the client's connections split between them.
 //!
 //! For each scenario (a streamed native chat of 10 chunks, and the same with `stream:false`) it
 //! measures, for each target:
-//! - **throughput**: closed loop, N keep-alive connections sending back to back for D seconds;
-//! - **latency at a fixed rate**: open loop, requests scheduled every 1/R s whatever the
-//!   previous ones do (latency counted from the scheduled instant, so queueing is not hidden).
+//! - **throughput**: closed loop, `--connections` keep-alive connections sending back to back
+//!   for `--seconds`;
+//! - **latency at a fixed rate**: open loop, `--rate` requests per second scheduled whatever the
+//!   previous ones do (latency counted from the scheduled instant, so queueing is not hidden):
+//!   p50, p99, p99.9, and for the gateways the p99 of each 1-second bucket (periodic spikes).
 //!
 //! The gateway runs with quotas on (a key with large daily limits: the gate and the commit run
-//! on every request) and tiktoken counting. Results are printed as a Markdown table with ratios.
-//! Benchmarks are run on demand (`cargo run --release -p llm-quota-bench`), never in CI.
+//! on every request) and tiktoken counting. Results are printed as a Markdown report with ratios
+//! (llm-quota against direct, plain-pingora and nginx; PostgreSQL against SQLite; two instances
+//! against one).
+//!
+//! Build and run (never in CI):
+//!
+//! ```text
+//! cargo build --release -p llm-quota -p fake-ollama -p llm-quota-bench
+//! target/release/llm-quota-bench [--seconds 10] [--connections 64] [--rate 1000] [--no-nginx]
+//!     [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+//!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
+//! ```
+//!
+//! Binaries default to `target/release/…` under the current directory, else next to this
+//! executable (`plain-pingora`: next to this executable first).
 
 mod client;
 mod procs;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 
-use client::{closed_loop, open_loop, Target};
+use client::{closed_loop, open_loop, Latency, Target, Throughput};
+use procs::Db;
 
 #[derive(Debug, Parser)]
 #[command(name = "llm-quota-bench")]
 struct Args {
-    /// The gateway binary (build it with `cargo build --release`).
-    #[arg(long, default_value = "target/release/llm-quota")]
-    gateway_bin: String,
-    /// The fake Ollama binary.
-    #[arg(long, default_value = "target/release/fake-ollama")]
-    fake_bin: String,
-    /// Seconds per throughput measurement.
+    /// The gateway binary [default: target/release/llm-quota, else next to this executable].
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// The fake Ollama binary [default: target/release/fake-ollama, else next to this
+    /// executable].
+    #[arg(long)]
+    fake_bin: Option<PathBuf>,
+    /// The plain Pingora baseline [default: plain-pingora next to this executable, else
+    /// target/release/plain-pingora].
+    #[arg(long)]
+    plain_pingora_bin: Option<PathBuf>,
+    /// Seconds per throughput measurement (and per latency measurement).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Keep-alive connections for the throughput measurement.
@@ -42,7 +74,19 @@ struct Args {
     /// Skip nginx even when it is installed.
     #[arg(long)]
     no_nginx: bool,
+    /// Also run the gateway on PostgreSQL (one instance, then two sharing the database), e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres. The database `llm_quota_bench` on that
+    /// server is dropped and recreated (needs `psql`).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
+
+const DIRECT: &str = "direct";
+const NGINX: &str = "nginx";
+const PLAIN: &str = "plain-pingora";
+const GATEWAY: &str = "llm-quota";
+const GATEWAY_PG: &str = "llm-quota (PostgreSQL)";
+const GATEWAY_PG2: &str = "llm-quota (PostgreSQL, 2 instances)";
 
 struct Scenario {
     name: &'static str,
@@ -70,44 +114,97 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let fake = procs::start_fake(&args.fake_bin).context("starting the fake Ollama")?;
-    let gateway =
-        procs::start_gateway(&args.gateway_bin, &fake.url).context("starting llm-quota")?;
+    let release = |name: &str| Path::new("target/release").join(name);
+    let beside = |name: &str| procs::next_to_exe(name).into_iter();
+    let fake_bin = procs::resolve_bin(
+        args.fake_bin.as_deref(),
+        &[release("fake-ollama")]
+            .into_iter()
+            .chain(beside("fake-ollama"))
+            .collect::<Vec<_>>(),
+        "--fake-bin",
+    )?;
+    let gateway_bin = procs::resolve_bin(
+        args.gateway_bin.as_deref(),
+        &[release("llm-quota")]
+            .into_iter()
+            .chain(beside("llm-quota"))
+            .collect::<Vec<_>>(),
+        "--gateway-bin",
+    )?;
+    let plain_bin = procs::resolve_bin(
+        args.plain_pingora_bin.as_deref(),
+        &beside("plain-pingora")
+            .chain([release("plain-pingora")])
+            .collect::<Vec<_>>(),
+        "--plain-pingora-bin",
+    )?;
+    // llm-quota's default `proxy.threads`; the baselines get the same.
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+
+    let fake = procs::start_fake(&fake_bin).context("starting the fake Ollama")?;
+    let gateway = procs::start_gateway(&gateway_bin, &fake.url, Db::Sqlite, None)
+        .context("starting llm-quota")?;
+    let plain = procs::start_plain_pingora(&plain_bin, &fake.addr, threads)
+        .context("starting plain-pingora")?;
     let nginx = if args.no_nginx {
         None
     } else {
-        procs::start_nginx(&fake.addr)?
+        procs::start_nginx(&fake.addr, threads).context("starting nginx")?
     };
-
-    let mut targets = vec![Target {
-        name: "direct".into(),
-        addr: fake.addr.clone(),
-        key: None,
-    }];
-    if let Some(n) = &nginx {
-        targets.push(Target {
-            name: "nginx".into(),
-            addr: n.addr.clone(),
-            key: None,
-        });
+    let mut pg_gateways = Vec::new();
+    if let Some(url) = &args.postgres {
+        let db = procs::fresh_postgres_db(url)?;
+        let first = procs::start_gateway(&gateway_bin, &fake.url, Db::Url(&db), None)
+            .context("starting llm-quota on PostgreSQL")?;
+        // The same database, so the same key.
+        let second = procs::start_gateway(&gateway_bin, &fake.url, Db::Url(&db), Some(&first.key))
+            .context("starting a second llm-quota on PostgreSQL")?;
+        pg_gateways.push(first);
+        pg_gateways.push(second);
     }
-    targets.push(Target {
-        name: "llm-quota".into(),
-        addr: gateway.addr.clone(),
-        key: Some(gateway.key.clone()),
-    });
+
+    let target = |name: &str, procs: &[&procs::Proc], key: Option<&str>| Target {
+        name: name.to_owned(),
+        addrs: procs.iter().map(|p| p.addr.clone()).collect(),
+        key: key.map(str::to_owned),
+    };
+    let mut targets = vec![target(DIRECT, &[&fake], None)];
+    if let Some(n) = &nginx {
+        targets.push(target(NGINX, &[n], None));
+    }
+    targets.push(target(PLAIN, &[&plain], None));
+    targets.push(target(GATEWAY, &[&gateway], Some(&gateway.key)));
+    if let [first, second] = pg_gateways.as_slice() {
+        targets.push(target(GATEWAY_PG, &[first], Some(&first.key)));
+        targets.push(target(GATEWAY_PG2, &[first, second], Some(&first.key)));
+    }
 
     let duration = Duration::from_secs(args.seconds);
     println!("# llm-quota benchmark\n");
     println!(
-        "{} s per throughput run, {} connections; latency at {} req/s for {} s.\n",
+        "{} s per throughput run, {} connections; latency at {} req/s for {} s. \
+         plain-pingora and llm-quota on {threads} threads, nginx on {threads} workers, \
+         the fake Ollama on 1 thread.\n",
         args.seconds, args.connections, args.rate, args.seconds
     );
+    if args.postgres.is_some() {
+        println!(
+            "PostgreSQL: a fresh database `{}`; the 2-instance target splits the connections \
+             between two gateways sharing it (and one key).\n",
+            procs::PG_DATABASE
+        );
+    }
     for scenario in SCENARIOS {
         println!("## {}\n", scenario.name);
-        println!("| target | throughput (req/s) | p50 at {} req/s (ms) | p99 (ms) | p99.9 (ms) | errors |", args.rate);
+        println!(
+            "| target | throughput (req/s) | p50 at {} req/s (ms) | p99 (ms) | p99.9 (ms) | errors |",
+            args.rate
+        );
         println!("|---|---|---|---|---|---|");
-        let mut results = Vec::new();
+        let mut results: Vec<(String, Throughput, Latency)> = Vec::new();
         for target in &targets {
             // warm up connections and caches
             closed_loop(
@@ -130,39 +227,86 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
             results.push((target.name.clone(), tp, lat));
         }
-        let find = |name: &str| results.iter().find(|(n, _, _)| n == name);
-        if let (Some(direct), Some(gw)) = (find("direct"), find("llm-quota")) {
-            println!();
-            println!(
-                "- llm-quota / direct throughput: {:.2}×",
-                gw.1.rate / direct.1.rate
-            );
-            println!(
-                "- added latency at {} req/s: p50 {:+.3} ms, p99 {:+.3} ms",
-                args.rate,
-                gw.2.p50_ms - direct.2.p50_ms,
-                gw.2.p99_ms - direct.2.p99_ms
-            );
-            if let Some(nginx) = find("nginx") {
-                println!(
-                    "- llm-quota / nginx throughput: {:.2}×",
-                    gw.1.rate / nginx.1.rate
-                );
-                println!(
-                    "- nginx added latency: p50 {:+.3} ms, p99 {:+.3} ms",
-                    nginx.2.p50_ms - direct.2.p50_ms,
-                    nginx.2.p99_ms - direct.2.p99_ms
-                );
-            }
-        }
+        println!();
+        report_ratios(&results, args.rate);
         println!();
     }
     println!(
-        "gateway RSS after the run: {} MiB",
-        procs::rss_mib(gateway.pid).unwrap_or(0)
+        "gateway RSS after the run: {} MiB (SQLite){}",
+        procs::rss_mib(gateway.pid).unwrap_or(0),
+        pg_gateways
+            .iter()
+            .map(|g| format!(", {} MiB (PostgreSQL)", procs::rss_mib(g.pid).unwrap_or(0)))
+            .collect::<String>()
     );
+    drop(pg_gateways);
     drop(nginx);
+    drop(plain);
     drop(gateway);
     drop(fake);
     Ok(())
+}
+
+/// The ratio and difference lines under a scenario's table.
+fn report_ratios(results: &[(String, Throughput, Latency)], rate: u64) {
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, tp, lat)| (tp, lat))
+    };
+    let added = |what: &str, of: (&Throughput, &Latency), base: (&Throughput, &Latency)| {
+        println!(
+            "- {what}: throughput {:.2}×; added latency at {rate} req/s: p50 {:+.3} ms, \
+             p99 {:+.3} ms, p99.9 {:+.3} ms",
+            of.0.rate / base.0.rate,
+            of.1.p50_ms - base.1.p50_ms,
+            of.1.p99_ms - base.1.p99_ms,
+            of.1.p999_ms - base.1.p999_ms,
+        );
+    };
+    let gw = find(GATEWAY);
+    let plain = find(PLAIN);
+    let direct = find(DIRECT);
+    if let (Some(gw), Some(plain)) = (gw, plain) {
+        added("llm-quota / plain-pingora", gw, plain);
+    }
+    if let (Some(gw), Some(direct)) = (gw, direct) {
+        added("llm-quota / direct", gw, direct);
+    }
+    if let (Some(plain), Some(direct)) = (plain, direct) {
+        added("plain-pingora / direct", plain, direct);
+    }
+    if let (Some(nginx), Some(direct)) = (find(NGINX), direct) {
+        added("nginx / direct", nginx, direct);
+    }
+    if let (Some(gw), Some(nginx)) = (gw, find(NGINX)) {
+        println!(
+            "- llm-quota / nginx throughput: {:.2}×",
+            gw.0.rate / nginx.0.rate
+        );
+    }
+    let pg = find(GATEWAY_PG);
+    if let (Some(pg), Some(gw)) = (pg, gw) {
+        added("PostgreSQL (1 instance) / SQLite", pg, gw);
+    }
+    if let (Some(pg2), Some(pg)) = (find(GATEWAY_PG2), pg) {
+        println!(
+            "- PostgreSQL, 2 instances (sum) / 1 instance throughput: {:.2}×",
+            pg2.0.rate / pg.0.rate
+        );
+    }
+    for name in [GATEWAY, GATEWAY_PG, GATEWAY_PG2] {
+        if let Some((_, lat)) = find(name) {
+            let per_second: Vec<String> = lat
+                .p99_per_second_ms
+                .iter()
+                .map(|ms| format!("{ms:.2}"))
+                .collect();
+            println!(
+                "- {name} at {rate} req/s, p99 per second (ms): {}",
+                per_second.join(" ")
+            );
+        }
+    }
 }

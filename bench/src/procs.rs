@@ -1,10 +1,21 @@
-//! Starting and stopping the processes under test: the fake Ollama, the gateway, nginx.
+//! Starting and stopping the processes under test: the fake Ollama, the gateway (on SQLite or
+//! PostgreSQL), nginx and the plain Pingora baseline.
+//!
+//! Binaries are resolved to absolute paths before anything is spawned: the gateway runs in a
+//! temporary working directory, where a relative path would not resolve.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+
+const BUILD_HINT: &str =
+    "build it with `cargo build --release -p llm-quota -p fake-ollama -p llm-quota-bench`";
+
+/// The database created (dropped first when it exists) for the PostgreSQL runs.
+pub const PG_DATABASE: &str = "llm_quota_bench";
 
 pub struct Proc {
     child: Child,
@@ -12,14 +23,138 @@ pub struct Proc {
     pub addr: String,
     pub url: String,
     pub key: String,
+    /// Stopped with SIGTERM and waited for (nginx: its master stops its workers, which a
+    /// SIGKILL of the master would leave running), instead of SIGKILL.
+    graceful: bool,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Proc {
+    fn new(child: Child, graceful: bool, dir: Option<tempfile::TempDir>) -> Proc {
+        Proc {
+            pid: child.id(),
+            child,
+            addr: String::new(),
+            url: String::new(),
+            key: String::new(),
+            graceful,
+            _dir: dir,
+        }
+    }
+
+    fn set_addr(&mut self, addr: String) {
+        self.url = format!("http://{addr}");
+        self.addr = addr;
+    }
+
+    /// Waits until `self.addr` accepts connections, failing early when the process exits.
+    fn wait_for_port(&mut self) -> anyhow::Result<()> {
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(&self.addr).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the process exited ({status}) before listening on {}",
+                    self.addr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("{} never accepted connections", self.addr)
+    }
+
+    fn stop_gracefully(&mut self) -> bool {
+        let Ok(pid) = i32::try_from(self.pid) else {
+            return false;
+        };
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return false;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return true,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return false,
+            }
+        }
+        false
+    }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return; // exited and reaped already: its pid may be another process's now
+        }
+        if self.graceful && self.stop_gracefully() {
+            return;
+        }
+        // Children first (nginx workers), so none is left orphaned.
+        for pid in children_of(self.pid) {
+            // SAFETY: kill(2), no memory is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Direct children of `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// The absolute path of a binary: `given` (relative to the current directory), else the first
+/// of `defaults` that exists. Fails with the build command when none does.
+pub fn resolve_bin(
+    given: Option<&Path>,
+    defaults: &[PathBuf],
+    flag: &str,
+) -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("no current directory")?;
+    let candidates: Vec<PathBuf> = match given {
+        Some(p) => vec![cwd.join(p)],
+        None => defaults.iter().map(|p| cwd.join(p)).collect(),
+    };
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "cannot find {} ({}): {BUILD_HINT}, or pass {flag} PATH",
+        tried.join(" nor "),
+        if given.is_some() {
+            format!("given with {flag}")
+        } else {
+            "default".to_owned()
+        }
+    )
+}
+
+/// `name` in the directory of the running executable (`target/release/` for a release build).
+pub fn next_to_exe(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(name))
 }
 
 fn first_line_with(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
@@ -38,30 +173,49 @@ fn first_line_with(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
     }
 }
 
-pub fn start_fake(bin: &str) -> anyhow::Result<Proc> {
-    let mut child = Command::new(bin)
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn start_fake(bin: &Path) -> anyhow::Result<Proc> {
+    let child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--threads", "1"])
         .stdout(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot run {bin} (cargo build --release -p fake-ollama)"))?;
-    let line = first_line_with(&mut child, "listening on http://")?;
-    let addr = line.trim_start_matches("listening on http://").to_owned();
-    Ok(Proc {
-        pid: child.id(),
-        child,
-        url: format!("http://{addr}"),
-        addr,
-        key: String::new(),
-        _dir: None,
-    })
+        .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
+    let mut proc = Proc::new(child, false, None);
+    let line = first_line_with(&mut proc.child, "listening on http://")?;
+    proc.set_addr(line.trim_start_matches("listening on http://").to_owned());
+    Ok(proc)
 }
 
-pub fn start_gateway(bin: &str, upstream: &str) -> anyhow::Result<Proc> {
+/// Where a gateway keeps its state.
+pub enum Db<'a> {
+    /// A fresh SQLite file in the gateway's temporary directory.
+    Sqlite,
+    /// A database URL (several gateways may share it).
+    Url(&'a str),
+}
+
+/// Starts `llm-quota serve` against `upstream` (an `http://` URL). With `key: None`, a key with
+/// huge daily limits is created first (`llm-quota keys create`); pass the key of a gateway on
+/// the same database to reuse it.
+pub fn start_gateway(
+    bin: &Path,
+    upstream: &str,
+    db: Db<'_>,
+    key: Option<&str>,
+) -> anyhow::Result<Proc> {
     let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}/bench.db", dir.path().display());
+    let database_url = match db {
+        Db::Sqlite => format!("sqlite://{}/bench.db", dir.path().display()),
+        Db::Url(url) => url.to_owned(),
+    };
     let env = |cmd: &mut Command| {
         cmd.current_dir(dir.path())
-            .env("DATABASE_URL", &db)
+            .env("DATABASE_URL", &database_url)
             .env("OLLAMA_URL", upstream)
             .env("ADMIN_PASSWORD", "bench")
             .env("PROXY_HOST", "127.0.0.1")
@@ -70,65 +224,89 @@ pub fn start_gateway(bin: &str, upstream: &str) -> anyhow::Result<Proc> {
             .env("METRICS_PORT", "0")
             .env("LOG_LEVEL", "warn");
     };
-    let mut create = Command::new(bin);
-    env(&mut create);
-    let out = create
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "bench",
-            "--daily-requests",
-            "1000000000000",
-            "--daily-tokens",
-            "1000000000000000",
-        ])
-        .output()
-        .with_context(|| format!("cannot run {bin} (cargo build --release -p llm-quota)"))?;
-    let key = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    if !key.starts_with("sk-") {
-        bail!(
-            "key creation failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let key = match key {
+        Some(k) => k.to_owned(),
+        None => {
+            let mut create = Command::new(bin);
+            env(&mut create);
+            let out = create
+                .args([
+                    "keys",
+                    "create",
+                    "--name",
+                    "bench",
+                    "--daily-requests",
+                    "1000000000000",
+                    "--daily-tokens",
+                    "1000000000000000",
+                ])
+                .output()
+                .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
+            let key = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned();
+            if !key.starts_with("sk-") {
+                bail!(
+                    "key creation failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            key
+        }
+    };
     let mut serve = Command::new(bin);
     env(&mut serve);
-    let mut child = serve.arg("serve").stdout(Stdio::piped()).spawn()?;
-    let line = first_line_with(&mut child, "llm-quota: proxy on http://")?;
-    let addr = line
-        .trim_start_matches("llm-quota: proxy on http://")
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    wait_for_port(&addr)?;
-    Ok(Proc {
-        pid: child.id(),
-        child,
-        url: format!("http://{addr}"),
-        addr,
-        key,
-        _dir: Some(dir),
-    })
+    let child = serve
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
+    let mut proc = Proc::new(child, false, Some(dir));
+    proc.key = key;
+    let line = first_line_with(&mut proc.child, "llm-quota: proxy on http://")?;
+    proc.set_addr(
+        line.trim_start_matches("llm-quota: proxy on http://")
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    proc.wait_for_port()?;
+    Ok(proc)
+}
+
+/// The plain Pingora baseline (`plain-pingora`) in front of `upstream` (`host:port`).
+pub fn start_plain_pingora(bin: &Path, upstream: &str, threads: usize) -> anyhow::Result<Proc> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let child = Command::new(bin)
+        .arg("--listen")
+        .arg(&addr)
+        .arg("--upstream")
+        .arg(upstream)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
+    let mut proc = Proc::new(child, false, None);
+    proc.set_addr(addr);
+    proc.wait_for_port()?;
+    Ok(proc)
 }
 
 /// nginx-light with a plain reverse-proxy config (keep-alive upstream, no buffering), or None
-/// when nginx is not installed.
-pub fn start_nginx(upstream: &str) -> anyhow::Result<Option<Proc>> {
+/// when nginx is not installed. It runs in the foreground (`daemon off`) and is stopped with
+/// SIGTERM, on which its master stops the workers and waits for them before exiting.
+pub fn start_nginx(upstream: &str, workers: usize) -> anyhow::Result<Option<Proc>> {
     let Ok(nginx) = which("nginx") else {
         return Ok(None);
     };
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let conf = format!(
-        "worker_processes 2;\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+        "worker_processes {workers};\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
            upstream ollama {{ server {upstream}; keepalive 128; }}\n\
@@ -143,16 +321,52 @@ pub fn start_nginx(upstream: &str) -> anyhow::Result<Option<Proc>> {
         .arg("-p")
         .arg(dir.path())
         .spawn()?;
-    let addr = format!("127.0.0.1:{port}");
-    wait_for_port(&addr)?;
-    Ok(Some(Proc {
-        pid: child.id(),
-        child,
-        url: format!("http://{addr}"),
-        addr,
-        key: String::new(),
-        _dir: Some(dir),
-    }))
+    let mut proc = Proc::new(child, true, Some(dir));
+    proc.set_addr(format!("127.0.0.1:{port}"));
+    proc.wait_for_port()?;
+    Ok(Some(proc))
+}
+
+/// Recreates the database [`PG_DATABASE`] on the server of `url` (with `psql`) and returns the
+/// URL of that database.
+pub fn fresh_postgres_db(url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url)
+        .with_context(|| format!("--postgres {url:?} is not a postgres:// URL"))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        bail!("--postgres {url:?} is not a postgres:// URL");
+    }
+    let mut bench_db = parsed.clone();
+    bench_db.set_path(&format!("/{PG_DATABASE}"));
+    // psql connects to the given database, unless it is the one to drop.
+    let mut admin = parsed;
+    if admin.path().trim_start_matches('/') == PG_DATABASE {
+        admin.set_path("/postgres");
+    }
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .arg(admin.as_str())
+        .arg("-c")
+        .arg(format!("DROP DATABASE IF EXISTS {PG_DATABASE}"))
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {PG_DATABASE}"))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "--postgres needs psql to create the database {PG_DATABASE}: install the \
+                 PostgreSQL client (e.g. apt-get install postgresql-client)"
+            ),
+            _ => anyhow::Error::new(e).context("cannot run psql"),
+        })?;
+    if !out.status.success() {
+        let mut shown = admin.clone();
+        let _ = shown.set_password(None);
+        bail!(
+            "psql could not recreate the database {PG_DATABASE} on {shown}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(bench_db.to_string())
 }
 
 fn which(name: &str) -> anyhow::Result<String> {
@@ -167,16 +381,6 @@ fn which(name: &str) -> anyhow::Result<String> {
         }
     }
     bail!("{name} not found")
-}
-
-fn wait_for_port(addr: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    bail!("{addr} never accepted connections")
 }
 
 /// Resident memory of a process, from /proc.
