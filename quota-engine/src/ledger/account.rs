@@ -71,6 +71,8 @@ pub struct Account {
     limits: Limits,
     /// Room held by this instance and not yet used.
     lease: Amount,
+    /// The last block granted (sizes the refill-ahead threshold).
+    last_grant: Amount,
     /// The shared row's used + leased per limit, as last seen and adjusted locally since: with
     /// `lease`, what this instance reports as remaining (`x-ratelimit-*`).
     base: Counters,
@@ -296,7 +298,18 @@ impl Account {
     pub fn granted(&mut self, grant: Amount, totals: Counters) {
         self.lease.requests += grant.requests;
         self.lease.tokens += grant.tokens;
+        self.last_grant = grant;
         self.base = totals;
+    }
+
+    /// A quarter or less of the last block is left, and the blocks are large enough that
+    /// asking ahead saves statements (exact grants near the limit are never asked ahead).
+    pub fn runs_low(&self) -> bool {
+        let low = |left: i64, block: i64| block >= 8 && left <= block / 4;
+        let exact = self.exact_until.is_some_and(|t| Instant::now() < t);
+        !exact
+            && (low(self.lease.requests, self.last_grant.requests)
+                || low(self.lease.tokens, self.last_grant.tokens))
     }
 
     /// What this instance has changed in the row's used + leased (per limit) and not yet

@@ -79,7 +79,7 @@ struct Entry {
     account: Mutex<Account>,
     /// One grant in flight per key: other requests of the key wait for it instead of
     /// sending their own statement.
-    granting: tokio::sync::Mutex<()>,
+    granting: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Inner {
@@ -138,7 +138,7 @@ impl Ledger {
         let entry = entries.entry(key_id).or_insert_with(|| {
             Arc::new(Entry {
                 account: Mutex::new(Account::default()),
-                granting: tokio::sync::Mutex::new(()),
+                granting: Arc::new(tokio::sync::Mutex::new(())),
             })
         });
         Ok(Arc::clone(entry))
@@ -155,39 +155,32 @@ impl Ledger {
     ) -> Result<GateDecision> {
         let prompt_tokens = prompt_tokens.max(0);
         let entry = self.entry(key_id).await?;
-        if let Some(admission) =
+        let from_lease = || {
             entry
                 .account
                 .lock()
                 .try_admit(key_id, limits, prompt_tokens, periods)
-        {
-            return Ok(GateDecision::Admitted(admission));
+                .map(GateDecision::Admitted)
+        };
+        if let Some(admitted) = from_lease() {
+            self.refill_ahead(&entry, key_id, limits, periods);
+            return Ok(admitted);
         }
         let started = Instant::now();
         let mut asked = false;
         loop {
             let turn = entry.granting.lock().await;
             // A grant that finished while this request waited may cover it.
-            if let Some(admission) =
-                entry
-                    .account
-                    .lock()
-                    .try_admit(key_id, limits, prompt_tokens, periods)
-            {
-                return Ok(GateDecision::Admitted(admission));
+            if let Some(admitted) = from_lease() {
+                return Ok(admitted);
             }
             match self
                 .grant(&entry, key_id, limits, prompt_tokens, periods)
                 .await?
             {
                 Grant::Granted => {
-                    let admitted =
-                        entry
-                            .account
-                            .lock()
-                            .try_admit(key_id, limits, prompt_tokens, periods);
-                    if let Some(admission) = admitted {
-                        return Ok(GateDecision::Admitted(admission));
+                    if let Some(admitted) = from_lease() {
+                        return Ok(admitted);
                     }
                 }
                 Grant::Refused {
@@ -222,6 +215,25 @@ impl Ledger {
                 }
             }
         }
+    }
+
+    /// Starts a grant in the background when the key's lease runs low, so that requests find
+    /// room in memory instead of waiting for the statement (no-op while a grant is running).
+    fn refill_ahead(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
+        if !entry.account.lock().runs_low() {
+            return;
+        }
+        let Ok(turn) = Arc::clone(&entry.granting).try_lock_owned() else {
+            return;
+        };
+        let (ledger, entry, limits, periods) =
+            (self.clone(), Arc::clone(entry), *limits, periods.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ledger.grant(&entry, key_id, &limits, 0, &periods).await {
+                tracing::debug!(error = %e, key_id, "lease refill failed; requests will ask themselves");
+            }
+            drop(turn);
+        });
     }
 
     /// Asks the row for what the request needs (a block when there is room for one).
