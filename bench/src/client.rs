@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::Request;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -32,6 +33,8 @@ impl Target {
 pub struct Throughput {
     pub rate: f64,
     pub errors: u64,
+    /// Keep-alive connections closed by the server between requests and reopened (not errors).
+    pub reopened: u64,
 }
 
 pub struct Latency {
@@ -41,6 +44,8 @@ pub struct Latency {
     /// p99 of the requests scheduled in each second of the run (ms; NaN for an empty second).
     pub p99_per_second_ms: Vec<f64>,
     pub errors: u64,
+    /// Keep-alive connections closed by the server between requests and reopened (not errors).
+    pub reopened: u64,
 }
 
 type Sender = http1::SendRequest<Full<Bytes>>;
@@ -55,12 +60,13 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn one(
+/// Sends one `POST /api/chat` and returns the response once its headers are in.
+async fn send(
     sender: &mut Sender,
     target: &Target,
     addr: &str,
     body: &'static str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Response<Incoming>> {
     let mut req = Request::post("/api/chat")
         .header("host", addr)
         .header("content-type", "application/json");
@@ -68,15 +74,90 @@ async fn one(
         req = req.header("authorization", format!("Bearer {key}"));
     }
     sender.ready().await?;
-    let resp = sender
+    Ok(sender
         .send_request(req.body(Full::new(Bytes::from_static(body.as_bytes())))?)
-        .await?;
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    if !status.is_success() || bytes.is_empty() {
-        anyhow::bail!("status {status}");
+        .await?)
+}
+
+/// A keep-alive connection to one address that is reopened transparently when the server
+/// closed it between two requests (nginx after `keepalive_requests`, an idle timeout, a
+/// `Connection: close` answer): a request that fails before its response headers on a
+/// connection that already served one is retried once on a fresh connection. Only a failure on
+/// a fresh connection (or after the response started, or a bad status) is an error.
+struct Conn {
+    addr: String,
+    sender: Option<Sender>,
+    /// Whether `sender` already carried a complete request.
+    reused: bool,
+    /// Connections reopened because the server had closed the previous one.
+    reopened: u64,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        Conn {
+            addr: addr.to_owned(),
+            sender: None,
+            reused: false,
+            reopened: 0,
+        }
     }
-    Ok(())
+
+    /// (Re)connects now, dropping the current connection.
+    async fn open(&mut self) -> anyhow::Result<()> {
+        self.sender = None;
+        self.sender = Some(connect(&self.addr).await?);
+        self.reused = false;
+        Ok(())
+    }
+
+    /// The response headers of one request, on the current connection when it is still usable
+    /// (else on a fresh one).
+    async fn send(
+        &mut self,
+        target: &Target,
+        body: &'static str,
+    ) -> anyhow::Result<Response<Incoming>> {
+        if let Some(mut sender) = self.sender.take() {
+            let reused = self.reused;
+            if !sender.is_closed() {
+                match send(&mut sender, target, &self.addr, body).await {
+                    Ok(resp) => {
+                        self.sender = Some(sender);
+                        return Ok(resp);
+                    }
+                    Err(e) if !reused => return Err(e),
+                    Err(_) => {} // closed by the server meanwhile: retry below
+                }
+            }
+            if reused {
+                self.reopened += 1;
+            }
+        }
+        let mut sender = connect(&self.addr).await?;
+        self.reused = false;
+        let resp = send(&mut sender, target, &self.addr, body).await?;
+        self.sender = Some(sender);
+        Ok(resp)
+    }
+
+    /// One request, its whole body read.
+    async fn request(&mut self, target: &Target, body: &'static str) -> anyhow::Result<()> {
+        let resp = self.send(target, body).await?;
+        let status = resp.status();
+        let bytes = match resp.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                self.sender = None;
+                return Err(e.into());
+            }
+        };
+        self.reused = true;
+        if !status.is_success() || bytes.is_empty() {
+            anyhow::bail!("status {status}");
+        }
+        Ok(())
+    }
 }
 
 /// N connections sending back to back for `duration`.
@@ -88,34 +169,36 @@ pub async fn closed_loop(
 ) -> Throughput {
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let reopened = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for i in 0..connections {
-        let (done, errors) = (Arc::clone(&done), Arc::clone(&errors));
+        let (done, errors, reopened) = (
+            Arc::clone(&done),
+            Arc::clone(&errors),
+            Arc::clone(&reopened),
+        );
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
-            let addr = target.addr(i);
-            let mut sender = match connect(addr).await {
-                Ok(s) => s,
-                Err(_) => {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            };
+            let mut conn = Conn::new(target.addr(i));
+            if conn.open().await.is_err() {
+                errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             while Instant::now() < deadline {
-                match one(&mut sender, &target, addr, body).await {
+                match conn.request(&target, body).await {
                     Ok(()) => {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(_) => {
                         errors.fetch_add(1, Ordering::Relaxed);
-                        match connect(addr).await {
-                            Ok(s) => sender = s,
-                            Err(_) => return,
+                        if conn.open().await.is_err() {
+                            break;
                         }
                     }
                 }
             }
+            reopened.fetch_add(conn.reopened, Ordering::Relaxed);
         }));
     }
     let started = Instant::now();
@@ -126,6 +209,7 @@ pub async fn closed_loop(
     Throughput {
         rate: done.load(Ordering::Relaxed) as f64 / elapsed,
         errors: errors.load(Ordering::Relaxed),
+        reopened: reopened.load(Ordering::Relaxed),
     }
 }
 
@@ -150,20 +234,17 @@ pub async fn open_loop(
             let addr = target.addr(i);
             // (scheduled instant, latency from it)
             let mut samples: Vec<(Instant, Duration)> = Vec::new();
-            let mut sender = connect(addr).await.ok();
+            let mut conn = Conn::new(addr);
+            let _ = conn.open().await;
             while let Ok(scheduled) = rx.recv().await {
-                let ok = match sender.as_mut() {
-                    Some(s) => one(s, &target, addr, body).await.is_ok(),
-                    None => false,
-                };
-                if ok {
+                if conn.request(&target, body).await.is_ok() {
                     samples.push((scheduled, scheduled.elapsed()));
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
-                    sender = connect(addr).await.ok();
+                    let _ = conn.open().await;
                 }
             }
-            samples
+            (samples, conn.reopened)
         }));
     }
     drop(rx);
@@ -179,9 +260,11 @@ pub async fn open_loop(
     }
     drop(tx);
     let mut samples: Vec<(Instant, Duration)> = Vec::new();
+    let mut reopened = 0;
     for w in workers {
-        if let Ok(s) = w.await {
+        if let Ok((s, r)) = w.await {
             samples.extend(s);
+            reopened += r;
         }
     }
     let seconds = usize::try_from(duration.as_secs().max(1)).unwrap_or(usize::MAX);
@@ -199,7 +282,96 @@ pub async fn open_loop(
         p999_ms: percentile_ms(&mut all, 0.999),
         p99_per_second_ms: buckets.iter_mut().map(|b| percentile_ms(b, 0.99)).collect(),
         errors: errors.load(Ordering::Relaxed),
+        reopened,
     }
+}
+
+/// The outcome of [`concurrent_streams`].
+pub struct Streams {
+    /// Streams whose answer was a success status and ended with the `"done":true` line.
+    pub ok: u64,
+    pub errors: u64,
+    /// The most streams that had their response headers and not yet their last byte at once.
+    pub max_open: u64,
+    /// The first error, for the report.
+    pub first_error: Option<String>,
+}
+
+/// `n` streamed requests at once, one fresh connection each: every connection is opened first,
+/// then all the requests are sent together and read to their end (each within `timeout`).
+pub async fn concurrent_streams(
+    target: &Target,
+    body: &'static str,
+    n: usize,
+    timeout: Duration,
+) -> Streams {
+    let barrier = Arc::new(tokio::sync::Barrier::new(n + 1));
+    let open = Arc::new(AtomicU64::new(0));
+    let max_open = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (barrier, open, max_open) = (
+            Arc::clone(&barrier),
+            Arc::clone(&open),
+            Arc::clone(&max_open),
+        );
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let addr = target.addr(i).to_owned();
+            let connected = tokio::time::timeout(timeout, connect(&addr)).await;
+            // every task reaches the barrier, connected or not
+            barrier.wait().await;
+            let mut sender = match connected {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(e.context("connect")),
+                Err(_) => anyhow::bail!("connect timed out"),
+            };
+            let stream = async {
+                let resp = send(&mut sender, &target, &addr, body).await?;
+                let now_open = open.fetch_add(1, Ordering::Relaxed) + 1;
+                max_open.fetch_max(now_open, Ordering::Relaxed);
+                let status = resp.status();
+                let read = resp.into_body().collect().await;
+                open.fetch_sub(1, Ordering::Relaxed);
+                let bytes = read?.to_bytes();
+                if !status.is_success() {
+                    anyhow::bail!("status {status}");
+                }
+                let tail = &bytes[bytes.len().saturating_sub(512)..];
+                if !String::from_utf8_lossy(tail).contains(r#""done":true"#) {
+                    anyhow::bail!("the stream ended without its done line");
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(timeout, stream).await {
+                Ok(r) => r,
+                Err(_) => anyhow::bail!("the stream took longer than {timeout:?}"),
+            }
+        }));
+    }
+    // all connected (or failed): send everything at once
+    barrier.wait().await;
+    let mut result = Streams {
+        ok: 0,
+        errors: 0,
+        max_open: 0,
+        first_error: None,
+    };
+    for t in tasks {
+        let outcome = match t.await {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::Error::new(e)),
+        };
+        match outcome {
+            Ok(()) => result.ok += 1,
+            Err(e) => {
+                result.errors += 1;
+                result.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    result.max_open = max_open.load(Ordering::Relaxed);
+    result
 }
 
 /// The `p` quantile (nearest rank) in milliseconds, NaN when there is no sample.

@@ -24,6 +24,20 @@
 //! (llm-quota against direct, plain-pingora and nginx; PostgreSQL against SQLite; two instances
 //! against one).
 //!
+//! A keep-alive connection the server closes between two requests (nginx does after
+//! `keepalive_requests`, raised here to 1,000,000) is reopened and the request retried on the
+//! fresh connection; only a failure on a fresh connection counts as an error.
+//!
+//! **Memory mode** (`--streams N`, instead of the runs above): the fake Ollama sleeps
+//! `--chunk-delay-ms` (default 200) before each of its 10 streamed chunks, so that N streamed
+//! chats (`/api/chat`, the streamed scenario's body, one fresh connection each, all connected
+//! before the first request is sent) are all open at once in the gateway (SQLite, the same key
+//! as above). It reports the gateway's RSS idle (after one warm-up stream), its peak while the
+//! streams run (VmRSS sampled every 50 ms, and VmHWM), its RSS when the last stream ended and
+//! 1 s later, the streams completed (success status and the `"done":true` line) and failed, and
+//! the most that were open at once. The open-file limit is raised first (the gateway and the
+//! fake inherit it): about 2N + 512 descriptors are needed.
+//!
 //! Build and run (never in CI):
 //!
 //! ```text
@@ -31,6 +45,8 @@
 //! target/release/llm-quota-bench [--seconds 10] [--connections 64] [--rate 1000] [--no-nginx]
 //!     [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
+//! target/release/llm-quota-bench --streams 1000 [--chunk-delay-ms 200]
+//!     [--gateway-bin PATH] [--fake-bin PATH]
 //! ```
 //!
 //! Binaries default to `target/release/…` under the current directory, else next to this
@@ -40,12 +56,14 @@ mod client;
 mod procs;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
 
-use client::{closed_loop, open_loop, Latency, Target, Throughput};
+use client::{closed_loop, concurrent_streams, open_loop, Latency, Target, Throughput};
 use procs::Db;
 
 #[derive(Debug, Parser)]
@@ -79,6 +97,14 @@ struct Args {
     /// server is dropped and recreated (needs `psql`).
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// Memory mode: N concurrent streamed chats through the gateway, its RSS sampled; skips
+    /// the throughput and latency runs.
+    #[arg(long, value_name = "N")]
+    streams: Option<usize>,
+    /// Memory mode: milliseconds the fake Ollama sleeps before each of its 10 streamed chunks
+    /// (long enough for all the streams to be open at once).
+    #[arg(long, default_value_t = 200)]
+    chunk_delay_ms: u64,
 }
 
 const DIRECT: &str = "direct";
@@ -132,6 +158,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>(),
         "--gateway-bin",
     )?;
+    if let Some(n) = args.streams {
+        return memory_run(&fake_bin, &gateway_bin, n, args.chunk_delay_ms).await;
+    }
     let plain_bin = procs::resolve_bin(
         args.plain_pingora_bin.as_deref(),
         &beside("plain-pingora")
@@ -144,7 +173,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map(usize::from)
         .unwrap_or(2);
 
-    let fake = procs::start_fake(&fake_bin).context("starting the fake Ollama")?;
+    let fake = procs::start_fake(&fake_bin, Duration::ZERO).context("starting the fake Ollama")?;
     let gateway = procs::start_gateway(&gateway_bin, &fake.url, Db::Sqlite, None)
         .context("starting llm-quota")?;
     let plain = procs::start_plain_pingora(&plain_bin, &fake.addr, threads)
@@ -228,6 +257,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             results.push((target.name.clone(), tp, lat));
         }
         println!();
+        let reopened: Vec<String> = results
+            .iter()
+            .filter(|(_, tp, lat)| tp.reopened + lat.reopened > 0)
+            .map(|(name, tp, lat)| format!("{name} {}", tp.reopened + lat.reopened))
+            .collect();
+        if !reopened.is_empty() {
+            println!(
+                "- keep-alive connections closed by the server between requests and reopened \
+                 (not counted as errors): {}",
+                reopened.join(", ")
+            );
+        }
         report_ratios(&results, args.rate);
         println!();
     }
@@ -242,6 +283,133 @@ async fn run(args: Args) -> anyhow::Result<()> {
     drop(pg_gateways);
     drop(nginx);
     drop(plain);
+    drop(gateway);
+    drop(fake);
+    Ok(())
+}
+
+/// Content chunks of each answer of the fake Ollama (its default `--chunks`).
+const FAKE_CHUNKS: u32 = 10;
+
+/// `--streams N`: the gateway's memory with N streamed chats open at once.
+async fn memory_run(
+    fake_bin: &Path,
+    gateway_bin: &Path,
+    n: usize,
+    chunk_delay_ms: u64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(n > 0, "--streams needs at least 1");
+    // the gateway holds a downstream and an upstream connection per stream
+    let needed = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(2) + 512;
+    let nofile = procs::raise_nofile(needed)?;
+    let chunk_delay = Duration::from_millis(chunk_delay_ms);
+    let fake = procs::start_fake(fake_bin, chunk_delay).context("starting the fake Ollama")?;
+    let gateway = procs::start_gateway(gateway_bin, &fake.url, Db::Sqlite, None)
+        .context("starting llm-quota")?;
+    let target = Target {
+        name: GATEWAY.to_owned(),
+        addrs: vec![gateway.addr.clone()],
+        key: Some(gateway.key.clone()),
+    };
+    let body = SCENARIOS[0].body;
+    let stream_time = chunk_delay * FAKE_CHUNKS;
+    let timeout = stream_time * 5 + Duration::from_secs(30);
+    let pid = gateway.pid;
+    let mib = |field: &str| procs::status_kib(pid, field).map(|kb| kb as f64 / 1024.0);
+    let show = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
+
+    // one stream first: key cache, upstream pool, lazy allocations
+    let warm = concurrent_streams(&target, body, 1, timeout).await;
+    if warm.ok != 1 {
+        anyhow::bail!(
+            "the warm-up stream failed: {}",
+            warm.first_error.unwrap_or_default()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = mib("VmRSS");
+    let hwm_before = mib("VmHWM");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut peak_kib = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(kib) = procs::status_kib(pid, "VmRSS") {
+                    peak_kib = peak_kib.max(kib);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak_kib
+        })
+    };
+    let started = Instant::now();
+    let result = concurrent_streams(&target, body, n, timeout).await;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let peak_sampled = sampler
+        .join()
+        .ok()
+        .filter(|&kib| kib > 0)
+        .map(|kib| kib as f64 / 1024.0);
+    let hwm = mib("VmHWM");
+    let at_end = mib("VmRSS");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = mib("VmRSS");
+
+    println!("# llm-quota memory with {n} concurrent streams\n");
+    println!(
+        "The fake Ollama sleeps {chunk_delay_ms} ms before each of its {FAKE_CHUNKS} chunks \
+         (a stream lasts about {:.1} s); the gateway on SQLite with quotas on; {n} streamed chats \
+         (`/api/chat`), one connection each, all connected before the requests are sent \
+         together; they took {:.2} s in all. Open-file limit {nofile}.\n",
+        stream_time.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "| streams | completed | errors | open at once (max) | RSS idle (MiB) | peak RSS, \
+         sampled every 50 ms (MiB) | peak (VmHWM, MiB) | RSS at the end (MiB) | RSS 1 s later \
+         (MiB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        result.ok,
+        result.errors,
+        result.max_open,
+        show(idle),
+        show(peak_sampled),
+        show(hwm),
+        show(at_end),
+        show(later)
+    );
+    println!();
+    // VmHWM is the true peak, unless it was reached before the streams (at startup)
+    let peak = match (hwm_before, hwm) {
+        (Some(before), Some(after)) if after > before => Some(after),
+        (Some(before), Some(_)) => {
+            println!(
+                "- VmHWM did not grow during the streams ({} MiB before): it is the startup's \
+                 peak; the sampled peak is the one of the streams.",
+                show(Some(before))
+            );
+            peak_sampled
+        }
+        _ => peak_sampled,
+    };
+    if let (Some(idle), Some(peak)) = (idle, peak) {
+        println!(
+            "- per stream: {:.1} KiB above idle at the peak",
+            (peak - idle) * 1024.0 / n as f64
+        );
+    }
+    if let Some(e) = &result.first_error {
+        println!("- first error: {e}");
+    }
+    if (result.max_open as usize) < n && result.errors == 0 {
+        println!("- not all {n} streams were open at once: raise --chunk-delay-ms");
+    }
     drop(gateway);
     drop(fake);
     Ok(())

@@ -179,9 +179,13 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-pub fn start_fake(bin: &Path) -> anyhow::Result<Proc> {
+/// The fake Ollama on one thread; `chunk_delay` is slept before each streamed content chunk
+/// (its `--delay-ms`).
+pub fn start_fake(bin: &Path, chunk_delay: Duration) -> anyhow::Result<Proc> {
     let child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+        .arg("--delay-ms")
+        .arg(chunk_delay.as_millis().to_string())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
@@ -297,7 +301,10 @@ pub fn start_plain_pingora(bin: &Path, upstream: &str, threads: usize) -> anyhow
 }
 
 /// nginx-light with a plain reverse-proxy config (keep-alive upstream, no buffering), or None
-/// when nginx is not installed. It runs in the foreground (`daemon off`) and is stopped with
+/// when nginx is not installed. `keepalive_requests` is raised (downstream and upstream) from
+/// its default of 1000, after which nginx closes a keep-alive connection: the benchmark's
+/// connections would otherwise be reopened every 1000 requests, which the other targets do not
+/// do. It runs in the foreground (`daemon off`) and is stopped with
 /// SIGTERM, on which its master stops the workers and waits for them before exiting.
 pub fn start_nginx(upstream: &str, workers: usize) -> anyhow::Result<Option<Proc>> {
     let Ok(nginx) = which("nginx") else {
@@ -308,8 +315,8 @@ pub fn start_nginx(upstream: &str, workers: usize) -> anyhow::Result<Option<Proc
     let conf = format!(
         "worker_processes {workers};\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
-           upstream ollama {{ server {upstream}; keepalive 128; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 75s;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
+           upstream ollama {{ server {upstream}; keepalive 128; keepalive_requests 1000000; keepalive_timeout 75s; }}\n\
            server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://ollama;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n",
         d = dir.path().display()
     );
@@ -385,13 +392,65 @@ fn which(name: &str) -> anyhow::Result<String> {
 
 /// Resident memory of a process, from /proc.
 pub fn rss_mib(pid: u32) -> Option<u64> {
+    Some(status_kib(pid, "VmRSS")? / 1024)
+}
+
+/// A `kB` field of /proc/PID/status: `VmRSS` (resident now), `VmHWM` (the resident peak since
+/// the process started).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
+    status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .split_whitespace()
-        .nth(1)?
+        .next()?
         .parse()
-        .ok()?;
-    Some(kb / 1024)
+        .ok()
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to at least `needed` (up to the hard limit, and
+/// the hard limit too when allowed), before the processes under test are spawned: they inherit
+/// it. Returns the soft limit now in force; fails when it stays below `needed`. (Linux:
+/// `rlim_t` is `u64`.)
+pub fn raise_nofile(needed: u64) -> anyhow::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes into the rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        bail!(
+            "getrlimit(RLIMIT_NOFILE): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < needed {
+        let wanted = libc::rlimit {
+            rlim_cur: needed,
+            rlim_max: lim.rlim_max.max(needed),
+        };
+        // SAFETY: setrlimit(2) reads the rlimit we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+            lim = wanted;
+        } else {
+            // not allowed to raise the hard limit: go as far as it allows
+            let capped = libc::rlimit {
+                rlim_cur: lim.rlim_max.min(needed),
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &capped) } == 0 {
+                lim = capped;
+            }
+        }
+    }
+    if lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < needed {
+        bail!(
+            "the open-file limit is {} (hard {}), {needed} are needed: raise it (`ulimit -n \
+             {needed}` as root, or fewer --streams)",
+            lim.rlim_cur,
+            lim.rlim_max
+        );
+    }
+    Ok(lim.rlim_cur)
 }
