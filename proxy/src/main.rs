@@ -11,7 +11,7 @@ use llm_quota::config::{Config, LogFormat};
 /// request from several threads, where glibc's arenas spent ~10 % of the gateway's CPU
 /// (`_int_malloc`, `malloc_consolidate`) and fragmented memory; see docs/performance.md.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::entity::{api_key, usage_counter, usage_log};
+use crate::entity::{api_key, usage_counter, usage_daily, usage_log};
 use crate::gate::Limits;
 use crate::{EngineError, Result};
 
@@ -335,9 +335,13 @@ pub async fn patch(
     decode(model.update(db).await?)
 }
 
-/// Deletes a key with its counters and usage log. Returns false when there was no such key.
+/// Deletes a key with its counters and usage. Returns false when there was no such key.
 pub async fn delete(db: &impl TransactionTrait, id: i64) -> Result<bool> {
     let txn = db.begin().await?;
+    usage_daily::Entity::delete_many()
+        .filter(usage_daily::Column::KeyId.eq(id))
+        .exec(&txn)
+        .await?;
     usage_log::Entity::delete_many()
         .filter(usage_log::Column::KeyId.eq(id))
         .exec(&txn)

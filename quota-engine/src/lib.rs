@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //! - [`db`]: parsing `DATABASE_URL` (SQLite forms, PostgreSQL), connecting, migrating.
-//! - [`entity`]: the SeaORM entities (`api_keys`, `usage_counters`, `settings`, `usage_log`).
+//! - [`entity`]: the SeaORM entities (`api_keys`, `usage_counters`, `settings`, `usage_daily`,
+//!   and `usage_log`, no longer written).
 //! - [`migration`]: one file per schema change, never edited after it lands.
 //! - [`keys`]: key material (`sk-…`, SHA-256, display prefix) and key CRUD.
 //! - [`key_cache`]: the in-memory key lookup with bounded staleness.
@@ -20,7 +21,7 @@
 //! - [`gate`]: limits, counters, admissions and refusals; the counters' read model.
 //! - [`ledger`]: admission, commit and refund against per-key leases; the group commit.
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
-//! - [`usage_log`]: the per-request log, written in batches off the request path, and its
+//! - [`usage_log`]: usage per key, day and model, summed off the request path, and its
 //!   per-day read model.
 
 pub mod db;

@@ -1,59 +1,102 @@
-//! The per-request usage log: written in batches off the request path, read per day by the
-//! admin charts.
+//! Usage per key, day and model for the admin charts and reports: finished requests are
+//! summed in memory off the request path and added to `usage_daily` in batches.
 //!
 //! The proxy hands each finished request to a [`UsageSink`] (a bounded channel, never
-//! blocking); a [`UsageQueue`] task writes what arrived every second, or sooner when a batch
-//! fills, and once more when it is told to stop. Quota enforcement does not depend on this
-//! log: the counters are committed directly (see [`crate::gate`]).
+//! blocking); a [`UsageQueue`] task sums what arrived by (key, day, model) and adds it to the
+//! table every 100 ms (one upsert per group, not one row per request), and once more when it is
+//! told to stop. Quota enforcement does not depend on this: the ledger keeps the counters (see
+//! [`crate::ledger`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement, Value,
 };
 use tokio::sync::mpsc;
 
-use crate::entity::usage_log;
+use crate::entity::usage_daily;
 use crate::Result;
 
 /// One finished request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageRecord {
     pub key_id: i64,
-    pub at: DateTime<Utc>,
-    /// Local day label in `APP_TZ` (`2026-11-29`).
+    /// Local day label in `APP_TZ` (`2026-11-29`) of the request's admission.
     pub day: String,
-    pub route: String,
     pub model: String,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
-    pub status: u16,
-    pub duration_ms: i64,
 }
 
-/// Rows per INSERT: well under SQLite's and PostgreSQL's parameter limits (10 columns each).
-const INSERT_CHUNK: usize = 250;
+/// (key id, day, model)
+type Group = (i64, String, String);
 
-/// Writes records in multi-row INSERTs.
-pub async fn insert_batch(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<()> {
-    for chunk in records.chunks(INSERT_CHUNK) {
-        let rows = chunk.iter().map(|r| usage_log::ActiveModel {
-            key_id: Set(r.key_id),
-            created_at: Set(r.at),
-            day: Set(r.day.clone()),
-            route: Set(r.route.clone()),
-            model: Set(r.model.clone()),
-            prompt_tokens: Set(r.prompt_tokens),
-            completion_tokens: Set(r.completion_tokens),
-            status: Set(i32::from(r.status)),
-            duration_ms: Set(r.duration_ms),
-            ..Default::default()
-        });
-        usage_log::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await?;
+/// Summed (requests, prompt tokens, completion tokens) of a group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Sums {
+    requests: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+}
+
+/// Rows per upsert: well under SQLite's and PostgreSQL's parameter limits (6 columns each).
+const UPSERT_CHUNK: usize = 200;
+
+/// Adds records to `usage_daily`, one row per (key, day, model) they touch.
+pub async fn add(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<()> {
+    let mut groups: HashMap<Group, Sums> = HashMap::new();
+    for r in records {
+        let sums = groups
+            .entry((r.key_id, r.day.clone(), r.model.clone()))
+            .or_default();
+        sums.requests += 1;
+        sums.prompt_tokens += r.prompt_tokens;
+        sums.completion_tokens += r.completion_tokens;
+    }
+    let groups: Vec<(Group, Sums)> = groups.into_iter().collect();
+    upsert(db, &groups).await
+}
+
+async fn upsert(db: &impl ConnectionTrait, groups: &[(Group, Sums)]) -> Result<()> {
+    for chunk in groups.chunks(UPSERT_CHUNK) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for ((key_id, day, model), sums) in chunk {
+            let n = values.len();
+            rows.push(format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            ));
+            values.extend([
+                Value::from(*key_id),
+                day.as_str().into(),
+                model.as_str().into(),
+                sums.requests.into(),
+                sums.prompt_tokens.into(),
+                sums.completion_tokens.into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO usage_daily (key_id, day, model, requests, prompt_tokens, completion_tokens) \
+             VALUES {} ON CONFLICT (key_id, day, model) DO UPDATE SET \
+             requests = usage_daily.requests + excluded.requests, \
+             prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens",
+            rows.join(", ")
+        );
+        db.execute(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
     }
     Ok(())
 }
@@ -93,15 +136,15 @@ pub async fn daily_series(
             )
         })
         .collect();
-    let rows = usage_log::Entity::find()
-        .filter(usage_log::Column::KeyId.eq(key_id))
-        .filter(usage_log::Column::Day.gte(label(first_day)))
-        .filter(usage_log::Column::Day.lte(label(last_day)))
+    let rows = usage_daily::Entity::find()
+        .filter(usage_daily::Column::KeyId.eq(key_id))
+        .filter(usage_daily::Column::Day.gte(label(first_day)))
+        .filter(usage_daily::Column::Day.lte(label(last_day)))
         .all(db)
         .await?;
     for row in rows {
         if let Some(day) = series.get_mut(&row.day) {
-            day.requests += 1;
+            day.requests += row.requests;
             day.prompt_tokens += row.prompt_tokens;
             day.completion_tokens += row.completion_tokens;
         }
@@ -134,10 +177,9 @@ pub fn queue(capacity: usize) -> (UsageSink, UsageQueue) {
 }
 
 /// How often queued records are written.
-/// Small, frequent batches: on SQLite a write holds the one connection the gate also needs,
-/// so a large insert would stall admissions (the p99 of the benchmark showed it).
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-const BATCH: usize = 250;
+/// Records summed before a write at the latest.
+const BATCH: usize = 10_000;
 
 impl UsageQueue {
     /// Writes records until every sink is dropped or `stop` completes, then writes what is
@@ -148,7 +190,7 @@ impl UsageQueue {
         db: DatabaseConnection,
         stop: impl std::future::Future<Output = ()>,
     ) {
-        let mut pending: Vec<UsageRecord> = Vec::with_capacity(BATCH);
+        let mut pending: Vec<UsageRecord> = Vec::new();
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tokio::pin!(stop);
         loop {
@@ -196,12 +238,12 @@ async fn flush(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) {
     if pending.is_empty() {
         return;
     }
-    match insert_batch(db, pending).await {
+    match add(db, pending).await {
         Ok(()) => pending.clear(),
         Err(e) => {
             tracing::warn!(error = %e, records = pending.len(), "usage log write failed; will retry");
-            if pending.len() > BATCH * 100 {
-                let dropped = pending.len() - BATCH * 100;
+            if pending.len() > BATCH * 10 {
+                let dropped = pending.len() - BATCH * 10;
                 pending.drain(..dropped);
                 tracing::error!(
                     dropped,

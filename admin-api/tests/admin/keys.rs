@@ -438,16 +438,12 @@ async fn usage_series_is_zero_filled() {
     let two_days_ago = today - Days::new(2);
     let record = |key_id, day: String, prompt, completion| UsageRecord {
         key_id,
-        at: now,
         day,
-        route: "/api/chat".into(),
         model: "llama3".into(),
         prompt_tokens: prompt,
         completion_tokens: completion,
-        status: 200,
-        duration_ms: 5,
     };
-    usage_log::insert_batch(
+    usage_log::add(
         &h.db,
         &[
             record(id, label(today), 10, 20),

@@ -6,7 +6,6 @@
 //! - Otherwise the tokens are committed: the whole answer, or what was streamed before the
 //!   client hung up.
 
-use chrono::Utc;
 use pingora::proxy::Session;
 use pingora::Error;
 use quota_engine::usage_log::UsageRecord;
@@ -81,17 +80,12 @@ pub async fn settle(
                 .tokens
                 .with_label_values(&[model_label, key_label.as_str(), "completion"])
                 .inc_by(completion);
-            let now = Utc::now();
             let record = UsageRecord {
                 key_id: admission.key_id,
-                at: now,
                 day: admission.day.clone(),
-                route: ctx.template.to_owned(),
                 model: model.to_owned(),
                 prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
                 completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
-                status: if status == 0 { 499 } else { status },
-                duration_ms: i64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             };
             if !state.usage.record(record) {
                 tracing::warn!(

@@ -3,4 +3,6 @@
 pub mod api_key;
 pub mod setting;
 pub mod usage_counter;
+pub mod usage_daily;
+/// The per-request log of earlier versions: kept, no longer written (see `usage_daily`).
 pub mod usage_log;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_init;
 mod m20261201_000001_leases;
+mod m20261201_000002_usage_daily;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_init::Migration),
             Box::new(m20261201_000001_leases::Migration),
+            Box::new(m20261201_000002_usage_daily::Migration),
         ]
     }
 }

@@ -7,14 +7,10 @@ use crate::support::{at, databases};
 fn record(key_id: i64, day: &str, prompt: i64, completion: i64) -> UsageRecord {
     UsageRecord {
         key_id,
-        at: at("2026-11-29T10:00:00Z"),
         day: day.into(),
-        route: "/api/chat".into(),
         model: "llama3".into(),
         prompt_tokens: prompt,
         completion_tokens: completion,
-        status: 200,
-        duration_ms: 12,
     }
 }
 
