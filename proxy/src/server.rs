@@ -93,6 +93,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         LedgerConfig {
             flush_interval: config.flush_interval,
             shared: config.database_url.is_postgres(),
+            // Long enough for the other instances' next flushes to answer a demand.
+            lease_wait: (config.flush_interval * 4).max(LedgerConfig::default().lease_wait),
             ..LedgerConfig::default()
         },
     );

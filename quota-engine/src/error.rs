@@ -26,6 +26,11 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The request's periods are older than what the quota has already moved on to (it was
+    /// timed just before a midnight, or this instance's clock is behind another's): the
+    /// caller takes the periods anew and asks again.
+    #[error("the quota periods moved on while the request was admitted; try again")]
+    StalePeriods,
     /// No API key with this id.
     #[error("no API key with id {0}")]
     KeyNotFound(i64),

@@ -128,6 +128,9 @@ pub struct Admission {
     pub reserved_tokens: i64,
     /// The counters right after this request was counted.
     pub counters: Counters,
+    /// The ledger's lease generation at admission: room goes back to the lease only while it
+    /// is the same lease (same periods and limits).
+    pub lease_generation: u64,
 }
 
 /// Remaining room under the tightest request limit and the tightest token limit, for the

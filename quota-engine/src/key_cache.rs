@@ -10,7 +10,7 @@
 //! the database. Expiry is checked by the caller against the current time on every request.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,9 @@ enum Entry {
 struct Inner {
     /// Read on every request, written on a miss or a refresh; never held across an `.await`.
     entries: RwLock<HashMap<KeyDigest, Entry>>,
+    /// Bumped by every invalidation: a read that started before one does not store its
+    /// (possibly older) answer, so an invalidation is never undone by a read in flight.
+    invalidations: AtomicU64,
     ttl: Duration,
     max_stale: Duration,
     negative_ttl: Duration,
@@ -62,6 +65,7 @@ impl KeyCache {
         KeyCache {
             inner: Arc::new(Inner {
                 entries: RwLock::new(HashMap::new()),
+                invalidations: AtomicU64::new(0),
                 ttl,
                 max_stale: ttl + Duration::from_secs(3),
                 negative_ttl: ttl.min(Duration::from_secs(1)),
@@ -126,6 +130,7 @@ impl KeyCache {
         digest: KeyDigest,
     ) -> Result<Option<Arc<ApiKey>>> {
         let read_at = Instant::now();
+        let generation = self.inner.invalidations.load(Ordering::Acquire);
         let found = keys::find_by_hash(db, &hex::encode(digest))
             .await?
             .map(Arc::new);
@@ -138,6 +143,9 @@ impl KeyCache {
             None => Entry::Missing(read_at),
         };
         let mut entries = self.inner.entries.write();
+        if self.inner.invalidations.load(Ordering::Acquire) != generation {
+            return Ok(found); // changed meanwhile: the next request reads it again
+        }
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
@@ -147,14 +155,15 @@ impl KeyCache {
 
     /// Forgets one key (after this instance changed it).
     pub fn invalidate(&self, key_id: i64) {
-        self.inner
-            .entries
-            .write()
-            .retain(|_, e| !matches!(e, Entry::Found { key, .. } if key.id == key_id));
+        let mut entries = self.inner.entries.write();
+        self.inner.invalidations.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, e| !matches!(e, Entry::Found { key, .. } if key.id == key_id));
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.inner.entries.write().clear();
+        let mut entries = self.inner.entries.write();
+        self.inner.invalidations.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 }

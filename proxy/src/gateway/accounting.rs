@@ -13,6 +13,9 @@ use quota_engine::usage_log::UsageRecord;
 use super::context::RequestCtx;
 use crate::state::{AppState, RuntimeSettings};
 
+/// More than any model produces or reads in one request; counts above it are clamped.
+const MAX_TOKENS_PER_REQUEST: u64 = 1 << 40;
+
 pub async fn settle(
     state: &AppState,
     session: &Session,
@@ -62,6 +65,11 @@ pub async fn settle(
             (None, None) => Default::default(),
         };
         let (prompt, completion) = usage.charge(state.config.token_counting, ctx.prompt_tokens);
+        // A bogus count from upstream must not overflow the counters (and stop every flush).
+        let (prompt, completion) = (
+            prompt.min(MAX_TOKENS_PER_REQUEST),
+            completion.min(MAX_TOKENS_PER_REQUEST),
+        );
         let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
         let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
         // In memory: the ledger writes it to the database with its next flush.

@@ -172,14 +172,21 @@ async fn counted(
     ctx.usage_injected = info.usage_injected;
     ctx.body = Some(info.body.unwrap_or(body));
 
-    let now = Utc::now();
-    let periods = state.config.periods.at(now);
+    let mut now = Utc::now();
     let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
-    match state
+    let mut decision = state
         .ledger
-        .admit(key.id, &key.limits, prompt, &periods)
-        .await
-    {
+        .admit(key.id, &key.limits, prompt, &state.config.periods.at(now))
+        .await;
+    if matches!(decision, Err(quota_engine::EngineError::StalePeriods)) {
+        // Timed just before a midnight that another request already passed: once more, now.
+        now = Utc::now();
+        decision = state
+            .ledger
+            .admit(key.id, &key.limits, prompt, &state.config.periods.at(now))
+            .await;
+    }
+    match decision {
         Ok(GateDecision::Admitted(admission)) => {
             ctx.headroom = admission.headroom(&key.limits);
             ctx.admission = Some(admission);

@@ -61,6 +61,8 @@ pub struct Need {
     pub min: Amount,
     /// This much is asked for (a block: fewer statements while the key has room).
     pub want: Amount,
+    /// The lease this was computed for (see [`Account::granted`]).
+    pub generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +73,9 @@ pub struct Account {
     limits: Limits,
     /// Room held by this instance and not yet used.
     lease: Amount,
+    /// Bumped whenever the lease starts over (new periods or limits): admissions, grants and
+    /// settlements of an older lease never touch the current one.
+    generation: u64,
     /// The last block granted (sizes the refill-ahead threshold).
     last_grant: Amount,
     /// The shared row's used + leased per limit, as last seen and adjusted locally since: with
@@ -85,9 +90,19 @@ pub struct Account {
     /// Until then, grants are exactly what a request needs (another instance is short).
     pub exact_until: Option<Instant>,
     /// Leases held elsewhere that did not come back when asked (a stopped or crashed
-    /// instance's): refusals with no more than this held elsewhere do not wait again.
-    pub stuck: Amount,
+    /// instance's): refusals with no more than this held elsewhere do not wait again, until
+    /// the period changes or `stuck_since` is [`STUCK_FOR`] old.
+    stuck: Amount,
+    stuck_since: Option<Instant>,
 }
+
+/// How long leases held elsewhere are taken as stuck before they are asked for again.
+pub const STUCK_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the request's periods are older than the account's (it was timed before a
+/// midnight the account has already passed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stale;
 
 fn requests_limited(limits: &Limits) -> bool {
     limits.daily_requests.is_some() || limits.monthly_requests.is_some()
@@ -165,16 +180,44 @@ impl Account {
     }
 
     /// Moves to the request's periods and limits, giving back a lease taken for others.
-    fn align(&mut self, limits: &Limits, periods: &PeriodKeys) {
+    /// Never backwards: a request whose periods are older than the account's is [`Stale`].
+    fn align(&mut self, limits: &Limits, periods: &PeriodKeys) -> Result<(), Stale> {
         if self.is_current(periods) && self.limits == *limits {
-            return;
+            return Ok(());
+        }
+        if let Some((day, month)) = &self.periods {
+            if periods.day < *day || periods.month < *month {
+                return Err(Stale);
+            }
         }
         self.release();
         if !self.is_current(periods) {
             self.base = Counters::default();
+            self.stuck = Amount::default();
+            self.stuck_since = None;
         }
         self.periods = Some(Self::labels(periods));
         self.limits = *limits;
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Whether the lease is the one for these periods and limits.
+    pub fn is_aligned(&self, limits: &Limits, periods: &PeriodKeys) -> bool {
+        self.is_current(periods) && self.limits == *limits
+    }
+
+    /// Leases held elsewhere that count as stuck now.
+    pub fn stuck(&self) -> Amount {
+        match self.stuck_since {
+            Some(at) if at.elapsed() < STUCK_FOR => self.stuck,
+            _ => Amount::default(),
+        }
+    }
+
+    pub fn set_stuck(&mut self, held_elsewhere: Amount) {
+        self.stuck = held_elsewhere;
+        self.stuck_since = Some(Instant::now());
     }
 
     /// Admits from the lease when it holds enough; `None` when the shared row must be asked.
@@ -184,11 +227,14 @@ impl Account {
         limits: &Limits,
         prompt_tokens: i64,
         periods: &PeriodKeys,
-    ) -> Option<Admission> {
-        self.align(limits, periods);
+    ) -> Result<Option<Admission>, Stale> {
+        self.align(limits, periods)?;
         let need = admission_need(limits, prompt_tokens);
-        if self.lease.requests < need.requests || self.lease.tokens < need.tokens {
-            return None;
+        if self.lease.requests < need.requests
+            || self.lease.tokens < need.tokens
+            || self.tokens_exhausted(limits)
+        {
+            return Ok(None);
         }
         let from_lease = Amount {
             requests: need.requests,
@@ -210,13 +256,24 @@ impl Account {
             self.base.day_tokens += prompt_tokens;
             self.base.month_tokens += prompt_tokens;
         }
-        Some(Admission {
+        Ok(Some(Admission {
             key_id,
             day: periods.day.clone(),
             month: periods.month.clone(),
             reserved_tokens: prompt_tokens,
             counters: self.view(),
-        })
+            lease_generation: self.generation,
+        }))
+    }
+
+    /// A token limit is used up as this instance sees it (an answer ran past it): no request
+    /// is admitted, whatever token lease is left.
+    pub fn tokens_exhausted(&self, limits: &Limits) -> bool {
+        let view = self.view();
+        limits.daily_tokens.is_some_and(|l| view.day_tokens >= l)
+            || limits
+                .monthly_tokens
+                .is_some_and(|l| view.month_tokens >= l)
     }
 
     /// Usage as this instance sees it: the row's used + leased, less the lease it holds.
@@ -240,15 +297,19 @@ impl Account {
         exact: bool,
         divisor: i64,
         max: Amount,
-    ) -> Need {
-        self.align(limits, periods);
+    ) -> Result<Need, Stale> {
+        self.align(limits, periods)?;
         let need = admission_need(limits, prompt_tokens);
         let min = Amount {
             requests: (need.requests - self.lease.requests).max(0),
             tokens: (need.tokens - self.lease.tokens).max(0),
         };
         if exact {
-            return Need { min, want: min };
+            return Ok(Need {
+                min,
+                want: min,
+                generation: self.generation,
+            });
         }
         let view = self.view();
         let block = |min: i64, room: Option<i64>, max: i64| {
@@ -276,7 +337,11 @@ impl Account {
                 max.tokens,
             ),
         };
-        Need { min, want }
+        Ok(Need {
+            min,
+            want,
+            generation: self.generation,
+        })
     }
 
     /// The room under `limits` given the row's used + leased (`totals`), per kind: the most a
@@ -294,8 +359,23 @@ impl Account {
         )
     }
 
-    /// A grant arrived: the row now shows `totals` (used + leased) for the current periods.
-    pub fn granted(&mut self, grant: Amount, totals: Counters) {
+    /// A grant for the lease of `generation` and the periods `labels` arrived: the row now
+    /// shows `totals` (used + leased). If the lease has started over meanwhile (a request
+    /// with new limits or periods), the grant was checked against the old ones: it is given
+    /// back at once instead of being used.
+    pub fn granted(
+        &mut self,
+        grant: Amount,
+        totals: Counters,
+        generation: u64,
+        labels: &PeriodKeys,
+    ) {
+        if generation != self.generation {
+            let delta = self.pending_mut(&Self::labels(labels));
+            delta.leased_requests -= grant.requests;
+            delta.leased_tokens -= grant.tokens;
+            return;
+        }
         self.lease.requests += grant.requests;
         self.lease.tokens += grant.tokens;
         self.last_grant = grant;
@@ -347,7 +427,9 @@ impl Account {
     /// back to the lease, when the lease is of those periods and covers that kind.
     pub fn charge(&mut self, admission: &Admission, requests: i64, tokens: i64) {
         let labels = (admission.day.clone(), admission.month.clone());
-        let current = self.periods.as_ref() == Some(&labels);
+        // Only the lease the request was admitted from takes its room back (or gives more):
+        // a lease taken since under other limits was checked without it.
+        let current = admission.lease_generation == self.generation;
         let limits = self.limits;
         let mut from_lease = Amount::default();
         if current {
@@ -413,6 +495,17 @@ mod tests {
     use super::*;
     use crate::periods::Periods;
 
+    impl Account {
+        /// A grant for the current lease, as the ledger books it.
+        fn granted_now(&mut self, grant: Amount, totals: Counters) {
+            let (day, month) = self.periods.clone().unwrap();
+            let mut labels = Periods::from_name("UTC").unwrap().at(chrono::Utc::now());
+            labels.day = day;
+            labels.month = month;
+            self.granted(grant, totals, self.generation, &labels);
+        }
+    }
+
     fn periods(at: &str) -> PeriodKeys {
         Periods::from_name("Europe/Berlin")
             .unwrap()
@@ -439,8 +532,8 @@ mod tests {
     fn admission_moves_room_from_lease_to_usage() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        assert!(a.try_admit(1, &daily(10), 0, &p).is_none());
-        a.granted(
+        assert!(a.try_admit(1, &daily(10), 0, &p).unwrap().is_none());
+        a.granted_now(
             Amount {
                 requests: 3,
                 tokens: 0,
@@ -452,9 +545,9 @@ mod tests {
             },
         );
         for _ in 0..3 {
-            assert!(a.try_admit(1, &daily(10), 5, &p).is_some());
+            assert!(a.try_admit(1, &daily(10), 5, &p).unwrap().is_some());
         }
-        assert!(a.try_admit(1, &daily(10), 0, &p).is_none());
+        assert!(a.try_admit(1, &daily(10), 0, &p).unwrap().is_none());
         let d = sum(&a.take_pending());
         assert_eq!((d.used_requests, d.leased_requests), (3, -3));
         assert_eq!(d.used_tokens, 15);
@@ -466,15 +559,15 @@ mod tests {
     fn refund_returns_to_the_lease() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(10), 0, &p);
-        a.granted(
+        a.try_admit(1, &daily(10), 0, &p).unwrap();
+        a.granted_now(
             Amount {
                 requests: 1,
                 tokens: 0,
             },
             Counters::default(),
         );
-        let adm = a.try_admit(1, &daily(10), 0, &p).unwrap();
+        let adm = a.try_admit(1, &daily(10), 0, &p).unwrap().unwrap();
         assert_eq!(a.lease().requests, 0);
         a.charge(&adm, -1, 0);
         assert_eq!(a.lease().requests, 1);
@@ -487,15 +580,15 @@ mod tests {
         let day1 = periods("2026-11-29T10:00:00Z");
         let day2 = periods("2026-11-30T10:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(10), 0, &day1);
-        a.granted(
+        a.try_admit(1, &daily(10), 0, &day1).unwrap();
+        a.granted_now(
             Amount {
                 requests: 4,
                 tokens: 0,
             },
             Counters::default(),
         );
-        assert!(a.try_admit(1, &daily(10), 0, &day2).is_none());
+        assert!(a.try_admit(1, &daily(10), 0, &day2).unwrap().is_none());
         let pending = a.take_pending();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].0 .0, day1.day);
@@ -511,18 +604,18 @@ mod tests {
             tokens: 1 << 16,
         };
         let mut a = Account::default();
-        let far = a.need(&daily(10_000), 0, &p, false, 16, max);
+        let far = a.need(&daily(10_000), 0, &p, false, 16, max).unwrap();
         assert_eq!(far.want.requests, 64);
-        a.granted(
+        a.granted_now(
             Amount::default(),
             Counters {
                 day_requests: 9_990,
                 ..Default::default()
             },
         );
-        let near = a.need(&daily(10_000), 0, &p, false, 16, max);
+        let near = a.need(&daily(10_000), 0, &p, false, 16, max).unwrap();
         assert_eq!((near.min.requests, near.want.requests), (1, 1));
-        let exact = a.need(&daily(10_000), 0, &p, true, 16, max);
+        let exact = a.need(&daily(10_000), 0, &p, true, 16, max).unwrap();
         assert_eq!(exact.want, exact.min);
     }
 
@@ -536,8 +629,8 @@ mod tests {
             ..Default::default()
         };
         let mut a = Account::default();
-        a.try_admit(1, &limits, 10, &p);
-        a.granted(
+        a.try_admit(1, &limits, 10, &p).unwrap();
+        a.granted_now(
             Amount {
                 requests: 0,
                 tokens: 50,
@@ -548,7 +641,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let adm = a.try_admit(1, &limits, 10, &p).unwrap();
+        let adm = a.try_admit(1, &limits, 10, &p).unwrap().unwrap();
         assert_eq!(a.lease().tokens, 40);
         a.charge(&adm, 0, 100);
         assert_eq!(a.lease().tokens, 0);
@@ -559,5 +652,59 @@ mod tests {
         );
         let d = sum(&a.take_pending());
         assert_eq!((d.used_tokens, d.leased_tokens), (110, -50));
+    }
+
+    /// A request timed before a midnight the account has already passed is stale: the lease
+    /// never moves back to the old day.
+    #[test]
+    fn periods_never_move_back() {
+        let day1 = periods("2026-11-29T22:59:59Z");
+        let day2 = periods("2026-11-29T23:00:00Z");
+        let mut a = Account::default();
+        a.try_admit(1, &daily(10), 0, &day2).unwrap();
+        assert_eq!(a.try_admit(1, &daily(10), 0, &day1), Err(Stale));
+    }
+
+    /// A grant checked against limits that changed before it was booked is given back, not
+    /// used; a refund of a request admitted under the old limits does not refill the new lease.
+    #[test]
+    fn grants_and_refunds_of_an_older_lease_do_not_feed_the_new_one() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = Account::default();
+        a.try_admit(1, &daily(100), 0, &p).unwrap();
+        a.granted_now(
+            Amount {
+                requests: 2,
+                tokens: 0,
+            },
+            Counters::default(),
+        );
+        let old = a.try_admit(1, &daily(100), 0, &p).unwrap().unwrap();
+        let need = a
+            .need(
+                &daily(100),
+                0,
+                &p,
+                false,
+                16,
+                Amount {
+                    requests: 64,
+                    tokens: 0,
+                },
+            )
+            .unwrap();
+        // The admin lowers the limit; a request with the new limits starts a new lease.
+        assert!(a.try_admit(1, &daily(5), 0, &p).unwrap().is_none());
+        a.granted(need.want, Counters::default(), need.generation, &p);
+        assert_eq!(a.lease(), Amount::default(), "the stale grant went back");
+        a.charge(&old, -1, 0);
+        assert_eq!(
+            a.lease(),
+            Amount::default(),
+            "the old refund went to usage only"
+        );
+        let d = sum(&a.take_pending());
+        assert_eq!(d.used_requests, 0);
+        assert_eq!(d.leased_requests, -2 - need.want.requests);
     }
 }

@@ -87,8 +87,11 @@ struct Inner {
     config: LedgerConfig,
     /// Written when a key is first seen; read (shared) by every request.
     entries: RwLock<HashMap<i64, Arc<Entry>>>,
-    /// Serialises flushes (the periodic one and explicit ones).
-    flushing: tokio::sync::Mutex<()>,
+    /// Grants hold it shared from the moment they read the instance's unflushed usage until
+    /// the grant is booked; a flush holds it exclusively from taking the deltas until they are
+    /// committed (or put back). So a grant never counts a delta both in memory and in the row,
+    /// nor misses one in flight. One flush at a time, too.
+    settling: tokio::sync::RwLock<()>,
 }
 
 /// Cheap to clone; one per process.
@@ -115,7 +118,7 @@ impl Ledger {
                 db,
                 config,
                 entries: RwLock::new(HashMap::new()),
-                flushing: tokio::sync::Mutex::new(()),
+                settling: tokio::sync::RwLock::new(()),
             }),
         }
     }
@@ -155,14 +158,15 @@ impl Ledger {
     ) -> Result<GateDecision> {
         let prompt_tokens = prompt_tokens.max(0);
         let entry = self.entry(key_id).await?;
-        let from_lease = || {
-            entry
+        let from_lease = || -> Result<Option<GateDecision>> {
+            Ok(entry
                 .account
                 .lock()
                 .try_admit(key_id, limits, prompt_tokens, periods)
-                .map(GateDecision::Admitted)
+                .map_err(|_| EngineError::StalePeriods)?
+                .map(GateDecision::Admitted))
         };
-        if let Some(admitted) = from_lease() {
+        if let Some(admitted) = from_lease()? {
             self.refill_ahead(&entry, key_id, limits, periods);
             return Ok(admitted);
         }
@@ -171,54 +175,62 @@ impl Ledger {
         loop {
             let turn = entry.granting.lock().await;
             // A grant that finished while this request waited may cover it.
-            if let Some(admitted) = from_lease() {
+            if let Some(admitted) = from_lease()? {
                 return Ok(admitted);
             }
-            match self
-                .grant(&entry, key_id, limits, prompt_tokens, periods)
-                .await?
-            {
-                Grant::Granted => {
-                    if let Some(admitted) = from_lease() {
-                        return Ok(admitted);
-                    }
-                }
+            // On a task of its own: a request dropped while it waits (the client hung up)
+            // must not drop a grant that the row has already booked.
+            let grant = {
+                let (ledger, entry, limits, periods) =
+                    (self.clone(), Arc::clone(&entry), *limits, periods.clone());
+                tokio::spawn(async move {
+                    ledger
+                        .grant(&entry, key_id, &limits, prompt_tokens, &periods)
+                        .await
+                })
+                .await
+                .map_err(|e| EngineError::Invalid(format!("the quota grant task failed: {e}")))??
+            };
+            let (refusal, held_elsewhere) = match grant {
+                Grant::Granted => match from_lease()? {
+                    Some(admitted) => return Ok(admitted),
+                    None => continue, // taken by requests that did not wait for the grant
+                },
                 Grant::Refused {
                     refusal,
                     held_elsewhere,
-                } => {
-                    let waited = started.elapsed();
-                    if !held_elsewhere || !self.inner.config.shared {
-                        return Ok(GateDecision::Refused(refusal));
-                    }
-                    if waited >= self.inner.config.lease_wait {
-                        // What is still held elsewhere did not come back: do not wait for it
-                        // again (a stopped instance's lease stays held until the period ends).
-                        let held = store::read(&self.inner.db, key_id, periods).await?;
-                        let mut account = entry.account.lock();
-                        if let Some(row) = held {
-                            let mine = account.held(periods);
-                            account.stuck = Amount {
-                                requests: row.leased.requests - mine.requests,
-                                tokens: row.leased.tokens - mine.tokens,
-                            };
-                        }
-                        return Ok(GateDecision::Refused(refusal));
-                    }
-                    if !asked {
-                        store::ask_for_leases(&self.inner.db, key_id).await?;
-                        asked = true;
-                    }
-                    entry.account.lock().exact_until = Some(Instant::now() + EXACT_AFTER_DEMAND);
-                    drop(turn);
-                    tokio::time::sleep(self.inner.config.flush_interval * 2).await;
-                }
+                } => (refusal, held_elsewhere),
+            };
+            if !held_elsewhere || !self.inner.config.shared {
+                return Ok(GateDecision::Refused(refusal));
             }
+            if started.elapsed() >= self.inner.config.lease_wait {
+                // What is still held elsewhere did not come back: do not wait for it again for
+                // a while (a stopped instance's lease stays held until the period ends).
+                let row = store::read(&self.inner.db, key_id, periods).await?;
+                let mut account = entry.account.lock();
+                if let Some(row) = row {
+                    let mine = account.held(periods);
+                    account.set_stuck(Amount {
+                        requests: row.leased.requests - mine.requests,
+                        tokens: row.leased.tokens - mine.tokens,
+                    });
+                }
+                return Ok(GateDecision::Refused(refusal));
+            }
+            if !asked {
+                store::ask_for_leases(&self.inner.db, key_id).await?;
+                asked = true;
+            }
+            entry.account.lock().exact_until = Some(Instant::now() + EXACT_AFTER_DEMAND);
+            drop(turn);
+            tokio::time::sleep(self.inner.config.flush_interval * 2).await;
         }
     }
 
     /// Starts a grant in the background when the key's lease runs low, so that requests find
-    /// room in memory instead of waiting for the statement (no-op while a grant is running).
+    /// room in memory instead of waiting for the statement (no-op while a grant is running, or
+    /// when the lease has moved on to other periods or limits).
     fn refill_ahead(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
         if !entry.account.lock().runs_low() {
             return;
@@ -229,8 +241,10 @@ impl Ledger {
         let (ledger, entry, limits, periods) =
             (self.clone(), Arc::clone(entry), *limits, periods.clone());
         tokio::spawn(async move {
-            if let Err(e) = ledger.grant(&entry, key_id, &limits, 0, &periods).await {
-                tracing::debug!(error = %e, key_id, "lease refill failed; requests will ask themselves");
+            if entry.account.lock().is_aligned(&limits, &periods) {
+                if let Err(e) = ledger.grant(&entry, key_id, &limits, 0, &periods).await {
+                    tracing::debug!(error = %e, key_id, "lease refill failed; requests will ask themselves");
+                }
             }
             drop(turn);
         });
@@ -246,27 +260,42 @@ impl Ledger {
         periods: &PeriodKeys,
     ) -> Result<Grant> {
         let db = &self.inner.db;
+        let _settled = self.inner.settling.read().await;
         let (need, unflushed) = {
             let mut account = entry.account.lock();
             let exact = account.exact_until.is_some_and(|t| Instant::now() < t);
-            let need = account.need(
-                limits,
-                prompt_tokens,
-                periods,
-                exact,
-                BLOCK_DIVISOR,
-                self.inner.config.max_lease,
-            );
+            let need = account
+                .need(
+                    limits,
+                    prompt_tokens,
+                    periods,
+                    exact,
+                    BLOCK_DIVISOR,
+                    self.inner.config.max_lease,
+                )
+                .map_err(|_| EngineError::StalePeriods)?;
+            if account.tokens_exhausted(limits) {
+                if let Some(refusal) =
+                    gate::explain(limits, &account.view(), prompt_tokens, periods)
+                {
+                    return Ok(Grant::Refused {
+                        refusal,
+                        held_elsewhere: false,
+                    });
+                }
+            }
             (need, account.unflushed(periods))
         };
         // The row does not show this instance's unflushed usage yet: the limits it is checked
         // against are lowered by that much.
         let effective = less(limits, &unflushed);
         if let Some(totals) = store::grant(db, key_id, &effective, periods, need.want).await? {
-            entry
-                .account
-                .lock()
-                .granted(need.want, plus(&totals, &unflushed));
+            entry.account.lock().granted(
+                need.want,
+                plus(&totals, &unflushed),
+                need.generation,
+                periods,
+            );
             return Ok(Grant::Granted);
         }
         for _ in 0..GRANT_ATTEMPTS {
@@ -274,10 +303,12 @@ impl Ledger {
                 gate::ensure_counters_row(db, key_id).await?;
                 continue;
             };
-            let unflushed = entry.account.lock().unflushed(periods);
+            if row.ahead {
+                return Err(EngineError::StalePeriods);
+            }
             row.totals = plus(&row.totals, &unflushed);
             let (room_requests, room_tokens) = Account::room_in(limits, &row.totals);
-            let fits = |min: i64, room: Option<i64>| room.is_none_or(|r| r >= min);
+            let fits = |min: i64, room: Option<i64>| min == 0 || room.is_none_or(|r| r >= min);
             if fits(need.min.requests, room_requests) && fits(need.min.tokens, room_tokens) {
                 let take = |min: i64, want: i64, room: Option<i64>| match room {
                     Some(r) => want.min(r).max(min),
@@ -287,12 +318,13 @@ impl Ledger {
                     requests: take(need.min.requests, need.want.requests, room_requests),
                     tokens: take(need.min.tokens, need.want.tokens, room_tokens),
                 };
-                let effective = less(limits, &unflushed);
                 if let Some(totals) = store::grant(db, key_id, &effective, periods, grant).await? {
-                    entry
-                        .account
-                        .lock()
-                        .granted(grant, plus(&totals, &unflushed));
+                    entry.account.lock().granted(
+                        grant,
+                        plus(&totals, &unflushed),
+                        need.generation,
+                        periods,
+                    );
                     return Ok(Grant::Granted);
                 }
                 continue; // another instance took room in between
@@ -315,10 +347,11 @@ impl Ledger {
                 requests: row.leased.requests - mine.requests,
                 tokens: row.leased.tokens - mine.tokens,
             };
+            let stuck = account.stuck();
             let held_elsewhere = if refusal.kind.is_requests() {
-                elsewhere.requests > account.stuck.requests
+                elsewhere.requests > stuck.requests
             } else {
-                elsewhere.tokens > account.stuck.tokens
+                elsewhere.tokens > stuck.tokens
             };
             return Ok(Grant::Refused {
                 refusal,
@@ -359,7 +392,7 @@ impl Ledger {
     /// Writes every key's unflushed usage and lease changes in one transaction. On failure the
     /// changes stay in memory for the next flush (nothing is lost while the process runs).
     pub async fn flush(&self) -> Result<()> {
-        let _one_at_a_time = self.inner.flushing.lock().await;
+        let _settling = self.inner.settling.write().await;
         if self.inner.config.shared {
             self.answer_demands().await;
         }
@@ -380,6 +413,8 @@ impl Ledger {
         if batch.is_empty() {
             return Ok(());
         }
+        // Rows in one order on every instance: two instances' flushes never deadlock.
+        batch.sort_by_key(|(key_id, _)| *key_id);
         let result = self.write(&batch).await;
         if let Err(e) = &result {
             tracing::warn!(error = %e, keys = batch.len(), "usage flush failed; retrying with the next flush");

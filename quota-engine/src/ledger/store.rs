@@ -35,9 +35,10 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
 }
 
 /// Moves `grant` from the key's row into this instance's lease if, for every limit that is
-/// set, used + leased + grant stays within it; rolls the row over to the current periods.
+/// set (of a kind the grant asks for), used + leased + grant stays within it; rolls the row
+/// forward to the current periods (never back: a row already in later periods is left alone).
 /// Returns the row's used + leased after the grant, or `None` when it does not fit (or the key
-/// has no row).
+/// has no row, or the row is ahead).
 pub async fn grant(
     db: &impl ConnectionTrait,
     key_id: i64,
@@ -53,7 +54,7 @@ pub async fn grant(
     };
     let mut sql = format!(
         "UPDATE usage_counters SET {}, {}, {}, {}, {}, {}, {}, {}, day_period = $2, month_period = $3 \
-         WHERE key_id = $1",
+         WHERE key_id = $1 AND day_period <= $2 AND month_period <= $3",
         roll("day_requests", "day_period", "$2"),
         roll("day_tokens", "day_period", "$2"),
         roll("month_requests", "month_period", "$3"),
@@ -70,14 +71,47 @@ pub async fn grant(
         grant.requests.into(),
         grant.tokens.into(),
     ];
+    // A kind of which nothing is asked for is not checked: the request's lease covers it
+    // (and a total already over the limit, after an answer overran it, must not block the
+    // other kind).
     let checks = [
-        (limits.daily_requests, "day", "requests", "$2", "$4"),
-        (limits.monthly_requests, "month", "requests", "$3", "$4"),
-        (limits.daily_tokens, "day", "tokens", "$2", "$5"),
-        (limits.monthly_tokens, "month", "tokens", "$3", "$5"),
+        (
+            limits.daily_requests,
+            grant.requests,
+            "day",
+            "requests",
+            "$2",
+            "$4",
+        ),
+        (
+            limits.monthly_requests,
+            grant.requests,
+            "month",
+            "requests",
+            "$3",
+            "$4",
+        ),
+        (
+            limits.daily_tokens,
+            grant.tokens,
+            "day",
+            "tokens",
+            "$2",
+            "$5",
+        ),
+        (
+            limits.monthly_tokens,
+            grant.tokens,
+            "month",
+            "tokens",
+            "$3",
+            "$5",
+        ),
     ];
-    for (limit, period, kind, period_param, amount) in checks {
-        let Some(limit) = limit else { continue };
+    for (limit, asked, period, kind, period_param, amount) in checks {
+        let Some(limit) = limit.filter(|_| asked > 0) else {
+            continue;
+        };
         values.push(limit.into());
         let period_col = format!("{period}_period");
         sql.push_str(&format!(
@@ -102,9 +136,11 @@ pub async fn grant(
 pub struct RowState {
     /// used + leased per limit in the current periods.
     pub totals: Counters,
-    /// leased (of every instance) in the current day; leases cover day and month alike.
+    /// leased (of every instance) in the current month; leases cover day and month alike.
     pub leased: Amount,
     pub demand: i64,
+    /// The row is already in a later day or month than the request's periods.
+    pub ahead: bool,
 }
 
 pub async fn read(
@@ -113,7 +149,8 @@ pub async fn read(
     periods: &PeriodKeys,
 ) -> Result<Option<RowState>> {
     let sql = format!(
-        "SELECT {}, {} AS leased_requests, {} AS leased_tokens, lease_demand \
+        "SELECT {}, {} AS leased_requests, {} AS leased_tokens, lease_demand, \
+         (CASE WHEN day_period > $2 OR month_period > $3 THEN 1 ELSE 0 END) AS ahead \
          FROM usage_counters WHERE key_id = $1",
         totals_sql(),
         current("month_period", "$3", "month_leased_requests"),
@@ -134,6 +171,7 @@ pub async fn read(
             tokens: row.try_get("", "leased_tokens")?,
         },
         demand: row.try_get("", "lease_demand")?,
+        ahead: row.try_get::<i32>("", "ahead")? != 0,
     }))
 }
 
@@ -193,17 +231,18 @@ pub async fn ask_for_leases(db: &impl ConnectionTrait, key_id: i64) -> Result<()
 
 /// `lease_demand` of each of these keys.
 pub async fn demands(db: &impl ConnectionTrait, key_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
-    if key_ids.is_empty() {
-        return Ok(Vec::new());
+    let mut all = Vec::with_capacity(key_ids.len());
+    // Well under the databases' limits on bound parameters.
+    for chunk in key_ids.chunks(1_000) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT key_id, lease_demand FROM usage_counters WHERE key_id IN ({})",
+            placeholders.join(", ")
+        );
+        let values = chunk.iter().map(|&id| Value::from(id)).collect();
+        for row in db.query_all(stmt(db, sql, values)).await? {
+            all.push((row.try_get("", "key_id")?, row.try_get("", "lease_demand")?));
+        }
     }
-    let placeholders: Vec<String> = (1..=key_ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT key_id, lease_demand FROM usage_counters WHERE key_id IN ({})",
-        placeholders.join(", ")
-    );
-    let values = key_ids.iter().map(|&id| Value::from(id)).collect();
-    let rows = db.query_all(stmt(db, sql, values)).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("", "key_id")?, row.try_get("", "lease_demand")?)))
-        .collect()
+    Ok(all)
 }

@@ -421,3 +421,68 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         );
     }
 }
+
+/// An answer that ran past a token limit (soft quotas: the answer was generated) leaves the
+/// key refused with the token limit named, also while requests still have room and the
+/// instance holds a token lease, never a database error.
+#[tokio::test]
+async fn an_overrun_token_limit_refuses_cleanly() {
+    for t in databases().await {
+        let l = ledger(&t);
+        let limits = Limits {
+            daily_requests: Some(10),
+            daily_tokens: Some(100),
+            ..Default::default()
+        };
+        let id = key_with(&t.db, limits).await;
+        let periods = berlin().at(at("2026-11-29T10:00:00Z"));
+        let GateDecision::Admitted(a) = l.admit(id, &limits, 50, &periods).await.unwrap() else {
+            panic!("refused")
+        };
+        let GateDecision::Admitted(b) = l.admit(id, &limits, 10, &periods).await.unwrap() else {
+            panic!("refused")
+        };
+        l.commit(&a, 200);
+        l.refund(&b);
+        let GateDecision::Refused(r) = l.admit(id, &limits, 5, &periods).await.unwrap() else {
+            panic!("admitted past an exhausted token limit ({})", t.name)
+        };
+        assert_eq!(r.kind, LimitKind::DailyTokens, "{}", t.name);
+        let c = counters(&l, id, &periods).await;
+        assert_eq!((c.day_requests, c.day_tokens), (1, 200), "{}", t.name);
+    }
+}
+
+/// A request timed just before a midnight that the key's lease has already passed is told to
+/// take its periods anew (the proxy retries once), instead of moving the quota back a day.
+#[tokio::test]
+async fn a_request_from_before_midnight_is_stale() {
+    for t in databases().await {
+        let l = ledger(&t);
+        let limits = Limits {
+            daily_requests: Some(10),
+            ..Default::default()
+        };
+        let id = key_with(&t.db, limits).await;
+        let p = berlin();
+        let before = p.at(at("2026-11-29T22:59:59Z"));
+        let after = p.at(at("2026-11-29T23:00:00Z"));
+        assert!(matches!(
+            l.admit(id, &limits, 0, &after).await.unwrap(),
+            GateDecision::Admitted(_)
+        ));
+        assert!(matches!(
+            l.admit(id, &limits, 0, &before).await,
+            Err(quota_engine::EngineError::StalePeriods)
+        ));
+        // Another instance whose clock is behind is refused the grant too: the row stays in
+        // the new day.
+        let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
+        assert!(matches!(
+            other.admit(id, &limits, 0, &before).await,
+            Err(quota_engine::EngineError::StalePeriods)
+        ));
+        let c = counters(&l, id, &after).await;
+        assert_eq!(c.day_requests, 1, "{}", t.name);
+    }
+}
