@@ -1,20 +1,22 @@
 //! Usage per key, day and model for the admin charts and reports: finished requests are
 //! summed in memory off the request path and added to `usage_daily` in batches.
 //!
-//! The proxy hands each finished request to a [`UsageSink`] (a bounded channel, never
-//! blocking); a [`UsageQueue`] task sums what arrived by (key, day, model) and adds it to the
-//! table every 100 ms (one upsert per group, not one row per request), and once more when it is
+//! The proxy hands each finished request to a [`UsageSink`] (a bounded buffer, never
+//! blocking, no wake-up per request); a [`UsageQueue`] task sums what arrived by (key, day,
+//! model) and adds it to the table every 100 ms (one upsert per group, not one row per request), and once more when it is
 //! told to stop. Quota enforcement does not depend on this: the ledger keeps the counters (see
 //! [`crate::ledger`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use chrono::NaiveDate;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement, Value,
 };
-use tokio::sync::mpsc;
 
 use crate::entity::usage_daily;
 use crate::Result;
@@ -152,67 +154,84 @@ pub async fn daily_series(
     Ok(series.into_values().collect())
 }
 
-/// The sending half: cheap to clone, never blocks.
+/// What the sinks fill and the queue empties. A mutex-guarded buffer rather than a channel:
+/// a channel wakes the writer task (a cross-thread wake-up, an `eventfd` write) on every
+/// request, and the writer only needs the records every [`FLUSH_EVERY`].
+#[derive(Debug)]
+struct Shared {
+    pending: Mutex<Vec<UsageRecord>>,
+    capacity: usize,
+}
+
+/// The sending half: cheap to clone, never blocks (the lock is held for one push). Dropping
+/// every clone lets [`UsageQueue::run`] finish after its last write.
 #[derive(Clone, Debug)]
 pub struct UsageSink {
-    tx: mpsc::Sender<UsageRecord>,
+    shared: Arc<Shared>,
 }
 
 impl UsageSink {
     /// Queues a record; false when the queue is full (the database is far behind).
     pub fn record(&self, record: UsageRecord) -> bool {
-        self.tx.try_send(record).is_ok()
+        let mut pending = self.shared.pending.lock();
+        if pending.len() >= self.shared.capacity {
+            return false;
+        }
+        pending.push(record);
+        true
     }
 }
 
 /// The receiving half, run by one background task.
 pub struct UsageQueue {
-    rx: mpsc::Receiver<UsageRecord>,
+    shared: Arc<Shared>,
 }
 
 /// A bounded queue of `capacity` records.
 pub fn queue(capacity: usize) -> (UsageSink, UsageQueue) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    (UsageSink { tx }, UsageQueue { rx })
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(Vec::new()),
+        capacity: capacity.max(1),
+    });
+    (
+        UsageSink {
+            shared: Arc::clone(&shared),
+        },
+        UsageQueue { shared },
+    )
 }
 
 /// How often queued records are written.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// Records summed before a write at the latest.
-const BATCH: usize = 10_000;
+/// Records kept for a retry while the database fails, at most.
+const BACKLOG: usize = 100_000;
 
 impl UsageQueue {
-    /// Writes records until every sink is dropped or `stop` completes, then writes what is
-    /// left and returns. A write that fails is retried with the next flush (records are
-    /// kept, up to 100 batches).
-    pub async fn run(
-        mut self,
-        db: DatabaseConnection,
-        stop: impl std::future::Future<Output = ()>,
-    ) {
+    fn take(&self, into: &mut Vec<UsageRecord>) {
+        into.append(&mut self.shared.pending.lock());
+    }
+
+    /// Writes records every [`FLUSH_EVERY`] until every sink is dropped or `stop` completes,
+    /// then writes what is left and returns. A write that fails is retried with the next flush
+    /// (records are kept, up to [`BACKLOG`]).
+    pub async fn run(self, db: DatabaseConnection, stop: impl std::future::Future<Output = ()>) {
         let mut pending: Vec<UsageRecord> = Vec::new();
         let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                received = self.rx.recv() => match received {
-                    Some(record) => {
-                        pending.push(record);
-                        if pending.len() >= BATCH {
-                            flush(&db, &mut pending).await;
-                        }
+                _ = tick.tick() => {
+                    self.take(&mut pending);
+                    flush(&db, &mut pending).await;
+                    if Arc::strong_count(&self.shared) == 1 {
+                        break; // every sink is gone
                     }
-                    None => break,
-                },
-                _ = tick.tick() => flush(&db, &mut pending).await,
-                _ = &mut stop => {
-                    while let Ok(record) = self.rx.try_recv() {
-                        pending.push(record);
-                    }
-                    break;
                 }
+                _ = &mut stop => break,
             }
         }
+        self.take(&mut pending);
         // At shutdown, pooled connections opened on the proxy's runtimes fail once those are
         // gone; the pool replaces them, so the last records get a few tries.
         for _ in 0..20 {
@@ -227,9 +246,7 @@ impl UsageQueue {
     /// Writes whatever is queued right now (used at shutdown and by tests).
     pub async fn drain(&mut self, db: &DatabaseConnection) {
         let mut pending = Vec::new();
-        while let Ok(record) = self.rx.try_recv() {
-            pending.push(record);
-        }
+        self.take(&mut pending);
         flush(db, &mut pending).await;
     }
 }
@@ -242,8 +259,8 @@ async fn flush(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) {
         Ok(()) => pending.clear(),
         Err(e) => {
             tracing::warn!(error = %e, records = pending.len(), "usage log write failed; will retry");
-            if pending.len() > BATCH * 10 {
-                let dropped = pending.len() - BATCH * 10;
+            if pending.len() > BACKLOG {
+                let dropped = pending.len() - BACKLOG;
                 pending.drain(..dropped);
                 tracing::error!(
                     dropped,
