@@ -31,12 +31,15 @@
 //! **Memory mode** (`--streams N`, instead of the runs above): the fake Ollama sleeps
 //! `--chunk-delay-ms` (default 200) before each of its 10 streamed chunks, so that N streamed
 //! chats (`/api/chat`, the streamed scenario's body, one fresh connection each, all connected
-//! before the first request is sent) are all open at once in the gateway (SQLite, the same key
-//! as above). It reports the gateway's RSS idle (after one warm-up stream), its peak while the
-//! streams run (VmRSS sampled every 50 ms, and VmHWM), its RSS when the last stream ended and
-//! 1 s later, the streams completed (success status and the `"done":true` line) and failed, and
-//! the most that were open at once. The open-file limit is raised first (the gateway and the
-//! fake inherit it): about 2N + 512 descriptors are needed.
+//! before the first request is sent) are all open at once in the proxy under test. The same
+//! load goes through **plain-pingora** (no key), then through **llm-quota** (SQLite, the same
+//! key as above), each started alone in front of the same fake Ollama, on the same thread
+//! count. For each it reports the RSS idle (after one warm-up stream), the peak while the
+//! streams run (VmRSS sampled every 50 ms, and VmHWM), the RSS when the last stream ended and
+//! 1 s later, the streams completed (success status and the `"done":true` line) and failed,
+//! and the most that were open at once: one table row per target, then llm-quota's peak over
+//! plain-pingora's and the KiB per stream above idle of both. The open-file limit is raised
+//! first (the proxies and the fake inherit it): about 2N + 512 descriptors are needed.
 //!
 //! Build and run (never in CI):
 //!
@@ -46,7 +49,7 @@
 //!     [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
 //! target/release/llm-quota-bench --streams 1000 [--chunk-delay-ms 200]
-//!     [--gateway-bin PATH] [--fake-bin PATH]
+//!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
 //! ```
 //!
 //! Binaries default to `target/release/…` under the current directory, else next to this
@@ -63,7 +66,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 
-use client::{closed_loop, concurrent_streams, open_loop, Latency, Target, Throughput};
+use client::{closed_loop, concurrent_streams, open_loop, Latency, Streams, Target, Throughput};
 use procs::Db;
 
 #[derive(Debug, Parser)]
@@ -97,8 +100,8 @@ struct Args {
     /// server is dropped and recreated (needs `psql`).
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-    /// Memory mode: N concurrent streamed chats through the gateway, its RSS sampled; skips
-    /// the throughput and latency runs.
+    /// Memory mode: N concurrent streamed chats through plain-pingora, then through the
+    /// gateway, the RSS of each sampled; skips the throughput and latency runs.
     #[arg(long, value_name = "N")]
     streams: Option<usize>,
     /// Memory mode: milliseconds the fake Ollama sleeps before each of its 10 streamed chunks
@@ -158,9 +161,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>(),
         "--gateway-bin",
     )?;
-    if let Some(n) = args.streams {
-        return memory_run(&fake_bin, &gateway_bin, n, args.chunk_delay_ms).await;
-    }
     let plain_bin = procs::resolve_bin(
         args.plain_pingora_bin.as_deref(),
         &beside("plain-pingora")
@@ -172,6 +172,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
+    if let Some(n) = args.streams {
+        return memory_run(
+            &fake_bin,
+            &plain_bin,
+            &gateway_bin,
+            threads,
+            n,
+            args.chunk_delay_ms,
+        )
+        .await;
+    }
 
     let fake = procs::start_fake(&fake_bin, Duration::ZERO).context("starting the fake Ollama")?;
     let gateway = procs::start_gateway(&gateway_bin, &fake.url, Db::Sqlite, None)
@@ -291,38 +302,57 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// Content chunks of each answer of the fake Ollama (its default `--chunks`).
 const FAKE_CHUNKS: u32 = 10;
 
-/// `--streams N`: the gateway's memory with N streamed chats open at once.
-async fn memory_run(
-    fake_bin: &Path,
-    gateway_bin: &Path,
+/// One target's memory under [`memory_run`]'s load (MiB; None when /proc could not be read).
+struct Memory {
+    name: &'static str,
+    streams: Streams,
+    elapsed: Duration,
+    idle: Option<f64>,
+    /// VmHWM before the streams (after the warm-up).
+    hwm_before: Option<f64>,
+    peak_sampled: Option<f64>,
+    hwm: Option<f64>,
+    at_end: Option<f64>,
+    later: Option<f64>,
+}
+
+impl Memory {
+    /// The peak of the streams: VmHWM, unless it did not grow during them (it is then the
+    /// startup's peak) and the sampled peak stands in.
+    fn peak(&self) -> Option<f64> {
+        match (self.hwm_before, self.hwm) {
+            (Some(before), Some(after)) if after > before => Some(after),
+            _ => self.peak_sampled,
+        }
+    }
+
+    /// KiB per stream above idle at the peak.
+    fn per_stream_kib(&self, n: usize) -> Option<f64> {
+        Some((self.peak()? - self.idle?) * 1024.0 / n as f64)
+    }
+}
+
+fn show_mib(v: Option<f64>) -> String {
+    v.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// One warm-up stream, then `n` streams at once through `target` (the process `pid`), its
+/// RSS and VmHWM read from /proc around them and VmRSS sampled every 50 ms during them.
+async fn measure_streams(
+    name: &'static str,
+    target: &Target,
+    pid: u32,
+    body: &'static str,
     n: usize,
-    chunk_delay_ms: u64,
-) -> anyhow::Result<()> {
-    anyhow::ensure!(n > 0, "--streams needs at least 1");
-    // the gateway holds a downstream and an upstream connection per stream
-    let needed = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(2) + 512;
-    let nofile = procs::raise_nofile(needed)?;
-    let chunk_delay = Duration::from_millis(chunk_delay_ms);
-    let fake = procs::start_fake(fake_bin, chunk_delay).context("starting the fake Ollama")?;
-    let gateway = procs::start_gateway(gateway_bin, &fake.url, Db::Sqlite, None)
-        .context("starting llm-quota")?;
-    let target = Target {
-        name: GATEWAY.to_owned(),
-        addrs: vec![gateway.addr.clone()],
-        key: Some(gateway.key.clone()),
-    };
-    let body = SCENARIOS[0].body;
-    let stream_time = chunk_delay * FAKE_CHUNKS;
-    let timeout = stream_time * 5 + Duration::from_secs(30);
-    let pid = gateway.pid;
+    timeout: Duration,
+) -> anyhow::Result<Memory> {
     let mib = |field: &str| procs::status_kib(pid, field).map(|kb| kb as f64 / 1024.0);
-    let show = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
 
     // one stream first: key cache, upstream pool, lazy allocations
-    let warm = concurrent_streams(&target, body, 1, timeout).await;
+    let warm = concurrent_streams(target, body, 1, timeout).await;
     if warm.ok != 1 {
         anyhow::bail!(
-            "the warm-up stream failed: {}",
+            "the warm-up stream through {name} failed: {}",
             warm.first_error.unwrap_or_default()
         );
     }
@@ -345,7 +375,7 @@ async fn memory_run(
         })
     };
     let started = Instant::now();
-    let result = concurrent_streams(&target, body, n, timeout).await;
+    let streams = concurrent_streams(target, body, n, timeout).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let peak_sampled = sampler
@@ -357,61 +387,140 @@ async fn memory_run(
     let at_end = mib("VmRSS");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let later = mib("VmRSS");
+    Ok(Memory {
+        name,
+        streams,
+        elapsed,
+        idle,
+        hwm_before,
+        peak_sampled,
+        hwm,
+        at_end,
+        later,
+    })
+}
 
-    println!("# llm-quota memory with {n} concurrent streams\n");
+/// `--streams N`: the memory of plain-pingora, then of the gateway, with N streamed chats open
+/// at once through each.
+async fn memory_run(
+    fake_bin: &Path,
+    plain_bin: &Path,
+    gateway_bin: &Path,
+    threads: usize,
+    n: usize,
+    chunk_delay_ms: u64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(n > 0, "--streams needs at least 1");
+    // a proxy holds a downstream and an upstream connection per stream
+    let needed = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(2) + 512;
+    let nofile = procs::raise_nofile(needed)?;
+    let chunk_delay = Duration::from_millis(chunk_delay_ms);
+    let fake = procs::start_fake(fake_bin, chunk_delay).context("starting the fake Ollama")?;
+    let body = SCENARIOS[0].body;
+    let stream_time = chunk_delay * FAKE_CHUNKS;
+    let timeout = stream_time * 5 + Duration::from_secs(30);
+    let target = |name: &str, proc: &procs::Proc, key: Option<&str>| Target {
+        name: name.to_owned(),
+        addrs: vec![proc.addr.clone()],
+        key: key.map(str::to_owned),
+    };
+
+    // one target at a time, each alone with the fake Ollama
+    let mut results = Vec::new();
+    {
+        let plain = procs::start_plain_pingora(plain_bin, &fake.addr, threads)
+            .context("starting plain-pingora")?;
+        let t = target(PLAIN, &plain, None);
+        results.push(measure_streams(PLAIN, &t, plain.pid, body, n, timeout).await?);
+    }
+    {
+        let gateway = procs::start_gateway(gateway_bin, &fake.url, Db::Sqlite, None)
+            .context("starting llm-quota")?;
+        let t = target(GATEWAY, &gateway, Some(&gateway.key));
+        results.push(measure_streams(GATEWAY, &t, gateway.pid, body, n, timeout).await?);
+    }
+    drop(fake);
+
+    println!("# Memory with {n} concurrent streams: llm-quota against plain Pingora\n");
     println!(
         "The fake Ollama sleeps {chunk_delay_ms} ms before each of its {FAKE_CHUNKS} chunks \
-         (a stream lasts about {:.1} s); the gateway on SQLite with quotas on; {n} streamed chats \
+         (a stream lasts about {:.1} s); plain-pingora, then llm-quota (SQLite, quotas on), \
+         each on {threads} threads and measured alone in front of it; {n} streamed chats \
          (`/api/chat`), one connection each, all connected before the requests are sent \
-         together; they took {:.2} s in all. Open-file limit {nofile}.\n",
+         together; they took {} in all. Open-file limit {nofile}.\n",
         stream_time.as_secs_f64(),
-        elapsed.as_secs_f64()
+        results
+            .iter()
+            .map(|m| format!("{:.2} s ({})", m.elapsed.as_secs_f64(), m.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
-        "| streams | completed | errors | open at once (max) | RSS idle (MiB) | peak RSS, \
-         sampled every 50 ms (MiB) | peak (VmHWM, MiB) | RSS at the end (MiB) | RSS 1 s later \
-         (MiB) |"
+        "| target | streams | completed | errors | open at once (max) | RSS idle (MiB) | peak \
+         RSS, sampled every 50 ms (MiB) | peak (VmHWM, MiB) | RSS at the end (MiB) | RSS 1 s \
+         later (MiB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        result.ok,
-        result.errors,
-        result.max_open,
-        show(idle),
-        show(peak_sampled),
-        show(hwm),
-        show(at_end),
-        show(later)
-    );
-    println!();
-    // VmHWM is the true peak, unless it was reached before the streams (at startup)
-    let peak = match (hwm_before, hwm) {
-        (Some(before), Some(after)) if after > before => Some(after),
-        (Some(before), Some(_)) => {
-            println!(
-                "- VmHWM did not grow during the streams ({} MiB before): it is the startup's \
-                 peak; the sampled peak is the one of the streams.",
-                show(Some(before))
-            );
-            peak_sampled
-        }
-        _ => peak_sampled,
-    };
-    if let (Some(idle), Some(peak)) = (idle, peak) {
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for m in &results {
         println!(
-            "- per stream: {:.1} KiB above idle at the peak",
-            (peak - idle) * 1024.0 / n as f64
+            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            m.name,
+            m.streams.ok,
+            m.streams.errors,
+            m.streams.max_open,
+            show_mib(m.idle),
+            show_mib(m.peak_sampled),
+            show_mib(m.hwm),
+            show_mib(m.at_end),
+            show_mib(m.later)
         );
     }
-    if let Some(e) = &result.first_error {
-        println!("- first error: {e}");
+    println!();
+    let find = |name: &str| results.iter().find(|m| m.name == name);
+    if let (Some(gw), Some(plain)) = (find(GATEWAY), find(PLAIN)) {
+        if let (Some(g), Some(p)) = (gw.peak(), plain.peak()) {
+            println!(
+                "- llm-quota peak / plain-pingora peak: {:.2}× ({} MiB / {} MiB)",
+                g / p,
+                show_mib(Some(g)),
+                show_mib(Some(p))
+            );
+        }
+        let kib = |m: &Memory| {
+            m.per_stream_kib(n)
+                .map_or_else(|| "?".to_owned(), |k| format!("{k:.1} KiB"))
+        };
+        let added = match (gw.per_stream_kib(n), plain.per_stream_kib(n)) {
+            (Some(g), Some(p)) => format!(" (llm-quota adds {:+.1} KiB)", g - p),
+            _ => String::new(),
+        };
+        println!(
+            "- per stream, above idle at the peak: plain-pingora {}, llm-quota {}{added}",
+            kib(plain),
+            kib(gw)
+        );
     }
-    if (result.max_open as usize) < n && result.errors == 0 {
-        println!("- not all {n} streams were open at once: raise --chunk-delay-ms");
+    for m in &results {
+        if let (Some(before), Some(after)) = (m.hwm_before, m.hwm) {
+            if after <= before {
+                println!(
+                    "- {}: VmHWM did not grow during the streams ({} MiB before): it is the \
+                     startup's peak; the sampled peak is the one of the streams.",
+                    m.name,
+                    show_mib(Some(before))
+                );
+            }
+        }
+        if let Some(e) = &m.streams.first_error {
+            println!("- {}: first error: {e}", m.name);
+        }
+        if (m.streams.max_open as usize) < n && m.streams.errors == 0 {
+            println!(
+                "- {}: not all {n} streams were open at once: raise --chunk-delay-ms",
+                m.name
+            );
+        }
     }
-    drop(gateway);
-    drop(fake);
     Ok(())
 }
 
