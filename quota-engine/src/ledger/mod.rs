@@ -135,12 +135,23 @@ impl Ledger {
         if let Some(entry) = self.inner.entries.read().get(&key_id) {
             return Ok(Arc::clone(entry));
         }
-        // First sight of the key in this process: its row must exist for flushes to land.
+        // First sight of the key in this process: its row must exist for flushes to land, and
+        // demands made before this instance started are not for it.
         gate::ensure_counters_row(&self.inner.db, key_id).await?;
+        let demand_seen = if self.inner.config.shared {
+            store::demands(&self.inner.db, &[key_id])
+                .await?
+                .first()
+                .map_or(0, |(_, demand)| *demand)
+        } else {
+            0
+        };
         let mut entries = self.inner.entries.write();
         let entry = entries.entry(key_id).or_insert_with(|| {
+            let mut account = Account::default();
+            account.demand_seen = demand_seen;
             Arc::new(Entry {
-                account: Mutex::new(Account::default()),
+                account: Mutex::new(account),
                 granting: Arc::new(tokio::sync::Mutex::new(())),
             })
         });
