@@ -134,33 +134,47 @@ pub struct Admission {
 }
 
 /// Remaining room under the tightest request limit and the tightest token limit, for the
-/// `x-ratelimit-*` headers. `None` where no such limit is set.
+/// `x-ratelimit-*` headers, with when that limit's period resets. `None` where no such limit
+/// is set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Headroom {
     /// (limit, remaining)
     pub requests: Option<(i64, i64)>,
     pub tokens: Option<(i64, i64)>,
+    pub requests_reset_at: Option<DateTime<Utc>>,
+    pub tokens_reset_at: Option<DateTime<Utc>>,
 }
 
 impl Admission {
-    pub fn headroom(&self, limits: &Limits) -> Headroom {
+    pub fn headroom(&self, limits: &Limits, periods: &PeriodKeys) -> Headroom {
         let tightest = |kinds: [(LimitKind, Option<i64>); 2]| {
             kinds
                 .into_iter()
                 .filter_map(|(kind, limit)| {
-                    limit.map(|l| (l, (l - self.counters.used(kind)).max(0)))
+                    limit.map(|l| (kind, l, (l - self.counters.used(kind)).max(0)))
                 })
-                .min_by_key(|&(_, remaining)| remaining)
+                .min_by_key(|&(_, _, remaining)| remaining)
         };
+        let reset = |kind: LimitKind| {
+            if kind.is_daily() {
+                periods.day_resets_at.with_timezone(&Utc)
+            } else {
+                periods.month_resets_at.with_timezone(&Utc)
+            }
+        };
+        let requests = tightest([
+            (LimitKind::DailyRequests, limits.daily_requests),
+            (LimitKind::MonthlyRequests, limits.monthly_requests),
+        ]);
+        let tokens = tightest([
+            (LimitKind::DailyTokens, limits.daily_tokens),
+            (LimitKind::MonthlyTokens, limits.monthly_tokens),
+        ]);
         Headroom {
-            requests: tightest([
-                (LimitKind::DailyRequests, limits.daily_requests),
-                (LimitKind::MonthlyRequests, limits.monthly_requests),
-            ]),
-            tokens: tightest([
-                (LimitKind::DailyTokens, limits.daily_tokens),
-                (LimitKind::MonthlyTokens, limits.monthly_tokens),
-            ]),
+            requests: requests.map(|(_, l, r)| (l, r)),
+            tokens: tokens.map(|(_, l, r)| (l, r)),
+            requests_reset_at: requests.map(|(kind, _, _)| reset(kind)),
+            tokens_reset_at: tokens.map(|(kind, _, _)| reset(kind)),
         }
     }
 }

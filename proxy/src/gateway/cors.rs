@@ -22,7 +22,7 @@ pub fn is_preflight(req: &RequestHeader) -> bool {
 /// Adds the CORS answer headers for an allowed origin.
 pub fn decorate(resp: &mut ResponseHeader, origin: &str) -> Result<()> {
     resp.insert_header("access-control-allow-origin", origin)?;
-    resp.insert_header("access-control-expose-headers", "retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens")?;
+    resp.insert_header("access-control-expose-headers", "retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests, x-ratelimit-reset-tokens")?;
     resp.append_header("vary", "Origin")?;
     Ok(())
 }

@@ -173,22 +173,24 @@ async fn counted(
     ctx.body = Some(info.body.unwrap_or(body));
 
     let mut now = Utc::now();
+    let mut periods = state.config.periods.at(now);
     let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
     let mut decision = state
         .ledger
-        .admit(key.id, &key.limits, prompt, &state.config.periods.at(now))
+        .admit(key.id, &key.limits, prompt, &periods)
         .await;
     if matches!(decision, Err(quota_engine::EngineError::StalePeriods)) {
         // Timed just before a midnight that another request already passed: once more, now.
         now = Utc::now();
+        periods = state.config.periods.at(now);
         decision = state
             .ledger
-            .admit(key.id, &key.limits, prompt, &state.config.periods.at(now))
+            .admit(key.id, &key.limits, prompt, &periods)
             .await;
     }
     match decision {
         Ok(GateDecision::Admitted(admission)) => {
-            ctx.headroom = admission.headroom(&key.limits);
+            ctx.headroom = admission.headroom(&key.limits, &periods);
             ctx.admission = Some(admission);
             Ok(body_decision(session))
         }

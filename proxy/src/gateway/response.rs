@@ -34,6 +34,18 @@ pub fn rewrite_upstream_request(
     Ok(())
 }
 
+/// A duration as OpenAI writes it in `x-ratelimit-reset-*`: `1s`, `6m0s`, `13h2m5s`.
+pub fn openai_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// Sets up metering and listing filters for the answer and adds the `x-ratelimit-*` headers.
 pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
     let status = resp.status.as_u16();
@@ -69,6 +81,16 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
             if let Some((limit, remaining)) = ctx.headroom.tokens {
                 resp.insert_header("x-ratelimit-limit-tokens", limit.to_string())?;
                 resp.insert_header("x-ratelimit-remaining-tokens", remaining.to_string())?;
+            }
+            let now = chrono::Utc::now();
+            let until = |at: chrono::DateTime<chrono::Utc>| {
+                openai_duration(u64::try_from((at - now).num_seconds()).unwrap_or(0))
+            };
+            if let Some(at) = ctx.headroom.requests_reset_at {
+                resp.insert_header("x-ratelimit-reset-requests", until(at))?;
+            }
+            if let Some(at) = ctx.headroom.tokens_reset_at {
+                resp.insert_header("x-ratelimit-reset-tokens", until(at))?;
             }
         }
     }
@@ -149,6 +171,16 @@ pub fn filter_listing(raw: &[u8], allowed: impl Fn(&str) -> bool) -> Bytes {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Durations in OpenAI's `x-ratelimit-reset-*` format.
+    #[test]
+    fn openai_durations() {
+        assert_eq!(openai_duration(0), "0s");
+        assert_eq!(openai_duration(1), "1s");
+        assert_eq!(openai_duration(360), "6m0s");
+        assert_eq!(openai_duration(13 * 3600 + 2 * 60 + 5), "13h2m5s");
+        assert_eq!(openai_duration(30 * 24 * 3600), "720h0m0s");
+    }
 
     /// Listings keep only allowed models, in both API shapes.
     #[test]

@@ -25,6 +25,20 @@ async fn streamed_chat_is_charged_exactly() {
     assert_eq!(r.headers()["x-ratelimit-limit-requests"], "10");
     assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "9");
     assert_eq!(r.headers()["x-ratelimit-limit-tokens"], "100000");
+    // Both limits are daily: the time to the next local midnight, in OpenAI's format.
+    let now = chrono::Utc::now();
+    let periods = quota_engine::Periods::from_name("Europe/Berlin")
+        .unwrap()
+        .at(now);
+    let to_midnight = (periods.day_resets_at.with_timezone(&chrono::Utc) - now).num_seconds();
+    for name in ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"] {
+        let value = r.headers()[name].to_str().unwrap().to_owned();
+        let secs = parse_openai_duration(&value);
+        assert!(
+            (to_midnight - 5..=to_midnight).contains(&secs),
+            "{name}: {value} is not the time to midnight ({to_midnight} s)"
+        );
+    }
     let body = r.text().await.unwrap();
     assert_eq!(body.lines().count(), 11);
     let expected = tokens(prompt) + 10;
@@ -227,4 +241,27 @@ async fn quota_exceeded() {
         metrics.contains("llm_quota_quota_rejections_total{api_key=\"sk-"),
         "{metrics}"
     );
+}
+
+/// Seconds of `13h2m5s`, `6m0s` or `1s`.
+fn parse_openai_duration(value: &str) -> i64 {
+    let mut total = 0;
+    let mut number = String::new();
+    for c in value.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'h' | 'm' | 's' => {
+                let n: i64 = number.parse().unwrap();
+                number.clear();
+                total += n * match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+            }
+            other => panic!("unexpected {other:?} in {value:?}"),
+        }
+    }
+    assert!(number.is_empty() && value.ends_with('s'), "{value:?}");
+    total
 }

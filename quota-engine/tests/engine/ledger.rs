@@ -208,7 +208,11 @@ async fn prompt_tokens_must_fit() {
             panic!("refused")
         };
         assert_eq!(a.counters.month_tokens, 60);
-        assert_eq!(a.headroom(&limits).tokens, Some((100, 40)));
+        assert_eq!(a.headroom(&limits, &periods).tokens, Some((100, 40)));
+        assert_eq!(
+            a.headroom(&limits, &periods).tokens_reset_at,
+            Some(periods.month_resets_at.with_timezone(&chrono::Utc))
+        );
         let GateDecision::Refused(r) = l.admit(id, &limits, 41, &periods).await.unwrap() else {
             panic!("a 41-token prompt fit in 40 ({})", t.name)
         };
@@ -302,7 +306,7 @@ async fn zero_and_unlimited() {
         else {
             panic!("refused")
         };
-        assert_eq!(a.headroom(&Limits::default()), Default::default());
+        assert_eq!(a.headroom(&Limits::default(), &periods), Default::default());
     }
 }
 
