@@ -230,6 +230,15 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
     })
 }
 
+/// `$1` = key id, `$2` = day label, `$3` = month label: the parameters of a one-key query.
+pub(crate) fn key_period_values(key_id: i64, periods: &PeriodKeys) -> Vec<Value> {
+    vec![
+        key_id.into(),
+        periods.day.as_str().into(),
+        periods.month.as_str().into(),
+    ]
+}
+
 pub(crate) fn stmt(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
@@ -299,12 +308,7 @@ pub async fn current_counters(
         current("month_period", "$3", "month_requests"),
         current("month_period", "$3", "month_tokens"),
     );
-    let values = vec![
-        key_id.into(),
-        periods.day.as_str().into(),
-        periods.month.as_str().into(),
-    ];
-    db.query_one(stmt(db, sql, values))
+    db.query_one(stmt(db, sql, key_period_values(key_id, periods)))
         .await?
         .as_ref()
         .map(counters_from)

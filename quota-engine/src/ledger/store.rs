@@ -6,7 +6,7 @@
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use super::account::{Amount, Delta};
-use crate::gate::{current, stmt, Counters, Limits};
+use crate::gate::{current, key_period_values, stmt, Counters, Limits};
 use crate::periods::PeriodKeys;
 use crate::Result;
 
@@ -64,13 +64,8 @@ pub async fn grant(
         lease("month_leased_requests", "month_period", "$3", "$4"),
         lease("month_leased_tokens", "month_period", "$3", "$5"),
     );
-    let mut values: Vec<Value> = vec![
-        key_id.into(),
-        periods.day.as_str().into(),
-        periods.month.as_str().into(),
-        grant.requests.into(),
-        grant.tokens.into(),
-    ];
+    let mut values = key_period_values(key_id, periods);
+    values.extend([Value::from(grant.requests), Value::from(grant.tokens)]);
     // A kind of which nothing is asked for is not checked: the request's lease covers it
     // (and a total already over the limit, after an answer overran it, must not block the
     // other kind).
@@ -156,12 +151,10 @@ pub async fn read(
         current("month_period", "$3", "month_leased_requests"),
         current("month_period", "$3", "month_leased_tokens"),
     );
-    let values = vec![
-        key_id.into(),
-        periods.day.as_str().into(),
-        periods.month.as_str().into(),
-    ];
-    let Some(row) = db.query_one(stmt(db, sql, values)).await? else {
+    let Some(row) = db
+        .query_one(stmt(db, sql, key_period_values(key_id, periods)))
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(RowState {
