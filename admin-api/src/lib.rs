@@ -81,6 +81,10 @@ pub trait GatewayHooks: Send + Sync + 'static {
     fn upstreams(&self) -> Vec<UpstreamStatus>;
     /// `/api/tags` of every healthy upstream: (upstream url, parsed JSON body) or an error text.
     async fn upstream_tags(&self) -> Vec<(String, Result<serde_json::Value, String>)>;
+    /// Requests of the key in flight on this instance, and the tokens they hold reserved.
+    fn in_flight(&self, _key_id: i64) -> views::InFlightView {
+        views::InFlightView::default()
+    }
 }
 
 /// One Ollama upstream as `GET /api/upstreams` shows it.

@@ -30,7 +30,17 @@ pub struct KeyView {
     pub monthly_request_limit: Option<i64>,
     /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
+    /// Usage so far; tokens include what requests in flight hold reserved.
     pub usage: UsageView,
+    /// Requests of the key in flight on this instance and the tokens they hold reserved
+    /// (prompts plus output reservations, settled when each answer ends).
+    pub in_flight: InFlightView,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq, ToSchema)]
+pub struct InFlightView {
+    pub requests: i64,
+    pub reserved_tokens: i64,
 }
 
 /// A key's usage in the current day and month of the operator's zone.
@@ -57,7 +67,12 @@ pub fn timestamp(t: DateTime<Utc>, tz: Tz) -> String {
 }
 
 impl KeyView {
-    pub fn new(key: &ApiKey, counters: Counters, periods: &PeriodKeys) -> KeyView {
+    pub fn new(
+        key: &ApiKey,
+        counters: Counters,
+        in_flight: InFlightView,
+        periods: &PeriodKeys,
+    ) -> KeyView {
         let tz = periods.day_start.timezone();
         KeyView {
             id: key.id,
@@ -85,6 +100,7 @@ impl KeyView {
                     resets_at: periods.month_resets_at.to_rfc3339(),
                 },
             },
+            in_flight,
         }
     }
 }

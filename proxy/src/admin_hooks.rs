@@ -37,6 +37,14 @@ impl GatewayHooks for Hooks {
         self.state.keys.invalidate(key_id);
     }
 
+    fn in_flight(&self, key_id: i64) -> admin_api::views::InFlightView {
+        let held = self.state.ledger.in_flight(key_id);
+        admin_api::views::InFlightView {
+            requests: held.requests,
+            reserved_tokens: held.tokens,
+        }
+    }
+
     fn settings_changed(&self, overrides: Overrides) {
         // Resolving new upstream names may block: off the admin's async threads.
         let state = Arc::clone(&self.state);

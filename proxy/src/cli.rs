@@ -259,6 +259,7 @@ async fn keys_command(
                     admin_api::views::KeyView::new(
                         k,
                         counters.get(&k.id).copied().unwrap_or_default(),
+                        Default::default(),
                         &periods,
                     )
                 })

@@ -22,6 +22,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use quota_engine::usage_log;
+use quota_engine::ledger::OutputPolicy;
 use quota_engine::{DatabaseUrl, Ledger, LedgerConfig};
 
 use crate::admin_hooks::Hooks;
@@ -95,6 +96,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             shared: config.database_url.is_postgres(),
             // Long enough for the other instances' next flushes to answer a demand.
             lease_wait: (config.flush_interval * 4).max(LedgerConfig::default().lease_wait),
+            output: OutputPolicy {
+                min_output: config.min_output_tokens,
+                reservation: config.output_reservation_tokens,
+            },
             ..LedgerConfig::default()
         },
     );

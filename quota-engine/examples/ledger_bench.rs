@@ -47,11 +47,14 @@ async fn main() {
                 tokio::spawn(async move {
                     for _ in 0..n / conc {
                         let GateDecision::Admitted(a) =
-                            ledger.admit(key.id, &limits, 10, &periods).await.unwrap()
+                            ledger
+                                .admit(key.id, &limits, &quota_engine::Ask { prompt_tokens: 10, ..Default::default() }, &periods)
+                                .await
+                                .unwrap()
                         else {
                             panic!()
                         };
-                        ledger.commit(&a, 20);
+                        ledger.commit(&a, &limits, &periods, 20).await;
                     }
                 })
             })

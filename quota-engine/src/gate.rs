@@ -118,14 +118,31 @@ impl Counters {
     }
 }
 
-/// A request that passed the gate. Hand it back to [`commit`] or [`refund`].
+/// What a request asks of its key's quotas at admission.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// Prompt tokens, counted before the request is forwarded.
+    pub prompt_tokens: i64,
+    /// The answer generates tokens (chat, completions, responses, messages; not embeddings):
+    /// under a token limit its output is bounded by the room left and reserved in blocks.
+    pub generates: bool,
+    /// The client's own output limit (`max_tokens`, `options.num_predict`…), when it set one.
+    pub client_output_limit: Option<i64>,
+}
+
+/// A request that passed the gate. Hand it back to the ledger's `commit` or `refund`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admission {
     pub key_id: i64,
     pub day: String,
     pub month: String,
-    /// Prompt tokens counted at admission.
+    /// Tokens counted for the request so far: its prompt, plus (under a token limit) the
+    /// output reserved at admission and by extensions while it streams.
     pub reserved_tokens: i64,
+    /// Under a token limit, for an answer: the most it may generate, min(the client's own
+    /// limit, the room left after the prompt). The forwarded body carries it when the client's
+    /// own limit is absent or larger. `None` when no token limit applies.
+    pub output_cap: Option<i64>,
     /// The counters right after this request was counted.
     pub counters: Counters,
     /// The ledger's lease generation at admission: room goes back to the lease only while it
@@ -243,11 +260,12 @@ pub(crate) fn stmt(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
-/// The first limit (daily before monthly, requests before tokens) that has no room.
+/// The first limit (daily before monthly, requests before tokens) that has no room for one
+/// more request needing `tokens` (its prompt, plus the least output worth generating).
 pub(crate) fn explain(
     limits: &Limits,
     counters: &Counters,
-    prompt_tokens: i64,
+    tokens: i64,
     periods: &PeriodKeys,
 ) -> Option<QuotaExceeded> {
     limits.each().into_iter().find_map(|(kind, limit)| {
@@ -256,7 +274,7 @@ pub(crate) fn explain(
         let full = match kind {
             LimitKind::DailyRequests | LimitKind::MonthlyRequests => used + 1 > limit,
             LimitKind::DailyTokens | LimitKind::MonthlyTokens => {
-                used >= limit || used + prompt_tokens > limit
+                used >= limit || used + tokens > limit
             }
         };
         full.then(|| QuotaExceeded {

@@ -38,10 +38,10 @@ pub mod usage_log;
 
 pub use db::{connect, DatabaseUrl};
 pub use error::EngineError;
-pub use gate::{Admission, GateDecision, Limits, QuotaExceeded};
+pub use gate::{Admission, Ask, GateDecision, Limits, QuotaExceeded};
 pub use key_cache::KeyCache;
 pub use keys::{ApiKey, KeyPatch, NewKey};
-pub use ledger::{Ledger, LedgerConfig};
+pub use ledger::{Extension, Ledger, LedgerConfig};
 pub use periods::{PeriodKeys, Periods};
 pub use sea_orm::DatabaseConnection;
 

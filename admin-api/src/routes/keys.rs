@@ -107,7 +107,12 @@ async fn view_of(state: &AdminState, key: &ApiKey) -> ApiResult<KeyView> {
     let counters = gate::current_counters(&state.db, key.id, &periods)
         .await?
         .unwrap_or_default();
-    Ok(KeyView::new(key, counters, &periods))
+    Ok(KeyView::new(
+        key,
+        counters,
+        state.hooks.in_flight(key.id),
+        &periods,
+    ))
 }
 
 /// Every key, oldest first, with current usage.
@@ -128,6 +133,7 @@ pub async fn list(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Vec<Ke
             KeyView::new(
                 k,
                 counters.get(&k.id).copied().unwrap_or_default(),
+                state.hooks.in_flight(k.id),
                 &periods,
             )
         })
@@ -164,7 +170,12 @@ pub async fn create(
     let (key, plaintext) = keys::create(&state.db, &new, now).await?;
     state.hooks.key_changed(key.id);
     tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
-    let view = KeyView::new(&key, Counters::default(), &state.periods.at(now));
+    let view = KeyView::new(
+        &key,
+        Counters::default(),
+        Default::default(),
+        &state.periods.at(now),
+    );
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/api-keys/{}", key.id))],

@@ -129,7 +129,7 @@ async fn list_with_current_usage() {
     let limits = keys::get(&h.db, second).await.unwrap().limits;
     let ledger = quota_engine::Ledger::new(h.db.clone(), Default::default());
     for _ in 0..2 {
-        let decision = ledger.admit(second, &limits, 7, &periods).await.unwrap();
+        let decision = ledger.admit(second, &limits, &quota_engine::Ask { prompt_tokens: 7, ..Default::default() }, &periods).await.unwrap();
         assert!(matches!(decision, GateDecision::Admitted(_)));
     }
     ledger.flush().await.unwrap();

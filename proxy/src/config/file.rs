@@ -100,6 +100,8 @@ pub struct QuotaSection {
     pub timezone: Option<String>,
     pub token_counting: Option<String>,
     pub flush_interval_ms: Option<u64>,
+    pub min_output_tokens: Option<u64>,
+    pub output_reservation_tokens: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

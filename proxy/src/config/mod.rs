@@ -101,6 +101,10 @@ pub struct Config {
     pub token_counting: TokenCounting,
     /// How often the ledger writes usage to the database (`kill -9` loses at most this).
     pub flush_interval: Duration,
+    /// Under a token limit, less room than this for an answer after its prompt is a 429.
+    pub min_output_tokens: i64,
+    /// Output tokens reserved at admission and by each extension of a growing stream.
+    pub output_reservation_tokens: i64,
     pub allowed_origins: Vec<String>,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -369,6 +373,30 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         }
     };
 
+    let output_reservation_tokens = match raw.quota.output_reservation_tokens {
+        None => 256,
+        Some(n) if (1..=1_000_000).contains(&n) => n as i64,
+        Some(n) => {
+            return Err(err(
+                "quota.output_reservation_tokens",
+                format!("{n} is out of range: use 1 to 1000000 tokens (default 256)"),
+            ))
+        }
+    };
+    let min_output_tokens = match raw.quota.min_output_tokens {
+        None => 16.min(output_reservation_tokens),
+        Some(n) if n >= 1 && n as i64 <= output_reservation_tokens => n as i64,
+        Some(n) => {
+            return Err(err(
+                "quota.min_output_tokens",
+                format!(
+                    "{n} is out of range: use 1 to quota.output_reservation_tokens \
+                     ({output_reservation_tokens}); default 16"
+                ),
+            ))
+        }
+    };
+
     let log_format = match raw.log.format.as_deref().map(str::trim) {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -452,6 +480,8 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         periods,
         token_counting,
         flush_interval,
+        min_output_tokens,
+        output_reservation_tokens,
         allowed_origins,
         log_format,
         log_level: raw.log.level.unwrap_or_else(|| "info".into()),
@@ -553,6 +583,14 @@ impl Config {
             (
                 "quota.flush_interval_ms".into(),
                 self.flush_interval.as_millis().to_string(),
+            ),
+            (
+                "quota.min_output_tokens".into(),
+                self.min_output_tokens.to_string(),
+            ),
+            (
+                "quota.output_reservation_tokens".into(),
+                self.output_reservation_tokens.to_string(),
             ),
             (
                 "cors.allowed_origins".into(),

@@ -111,6 +111,22 @@ pub struct Meter {
     /// (whole tool calls), the counters hold the rest.
     usage: Usage,
     finished: bool,
+    /// Payloads that carried generated text: Ollama streams one token per chunk, so this is
+    /// the running count of an answer in progress when counting Ollama's way.
+    output_chunks: u64,
+    /// SSE: the last complete line was part of an event whose blank line has not come yet.
+    event_open: bool,
+    /// Where the unterminated tail of the last chunk fed began, when it began in that chunk.
+    tail_from: Option<usize>,
+}
+
+/// Where a stream can be ended (see [`Meter::cut_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutPoint {
+    /// Forward this many bytes of the last chunk's output, then the ending.
+    At(usize),
+    /// A line that the client already has the start of is still open: wait for its end.
+    NotYet,
 }
 
 impl Meter {
@@ -129,7 +145,51 @@ impl Meter {
             tool_args: TokenCounter::default(),
             usage: Usage::default(),
             finished: false,
+            output_chunks: 0,
+            event_open: false,
+            tail_from: None,
         }
+    }
+
+    /// The completion tokens of the answer so far: Ollama's count once reported, else one per
+    /// chunk of generated text (`upstream`); or the tiktoken count so far (`tiktoken`).
+    pub fn running_completion(&self, mode: TokenCounting) -> u64 {
+        match mode {
+            TokenCounting::Tiktoken => self.usage().counted_completion,
+            TokenCounting::Upstream => self.usage.upstream_completion.unwrap_or(self.output_chunks),
+        }
+    }
+
+    /// Where the stream can be ended after the last chunk fed, whose output (what
+    /// [`Meter::feed`] returned, or the chunk) is `output_len` bytes long, so that the client
+    /// has only whole lines: the end of the output, the start of a line the chunk left open,
+    /// or not yet when the client already has part of an open line.
+    pub fn cut_point(&self, output_len: usize) -> CutPoint {
+        if self.strip || (self.buf.is_empty() && !self.overflow) {
+            return CutPoint::At(output_len);
+        }
+        match self.tail_from {
+            Some(at) if !self.overflow => CutPoint::At(at.min(output_len)),
+            _ => CutPoint::NotYet,
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        self.api
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// SSE: an event is open (its data was sent, its blank line not yet): an ending must
+    /// start with a blank line.
+    pub fn event_open(&self) -> bool {
+        self.event_open
+    }
+
+    fn text_pieces(&self) -> u64 {
+        self.content.pieces() + self.reasoning.pieces() + self.tool_args.pieces()
     }
 
     /// Feeds one response body chunk. `None`: forward the chunk unchanged (always the case
@@ -218,6 +278,7 @@ impl Meter {
     fn feed_lines(&mut self, chunk: &[u8]) -> Option<Bytes> {
         let mut out = Output::default();
         let mut pos = 0;
+        self.tail_from = None;
         if self.overflow || !self.buf.is_empty() {
             let Some(nl) = memchr(b'\n', chunk) else {
                 self.continue_partial(chunk, &mut out);
@@ -256,6 +317,7 @@ impl Meter {
             if tail.len() > MAX_LINE {
                 self.overflow = true;
             } else {
+                self.tail_from = Some(pos);
                 self.buf.extend_from_slice(tail);
                 if self.strip {
                     out.cut(chunk, pos, chunk.len());
@@ -304,8 +366,10 @@ impl Meter {
 
     fn sse_line(&mut self, line: &[u8]) -> bool {
         if line.is_empty() {
+            self.event_open = false;
             return !std::mem::take(&mut self.drop_blank);
         }
+        self.event_open = true;
         self.drop_blank = false;
         let Some(rest) = line.strip_prefix(b"data:") else {
             return true; // event:, id:, retry:, comments
@@ -324,6 +388,15 @@ impl Meter {
 
     /// One JSON payload of a stream. Returns true for a usage-only OpenAI chunk.
     fn payload(&mut self, data: &[u8]) -> bool {
+        let pieces = self.text_pieces();
+        let usage_only = self.payload_of_api(data);
+        if self.text_pieces() > pieces {
+            self.output_chunks += 1;
+        }
+        usage_only
+    }
+
+    fn payload_of_api(&mut self, data: &[u8]) -> bool {
         match self.api {
             Api::Generate | Api::Chat | Api::Embed | Api::EmbeddingsLegacy => {
                 self.native(data);

@@ -18,17 +18,24 @@
 //!   prompt token count, `stream_options.include_usage` injection, [`BodyError`].
 //! - `meter.rs`: [`Meter`] (incremental response parser over NDJSON, SSE or a whole JSON body),
 //!   [`Framing`], [`Usage`] and [`Usage::charge`].
+//! - `output_limit.rs`: the client's own output limit, and [`set_output_limit`], which
+//!   splices the gateway's into the body when a token quota leaves less room.
+//! - `ending.rs`: [`Ending`], the clean end of a stream cut short by its token quota.
 //! - `tokens.rs`: [`count_tokens`], [`warm_tokenizer`] and the incremental counter that splits
 //!   text only where BPE is additive and bounds the work spent on adversarial input.
 //! - `json.rs`: a borrowed, order-preserving JSON tree and Go `encoding/json` key matching
 //!   (Ollama decodes request keys case-insensitively; we must read them the same way).
 
+mod ending;
 mod json;
 mod meter;
+mod output_limit;
 mod request;
 mod tokens;
 
-pub use meter::{Framing, Meter, Usage};
+pub use ending::Ending;
+pub use meter::{CutPoint, Framing, Meter, Usage};
+pub use output_limit::{has_output_limit, set_output_limit};
 pub use request::{inspect_request, BodyError, RequestInfo};
 pub use tokens::{count_tokens, warm_tokenizer};
 

@@ -34,6 +34,8 @@ pub struct RequestInfo {
     /// We added `stream_options.include_usage: true` ourselves, so the usage chunk must be
     /// stripped from the response ([`super::Meter::new`] with `strip_usage_chunk`).
     pub usage_injected: bool,
+    /// The client's own output limit (`options.num_predict`, `max_tokens`…), if it set one.
+    pub client_output_limit: Option<u64>,
 }
 
 /// Why a counted request body was refused.
@@ -131,6 +133,7 @@ pub fn inspect_request(
     let usage_injected = inject_usage && usage_api && !client_wants_usage;
 
     let prompt_tokens = prompt_tokens(api, &root);
+    let client_output_limit = super::output_limit::client_limit(api, &root);
 
     // A replaced model or a merged stream_options needs the tree; additions are spliced.
     let edit_tree =
@@ -178,6 +181,7 @@ pub fn inspect_request(
         body: body.map(Bytes::from),
         client_wants_usage,
         usage_injected,
+        client_output_limit,
     })
 }
 

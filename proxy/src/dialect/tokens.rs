@@ -134,6 +134,8 @@ pub(crate) struct TokenCounter {
     pending: String,
     scan: Scan,
     total: u64,
+    /// Non-empty pieces pushed so far.
+    pieces: u64,
 }
 
 impl TokenCounter {
@@ -142,6 +144,7 @@ impl TokenCounter {
         if piece.is_empty() {
             return;
         }
+        self.pieces += 1;
         let from = self.pending.len();
         self.pending.push_str(piece);
         self.scan.advance(&self.pending, from, &mut self.total);
@@ -156,6 +159,11 @@ impl TokenCounter {
     /// Tokens of the text encoded so far (excludes the pending tail).
     pub(crate) fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Non-empty pieces pushed so far.
+    pub(crate) fn pieces(&self) -> u64 {
+        self.pieces
     }
 
     /// Encodes the pending tail and returns the total; the counter can go on afterwards as if

@@ -4,7 +4,7 @@
 //!   is refunded, the request consumes nothing.
 //! - Ollama answered with an error and generated nothing: refunded as well.
 //! - Otherwise the tokens are committed: the whole answer, or what was streamed before the
-//!   client hung up.
+//!   client hung up, or where its token quota ended it; never more than the limits allow.
 
 use pingora::proxy::Session;
 use pingora::Error;
@@ -72,13 +72,23 @@ pub async fn settle(
         );
         let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
         let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
-        // In memory: the ledger writes it to the database with its next flush.
-        if consumed {
+        // In memory: the ledger writes it to the database with its next flush. The charge
+        // never passes a limit (an answer that outran its reservation is charged only as far
+        // as the quota has room), so prompt and completion are what was charged.
+        let (prompt, completion) = if consumed {
             let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-            state.ledger.commit(&admission, total);
+            let limits = ctx.key.as_deref().map(|k| k.limits).unwrap_or_default();
+            let charged = match ctx.periods.as_ref() {
+                Some(periods) => state.ledger.commit(&admission, &limits, periods, total).await,
+                None => 0,
+            };
+            let charged = u64::try_from(charged).unwrap_or(0);
+            let prompt = prompt.min(charged);
+            (prompt, charged - prompt)
         } else {
             state.ledger.refund(&admission);
-        }
+            (prompt, completion)
+        };
         if consumed {
             metrics
                 .tokens

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use quota_engine::gate::Headroom;
-use quota_engine::{Admission, ApiKey};
+use quota_engine::{Admission, ApiKey, PeriodKeys};
 
 use super::errors::{Dialect, ProxyError};
 use super::route::Route;
@@ -36,8 +36,20 @@ pub struct RequestCtx {
     /// request_filter → upstream_request_filter, request_body_filter: the exact bytes to send
     /// upstream when the gateway read the body (rewritten or original).
     pub body: Option<Bytes>,
-    /// request_filter (gate) → logging (commit or refund).
+    /// request_filter: the client asked for the usage chunk of an OpenAI stream (the end of
+    /// a stream cut by the quota carries one then).
+    pub client_wants_usage: bool,
+    /// request_filter (gate) → response_body_filter (extensions of a growing answer) →
+    /// logging (commit or refund).
     pub admission: Option<Admission>,
+    /// request_filter → response_body_filter, logging: the periods the request was admitted in.
+    pub periods: Option<PeriodKeys>,
+    /// response_body_filter: the key's token quota has no room left for this answer; it ends
+    /// at the next line boundary.
+    pub cut_wanted: bool,
+    /// response_body_filter → fail_to_proxy (or the large-body loop): the last bytes of an
+    /// answer ended by its token quota; the upstream connection is dropped so Ollama stops.
+    pub cut_tail: Option<Bytes>,
     /// request_filter → response_filter: remaining quota for `x-ratelimit-*`.
     pub headroom: Headroom,
     /// upstream_peer (failover::choose): indices in `runtime.pool` of the hosts tried for this
@@ -78,7 +90,11 @@ impl RequestCtx {
             prompt_tokens: 0,
             usage_injected: false,
             body: None,
+            client_wants_usage: false,
             admission: None,
+            periods: None,
+            cut_wanted: false,
+            cut_tail: None,
             headroom: Headroom::default(),
             tried: Vec::new(),
             inflight: None,

@@ -13,7 +13,7 @@ use pingora::{Error, ErrorType, Result};
 use super::context::RequestCtx;
 use super::errors::respond_error;
 use super::failover;
-use super::response::{on_response_body, on_response_header, rewrite_upstream_request};
+use super::response::{on_response_body, on_response_header, rewrite_upstream_request, BodyStep};
 use crate::state::AppState;
 
 pub async fn run(
@@ -80,13 +80,18 @@ pub async fn run(
         };
         let Some(chunk) = chunk else { break };
         let mut out: Option<Bytes> = Some(chunk);
-        on_response_body(&mut out, false, ctx);
+        if on_response_body(state, &mut out, false, ctx) == BodyStep::Cut {
+            // The key's token quota ended the answer: its clean end, then the upstream
+            // connection is dropped (not pooled), so Ollama stops generating.
+            session.write_response_body(ctx.cut_tail.clone(), true).await?;
+            return Ok(());
+        }
         if let Some(out) = out.filter(|b| !b.is_empty()) {
             session.write_response_body(Some(out), false).await?;
         }
     }
     let mut tail: Option<Bytes> = None;
-    on_response_body(&mut tail, true, ctx);
+    on_response_body(state, &mut tail, true, ctx);
     session.write_response_body(tail, true).await?;
     if upstream_session.response_done() {
         connector

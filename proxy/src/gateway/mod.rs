@@ -19,6 +19,7 @@
 //! - [`failover`]: choosing the host, retrying on another one. [`listing`]: `/api/tags` and
 //!   `/v1/models` from the hosts' cached model lists.
 //! - [`accounting`]: commit or refund, metrics, usage log. [`errors`]: error answers.
+//! - [`quota`]: `/api/quota` and `/v1/quota`, the key's own budget.
 //! - [`context`]: the per-request context.
 
 pub mod accounting;
@@ -29,6 +30,7 @@ pub mod failover;
 pub mod forward;
 pub mod listing;
 pub mod peer;
+pub mod quota;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -182,8 +184,15 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        response::on_response_body(body, end_of_stream, ctx);
-        Ok(None)
+        match response::on_response_body(&self.state, body, end_of_stream, ctx) {
+            response::BodyStep::Continue => Ok(None),
+            // Aborting the proxy loop drops the upstream connection, so Ollama stops
+            // generating; fail_to_proxy then writes the answer's clean end (ctx.cut_tail).
+            response::BodyStep::Cut => Error::e_explain(
+                ErrorType::Custom("token quota ended the answer"),
+                "the key's token quota has no room left for this answer",
+            ),
+        }
     }
 
     async fn fail_to_proxy(
@@ -192,6 +201,16 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if let Some(tail) = ctx.cut_tail.clone() {
+            let status = ctx.upstream_status.unwrap_or(200);
+            if let Err(write_error) = session.write_response_body(Some(tail), true).await {
+                tracing::debug!(error = %write_error, "could not end the answer cut by its quota");
+            }
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let error = match e.etype() {
             _ if ctx.no_host.is_some() => ctx.no_host.take(),
             _ if *e.esource() == ErrorSource::Downstream => None,
@@ -238,8 +257,9 @@ impl ProxyHttp for Gateway {
         accounting::settle(&self.state, session, e, ctx).await;
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        // Clients hanging up mid-stream are normal for LLM traffic.
-        *e.esource() == ErrorSource::Downstream
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
+        // Clients hanging up mid-stream are normal for LLM traffic, and so are answers that
+        // their token quota ended.
+        *e.esource() == ErrorSource::Downstream || ctx.cut_tail.is_some()
     }
 }

@@ -8,12 +8,12 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 use quota_engine::keys::is_cloud_model;
-use quota_engine::{ApiKey, GateDecision};
+use quota_engine::{ApiKey, Ask, GateDecision};
 
 use super::context::RequestCtx;
 use super::errors::{respond_error, respond_json, Dialect, ProxyError};
 use super::route::{classify, model_in_path, FreeRoute, Route};
-use crate::dialect::{inspect_request, Api, RequestInfo};
+use crate::dialect::{has_output_limit, inspect_request, set_output_limit, Api, RequestInfo};
 use crate::state::AppState;
 
 /// Bodies above this are inspected on a blocking thread (tokenizing a megabyte takes a while).
@@ -139,6 +139,16 @@ pub async fn filter(
             Ok(Decision::Proxy)
         }
         Route::Free(FreeRoute::Plain) => Ok(Decision::Proxy),
+        Route::Free(FreeRoute::Quota) => {
+            let body = match super::quota::own_quota(state, &key).await {
+                Ok(body) => body,
+                Err(e) => return refuse(session, ctx, e).await,
+            };
+            ctx.answered_status = Some(200);
+            let cors = cors_headers(ctx);
+            respond_json(session, 200, body, &cors).await?;
+            Ok(Decision::Answered)
+        }
         Route::Counted(api) => {
             counted(state, session, ctx, &key, api, &runtime.default_model).await
         }
@@ -170,28 +180,39 @@ async fn counted(
     ctx.model = Some(info.model.clone());
     ctx.prompt_tokens = info.prompt_tokens;
     ctx.usage_injected = info.usage_injected;
-    ctx.body = Some(info.body.unwrap_or(body));
+    ctx.client_wants_usage = info.client_wants_usage;
+    let client_limit = info.client_output_limit;
+    let body = info.body.unwrap_or(body);
 
     let mut now = Utc::now();
     let mut periods = state.config.periods.at(now);
-    let prompt = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
-    let mut decision = state
-        .ledger
-        .admit(key.id, &key.limits, prompt, &periods)
-        .await;
+    let ask = Ask {
+        prompt_tokens: i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX),
+        generates: has_output_limit(api),
+        client_output_limit: client_limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+    };
+    let mut decision = state.ledger.admit(key.id, &key.limits, &ask, &periods).await;
     if matches!(decision, Err(quota_engine::EngineError::StalePeriods)) {
         // Timed just before a midnight that another request already passed: once more, now.
         now = Utc::now();
         periods = state.config.periods.at(now);
-        decision = state
-            .ledger
-            .admit(key.id, &key.limits, prompt, &periods)
-            .await;
+        decision = state.ledger.admit(key.id, &key.limits, &ask, &periods).await;
     }
     match decision {
         Ok(GateDecision::Admitted(admission)) => {
             ctx.headroom = admission.headroom(&key.limits, &periods);
+            // A token quota with less room than the client asked for (or than no limit):
+            // the forwarded body carries the room.
+            let cap = admission
+                .output_cap
+                .and_then(|cap| u64::try_from(cap).ok())
+                .filter(|cap| client_limit.is_none_or(|own| own > *cap));
+            ctx.body = Some(match cap {
+                Some(cap) => with_output_limit(api, body, cap).await,
+                None => body,
+            });
             ctx.admission = Some(admission);
+            ctx.periods = Some(periods);
             Ok(body_decision(session))
         }
         Ok(GateDecision::Refused(refusal)) => {
@@ -220,6 +241,21 @@ async fn counted(
             )
             .await
         }
+    }
+}
+
+/// The body with its output limit set to `cap` (spliced in, see
+/// [`crate::dialect::set_output_limit`]); large bodies on a blocking thread. A body that
+/// cannot carry a limit is sent as it is: the answer is still bounded while it streams and
+/// at the commit.
+async fn with_output_limit(api: Api, body: Bytes, cap: u64) -> Bytes {
+    if body.len() <= INSPECT_INLINE_LIMIT {
+        return set_output_limit(api, &body, cap).map_or(body, Bytes::from);
+    }
+    let copy = body.clone();
+    match tokio::task::spawn_blocking(move || set_output_limit(api, &copy, cap)).await {
+        Ok(Some(spliced)) => Bytes::from(spliced),
+        _ => body,
     }
 }
 

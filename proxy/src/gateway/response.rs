@@ -8,7 +8,18 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
 use super::context::RequestCtx;
-use crate::dialect::{Framing, Meter};
+use crate::dialect::{CutPoint, Ending, Framing, Meter};
+use crate::state::AppState;
+
+/// What the response body phase decided about the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Forward `body` and go on.
+    Continue,
+    /// The key's token quota ended the answer: send `ctx.cut_tail` as the last bytes of the
+    /// body, and drop the upstream connection so that Ollama stops generating.
+    Cut,
+}
 
 /// `Host` becomes the upstream's authority (Ollama 403s a foreign one), the client's
 /// credentials never leave, and a body the gateway read gets its exact length.
@@ -104,11 +115,22 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
     Ok(())
 }
 
-/// Feeds the meter (and the listing filter) with one response chunk; at the end, flushes
-/// what the meter held back and keeps the final usage for `logging`.
-pub fn on_response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+/// Feeds the meter (and the listing filter) with one response chunk; keeps a growing answer
+/// within its key's token quota (see [`police`]); at the end, flushes what the meter held
+/// back and keeps the final usage for `logging`.
+pub fn on_response_body(
+    state: &AppState,
+    body: &mut Option<Bytes>,
+    end_of_stream: bool,
+    ctx: &mut RequestCtx,
+) -> BodyStep {
     if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
         ctx.first_byte = Some(Instant::now());
+    }
+    if ctx.cut_tail.is_some() {
+        // Cut already: nothing more goes to the client.
+        *body = None;
+        return BodyStep::Cut;
     }
     if let Some(listing) = &mut ctx.listing {
         if let Some(chunk) = body.take() {
@@ -120,14 +142,34 @@ pub fn on_response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut
                 key.is_some_and(|k| k.allows_model(m))
             }));
         }
-        return;
+        return BodyStep::Continue;
     }
-    let Some(meter) = &mut ctx.meter else { return };
+    let Some(meter) = &mut ctx.meter else {
+        return BodyStep::Continue;
+    };
     if let Some(chunk) = body.as_ref() {
         if let Some(replacement) = meter.feed(chunk) {
             *body = Some(replacement);
         }
+        if !end_of_stream {
+            let output_len = body.as_ref().map_or(0, Bytes::len);
+            if let Some(at) = police(state, ctx, output_len) {
+                let kept = body.take().map(|b| b.slice(..at.min(b.len())));
+                let ending = ending_of(state, ctx);
+                let mut tail = BytesMut::with_capacity(at + ending.len());
+                tail.extend_from_slice(kept.as_deref().unwrap_or_default());
+                tail.extend_from_slice(&ending);
+                ctx.cut_tail = Some(tail.freeze());
+                if let Some(meter) = &mut ctx.meter {
+                    ctx.usage = Some(meter.finish().0);
+                }
+                return BodyStep::Cut;
+            }
+        }
     }
+    let Some(meter) = &mut ctx.meter else {
+        return BodyStep::Continue;
+    };
     if end_of_stream && ctx.usage.is_none() {
         let (usage, held) = meter.finish();
         ctx.usage = Some(usage);
@@ -143,6 +185,75 @@ pub fn on_response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut
             });
         }
     }
+    BodyStep::Continue
+}
+
+/// Keeps a streamed answer under a token quota within its reservation: when the running
+/// count (prompt + completion so far) reaches it, the ledger reserves another block (in
+/// memory). When the quota has no room left, the answer must end: returns where in the
+/// chunk's output (`output_len` bytes) it can end on a line boundary, or `None` to go on
+/// (also while a line the client has the start of is still open).
+fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
+    let meter = ctx.meter.as_ref()?;
+    let admission = ctx.admission.as_mut()?;
+    admission.output_cap?;
+    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0)) || meter.framing() == Framing::Json
+    {
+        return None;
+    }
+    if !ctx.cut_wanted {
+        let (key, periods) = (ctx.key.as_deref()?, ctx.periods.as_ref()?);
+        let completion = meter.running_completion(state.config.token_counting);
+        let used = i64::try_from(ctx.prompt_tokens.saturating_add(completion)).unwrap_or(i64::MAX);
+        while used >= admission.reserved_tokens {
+            match state.ledger.extend(
+                admission,
+                &key.limits,
+                periods,
+                state.config.output_reservation_tokens,
+            ) {
+                quota_engine::Extension::Granted(n) if n > 0 => continue,
+                // A grant is on its way: the answer goes on, and asks again with the next
+                // chunk (what it uses meanwhile is charged only as far as the quota allows).
+                quota_engine::Extension::Granted(_) | quota_engine::Extension::Pending => break,
+                quota_engine::Extension::Exhausted => {
+                    ctx.cut_wanted = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !ctx.cut_wanted {
+        return None;
+    }
+    match meter.cut_point(output_len) {
+        CutPoint::At(at) => Some(at),
+        CutPoint::NotYet => None,
+    }
+}
+
+/// The clean end of an answer cut by its token quota, reporting what it is charged.
+fn ending_of(state: &AppState, ctx: &RequestCtx) -> Bytes {
+    let Some(meter) = ctx.meter.as_ref() else {
+        return Bytes::new();
+    };
+    let reserved = ctx
+        .admission
+        .as_ref()
+        .map_or(0, |a| u64::try_from(a.reserved_tokens).unwrap_or(0));
+    let completion = meter
+        .running_completion(state.config.token_counting)
+        .min(reserved.saturating_sub(ctx.prompt_tokens));
+    Ending {
+        api: meter.api(),
+        framing: meter.framing(),
+        model: ctx.model.as_deref().unwrap_or(""),
+        prompt_tokens: ctx.prompt_tokens,
+        completion_tokens: completion,
+        event_open: meter.event_open(),
+        with_usage: ctx.client_wants_usage,
+    }
+    .bytes()
 }
 
 /// Keeps the entries of an `/api/tags` (`models[].name`) or `/v1/models` (`data[].id`) answer

@@ -29,6 +29,8 @@ pub enum FreeRoute {
     Show,
     /// `GET /api/version`, `/api/versions`, `/api/ps`: passed through.
     Plain,
+    /// `GET /api/quota`, `GET /v1/quota`: the key's own budget, answered by the gateway.
+    Quota,
 }
 
 impl Route {
@@ -51,6 +53,10 @@ impl Route {
             Route::Free(FreeRoute::Models) => "/v1/models",
             Route::Free(FreeRoute::Model) => "/v1/models/{model}",
             Route::Free(FreeRoute::Show) => "/api/show",
+            Route::Free(FreeRoute::Quota) => match path {
+                "/v1/quota" => "/v1/quota",
+                _ => "/api/quota",
+            },
             Route::Free(FreeRoute::Plain) => match path {
                 "/api/ps" => "/api/ps",
                 _ => "/api/version",
@@ -92,6 +98,9 @@ pub fn classify(method: &str, path: &str) -> Route {
             Route::Free(FreeRoute::Plain)
         }
         "/api/show" if method == "POST" => Route::Free(FreeRoute::Show),
+        "/api/quota" | "/v1/quota" if method == "GET" || method == "HEAD" => {
+            Route::Free(FreeRoute::Quota)
+        }
         "/v1/models" if method == "GET" => Route::Free(FreeRoute::Models),
         "/api/pull" | "/api/push" | "/api/create" | "/api/copy" | "/api/delete" | "/api/me"
         | "/api/signout" => Route::Refused,
@@ -160,6 +169,9 @@ mod tests {
         );
         assert_eq!(classify("GET", "/api/ps"), Route::Free(FreeRoute::Plain));
         assert_eq!(classify("POST", "/api/show"), Route::Free(FreeRoute::Show));
+        assert_eq!(classify("GET", "/api/quota"), Route::Free(FreeRoute::Quota));
+        assert_eq!(classify("GET", "/v1/quota"), Route::Free(FreeRoute::Quota));
+        assert_eq!(classify("POST", "/v1/quota"), Route::Unknown);
         assert_eq!(
             classify("GET", "/v1/models"),
             Route::Free(FreeRoute::Models)

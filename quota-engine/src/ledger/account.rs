@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use crate::gate::{Admission, Counters, Limits};
+use crate::gate::{Admission, Ask, Counters, Limits};
 use crate::periods::PeriodKeys;
 
 /// Requests and tokens, for leases and grants.
@@ -94,6 +94,39 @@ pub struct Account {
     /// the period changes or `stuck_since` is [`STUCK_FOR`] old.
     stuck: Amount,
     stuck_since: Option<Instant>,
+    /// Requests of this key admitted here and not yet settled, and the tokens they hold
+    /// (prompts and output reservations): the admin API's `in_flight`.
+    in_flight: Amount,
+}
+
+/// How answers are bounded under a token limit (see [`Account::try_admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputPolicy {
+    /// Less room than this after the prompt: the request is refused.
+    pub min_output: i64,
+    /// Output tokens reserved at admission, and by each extension while a stream grows.
+    pub reservation: i64,
+}
+
+impl Default for OutputPolicy {
+    fn default() -> OutputPolicy {
+        OutputPolicy {
+            min_output: 16,
+            reservation: 256,
+        }
+    }
+}
+
+/// The answer to a stream's request for more output room ([`Account::extend`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extension {
+    /// This many more tokens are reserved for the request (at most what was asked for).
+    Granted(i64),
+    /// Nothing is free in this instance's lease, but the shared row had room when last seen:
+    /// a grant is on its way; ask again with the next chunk.
+    Pending,
+    /// The quota has no room left for this request: end the answer.
+    Exhausted,
 }
 
 /// How long leases held elsewhere are taken as stuck before they are asked for again.
@@ -112,17 +145,31 @@ fn tokens_limited(limits: &Limits) -> bool {
     limits.daily_tokens.is_some() || limits.monthly_tokens.is_some()
 }
 
-/// What admitting one request takes from a lease: one request if requests are limited; the
-/// prompt's tokens (at least one, so an exhausted token quota refuses) if tokens are.
-fn admission_need(limits: &Limits, prompt_tokens: i64) -> Amount {
+/// What a lease must hold before a request is admitted from it: one request if requests are
+/// limited; if tokens are, the prompt plus (for an answer) the least output worth
+/// generating, at least one token so that an exhausted token quota refuses.
+fn admission_need(limits: &Limits, ask: &Ask, policy: &OutputPolicy) -> Amount {
+    let output = if ask.generates { policy.min_output } else { 0 };
     Amount {
         requests: i64::from(requests_limited(limits)),
         tokens: if tokens_limited(limits) {
-            prompt_tokens.max(1)
+            (ask.prompt_tokens + output).max(1)
         } else {
             0
         },
     }
+}
+
+/// What a request would like to hold once admitted (tokens): its prompt and a full output
+/// reservation (or the client's smaller limit).
+fn full_reservation(ask: &Ask, policy: &OutputPolicy) -> i64 {
+    if !ask.generates {
+        return ask.prompt_tokens;
+    }
+    let output = ask
+        .client_output_limit
+        .map_or(policy.reservation, |c| c.min(policy.reservation));
+    ask.prompt_tokens + output.max(0)
 }
 
 /// The tightest room left under the limits of one kind (requests or tokens), given the row's
@@ -221,31 +268,61 @@ impl Account {
     }
 
     /// Admits from the lease when it holds enough; `None` when the shared row must be asked.
+    ///
+    /// Under a token limit, an answer's room is what remains of the tightest token quota (as
+    /// this instance sees it: reservations in flight count as used) less the prompt; less than
+    /// `policy.min_output` is not enough. The request reserves its prompt plus
+    /// min(room, its own limit, `policy.reservation`) out of the lease.
     pub fn try_admit(
         &mut self,
         key_id: i64,
         limits: &Limits,
-        prompt_tokens: i64,
+        ask: &Ask,
+        policy: &OutputPolicy,
         periods: &PeriodKeys,
     ) -> Result<Option<Admission>, Stale> {
         self.align(limits, periods)?;
-        let need = admission_need(limits, prompt_tokens);
+        let prompt_tokens = ask.prompt_tokens;
+        let need = admission_need(limits, ask, policy);
         if self.lease.requests < need.requests
             || self.lease.tokens < need.tokens
             || self.tokens_exhausted(limits)
         {
             return Ok(None);
         }
+        let mut output_cap = None;
+        let tokens_from_lease = if !tokens_limited(limits) {
+            0
+        } else if ask.generates {
+            let room = self.remaining_tokens(limits).unwrap_or(i64::MAX) - prompt_tokens;
+            if room < policy.min_output {
+                return Ok(None);
+            }
+            let cap = ask.client_output_limit.map_or(room, |c| c.min(room));
+            let reserve = cap
+                .min(policy.reservation)
+                .min(self.lease.tokens - prompt_tokens)
+                .max(0);
+            output_cap = Some(cap);
+            prompt_tokens + reserve
+        } else {
+            prompt_tokens
+        };
+        let reserved = if tokens_limited(limits) {
+            tokens_from_lease
+        } else {
+            prompt_tokens
+        };
         let from_lease = Amount {
             requests: need.requests,
-            tokens: if need.tokens > 0 { prompt_tokens } else { 0 },
+            tokens: tokens_from_lease,
         };
         self.lease.requests -= from_lease.requests;
         self.lease.tokens -= from_lease.tokens;
         let labels = Self::labels(periods);
         let delta = self.pending_mut(&labels);
         delta.used_requests += 1;
-        delta.used_tokens += prompt_tokens;
+        delta.used_tokens += reserved;
         delta.leased_requests -= from_lease.requests;
         delta.leased_tokens -= from_lease.tokens;
         if need.requests == 0 {
@@ -253,17 +330,111 @@ impl Account {
             self.base.month_requests += 1;
         }
         if need.tokens == 0 {
-            self.base.day_tokens += prompt_tokens;
-            self.base.month_tokens += prompt_tokens;
+            self.base.day_tokens += reserved;
+            self.base.month_tokens += reserved;
         }
+        self.in_flight.requests += 1;
+        self.in_flight.tokens += reserved;
         Ok(Some(Admission {
             key_id,
             day: periods.day.clone(),
             month: periods.month.clone(),
-            reserved_tokens: prompt_tokens,
+            reserved_tokens: reserved,
+            output_cap,
             counters: self.view(),
             lease_generation: self.generation,
         }))
+    }
+
+    /// What remains of the tightest token quota as this instance sees it (its lease
+    /// included); `None` without a token limit.
+    fn remaining_tokens(&self, limits: &Limits) -> Option<i64> {
+        let view = self.view();
+        room(
+            [limits.daily_tokens, limits.monthly_tokens],
+            [view.day_tokens, view.month_tokens],
+        )
+    }
+
+    /// Room of the tightest token quota that no instance holds, as last seen in the shared
+    /// row (exact when this instance is the only one).
+    fn unleased_tokens(&self, limits: &Limits) -> Option<i64> {
+        room(
+            [limits.daily_tokens, limits.monthly_tokens],
+            [self.base.day_tokens, self.base.month_tokens],
+        )
+    }
+
+    /// Reserves up to `want` more tokens for a request whose answer outgrew its reservation:
+    /// from the lease, then (when this instance is the only one on the row, `direct`) from the
+    /// row's unleased room, which it then knows exactly. Never past a limit.
+    pub fn extend(&mut self, admission: &mut Admission, want: i64, direct: bool) -> Extension {
+        if want <= 0 {
+            return Extension::Granted(0);
+        }
+        if !tokens_limited(&self.limits) {
+            self.book_extension(admission, 0, want);
+            return Extension::Granted(want);
+        }
+        // Room of a lease taken since under other limits or periods was checked without this
+        // request (see `charge`): it cannot grow out of it.
+        if admission.lease_generation != self.generation {
+            return Extension::Exhausted;
+        }
+        let from_lease = want.min(self.lease.tokens.max(0));
+        let unleased = self.unleased_tokens(&self.limits).unwrap_or(0).max(0);
+        let beyond = if direct {
+            (want - from_lease).min(unleased)
+        } else {
+            0
+        };
+        if from_lease + beyond > 0 {
+            self.book_extension(admission, from_lease, beyond);
+            return Extension::Granted(from_lease + beyond);
+        }
+        if unleased > 0 {
+            Extension::Pending
+        } else {
+            Extension::Exhausted
+        }
+    }
+
+    /// Counts `from_lease + beyond` more tokens as used by the request: `from_lease` out of
+    /// the lease, `beyond` straight onto the row's total.
+    fn book_extension(&mut self, admission: &mut Admission, from_lease: i64, beyond: i64) {
+        let labels = (admission.day.clone(), admission.month.clone());
+        self.lease.tokens -= from_lease;
+        self.base.day_tokens += beyond;
+        self.base.month_tokens += beyond;
+        let delta = self.pending_mut(&labels);
+        delta.used_tokens += from_lease + beyond;
+        delta.leased_tokens -= from_lease;
+        admission.reserved_tokens += from_lease + beyond;
+        self.in_flight.tokens += from_lease + beyond;
+    }
+
+    /// A request that held `reserved` tokens settled: it is no longer in flight.
+    pub fn settled(&mut self, reserved: i64) {
+        self.in_flight.requests -= 1;
+        self.in_flight.tokens -= reserved;
+    }
+
+    pub fn in_flight(&self) -> Amount {
+        self.in_flight
+    }
+
+    /// The lease's generation (see [`Account::granted`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The shared row showed `totals` (used + leased, with this instance's unflushed changes)
+    /// when a grant for the lease of `generation` did not fit: later extensions know there is
+    /// no unleased room.
+    pub fn seen(&mut self, totals: Counters, generation: u64) {
+        if generation == self.generation {
+            self.base = totals;
+        }
     }
 
     /// A token limit is used up as this instance sees it (an answer ran past it): no request
@@ -286,42 +457,53 @@ impl Account {
         }
     }
 
-    /// What to ask the row for so that a request of `prompt_tokens` can be admitted: the
-    /// minimum, and a block sized from the room this instance last saw (1/`divisor` of it, at
-    /// most `max`), or exactly the minimum when `exact`.
+    /// What to ask the row for so that the request can be admitted: the minimum (see
+    /// [`admission_need`]), and a block sized from the room this instance last saw (1/`divisor`
+    /// of it, at most `max`, at least the request's full reservation), or exactly the full
+    /// reservation when `exact`.
+    #[allow(clippy::too_many_arguments)]
     pub fn need(
         &mut self,
         limits: &Limits,
-        prompt_tokens: i64,
+        ask: &Ask,
+        policy: &OutputPolicy,
         periods: &PeriodKeys,
         exact: bool,
         divisor: i64,
         max: Amount,
     ) -> Result<Need, Stale> {
         self.align(limits, periods)?;
-        let need = admission_need(limits, prompt_tokens);
+        let need = admission_need(limits, ask, policy);
         let min = Amount {
             requests: (need.requests - self.lease.requests).max(0),
             tokens: (need.tokens - self.lease.tokens).max(0),
         };
+        let floor = Amount {
+            requests: min.requests,
+            tokens: if need.tokens > 0 {
+                (full_reservation(ask, policy) - self.lease.tokens).max(min.tokens)
+            } else {
+                0
+            },
+        };
         if exact {
             return Ok(Need {
                 min,
-                want: min,
+                want: floor,
                 generation: self.generation,
             });
         }
         let view = self.view();
-        let block = |min: i64, room: Option<i64>, max: i64| {
-            if min == 0 && room.is_none() {
+        let block = |floor: i64, room: Option<i64>, max: i64| {
+            if floor == 0 && room.is_none() {
                 return 0;
             }
             let share = room.unwrap_or(0).max(0) / divisor.max(1);
-            share.clamp(min, max.max(min))
+            share.clamp(floor, max.max(floor))
         };
         let want = Amount {
             requests: block(
-                min.requests,
+                floor.requests,
                 room(
                     [limits.daily_requests, limits.monthly_requests],
                     [view.day_requests, view.month_requests],
@@ -329,7 +511,7 @@ impl Account {
                 max.requests,
             ),
             tokens: block(
-                min.tokens,
+                floor.tokens,
                 room(
                     [limits.daily_tokens, limits.monthly_tokens],
                     [view.day_tokens, view.month_tokens],
@@ -506,6 +688,18 @@ mod tests {
         }
     }
 
+    const POLICY: OutputPolicy = OutputPolicy {
+        min_output: 16,
+        reservation: 256,
+    };
+
+    fn ask(prompt_tokens: i64) -> Ask {
+        Ask {
+            prompt_tokens,
+            ..Ask::default()
+        }
+    }
+
     fn periods(at: &str) -> PeriodKeys {
         Periods::from_name("Europe/Berlin")
             .unwrap()
@@ -532,7 +726,7 @@ mod tests {
     fn admission_moves_room_from_lease_to_usage() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        assert!(a.try_admit(1, &daily(10), 0, &p).unwrap().is_none());
+        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().is_none());
         a.granted_now(
             Amount {
                 requests: 3,
@@ -545,9 +739,9 @@ mod tests {
             },
         );
         for _ in 0..3 {
-            assert!(a.try_admit(1, &daily(10), 5, &p).unwrap().is_some());
+            assert!(a.try_admit(1, &daily(10), &ask(5), &POLICY, &p).unwrap().is_some());
         }
-        assert!(a.try_admit(1, &daily(10), 0, &p).unwrap().is_none());
+        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().is_none());
         let d = sum(&a.take_pending());
         assert_eq!((d.used_requests, d.leased_requests), (3, -3));
         assert_eq!(d.used_tokens, 15);
@@ -559,7 +753,7 @@ mod tests {
     fn refund_returns_to_the_lease() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(10), 0, &p).unwrap();
+        a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap();
         a.granted_now(
             Amount {
                 requests: 1,
@@ -567,7 +761,7 @@ mod tests {
             },
             Counters::default(),
         );
-        let adm = a.try_admit(1, &daily(10), 0, &p).unwrap().unwrap();
+        let adm = a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().unwrap();
         assert_eq!(a.lease().requests, 0);
         a.charge(&adm, -1, 0);
         assert_eq!(a.lease().requests, 1);
@@ -580,7 +774,7 @@ mod tests {
         let day1 = periods("2026-11-29T10:00:00Z");
         let day2 = periods("2026-11-30T10:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(10), 0, &day1).unwrap();
+        a.try_admit(1, &daily(10), &ask(0), &POLICY, &day1).unwrap();
         a.granted_now(
             Amount {
                 requests: 4,
@@ -588,7 +782,7 @@ mod tests {
             },
             Counters::default(),
         );
-        assert!(a.try_admit(1, &daily(10), 0, &day2).unwrap().is_none());
+        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &day2).unwrap().is_none());
         let pending = a.take_pending();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].0 .0, day1.day);
@@ -604,7 +798,7 @@ mod tests {
             tokens: 1 << 16,
         };
         let mut a = Account::default();
-        let far = a.need(&daily(10_000), 0, &p, false, 16, max).unwrap();
+        let far = a.need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max).unwrap();
         assert_eq!(far.want.requests, 64);
         a.granted_now(
             Amount::default(),
@@ -613,9 +807,9 @@ mod tests {
                 ..Default::default()
             },
         );
-        let near = a.need(&daily(10_000), 0, &p, false, 16, max).unwrap();
+        let near = a.need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max).unwrap();
         assert_eq!((near.min.requests, near.want.requests), (1, 1));
-        let exact = a.need(&daily(10_000), 0, &p, true, 16, max).unwrap();
+        let exact = a.need(&daily(10_000), &ask(0), &POLICY, &p, true, 16, max).unwrap();
         assert_eq!(exact.want, exact.min);
     }
 
@@ -629,7 +823,7 @@ mod tests {
             ..Default::default()
         };
         let mut a = Account::default();
-        a.try_admit(1, &limits, 10, &p).unwrap();
+        a.try_admit(1, &limits, &ask(10), &POLICY, &p).unwrap();
         a.granted_now(
             Amount {
                 requests: 0,
@@ -641,7 +835,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let adm = a.try_admit(1, &limits, 10, &p).unwrap().unwrap();
+        let adm = a.try_admit(1, &limits, &ask(10), &POLICY, &p).unwrap().unwrap();
         assert_eq!(a.lease().tokens, 40);
         a.charge(&adm, 0, 100);
         assert_eq!(a.lease().tokens, 0);
@@ -661,8 +855,8 @@ mod tests {
         let day1 = periods("2026-11-29T22:59:59Z");
         let day2 = periods("2026-11-29T23:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(10), 0, &day2).unwrap();
-        assert_eq!(a.try_admit(1, &daily(10), 0, &day1), Err(Stale));
+        a.try_admit(1, &daily(10), &ask(0), &POLICY, &day2).unwrap();
+        assert_eq!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &day1), Err(Stale));
     }
 
     /// A grant checked against limits that changed before it was booked is given back, not
@@ -671,7 +865,7 @@ mod tests {
     fn grants_and_refunds_of_an_older_lease_do_not_feed_the_new_one() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        a.try_admit(1, &daily(100), 0, &p).unwrap();
+        a.try_admit(1, &daily(100), &ask(0), &POLICY, &p).unwrap();
         a.granted_now(
             Amount {
                 requests: 2,
@@ -679,11 +873,12 @@ mod tests {
             },
             Counters::default(),
         );
-        let old = a.try_admit(1, &daily(100), 0, &p).unwrap().unwrap();
+        let old = a.try_admit(1, &daily(100), &ask(0), &POLICY, &p).unwrap().unwrap();
         let need = a
             .need(
                 &daily(100),
-                0,
+                &ask(0),
+                &POLICY,
                 &p,
                 false,
                 16,
@@ -694,7 +889,7 @@ mod tests {
             )
             .unwrap();
         // The admin lowers the limit; a request with the new limits starts a new lease.
-        assert!(a.try_admit(1, &daily(5), 0, &p).unwrap().is_none());
+        assert!(a.try_admit(1, &daily(5), &ask(0), &POLICY, &p).unwrap().is_none());
         a.granted(need.want, Counters::default(), need.generation, &p);
         assert_eq!(a.lease(), Amount::default(), "the stale grant went back");
         a.charge(&old, -1, 0);
@@ -706,5 +901,171 @@ mod tests {
         let d = sum(&a.take_pending());
         assert_eq!(d.used_requests, 0);
         assert_eq!(d.leased_requests, -2 - need.want.requests);
+    }
+
+    fn daily_tokens(limit: i64) -> Limits {
+        Limits {
+            daily_tokens: Some(limit),
+            ..Default::default()
+        }
+    }
+
+    fn answer(prompt_tokens: i64, client: Option<i64>) -> Ask {
+        Ask {
+            prompt_tokens,
+            generates: true,
+            client_output_limit: client,
+        }
+    }
+
+    /// An account that holds the whole of a daily token limit in its lease.
+    fn holding(limit: i64, p: &PeriodKeys) -> Account {
+        let mut a = Account::default();
+        a.try_admit(1, &daily_tokens(limit), &ask(0), &POLICY, p)
+            .unwrap();
+        a.granted_now(
+            Amount {
+                requests: 0,
+                tokens: limit,
+            },
+            Counters {
+                day_tokens: limit,
+                month_tokens: limit,
+                ..Default::default()
+            },
+        );
+        a
+    }
+
+    /// An answer reserves its prompt and min(room, its own limit, the reservation block);
+    /// its output cap is the room after the prompt (or the client's smaller limit).
+    #[test]
+    fn answers_reserve_a_block_and_are_capped_by_the_room() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = holding(1_000, &p);
+        let limits = daily_tokens(1_000);
+        let adm = a
+            .try_admit(1, &limits, &answer(100, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adm.reserved_tokens, 100 + 256);
+        assert_eq!(adm.output_cap, Some(900));
+        let adm = a
+            .try_admit(1, &limits, &answer(100, Some(50)), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!((adm.reserved_tokens, adm.output_cap), (150, Some(50)));
+        // 1000 - 356 - 150 = 494 left: the room after a 400-token prompt is 94.
+        let adm = a
+            .try_admit(1, &limits, &answer(400, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!((adm.reserved_tokens, adm.output_cap), (494, Some(94)));
+        assert_eq!(a.in_flight(), Amount { requests: 3, tokens: 1_000 });
+        // Nothing left: not even a prompt-only request of an answer passes.
+        assert!(a
+            .try_admit(1, &limits, &answer(0, None), &POLICY, &p)
+            .unwrap()
+            .is_none());
+    }
+
+    /// Room after the prompt below the minimum output is not admitted from the lease.
+    #[test]
+    fn too_little_room_for_an_answer_is_not_admitted() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = holding(100, &p);
+        let limits = daily_tokens(100);
+        assert!(a
+            .try_admit(1, &limits, &answer(90, None), &POLICY, &p)
+            .unwrap()
+            .is_none());
+        let adm = a
+            .try_admit(1, &limits, &answer(84, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!((adm.reserved_tokens, adm.output_cap), (100, Some(16)));
+    }
+
+    /// A growing answer extends its reservation out of the lease, then (alone on the row) out
+    /// of the row's unleased room, and is told when nothing is left; a request settled gives
+    /// its unused reservation back.
+    #[test]
+    fn extensions_come_from_the_lease_then_the_row_then_stop() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let limits = daily_tokens(1_000);
+        let mut a = Account::default();
+        a.try_admit(1, &limits, &ask(0), &POLICY, &p).unwrap();
+        // 600 leased; the row shows 600 used + leased, so 400 are unleased.
+        a.granted_now(
+            Amount {
+                requests: 0,
+                tokens: 600,
+            },
+            Counters {
+                day_tokens: 600,
+                month_tokens: 600,
+                ..Default::default()
+            },
+        );
+        let mut adm = a
+            .try_admit(1, &limits, &answer(10, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adm.reserved_tokens, 266);
+        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(256));
+        assert_eq!(a.lease().tokens, 600 - 266 - 256);
+        // 78 from the lease, 178 from the unleased room.
+        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(256));
+        assert_eq!(a.lease().tokens, 0);
+        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(222));
+        assert_eq!(adm.reserved_tokens, 1_000);
+        assert_eq!(a.extend(&mut adm, 256, true), Extension::Exhausted);
+        assert_eq!(a.view().day_tokens, 1_000);
+        assert_eq!(a.in_flight().tokens, 1_000);
+        a.settled(adm.reserved_tokens);
+        assert_eq!(a.in_flight(), Amount::default());
+        let d = sum(&a.take_pending());
+        assert_eq!((d.used_tokens, d.leased_tokens), (1_000, -600));
+    }
+
+    /// With other instances on the row, room outside the lease is only promised (a grant
+    /// must take it first), and an extension of an older lease is refused.
+    #[test]
+    fn shared_extensions_wait_for_a_grant() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let limits = daily_tokens(1_000);
+        let mut a = Account::default();
+        a.try_admit(1, &limits, &ask(0), &POLICY, &p).unwrap();
+        a.granted_now(
+            Amount {
+                requests: 0,
+                tokens: 300,
+            },
+            Counters {
+                day_tokens: 300,
+                month_tokens: 300,
+                ..Default::default()
+            },
+        );
+        let mut adm = a
+            .try_admit(1, &limits, &answer(0, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.extend(&mut adm, 256, false), Extension::Granted(44));
+        assert_eq!(a.extend(&mut adm, 256, false), Extension::Pending);
+        // A grant that did not fit showed the row full.
+        a.seen(
+            Counters {
+                day_tokens: 1_000,
+                month_tokens: 1_000,
+                ..Default::default()
+            },
+            a.generation,
+        );
+        assert_eq!(a.extend(&mut adm, 256, false), Extension::Exhausted);
+        // New limits start a new lease: the old admission cannot grow.
+        a.try_admit(1, &daily_tokens(2_000), &ask(0), &POLICY, &p)
+            .unwrap();
+        assert_eq!(a.extend(&mut adm, 1, true), Extension::Exhausted);
     }
 }

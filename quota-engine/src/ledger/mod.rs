@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-pub use account::Amount;
+pub use account::{Amount, Extension, OutputPolicy};
 use account::{Account, Pending};
 
-use crate::gate::{self, Admission, Counters, GateDecision, Limits};
+use crate::gate::{self, Admission, Ask, Counters, GateDecision, Limits};
 use crate::periods::PeriodKeys;
 use crate::{EngineError, Result};
 
@@ -49,6 +49,8 @@ pub struct LedgerConfig {
     pub shared: bool,
     /// How long a request with no room waits for other instances to give leases back.
     pub lease_wait: Duration,
+    /// How answers are bounded and reserved under a token limit.
+    pub output: OutputPolicy,
 }
 
 impl Default for LedgerConfig {
@@ -61,6 +63,7 @@ impl Default for LedgerConfig {
             },
             shared: false,
             lease_wait: Duration::from_millis(500),
+            output: OutputPolicy::default(),
         }
     }
 }
@@ -159,21 +162,28 @@ impl Ledger {
     }
 
     /// Admits the request and counts it if every limit has room for one more request and for
-    /// `prompt_tokens` (see the module doc). Otherwise says which limit is exceeded.
+    /// its prompt (plus, for an answer under a token limit, `output.min_output` tokens; the
+    /// admission then reserves output room, see [`Account::try_admit`]). Otherwise says which
+    /// limit is exceeded.
     pub async fn admit(
         &self,
         key_id: i64,
         limits: &Limits,
-        prompt_tokens: i64,
+        ask: &Ask,
         periods: &PeriodKeys,
     ) -> Result<GateDecision> {
-        let prompt_tokens = prompt_tokens.max(0);
+        let ask = Ask {
+            prompt_tokens: ask.prompt_tokens.max(0),
+            client_output_limit: ask.client_output_limit.map(|l| l.max(0)),
+            ..*ask
+        };
+        let policy = self.inner.config.output;
         let entry = self.entry(key_id).await?;
         let from_lease = || -> Result<Option<GateDecision>> {
             Ok(entry
                 .account
                 .lock()
-                .try_admit(key_id, limits, prompt_tokens, periods)
+                .try_admit(key_id, limits, &ask, &policy, periods)
                 .map_err(|_| EngineError::StalePeriods)?
                 .map(GateDecision::Admitted))
         };
@@ -194,11 +204,7 @@ impl Ledger {
             let grant = {
                 let (ledger, entry, limits, periods) =
                     (self.clone(), Arc::clone(&entry), *limits, periods.clone());
-                tokio::spawn(async move {
-                    ledger
-                        .grant(&entry, key_id, &limits, prompt_tokens, &periods)
-                        .await
-                })
+                tokio::spawn(async move { ledger.grant(&entry, key_id, &limits, &ask, &periods).await })
                 .await
                 .map_err(|e| EngineError::Invalid(format!("the quota grant task failed: {e}")))??
             };
@@ -253,7 +259,10 @@ impl Ledger {
             (self.clone(), Arc::clone(entry), *limits, periods.clone());
         tokio::spawn(async move {
             if entry.account.lock().is_aligned(&limits, &periods) {
-                if let Err(e) = ledger.grant(&entry, key_id, &limits, 0, &periods).await {
+                if let Err(e) = ledger
+                    .grant(&entry, key_id, &limits, &Ask::default(), &periods)
+                    .await
+                {
                     tracing::debug!(error = %e, key_id, "lease refill failed; requests will ask themselves");
                 }
             }
@@ -267,10 +276,14 @@ impl Ledger {
         entry: &Entry,
         key_id: i64,
         limits: &Limits,
-        prompt_tokens: i64,
+        ask: &Ask,
         periods: &PeriodKeys,
     ) -> Result<Grant> {
         let db = &self.inner.db;
+        let policy = self.inner.config.output;
+        // What the request needs of a token quota to be admitted (see `admission_need`).
+        let needed_tokens =
+            ask.prompt_tokens + if ask.generates { policy.min_output } else { 0 };
         let _settled = self.inner.settling.read().await;
         let (need, unflushed) = {
             let mut account = entry.account.lock();
@@ -278,7 +291,8 @@ impl Ledger {
             let need = account
                 .need(
                     limits,
-                    prompt_tokens,
+                    ask,
+                    &policy,
                     periods,
                     exact,
                     BLOCK_DIVISOR,
@@ -287,7 +301,7 @@ impl Ledger {
                 .map_err(|_| EngineError::StalePeriods)?;
             if account.tokens_exhausted(limits) {
                 if let Some(refusal) =
-                    gate::explain(limits, &account.view(), prompt_tokens, periods)
+                    gate::explain(limits, &account.view(), needed_tokens, periods)
                 {
                     return Ok(Grant::Refused {
                         refusal,
@@ -340,7 +354,8 @@ impl Ledger {
                 }
                 continue; // another instance took room in between
             }
-            let account = entry.account.lock();
+            let mut account = entry.account.lock();
+            account.seen(row.totals, need.generation);
             let mine = account.held(periods);
             let lease = account.lease();
             // Usage as a request sees it: the row's used + leased, less this instance's lease.
@@ -350,7 +365,7 @@ impl Ledger {
                 day_tokens: row.totals.day_tokens - lease.tokens,
                 month_tokens: row.totals.month_tokens - lease.tokens,
             };
-            let Some(refusal) = gate::explain(limits, &seen, prompt_tokens, periods) else {
+            let Some(refusal) = gate::explain(limits, &seen, needed_tokens, periods) else {
                 drop(account);
                 continue; // the row changed between the statements
             };
@@ -374,30 +389,162 @@ impl Ledger {
         )))
     }
 
-    /// Adds a finished request's tokens: `total_tokens` minus what admission reserved (in
-    /// memory; the next flush writes it).
-    pub fn commit(&self, admission: &Admission, total_tokens: i64) {
-        let delta = total_tokens.max(0) - admission.reserved_tokens;
-        if delta != 0 {
-            self.charge(admission, 0, delta);
+    /// Reserves up to `want` more tokens for a request whose answer outgrew its reservation
+    /// (in memory; called from the proxy's synchronous body filter). On
+    /// [`Extension::Pending`] a grant has been started: ask again with the next chunk.
+    pub fn extend(
+        &self,
+        admission: &mut Admission,
+        limits: &Limits,
+        periods: &PeriodKeys,
+        want: i64,
+    ) -> Extension {
+        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+            return Extension::Exhausted;
+        };
+        let extension = entry
+            .account
+            .lock()
+            .extend(admission, want, !self.inner.config.shared);
+        if extension == Extension::Pending {
+            self.refill_now(&entry, admission.key_id, limits, periods);
         }
+        extension
+    }
+
+    /// Starts a grant for the key in the background unless one is running.
+    fn refill_now(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
+        let Ok(turn) = Arc::clone(&entry.granting).try_lock_owned() else {
+            return;
+        };
+        let (ledger, entry, limits, periods) =
+            (self.clone(), Arc::clone(entry), *limits, periods.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ledger
+                .grant(&entry, key_id, &limits, &Ask::default(), &periods)
+                .await
+            {
+                tracing::debug!(error = %e, key_id, "lease refill for a growing answer failed");
+            }
+            drop(turn);
+        });
+    }
+
+    /// Settles a finished request that used `total_tokens` and returns what it is charged:
+    /// all of it while the limits allow, never more than they do. What was reserved beyond
+    /// its use goes back to the lease at once; use beyond the reservation is taken from the
+    /// lease, then (one instance on the row) from the row's unleased room, or (several) from
+    /// a grant. What none of them covers is not charged: the limit holds.
+    pub async fn commit(
+        &self,
+        admission: &Admission,
+        limits: &Limits,
+        periods: &PeriodKeys,
+        total_tokens: i64,
+    ) -> i64 {
+        let mut admission = admission.clone();
+        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+            tracing::error!(
+                key_id = admission.key_id,
+                "usage for a key this ledger never admitted; dropped"
+            );
+            return 0;
+        };
+        let total = total_tokens.max(0);
+        let direct = !self.inner.config.shared;
+        let over = total - admission.reserved_tokens;
+        if over > 0 {
+            let first = entry.account.lock().extend(&mut admission, over, direct);
+            let short = total - admission.reserved_tokens;
+            if short > 0 && !direct && first != Extension::Exhausted {
+                // Several instances share the row: take the rest from it, as far as it fits.
+                match self
+                    .top_up(&entry, admission.key_id, limits, periods, short)
+                    .await
+                {
+                    Ok(_) => {
+                        entry.account.lock().extend(&mut admission, short, direct);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, key_id = admission.key_id, "cannot take room for an answer beyond its reservation; not charged")
+                    }
+                }
+            }
+        }
+        let mut account = entry.account.lock();
+        account.settled(admission.reserved_tokens);
+        let unused = admission.reserved_tokens - total;
+        if unused > 0 {
+            account.charge(&admission, 0, -unused);
+            admission.reserved_tokens = total;
+        }
+        admission.reserved_tokens
+    }
+
+    /// Moves up to `tokens` from the key's row into the lease: all of it if it fits, else what
+    /// room the row has left (for a commit that outran its reservation).
+    async fn top_up(
+        &self,
+        entry: &Entry,
+        key_id: i64,
+        limits: &Limits,
+        periods: &PeriodKeys,
+        mut tokens: i64,
+    ) -> Result<()> {
+        let db = &self.inner.db;
+        let _settled = self.inner.settling.read().await;
+        let (generation, unflushed) = {
+            let account = entry.account.lock();
+            (account.generation(), account.unflushed(periods))
+        };
+        let effective = less(limits, &unflushed);
+        for _ in 0..GRANT_ATTEMPTS {
+            let want = Amount {
+                requests: 0,
+                tokens,
+            };
+            if let Some(totals) = store::grant(db, key_id, &effective, periods, want).await? {
+                entry
+                    .account
+                    .lock()
+                    .granted(want, plus(&totals, &unflushed), generation, periods);
+                return Ok(());
+            }
+            let Some(row) = store::read(db, key_id, periods).await? else {
+                return Ok(());
+            };
+            if row.ahead {
+                return Ok(());
+            }
+            let totals = plus(&row.totals, &unflushed);
+            let room = Account::room_in(limits, &totals).1.unwrap_or(0);
+            if room <= 0 {
+                entry.account.lock().seen(totals, generation);
+                return Ok(());
+            }
+            tokens = tokens.min(room);
+        }
+        Ok(())
     }
 
     /// Takes back an admitted request that consumed nothing (the upstream was unreachable).
     pub fn refund(&self, admission: &Admission) {
-        self.charge(admission, -1, -admission.reserved_tokens);
+        let entry = self.inner.entries.read().get(&admission.key_id).cloned();
+        if let Some(entry) = entry {
+            let mut account = entry.account.lock();
+            account.charge(admission, -1, -admission.reserved_tokens);
+            account.settled(admission.reserved_tokens);
+        }
     }
 
-    fn charge(&self, admission: &Admission, requests: i64, tokens: i64) {
-        let entry = self.inner.entries.read().get(&admission.key_id).cloned();
-        match entry {
-            Some(entry) => entry.account.lock().charge(admission, requests, tokens),
-            // Admissions come from this ledger, so the entry exists; keep the usage anyway.
-            None => tracing::error!(
-                key_id = admission.key_id,
-                "usage for a key this ledger never admitted; dropped"
-            ),
-        }
+    /// Requests of the key in flight on this instance, and the tokens they hold.
+    pub fn in_flight(&self, key_id: i64) -> Amount {
+        self.inner
+            .entries
+            .read()
+            .get(&key_id)
+            .map(|e| e.account.lock().in_flight())
+            .unwrap_or_default()
     }
 
     /// Writes every key's unflushed usage and lease changes in one transaction. On failure the

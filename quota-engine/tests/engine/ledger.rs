@@ -1,7 +1,15 @@
 use quota_engine::gate::{self, Counters, LimitKind};
-use quota_engine::{keys, GateDecision, Limits, NewKey};
+use quota_engine::{keys, Ask, GateDecision, Limits, NewKey};
 
 use crate::support::{at, berlin, databases, ledger};
+
+/// A request of `prompt_tokens` with no answer to bound (the ledger's request-level tests).
+fn prompt(prompt_tokens: i64) -> Ask {
+    Ask {
+        prompt_tokens,
+        ..Ask::default()
+    }
+}
 
 /// The key's counters after the ledger's flush.
 async fn counters(
@@ -48,7 +56,7 @@ async fn exactly_r_of_many_concurrent_requests_pass() {
             .map(|_| {
                 let l = l.clone();
                 let periods = periods.clone();
-                tokio::spawn(async move { l.admit(id, &limits, 0, &periods).await.unwrap() })
+                tokio::spawn(async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() })
             })
             .collect();
         let mut admitted = 0;
@@ -86,7 +94,7 @@ async fn two_instances_share_one_limit() {
                     l.clone()
                 };
                 let periods = periods.clone();
-                tokio::spawn(async move { l.admit(id, &limits, 0, &periods).await.unwrap() })
+                tokio::spawn(async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() })
             })
             .collect();
         let mut admitted = 0;
@@ -116,7 +124,7 @@ async fn concurrent_commits_lose_nothing() {
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
         let mut admissions = Vec::new();
         for _ in 0..40 {
-            match l.admit(id, &Limits::default(), 3, &periods).await.unwrap() {
+            match l.admit(id, &Limits::default(), &prompt(3), &periods).await.unwrap() {
                 GateDecision::Admitted(a) => admissions.push(a),
                 GateDecision::Refused(r) => panic!("refused: {r}"),
             }
@@ -125,7 +133,8 @@ async fn concurrent_commits_lose_nothing() {
             .into_iter()
             .map(|a| {
                 let l = l.clone();
-                tokio::spawn(async move { l.commit(&a, 3 + 10) })
+                let periods = periods.clone();
+                tokio::spawn(async move { l.commit(&a, &Limits::default(), &periods, 3 + 10).await })
             })
             .collect();
         for task in tasks {
@@ -156,18 +165,18 @@ async fn lowered_limit_refuses() {
         let now = at("2026-11-29T10:00:00Z");
         let periods = berlin().at(now);
         for _ in 0..5 {
-            let d = l.admit(id, &Limits::default(), 0, &periods).await.unwrap();
+            let d = l.admit(id, &Limits::default(), &prompt(0), &periods).await.unwrap();
             let GateDecision::Admitted(a) = d else {
                 panic!("refused")
             };
-            l.commit(&a, 2000);
+            l.commit(&a, &Limits::default(), &periods, 2000).await;
         }
         let lowered = Limits {
             daily_tokens: Some(10_000),
             daily_requests: Some(3),
             ..Default::default()
         };
-        let GateDecision::Refused(r) = l.admit(id, &lowered, 0, &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l.admit(id, &lowered, &prompt(0), &periods).await.unwrap() else {
             panic!("admitted over a lowered limit ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::DailyRequests);
@@ -180,7 +189,7 @@ async fn lowered_limit_refuses() {
             daily_tokens: Some(10_000),
             ..Default::default()
         };
-        let GateDecision::Refused(r) = l.admit(id, &tokens_only, 0, &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l.admit(id, &tokens_only, &prompt(0), &periods).await.unwrap() else {
             panic!("admitted over the token limit ({})", t.name)
         };
         assert_eq!(
@@ -204,7 +213,7 @@ async fn prompt_tokens_must_fit() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, 60, &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(60), &periods).await.unwrap() else {
             panic!("refused")
         };
         assert_eq!(a.counters.month_tokens, 60);
@@ -213,13 +222,13 @@ async fn prompt_tokens_must_fit() {
             a.headroom(&limits, &periods).tokens_reset_at,
             Some(periods.month_resets_at.with_timezone(&chrono::Utc))
         );
-        let GateDecision::Refused(r) = l.admit(id, &limits, 41, &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(41), &periods).await.unwrap() else {
             panic!("a 41-token prompt fit in 40 ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyTokens);
         assert_eq!(r.resets_at.to_rfc3339(), "2026-12-01T00:00:00+01:00");
         assert!(matches!(
-            l.admit(id, &limits, 40, &periods).await.unwrap(),
+            l.admit(id, &limits, &prompt(40), &periods).await.unwrap(),
             GateDecision::Admitted(_)
         ));
     }
@@ -242,15 +251,15 @@ async fn new_periods_bring_fresh_budget() {
         let day2 = p.at(at("2026-11-29T23:00:00Z")); // 00:00 local on the 30th
         let dec = p.at(at("2026-11-30T23:00:00Z")); // 00:00 local on 1 December
         let admitted = |d: GateDecision| matches!(d, GateDecision::Admitted(_));
-        assert!(admitted(l.admit(id, &limits, 0, &day1).await.unwrap()));
-        assert!(admitted(l.admit(id, &limits, 0, &day1).await.unwrap()));
-        assert!(!admitted(l.admit(id, &limits, 0, &day1).await.unwrap()));
-        assert!(admitted(l.admit(id, &limits, 0, &day2).await.unwrap()));
-        let GateDecision::Refused(r) = l.admit(id, &limits, 0, &day2).await.unwrap() else {
+        assert!(admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
+        assert!(admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
+        assert!(!admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
+        assert!(admitted(l.admit(id, &limits, &prompt(0), &day2).await.unwrap()));
+        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(0), &day2).await.unwrap() else {
             panic!("monthly limit not enforced ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyRequests);
-        assert!(admitted(l.admit(id, &limits, 0, &dec).await.unwrap()));
+        assert!(admitted(l.admit(id, &limits, &prompt(0), &dec).await.unwrap()));
     }
 }
 
@@ -267,20 +276,20 @@ async fn refund_and_midnight_commit() {
         let id = key_with(&t.db, limits).await;
         let p = berlin();
         let today = p.at(at("2026-11-29T12:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, 7, &today).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap() else {
             panic!("refused")
         };
         l.refund(&a);
         assert_eq!(counters(&l, id, &today).await, Counters::default());
-        let GateDecision::Admitted(a) = l.admit(id, &limits, 7, &today).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap() else {
             panic!("the refund did not free the request ({})", t.name)
         };
         let tomorrow = p.at(at("2026-11-30T12:00:00Z"));
         assert!(matches!(
-            l.admit(id, &limits, 0, &tomorrow).await.unwrap(),
+            l.admit(id, &limits, &prompt(0), &tomorrow).await.unwrap(),
             GateDecision::Admitted(_)
         ));
-        l.commit(&a, 50);
+        l.commit(&a, &limits, &today, 50).await;
         let c = counters(&l, id, &tomorrow).await;
         assert_eq!((c.day_requests, c.day_tokens), (1, 0), "{}", t.name);
         assert_eq!((c.month_requests, c.month_tokens), (2, 50), "{}", t.name);
@@ -299,10 +308,10 @@ async fn zero_and_unlimited() {
         let id = key_with(&t.db, zero).await;
         let periods = berlin().at(at("2026-11-29T12:00:00Z"));
         assert!(matches!(
-            l.admit(id, &zero, 0, &periods).await.unwrap(),
+            l.admit(id, &zero, &prompt(0), &periods).await.unwrap(),
             GateDecision::Refused(_)
         ));
-        let GateDecision::Admitted(a) = l.admit(id, &Limits::default(), 0, &periods).await.unwrap()
+        let GateDecision::Admitted(a) = l.admit(id, &Limits::default(), &prompt(0), &periods).await.unwrap()
         else {
             panic!("refused")
         };
@@ -327,9 +336,9 @@ async fn flushed_usage_is_exact() {
                 let l = l.clone();
                 let periods = periods.clone();
                 tokio::spawn(async move {
-                    match l.admit(id, &limits, 2, &periods).await.unwrap() {
+                    match l.admit(id, &limits, &prompt(2), &periods).await.unwrap() {
                         GateDecision::Admitted(a) => {
-                            l.commit(&a, 7);
+                            l.commit(&a, &limits, &periods, 7).await;
                             1
                         }
                         GateDecision::Refused(_) => 0,
@@ -344,11 +353,11 @@ async fn flushed_usage_is_exact() {
         assert_eq!(admitted, 20, "{}", t.name);
         let c = counters(&l, id, &periods).await;
         assert_eq!((c.day_requests, c.day_tokens), (20, 140), "{}", t.name);
-        let GateDecision::Refused(_) = l.admit(id, &limits, 0, &periods).await.unwrap() else {
+        let GateDecision::Refused(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap() else {
             panic!("over the limit")
         };
         let unlimited = Limits::default();
-        let GateDecision::Admitted(a) = l.admit(id, &unlimited, 5, &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &unlimited, &prompt(5), &periods).await.unwrap() else {
             panic!("refused")
         };
         l.refund(&a);
@@ -370,7 +379,7 @@ async fn shutdown_returns_the_lease() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(_) = l.admit(id, &limits, 10, &periods).await.unwrap() else {
+        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap() else {
             panic!("refused")
         };
         assert!(
@@ -382,7 +391,7 @@ async fn shutdown_returns_the_lease() {
         assert_eq!(l.lease_of(id), Default::default());
         let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
         let mut admitted = 0;
-        while let GateDecision::Admitted(_) = other.admit(id, &limits, 0, &periods).await.unwrap() {
+        while let GateDecision::Admitted(_) = other.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
             admitted += 1;
             assert!(admitted < 2_000, "runaway");
         }
@@ -404,7 +413,7 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
         let mut first = 0;
         for _ in 0..10 {
-            if let GateDecision::Admitted(_) = l.admit(id, &limits, 0, &periods).await.unwrap() {
+            if let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
                 first += 1;
             }
         }
@@ -412,7 +421,7 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         drop(l); // dies: nothing flushed, nothing given back
         let next = quota_engine::Ledger::new(t.second_pool().await, Default::default());
         let mut admitted = 0;
-        while let GateDecision::Admitted(_) = next.admit(id, &limits, 0, &periods).await.unwrap() {
+        while let GateDecision::Admitted(_) = next.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
             admitted += 1;
         }
         assert!(
@@ -426,9 +435,9 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
     }
 }
 
-/// An answer that ran past a token limit (soft quotas: the answer was generated) leaves the
-/// key refused with the token limit named, also while requests still have room and the
-/// instance holds a token lease, never a database error.
+/// An answer that ran past a token limit is charged only up to it (the limit holds), and the
+/// key is then refused with the token limit named, also while requests still have room,
+/// never a database error.
 #[tokio::test]
 async fn an_overrun_token_limit_refuses_cleanly() {
     for t in databases().await {
@@ -440,20 +449,27 @@ async fn an_overrun_token_limit_refuses_cleanly() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, 50, &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(50), &periods).await.unwrap() else {
             panic!("refused")
         };
-        let GateDecision::Admitted(b) = l.admit(id, &limits, 10, &periods).await.unwrap() else {
+        let GateDecision::Admitted(b) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap() else {
             panic!("refused")
         };
-        l.commit(&a, 200);
+        // The answer ran past the limit; its charge stops where the room ended (b still
+        // held 10 tokens then), and b's refund is room again.
+        assert_eq!(l.commit(&a, &limits, &periods, 200).await, 90, "{}", t.name);
         l.refund(&b);
-        let GateDecision::Refused(r) = l.admit(id, &limits, 5, &periods).await.unwrap() else {
+        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        else {
+            panic!("the refunded room was lost ({})", t.name)
+        };
+        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(1), &periods).await.unwrap()
+        else {
             panic!("admitted past an exhausted token limit ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::DailyTokens, "{}", t.name);
         let c = counters(&l, id, &periods).await;
-        assert_eq!((c.day_requests, c.day_tokens), (1, 200), "{}", t.name);
+        assert_eq!((c.day_requests, c.day_tokens), (2, 100), "{}", t.name);
     }
 }
 
@@ -472,21 +488,110 @@ async fn a_request_from_before_midnight_is_stale() {
         let before = p.at(at("2026-11-29T22:59:59Z"));
         let after = p.at(at("2026-11-29T23:00:00Z"));
         assert!(matches!(
-            l.admit(id, &limits, 0, &after).await.unwrap(),
+            l.admit(id, &limits, &prompt(0), &after).await.unwrap(),
             GateDecision::Admitted(_)
         ));
         assert!(matches!(
-            l.admit(id, &limits, 0, &before).await,
+            l.admit(id, &limits, &prompt(0), &before).await,
             Err(quota_engine::EngineError::StalePeriods)
         ));
         // Another instance whose clock is behind is refused the grant too: the row stays in
         // the new day.
         let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
         assert!(matches!(
-            other.admit(id, &limits, 0, &before).await,
+            other.admit(id, &limits, &prompt(0), &before).await,
             Err(quota_engine::EngineError::StalePeriods)
         ));
         let c = counters(&l, id, &after).await;
         assert_eq!(c.day_requests, 1, "{}", t.name);
+    }
+}
+
+/// One answer streaming `tokens` output tokens the way the proxy meters it: each time the
+/// running count reaches the reservation it asks for another block, and it stops when the
+/// quota has none (or the answer is done). Returns the tokens it committed.
+async fn stream_answer(
+    l: &quota_engine::Ledger,
+    limits: &Limits,
+    periods: &quota_engine::PeriodKeys,
+    mut admission: quota_engine::Admission,
+    prompt_tokens: i64,
+    tokens: i64,
+) -> i64 {
+    let cap = admission.output_cap.unwrap_or(i64::MAX).min(tokens);
+    let mut produced = 0;
+    while produced < cap {
+        produced += 1;
+        if prompt_tokens + produced >= admission.reserved_tokens {
+            match l.extend(&mut admission, limits, periods, 256) {
+                quota_engine::Extension::Exhausted => break,
+                quota_engine::Extension::Pending => tokio::task::yield_now().await,
+                quota_engine::Extension::Granted(_) => {}
+            }
+        }
+    }
+    l.commit(&admission, limits, periods, prompt_tokens + produced)
+        .await
+}
+
+/// Hard token quotas: 20 concurrent answers of 400 tokens on a key with 1,000 tokens left
+/// bring its committed usage to at most 1,000 and within one reservation block of it, on
+/// SQLite and across two ledgers sharing PostgreSQL; the output cap of each admission leaves
+/// room for its prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_never_pass_a_token_limit() {
+    for t in databases().await {
+        let l = ledger(&t);
+        let other = if t.name == "postgres" {
+            quota_engine::Ledger::new(t.second_pool().await, l.config().clone())
+        } else {
+            l.clone()
+        };
+        let limits = Limits {
+            daily_tokens: Some(1_000),
+            ..Default::default()
+        };
+        let id = key_with(&t.db, limits).await;
+        let periods = berlin().at(at("2026-11-29T10:00:00Z"));
+        let (fa, fb) = (spawn_flusher(&l), spawn_flusher(&other));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let l = if i % 2 == 0 { l.clone() } else { other.clone() };
+                let periods = periods.clone();
+                tokio::spawn(async move {
+                    let ask = Ask {
+                        prompt_tokens: 10,
+                        generates: true,
+                        client_output_limit: None,
+                    };
+                    match l.admit(id, &limits, &ask, &periods).await.unwrap() {
+                        GateDecision::Admitted(a) => {
+                            assert!(a.output_cap.is_some_and(|cap| cap + 10 <= 1_000));
+                            stream_answer(&l, &limits, &periods, a, 10, 400).await
+                        }
+                        GateDecision::Refused(r) => {
+                            assert_eq!(r.kind, LimitKind::DailyTokens);
+                            0
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        for task in tasks {
+            committed += task.await.unwrap();
+        }
+        fa.abort();
+        fb.abort();
+        other.shutdown().await.unwrap();
+        let c = counters(&l, id, &periods).await;
+        assert_eq!(c.day_tokens, committed, "{}", t.name);
+        assert!(
+            (1_000 - 256..=1_000).contains(&c.day_tokens),
+            "{}: {} tokens committed",
+            t.name,
+            c.day_tokens
+        );
+        assert_eq!(l.in_flight(id), quota_engine::ledger::Amount::default());
     }
 }

@@ -1,0 +1,323 @@
+//! The output limit of a counted request: reading the client's own, and writing the gateway's
+//! into the body when a token quota leaves less room than the client asked for.
+//!
+//! The field depends on the route: `options.num_predict` (`/api/generate`, `/api/chat`),
+//! `max_tokens` (`/v1/chat/completions`, or `max_completion_tokens` when the client sent that;
+//! `/v1/completions`, `/v1/messages`), `max_output_tokens` (`/v1/responses`). The body is
+//! edited in place: one value replaced or one member inserted, every other byte kept, so a
+//! prompt of megabytes is copied once and never re-serialised.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::json::{go_key_matches, Json};
+use super::Api;
+
+/// The client's own output limit in a parsed request body: the smallest positive limit it
+/// set, `None` when it set none (or Ollama's "no limit", a negative `num_predict`).
+pub(crate) fn client_limit(api: Api, root: &Json<'_>) -> Option<u64> {
+    let number = |v: &Json<'_>| match v {
+        Json::Num(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        _ => None,
+    };
+    match api {
+        Api::Generate | Api::Chat => root
+            .fields("options")
+            .last()
+            .and_then(|o| {
+                o.members()
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "num_predict")
+                    .map(|(_, v)| v)
+            })
+            .and_then(number),
+        _ => output_fields(api)
+            .iter()
+            .flat_map(|f| root.fields(f))
+            .filter_map(number)
+            .min(),
+    }
+}
+
+/// The top-level fields that limit the output on `api` (empty for routes without one).
+fn output_fields(api: Api) -> &'static [&'static str] {
+    match api {
+        Api::OpenAiChat => &["max_completion_tokens", "max_tokens"],
+        Api::OpenAiCompletions | Api::Messages => &["max_tokens"],
+        Api::Responses => &["max_output_tokens"],
+        _ => &[],
+    }
+}
+
+/// Whether answers on `api` have an output limit the gateway can set.
+pub fn has_output_limit(api: Api) -> bool {
+    matches!(api, Api::Generate | Api::Chat) || !output_fields(api).is_empty()
+}
+
+/// `body` (a JSON object, already validated) with its output limit set to `cap`: every
+/// output field present is replaced, or the route's field is added. `None` when the body
+/// cannot carry one (e.g. `options` that is not an object): the answer is then bounded by
+/// the quota while it streams and at the commit.
+pub fn set_output_limit(api: Api, body: &[u8], cap: u64) -> Option<Vec<u8>> {
+    let top = Object::scan(body, skip_ws(body, 0))?;
+    let value = cap.to_string();
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    match api {
+        Api::Generate | Api::Chat => {
+            match top.last("options", body) {
+                None => edits.push(top.insert(&format!("\"options\":{{\"num_predict\":{value}}}"))),
+                Some(span) if &body[span.clone()] == b"null" => {
+                    edits.push((span, format!("{{\"num_predict\":{value}}}")));
+                }
+                Some(span) if body[span.start] == b'{' => {
+                    let options = Object::scan(body, span.start)?;
+                    match options.exact("num_predict", body) {
+                        Some(at) => edits.push((at, value)),
+                        None => edits.push(options.insert(&format!("\"num_predict\":{value}"))),
+                    }
+                }
+                Some(_) => return None,
+            }
+        }
+        _ => {
+            let fields = output_fields(api);
+            if fields.is_empty() {
+                return None;
+            }
+            for (key, span) in &top.members {
+                if fields.iter().any(|f| go_key_matches(&key_text(body, key.clone()), f)) {
+                    edits.push((span.clone(), value.clone()));
+                }
+            }
+            if edits.is_empty() {
+                edits.push(top.insert(&format!("\"{}\":{value}", fields[fields.len() - 1])));
+            }
+        }
+    }
+    edits.sort_by_key(|(range, _)| range.start);
+    let mut out = Vec::with_capacity(body.len() + 40);
+    let mut at = 0;
+    for (range, text) in edits {
+        out.extend_from_slice(&body[at..range.start]);
+        out.extend_from_slice(text.as_bytes());
+        at = range.end;
+    }
+    out.extend_from_slice(&body[at..]);
+    Some(out)
+}
+
+/// The members of one JSON object, as byte ranges of its text.
+struct Object {
+    /// (key without quotes, value)
+    members: Vec<(Range<usize>, Range<usize>)>,
+    /// Position of the closing brace.
+    close: usize,
+}
+
+impl Object {
+    /// Scans the object that starts at `open` (its `{`).
+    fn scan(b: &[u8], open: usize) -> Option<Object> {
+        if b.get(open) != Some(&b'{') {
+            return None;
+        }
+        let mut members = Vec::new();
+        let mut i = skip_ws(b, open + 1);
+        if b.get(i) == Some(&b'}') {
+            return Some(Object { members, close: i });
+        }
+        loop {
+            let key_end = string_end(b, i)?;
+            let key = i + 1..key_end - 1;
+            i = skip_ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = skip_ws(b, i + 1);
+            let end = value_end(b, start)?;
+            members.push((key, start..end));
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => return Some(Object { members, close: i }),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The value of the last member Go would read as `name`.
+    fn last(&self, name: &str, b: &[u8]) -> Option<Range<usize>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| go_key_matches(&key_text(b, k.clone()), name))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The value of the last member named exactly `name`.
+    fn exact(&self, name: &str, b: &[u8]) -> Option<Range<usize>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| key_text(b, k.clone()) == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// An edit that adds `member` as the last member.
+    fn insert(&self, member: &str) -> (Range<usize>, String) {
+        let text = if self.members.is_empty() {
+            member.to_owned()
+        } else {
+            format!(",{member}")
+        };
+        (self.close..self.close, text)
+    }
+}
+
+/// A key's text, escapes decoded.
+fn key_text(b: &[u8], key: Range<usize>) -> Cow<'_, str> {
+    let raw = &b[key.clone()];
+    if !raw.contains(&b'\\') {
+        return String::from_utf8_lossy(raw);
+    }
+    serde_json::from_slice::<String>(&b[key.start - 1..key.end + 1])
+        .map(Cow::Owned)
+        .unwrap_or_else(|_| String::from_utf8_lossy(raw))
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The position after the string that starts at `i` (its opening quote).
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        let k = j + memchr::memchr2(b'"', b'\\', &b[j..])?;
+        if b[k] == b'\\' {
+            j = k + 2;
+        } else {
+            return Some(k + 1);
+        }
+    }
+}
+
+/// The position after the value that starts at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let len = b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - i);
+            Some(i + len)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn set(api: Api, body: &str, cap: u64) -> Value {
+        serde_json::from_slice(&set_output_limit(api, body.as_bytes(), cap).unwrap()).unwrap()
+    }
+
+    fn limit(api: Api, body: &Value) -> Option<u64> {
+        let text = body.to_string();
+        let root: Json<'_> = serde_json::from_str(&text).unwrap();
+        client_limit(api, &root)
+    }
+
+    /// Native routes get `options.num_predict`: added with the options, inside them, or in
+    /// place of a larger one; a null options object is replaced.
+    #[test]
+    fn native_num_predict() {
+        assert_eq!(set(Api::Chat, r#"{"model":"m"}"#, 9), json!({"model":"m","options":{"num_predict":9}}));
+        assert_eq!(
+            set(Api::Generate, r#"{"options":{"temperature":0.5},"prompt":"x"}"#, 9),
+            json!({"options":{"temperature":0.5,"num_predict":9},"prompt":"x"})
+        );
+        assert_eq!(set(Api::Chat, r#"{"options":{ }}"#, 9), json!({"options":{"num_predict":9}}));
+        assert_eq!(
+            set(Api::Chat, r#"{"options":{"num_predict":500,"seed":1}}"#, 9),
+            json!({"options":{"num_predict":9,"seed":1}})
+        );
+        assert_eq!(set(Api::Chat, r#"{"options":null}"#, 9), json!({"options":{"num_predict":9}}));
+        assert_eq!(set_output_limit(Api::Chat, br#"{"options":"x"}"#, 9), None);
+    }
+
+    /// OpenAI chat takes `max_tokens` unless the client used `max_completion_tokens`; every
+    /// present limit is replaced; other routes have their own field.
+    #[test]
+    fn openai_fields() {
+        assert_eq!(set(Api::OpenAiChat, r#"{"messages":[]}"#, 7), json!({"messages":[],"max_tokens":7}));
+        assert_eq!(
+            set(Api::OpenAiChat, r#"{"max_completion_tokens":100}"#, 7),
+            json!({"max_completion_tokens":7})
+        );
+        assert_eq!(
+            set(Api::OpenAiChat, r#"{"Max_Tokens":100,"max_completion_tokens":50}"#, 7),
+            json!({"Max_Tokens":7,"max_completion_tokens":7})
+        );
+        assert_eq!(set(Api::OpenAiCompletions, r#"{"prompt":"a"}"#, 7)["max_tokens"], 7);
+        assert_eq!(set(Api::Messages, r#"{"max_tokens":4096}"#, 7)["max_tokens"], 7);
+        assert_eq!(set(Api::Responses, r#"{"input":"a"}"#, 7)["max_output_tokens"], 7);
+        assert_eq!(set_output_limit(Api::Embed, br#"{"input":"a"}"#, 7), None);
+    }
+
+    /// The rest of the body is kept byte for byte: strings with braces, quotes and escapes
+    /// included.
+    #[test]
+    fn bytes_are_kept() {
+        let body = r#"{ "messages" : [{"content":"a } \" { ] [ \\"}], "n":1 }"#;
+        let out = set_output_limit(Api::OpenAiChat, body.as_bytes(), 3).unwrap();
+        let close = body.rfind('}').unwrap();
+        assert_eq!(&out[..close], &body.as_bytes()[..close]);
+        assert_eq!(&out[close..], b",\"max_tokens\":3}");
+    }
+
+    /// The client's own limit: the smallest one set; a negative num_predict is no limit.
+    #[test]
+    fn client_limits() {
+        assert_eq!(limit(Api::Chat, &json!({"options":{"num_predict":40}})), Some(40));
+        assert_eq!(limit(Api::Chat, &json!({"options":{"num_predict":-1}})), None);
+        assert_eq!(limit(Api::Generate, &json!({"prompt":"x"})), None);
+        assert_eq!(limit(Api::OpenAiChat, &json!({"max_tokens":90,"max_completion_tokens":30})), Some(30));
+        assert_eq!(limit(Api::Responses, &json!({"max_output_tokens":5})), Some(5));
+        assert_eq!(limit(Api::Messages, &json!({"max_tokens":null})), None);
+    }
+}

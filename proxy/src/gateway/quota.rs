@@ -1,0 +1,54 @@
+//! `GET /api/quota` and `GET /v1/quota`: the calling key's own budget, answered by the
+//! gateway and never counted. The key object of the admin API (without `id`), plus what
+//! remains of each limit and the tokens its requests in flight hold reserved.
+
+use bytes::Bytes;
+use chrono::Utc;
+use quota_engine::{gate, ApiKey};
+use serde_json::{json, Value};
+
+use super::errors::ProxyError;
+use crate::state::AppState;
+
+pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyError> {
+    let periods = state.config.periods.at(Utc::now());
+    let counters = match gate::current_counters(&state.db, key.id, &periods).await {
+        Ok(counters) => counters.unwrap_or_default(),
+        Err(e) => {
+            tracing::error!(error = %e, key_id = key.id, "quota read failed");
+            return Err(ProxyError::internal(
+                "the quota database is unavailable; try again shortly".into(),
+            ));
+        }
+    };
+    let held = state.ledger.in_flight(key.id);
+    let in_flight = admin_api::views::InFlightView {
+        requests: held.requests,
+        reserved_tokens: held.tokens,
+    };
+    let view = admin_api::views::KeyView::new(key, counters, in_flight, &periods);
+    let mut body = serde_json::to_value(&view)
+        .map_err(|e| ProxyError::internal(format!("cannot encode the quota: {e}")))?;
+    let left = |limit: Option<i64>, used: i64| limit.map(|l| (l - used).max(0));
+    let limits = &key.limits;
+    if let Value::Object(object) = &mut body {
+        object.remove("id");
+        object.insert(
+            "remaining".into(),
+            json!({
+                "day": {
+                    "requests": left(limits.daily_requests, counters.day_requests),
+                    "tokens": left(limits.daily_tokens, counters.day_tokens),
+                },
+                "month": {
+                    "requests": left(limits.monthly_requests, counters.month_requests),
+                    "tokens": left(limits.monthly_tokens, counters.month_tokens),
+                },
+                // Per-minute limits are not set on keys yet: unlimited.
+                "minute": {"requests": null, "tokens": null},
+            }),
+        );
+        object.insert("reserved_tokens".into(), json!(held.tokens));
+    }
+    Ok(Bytes::from(body.to_string()))
+}
