@@ -94,7 +94,7 @@ pub(crate) async fn messages(shared: &Shared, body: &Bytes) -> Response {
             "usage": { "input_tokens": gen.prompt_tokens, "output_tokens": gen.eval },
         });
         return match json_bytes(&v, true) {
-            Ok(b) => finished_answer(shared.timing, gen.eval, JSON, b).await,
+            Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON, b).await,
             Err(e) => error(shared, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         };
     }
@@ -155,7 +155,7 @@ pub(crate) async fn messages(shared: &Shared, body: &Bytes) -> Response {
         frames.sse_event("message_stop", &json!({ "type": "message_stop" }), false)
     })();
     match result {
-        Ok(()) => frames.into_response(SSE, shared.timing),
+        Ok(()) => frames.into_response(SSE, shared.timing.clone()),
         Err(e) => error(shared, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

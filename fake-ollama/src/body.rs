@@ -9,6 +9,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -33,10 +35,12 @@ pub(crate) const SSE: &str = "text/event-stream";
 pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// How streamed answers are paced and cut (from [`crate::FakeConfig`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Timing {
     pub(crate) chunk_delay: Duration,
     pub(crate) drop_after_chunks: Option<usize>,
+    /// Streams whose client (the gateway) closed the connection before their last frame.
+    pub(crate) abandoned: Arc<AtomicU64>,
 }
 
 /// Serialised frames of a streamed answer; "content" frames carry answer text.
@@ -133,6 +137,7 @@ impl Frames {
             delay: timing.chunk_delay,
             sleep: None,
             exact_len: None,
+            abandoned: Some(timing.abandoned),
         };
         with_type(StatusCode::OK, content_type, Body::new(body))
     }
@@ -173,6 +178,18 @@ pub(crate) struct FrameBody {
     delay: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     exact_len: Option<u64>,
+    /// Counted when the body is dropped unfinished (the client went away mid-stream).
+    abandoned: Option<Arc<AtomicU64>>,
+}
+
+impl Drop for FrameBody {
+    fn drop(&mut self) {
+        if self.next < self.ends.len() {
+            if let Some(abandoned) = &self.abandoned {
+                abandoned.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl http_body::Body for FrameBody {
@@ -197,6 +214,8 @@ impl http_body::Body for FrameBody {
             }
             this.next = this.ends.len();
             this.abort_at = None;
+            // Cut by the configuration, not abandoned by the client.
+            this.abandoned = None;
             return Poll::Ready(Some(Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "fake-ollama: connection dropped (drop_after_chunks)",
@@ -289,6 +308,7 @@ pub(crate) async fn finished_answer(
         delay: Duration::ZERO,
         sleep: None,
         exact_len: Some(total as u64),
+        abandoned: None,
     };
     with_type(StatusCode::OK, content_type, Body::new(frames))
 }

@@ -88,6 +88,9 @@ pub struct FakeConfig {
     pub host_check: bool,
     /// `/api/version`'s version, default `0.13.5`.
     pub version: String,
+    /// Request bodies up to this many bytes are kept in the request log (default
+    /// [`MAX_RECORDED_BODY`]); longer ones are recorded with their length only.
+    pub record_body_limit: usize,
 }
 
 impl Default for FakeConfig {
@@ -103,6 +106,7 @@ impl Default for FakeConfig {
             drop_after_chunks: None,
             host_check: false,
             version: "0.13.5".to_string(),
+            record_body_limit: MAX_RECORDED_BODY,
         }
     }
 }

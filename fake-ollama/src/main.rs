@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         drop_after_chunks: args.drop_after_chunks,
         host_check: args.host_check,
         version: args.ollama_version,
+        ..FakeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))

@@ -173,7 +173,7 @@ pub(crate) async fn generate(shared: &Shared, body: &Bytes, chat: bool) -> Respo
         let line =
             Line::new(chat, model, &created_at, text).finish(chat, gen.done_reason(), Some(&gen));
         return match json_bytes(&line, false) {
-            Ok(b) => finished_answer(shared.timing, gen.eval, JSON_UTF8, b).await,
+            Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON_UTF8, b).await,
             Err(e) => internal(&e),
         };
     }
@@ -186,7 +186,7 @@ pub(crate) async fn generate(shared: &Shared, body: &Bytes, chat: bool) -> Respo
         frames.json_line(&done, false)
     })();
     match result {
-        Ok(()) => frames.into_response(NDJSON, shared.timing),
+        Ok(()) => frames.into_response(NDJSON, shared.timing.clone()),
         Err(e) => internal(&e),
     }
 }

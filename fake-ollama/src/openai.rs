@@ -205,7 +205,7 @@ pub(crate) async fn chat_completions(shared: &Shared, body: &Bytes) -> Response 
             usage: Usage::of(&gen),
         };
         return match json_bytes(&v, true) {
-            Ok(b) => finished_answer(shared.timing, gen.eval, JSON, b).await,
+            Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON, b).await,
             Err(e) => internal(&e),
         };
     }
@@ -244,7 +244,7 @@ pub(crate) async fn chat_completions(shared: &Shared, body: &Bytes) -> Response 
         Ok::<(), serde_json::Error>(())
     })();
     match result {
-        Ok(()) => frames.into_response(SSE, shared.timing),
+        Ok(()) => frames.into_response(SSE, shared.timing.clone()),
         Err(e) => internal(&e),
     }
 }
@@ -348,7 +348,7 @@ pub(crate) async fn completions(shared: &Shared, body: &Bytes) -> Response {
             finish_reason: Some(finish),
         };
         return match json_bytes(&completion(head, &[choice], Some(Usage::of(&gen))), true) {
-            Ok(b) => finished_answer(shared.timing, gen.eval, JSON, b).await,
+            Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON, b).await,
             Err(e) => internal(&e),
         };
     }
@@ -379,7 +379,7 @@ pub(crate) async fn completions(shared: &Shared, body: &Bytes) -> Response {
         Ok::<(), serde_json::Error>(())
     })();
     match result {
-        Ok(()) => frames.into_response(SSE, shared.timing),
+        Ok(()) => frames.into_response(SSE, shared.timing.clone()),
         Err(e) => internal(&e),
     }
 }
@@ -584,7 +584,7 @@ pub(crate) async fn responses(shared: &Shared, body: &Bytes) -> Response {
             responses_usage(&gen),
         );
         return match json_bytes(&out, true) {
-            Ok(b) => finished_answer(shared.timing, gen.eval, JSON, b).await,
+            Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON, b).await,
             Err(e) => internal(&e),
         };
     }
@@ -663,7 +663,7 @@ pub(crate) async fn responses(shared: &Shared, body: &Bytes) -> Response {
         )
     })();
     match result {
-        Ok(()) => frames.into_response(SSE, shared.timing),
+        Ok(()) => frames.into_response(SSE, shared.timing.clone()),
         Err(e) => internal(&e),
     }
 }

@@ -86,14 +86,16 @@ impl Entry {
 /// Thread-safe, capped request log plus a total counter.
 pub(crate) struct Recorder {
     enabled: bool,
+    body_limit: usize,
     total: AtomicU64,
     log: Mutex<VecDeque<Entry>>,
 }
 
 impl Recorder {
-    pub(crate) fn new(enabled: bool) -> Recorder {
+    pub(crate) fn new(enabled: bool, body_limit: usize) -> Recorder {
         Recorder {
             enabled,
+            body_limit,
             total: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
         }
@@ -119,7 +121,7 @@ impl Recorder {
             ends.push(blob.len() as u32);
         }
         // Copy the body: the received `Bytes` may share hyper's whole read buffer.
-        let recorded = if body.len() <= MAX_RECORDED_BODY {
+        let recorded = if body.len() <= self.body_limit {
             Bytes::copy_from_slice(body)
         } else {
             Bytes::new()

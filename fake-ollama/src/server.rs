@@ -51,8 +51,9 @@ impl Shared {
             timing: Timing {
                 chunk_delay: config.chunk_delay,
                 drop_after_chunks: config.drop_after_chunks,
+                abandoned: Arc::default(),
             },
-            recorder: Recorder::new(record),
+            recorder: Recorder::new(record, config.record_body_limit),
             ids: AtomicU64::new(0),
             version_json: json_bytes(&json!({ "version": config.version }), false)
                 .unwrap_or_default(),
@@ -159,6 +160,15 @@ impl FakeOllama {
     /// How many requests arrived in total (also counting those no longer in the log).
     pub fn request_count(&self) -> u64 {
         self.shared.recorder.total()
+    }
+
+    /// Streamed answers whose connection the client closed before the last frame (e.g. the
+    /// gateway ending an answer because its key's token quota ran out).
+    pub fn streams_abandoned(&self) -> u64 {
+        self.shared
+            .timing
+            .abandoned
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Empties the request log (the total count keeps counting).

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
-use quota_engine::usage_log;
 use quota_engine::ledger::OutputPolicy;
+use quota_engine::usage_log;
 use quota_engine::{DatabaseUrl, Ledger, LedgerConfig};
 
 use crate::admin_hooks::Hooks;

@@ -46,11 +46,18 @@ async fn main() {
                 let periods = periods.clone();
                 tokio::spawn(async move {
                     for _ in 0..n / conc {
-                        let GateDecision::Admitted(a) =
-                            ledger
-                                .admit(key.id, &limits, &quota_engine::Ask { prompt_tokens: 10, ..Default::default() }, &periods)
-                                .await
-                                .unwrap()
+                        let GateDecision::Admitted(a) = ledger
+                            .admit(
+                                key.id,
+                                &limits,
+                                &quota_engine::Ask {
+                                    prompt_tokens: 10,
+                                    ..Default::default()
+                                },
+                                &periods,
+                            )
+                            .await
+                            .unwrap()
                         else {
                             panic!()
                         };

@@ -10,6 +10,7 @@ build in `target/debug`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -99,13 +100,12 @@ def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-@pytest.fixture(scope="session")
-def fake_ollama(tmp_path_factory):
-    """A `fake-ollama` process (default models llama3, qwen3:0.6b, all-minilm; 10 chunks)."""
-    workdir = tmp_path_factory.mktemp("fake-ollama")
+@contextlib.contextmanager
+def start_fake_ollama(workdir: Path, *args: str):
+    """A `fake-ollama` process with extra command-line `args`; yields its URL."""
     with open(workdir / "stderr.log", "wb") as stderr:
         proc = subprocess.Popen(
-            [FAKE_OLLAMA_BIN, "--listen", "127.0.0.1:0"],
+            [FAKE_OLLAMA_BIN, "--listen", "127.0.0.1:0", *args],
             cwd=workdir,
             env=_clean_env(),
             stdin=subprocess.DEVNULL,
@@ -117,6 +117,13 @@ def fake_ollama(tmp_path_factory):
         yield m.group(1)
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def fake_ollama(tmp_path_factory):
+    """A `fake-ollama` process (default models llama3, qwen3:0.6b, all-minilm; 10 chunks)."""
+    with start_fake_ollama(tmp_path_factory.mktemp("fake-ollama")) as url:
+        yield url
 
 
 @dataclass
@@ -208,14 +215,14 @@ class Gateway:
         return None
 
 
-@pytest.fixture(scope="session")
-def gateway(fake_ollama, tmp_path_factory):
-    """`llm-quota serve` in front of the fake Ollama, on free loopback ports, SQLite in a temp dir."""
-    workdir = tmp_path_factory.mktemp("gateway")
+@contextlib.contextmanager
+def start_gateway(ollama_url: str, workdir: Path, yaml: str = ""):
+    """`llm-quota serve` in front of `ollama_url`, on free loopback ports, SQLite in `workdir`,
+    with `yaml` added to its configuration; yields a `Gateway`."""
     database_url = f"sqlite://{workdir}/q.db"
     # Like the Rust gateway tests: no grace period, so SIGTERM stops it at once at the end.
     config = workdir / "test.yaml"
-    config.write_text("proxy:\n  grace_period_seconds: 0\n")
+    config.write_text("proxy:\n  grace_period_seconds: 0\n" + yaml)
     env = _clean_env(
         ADMIN_PASSWORD="x",
         PROXY_HOST="127.0.0.1",
@@ -223,7 +230,7 @@ def gateway(fake_ollama, tmp_path_factory):
         ADMIN_PORT="0",
         METRICS_PORT="0",
         DATABASE_URL=database_url,
-        OLLAMA_URL=fake_ollama,
+        OLLAMA_URL=ollama_url,
         LOG_LEVEL="warn",
     )
     stderr_path = workdir / "stderr.log"
@@ -268,6 +275,13 @@ def gateway(fake_ollama, tmp_path_factory):
         yield gw
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def gateway(fake_ollama, tmp_path_factory):
+    """`llm-quota serve` in front of the fake Ollama, on free loopback ports, SQLite in a temp dir."""
+    with start_gateway(fake_ollama, tmp_path_factory.mktemp("gateway")) as gw:
+        yield gw
 
 
 @pytest.fixture

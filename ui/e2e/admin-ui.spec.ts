@@ -203,6 +203,8 @@ test("key detail: budget, reset times with their zone, and the 30-day chart", as
 
   await page.getByRole("link", { name: "research-team" }).click();
   await expect(page.getByRole("heading", { name: /research-team/, level: 1 })).toBeVisible();
+  // Every chat has ended: nothing holds a reservation any more.
+  await expect(page.getByTestId("in-flight")).toHaveText("None");
   await expect(page.getByRole("region", { name: "Tokens today" })).toContainText(/Resets \d+ \w+ \d{4}, 00:00 UTC\+0[12]:00/);
   const chart = page.getByRole("group", { name: /Usage chart, 30 days/ });
   await expect(chart).toBeVisible();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 13] = [
+const KEY_FIELDS: [&str; 14] = [
     "id",
     "name",
     "key_prefix",
@@ -21,6 +21,7 @@ const KEY_FIELDS: [&str; 13] = [
     "monthly_request_limit",
     "allowed_models",
     "usage",
+    "in_flight",
     "key",
 ];
 
@@ -36,6 +37,7 @@ fn assert_key_object(v: &Value, with_plaintext: bool) {
     let mut want = expected.clone();
     want.sort_unstable();
     assert_eq!(keys, want, "{v}");
+    assert!(v["in_flight"]["requests"].is_i64() && v["in_flight"]["reserved_tokens"].is_i64());
     for period in ["day", "month"] {
         let usage = &v["usage"][period];
         assert!(
@@ -129,7 +131,18 @@ async fn list_with_current_usage() {
     let limits = keys::get(&h.db, second).await.unwrap().limits;
     let ledger = quota_engine::Ledger::new(h.db.clone(), Default::default());
     for _ in 0..2 {
-        let decision = ledger.admit(second, &limits, &quota_engine::Ask { prompt_tokens: 7, ..Default::default() }, &periods).await.unwrap();
+        let decision = ledger
+            .admit(
+                second,
+                &limits,
+                &quota_engine::Ask {
+                    prompt_tokens: 7,
+                    ..Default::default()
+                },
+                &periods,
+            )
+            .await
+            .unwrap();
         assert!(matches!(decision, GateDecision::Admitted(_)));
     }
     ledger.flush().await.unwrap();

@@ -48,7 +48,10 @@ fn defaults() {
     assert_eq!(c.max_request_body_bytes, 32 * 1024 * 1024);
     assert_eq!(c.read_timeout, Duration::from_secs(600));
     assert_eq!(c.token_counting, TokenCounting::Tiktoken);
-    assert_eq!((c.min_output_tokens, c.output_reservation_tokens), (16, 256));
+    assert_eq!(
+        (c.min_output_tokens, c.output_reservation_tokens),
+        (16, 256)
+    );
 }
 
 /// The hard-quota settings are range-checked against each other, with the key in the message.
@@ -56,12 +59,14 @@ fn defaults() {
 fn output_settings_are_checked() {
     let (_dir, s) = with_yaml("quota:\n  min_output_tokens: 300\n");
     let e = load(&s).unwrap_err().0;
-    assert!(e.contains("quota.min_output_tokens") && e.contains("256"), "{e}");
+    assert!(
+        e.contains("quota.min_output_tokens") && e.contains("256"),
+        "{e}"
+    );
     let (_dir, s) = with_yaml("quota:\n  output_reservation_tokens: 0\n");
     let e = load(&s).unwrap_err().0;
     assert!(e.contains("quota.output_reservation_tokens"), "{e}");
-    let (_dir, s) =
-        with_yaml("quota:\n  min_output_tokens: 1\n  output_reservation_tokens: 8\n");
+    let (_dir, s) = with_yaml("quota:\n  min_output_tokens: 1\n  output_reservation_tokens: 8\n");
     let c = load(&s).unwrap();
     assert_eq!((c.min_output_tokens, c.output_reservation_tokens), (1, 8));
 }

@@ -52,7 +52,8 @@ impl Ending<'_> {
                     out.push('\n');
                 }
                 let created = Utc::now().timestamp();
-                let usage = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+                let usage =
+                    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
                 match api {
                     Api::Messages => {
                         push_event(
@@ -170,7 +171,10 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
             assert_eq!(v["done"], true);
             assert_eq!(v["done_reason"], "length");
-            assert_eq!((v["prompt_eval_count"].as_u64(), v["eval_count"].as_u64()), (Some(5), Some(7)));
+            assert_eq!(
+                (v["prompt_eval_count"].as_u64(), v["eval_count"].as_u64()),
+                (Some(5), Some(7))
+            );
             assert_eq!(v.get("message").is_some(), api == Api::Chat);
         }
     }
@@ -193,7 +197,9 @@ mod tests {
         let text = ending(Api::OpenAiCompletions, Framing::Sse, false, false);
         assert!(!text.contains("usage") && text.starts_with("data: "));
         let text = ending(Api::Messages, Framing::Sse, false, false);
-        assert!(text.contains("\"stop_reason\":\"max_tokens\"") && text.contains("event: message_stop"));
+        assert!(
+            text.contains("\"stop_reason\":\"max_tokens\"") && text.contains("event: message_stop")
+        );
         let text = ending(Api::Responses, Framing::Sse, false, false);
         assert!(text.contains("event: response.incomplete"));
         assert!(ending(Api::Chat, Framing::Json, false, false).is_empty());

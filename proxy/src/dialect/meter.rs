@@ -152,10 +152,12 @@ impl Meter {
     }
 
     /// The completion tokens of the answer so far: Ollama's count once reported, else one per
-    /// chunk of generated text (`upstream`); or the tiktoken count so far (`tiktoken`).
+    /// chunk of generated text (`upstream`); or the tiktoken count so far (`tiktoken`). The
+    /// tiktoken count encodes text in batches, so while a stream runs it is at least the
+    /// number of chunks of generated text (Ollama sends one token per chunk).
     pub fn running_completion(&self, mode: TokenCounting) -> u64 {
         match mode {
-            TokenCounting::Tiktoken => self.usage().counted_completion,
+            TokenCounting::Tiktoken => self.usage().counted_completion.max(self.output_chunks),
             TokenCounting::Upstream => self.usage.upstream_completion.unwrap_or(self.output_chunks),
         }
     }

@@ -66,29 +66,30 @@ pub fn set_output_limit(api: Api, body: &[u8], cap: u64) -> Option<Vec<u8>> {
     let value = cap.to_string();
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     match api {
-        Api::Generate | Api::Chat => {
-            match top.last("options", body) {
-                None => edits.push(top.insert(&format!("\"options\":{{\"num_predict\":{value}}}"))),
-                Some(span) if &body[span.clone()] == b"null" => {
-                    edits.push((span, format!("{{\"num_predict\":{value}}}")));
-                }
-                Some(span) if body[span.start] == b'{' => {
-                    let options = Object::scan(body, span.start)?;
-                    match options.exact("num_predict", body) {
-                        Some(at) => edits.push((at, value)),
-                        None => edits.push(options.insert(&format!("\"num_predict\":{value}"))),
-                    }
-                }
-                Some(_) => return None,
+        Api::Generate | Api::Chat => match top.last("options", body) {
+            None => edits.push(top.insert(&format!("\"options\":{{\"num_predict\":{value}}}"))),
+            Some(span) if &body[span.clone()] == b"null" => {
+                edits.push((span, format!("{{\"num_predict\":{value}}}")));
             }
-        }
+            Some(span) if body[span.start] == b'{' => {
+                let options = Object::scan(body, span.start)?;
+                match options.exact("num_predict", body) {
+                    Some(at) => edits.push((at, value)),
+                    None => edits.push(options.insert(&format!("\"num_predict\":{value}"))),
+                }
+            }
+            Some(_) => return None,
+        },
         _ => {
             let fields = output_fields(api);
             if fields.is_empty() {
                 return None;
             }
             for (key, span) in &top.members {
-                if fields.iter().any(|f| go_key_matches(&key_text(body, key.clone()), f)) {
+                if fields
+                    .iter()
+                    .any(|f| go_key_matches(&key_text(body, key.clone()), f))
+                {
                     edits.push((span.clone(), value.clone()));
                 }
             }
@@ -188,7 +189,10 @@ fn key_text(b: &[u8], key: Range<usize>) -> Cow<'_, str> {
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         i += 1;
     }
     i
@@ -266,17 +270,30 @@ mod tests {
     /// place of a larger one; a null options object is replaced.
     #[test]
     fn native_num_predict() {
-        assert_eq!(set(Api::Chat, r#"{"model":"m"}"#, 9), json!({"model":"m","options":{"num_predict":9}}));
         assert_eq!(
-            set(Api::Generate, r#"{"options":{"temperature":0.5},"prompt":"x"}"#, 9),
+            set(Api::Chat, r#"{"model":"m"}"#, 9),
+            json!({"model":"m","options":{"num_predict":9}})
+        );
+        assert_eq!(
+            set(
+                Api::Generate,
+                r#"{"options":{"temperature":0.5},"prompt":"x"}"#,
+                9
+            ),
             json!({"options":{"temperature":0.5,"num_predict":9},"prompt":"x"})
         );
-        assert_eq!(set(Api::Chat, r#"{"options":{ }}"#, 9), json!({"options":{"num_predict":9}}));
+        assert_eq!(
+            set(Api::Chat, r#"{"options":{ }}"#, 9),
+            json!({"options":{"num_predict":9}})
+        );
         assert_eq!(
             set(Api::Chat, r#"{"options":{"num_predict":500,"seed":1}}"#, 9),
             json!({"options":{"num_predict":9,"seed":1}})
         );
-        assert_eq!(set(Api::Chat, r#"{"options":null}"#, 9), json!({"options":{"num_predict":9}}));
+        assert_eq!(
+            set(Api::Chat, r#"{"options":null}"#, 9),
+            json!({"options":{"num_predict":9}})
+        );
         assert_eq!(set_output_limit(Api::Chat, br#"{"options":"x"}"#, 9), None);
     }
 
@@ -284,18 +301,34 @@ mod tests {
     /// present limit is replaced; other routes have their own field.
     #[test]
     fn openai_fields() {
-        assert_eq!(set(Api::OpenAiChat, r#"{"messages":[]}"#, 7), json!({"messages":[],"max_tokens":7}));
+        assert_eq!(
+            set(Api::OpenAiChat, r#"{"messages":[]}"#, 7),
+            json!({"messages":[],"max_tokens":7})
+        );
         assert_eq!(
             set(Api::OpenAiChat, r#"{"max_completion_tokens":100}"#, 7),
             json!({"max_completion_tokens":7})
         );
         assert_eq!(
-            set(Api::OpenAiChat, r#"{"Max_Tokens":100,"max_completion_tokens":50}"#, 7),
+            set(
+                Api::OpenAiChat,
+                r#"{"Max_Tokens":100,"max_completion_tokens":50}"#,
+                7
+            ),
             json!({"Max_Tokens":7,"max_completion_tokens":7})
         );
-        assert_eq!(set(Api::OpenAiCompletions, r#"{"prompt":"a"}"#, 7)["max_tokens"], 7);
-        assert_eq!(set(Api::Messages, r#"{"max_tokens":4096}"#, 7)["max_tokens"], 7);
-        assert_eq!(set(Api::Responses, r#"{"input":"a"}"#, 7)["max_output_tokens"], 7);
+        assert_eq!(
+            set(Api::OpenAiCompletions, r#"{"prompt":"a"}"#, 7)["max_tokens"],
+            7
+        );
+        assert_eq!(
+            set(Api::Messages, r#"{"max_tokens":4096}"#, 7)["max_tokens"],
+            7
+        );
+        assert_eq!(
+            set(Api::Responses, r#"{"input":"a"}"#, 7)["max_output_tokens"],
+            7
+        );
         assert_eq!(set_output_limit(Api::Embed, br#"{"input":"a"}"#, 7), None);
     }
 
@@ -313,11 +346,26 @@ mod tests {
     /// The client's own limit: the smallest one set; a negative num_predict is no limit.
     #[test]
     fn client_limits() {
-        assert_eq!(limit(Api::Chat, &json!({"options":{"num_predict":40}})), Some(40));
-        assert_eq!(limit(Api::Chat, &json!({"options":{"num_predict":-1}})), None);
+        assert_eq!(
+            limit(Api::Chat, &json!({"options":{"num_predict":40}})),
+            Some(40)
+        );
+        assert_eq!(
+            limit(Api::Chat, &json!({"options":{"num_predict":-1}})),
+            None
+        );
         assert_eq!(limit(Api::Generate, &json!({"prompt":"x"})), None);
-        assert_eq!(limit(Api::OpenAiChat, &json!({"max_tokens":90,"max_completion_tokens":30})), Some(30));
-        assert_eq!(limit(Api::Responses, &json!({"max_output_tokens":5})), Some(5));
+        assert_eq!(
+            limit(
+                Api::OpenAiChat,
+                &json!({"max_tokens":90,"max_completion_tokens":30})
+            ),
+            Some(30)
+        );
+        assert_eq!(
+            limit(Api::Responses, &json!({"max_output_tokens":5})),
+            Some(5)
+        );
         assert_eq!(limit(Api::Messages, &json!({"max_tokens":null})), None);
     }
 }

@@ -79,7 +79,12 @@ pub async fn settle(
             let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
             let limits = ctx.key.as_deref().map(|k| k.limits).unwrap_or_default();
             let charged = match ctx.periods.as_ref() {
-                Some(periods) => state.ledger.commit(&admission, &limits, periods, total).await,
+                Some(periods) => {
+                    state
+                        .ledger
+                        .commit(&admission, &limits, periods, total)
+                        .await
+                }
                 None => 0,
             };
             let charged = u64::try_from(charged).unwrap_or(0);

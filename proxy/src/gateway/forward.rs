@@ -83,7 +83,9 @@ pub async fn run(
         if on_response_body(state, &mut out, false, ctx) == BodyStep::Cut {
             // The key's token quota ended the answer: its clean end, then the upstream
             // connection is dropped (not pooled), so Ollama stops generating.
-            session.write_response_body(ctx.cut_tail.clone(), true).await?;
+            session
+                .write_response_body(ctx.cut_tail.clone(), true)
+                .await?;
             return Ok(());
         }
         if let Some(out) = out.filter(|b| !b.is_empty()) {

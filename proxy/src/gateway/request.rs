@@ -191,12 +191,18 @@ async fn counted(
         generates: has_output_limit(api),
         client_output_limit: client_limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
     };
-    let mut decision = state.ledger.admit(key.id, &key.limits, &ask, &periods).await;
+    let mut decision = state
+        .ledger
+        .admit(key.id, &key.limits, &ask, &periods)
+        .await;
     if matches!(decision, Err(quota_engine::EngineError::StalePeriods)) {
         // Timed just before a midnight that another request already passed: once more, now.
         now = Utc::now();
         periods = state.config.periods.at(now);
-        decision = state.ledger.admit(key.id, &key.limits, &ask, &periods).await;
+        decision = state
+            .ledger
+            .admit(key.id, &key.limits, &ask, &periods)
+            .await;
     }
     match decision {
         Ok(GateDecision::Admitted(admission)) => {

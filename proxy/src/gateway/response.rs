@@ -196,14 +196,16 @@ pub fn on_response_body(
 fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
     let meter = ctx.meter.as_ref()?;
     let admission = ctx.admission.as_mut()?;
-    admission.output_cap?;
-    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0)) || meter.framing() == Framing::Json
-    {
+    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0)) || meter.framing() == Framing::Json {
         return None;
     }
     if !ctx.cut_wanted {
         let (key, periods) = (ctx.key.as_deref()?, ctx.periods.as_ref()?);
         let completion = meter.running_completion(state.config.token_counting);
+        if i64::try_from(completion).unwrap_or(i64::MAX) >= admission.output_cap? {
+            // At its output limit Ollama stops by itself: only its last line is to come.
+            return None;
+        }
         let used = i64::try_from(ctx.prompt_tokens.saturating_add(completion)).unwrap_or(i64::MAX);
         while used >= admission.reserved_tokens {
             match state.ledger.extend(

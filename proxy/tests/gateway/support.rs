@@ -240,6 +240,26 @@ impl Gateway {
             .json(&body)
     }
 
+    /// `GET` on the proxy with `key`.
+    pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.proxy))
+            .bearer_auth(key)
+    }
+
+    /// `GET` on the admin API with the admin password; the JSON answer.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}{path}", self.admin))
+            .bearer_auth("test-password")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn metrics_text(&self) -> String {
         self.client
             .get(format!("{}/metrics", self.metrics))

@@ -428,13 +428,20 @@ impl Account {
         self.generation
     }
 
-    /// The shared row showed `totals` (used + leased, with this instance's unflushed changes)
-    /// when a grant for the lease of `generation` did not fit: later extensions know there is
-    /// no unleased room.
-    pub fn seen(&mut self, totals: Counters, generation: u64) {
-        if generation == self.generation {
-            self.base = totals;
+    /// The shared row showed `row_totals` (used + leased) in the periods of `labels`: with
+    /// this instance's unflushed changes (taken now: a grant holds off flushes while it runs),
+    /// that is the key's total as far as this instance knows.
+    pub fn seen(&mut self, row_totals: Counters, generation: u64, labels: &PeriodKeys) {
+        if generation != self.generation {
+            return;
         }
+        let mine = self.unflushed(labels);
+        self.base = Counters {
+            day_requests: row_totals.day_requests + mine.day_requests,
+            month_requests: row_totals.month_requests + mine.month_requests,
+            day_tokens: row_totals.day_tokens + mine.day_tokens,
+            month_tokens: row_totals.month_tokens + mine.month_tokens,
+        };
     }
 
     /// A token limit is used up as this instance sees it (an answer ran past it): no request
@@ -542,13 +549,17 @@ impl Account {
     }
 
     /// A grant for the lease of `generation` and the periods `labels` arrived: the row now
-    /// shows `totals` (used + leased). If the lease has started over meanwhile (a request
+    /// shows `row_totals` (used + leased). If the lease has started over meanwhile (a request
     /// with new limits or periods), the grant was checked against the old ones: it is given
     /// back at once instead of being used.
+    ///
+    /// Alone on the row, extensions may have taken unleased room while the grant was in
+    /// flight (the row did not know them yet): whatever of the grant now lies beyond a token
+    /// limit goes straight back, so the row's used + leased stays within it.
     pub fn granted(
         &mut self,
         grant: Amount,
-        totals: Counters,
+        row_totals: Counters,
         generation: u64,
         labels: &PeriodKeys,
     ) {
@@ -561,7 +572,24 @@ impl Account {
         self.lease.requests += grant.requests;
         self.lease.tokens += grant.tokens;
         self.last_grant = grant;
-        self.base = totals;
+        self.seen(row_totals, generation, labels);
+        let excess = [
+            self.limits.daily_tokens.map(|l| self.base.day_tokens - l),
+            self.limits
+                .monthly_tokens
+                .map(|l| self.base.month_tokens - l),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .min(self.lease.tokens);
+        if excess > 0 {
+            self.lease.tokens -= excess;
+            self.base.day_tokens -= excess;
+            self.base.month_tokens -= excess;
+            self.pending_mut(&Self::labels(labels)).leased_tokens -= excess;
+        }
     }
 
     /// A quarter or less of the last block is left, and the blocks are large enough that
@@ -726,7 +754,10 @@ mod tests {
     fn admission_moves_room_from_lease_to_usage() {
         let p = periods("2026-11-29T10:00:00Z");
         let mut a = Account::default();
-        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().is_none());
+        assert!(a
+            .try_admit(1, &daily(10), &ask(0), &POLICY, &p)
+            .unwrap()
+            .is_none());
         a.granted_now(
             Amount {
                 requests: 3,
@@ -739,9 +770,15 @@ mod tests {
             },
         );
         for _ in 0..3 {
-            assert!(a.try_admit(1, &daily(10), &ask(5), &POLICY, &p).unwrap().is_some());
+            assert!(a
+                .try_admit(1, &daily(10), &ask(5), &POLICY, &p)
+                .unwrap()
+                .is_some());
         }
-        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().is_none());
+        assert!(a
+            .try_admit(1, &daily(10), &ask(0), &POLICY, &p)
+            .unwrap()
+            .is_none());
         let d = sum(&a.take_pending());
         assert_eq!((d.used_requests, d.leased_requests), (3, -3));
         assert_eq!(d.used_tokens, 15);
@@ -761,7 +798,10 @@ mod tests {
             },
             Counters::default(),
         );
-        let adm = a.try_admit(1, &daily(10), &ask(0), &POLICY, &p).unwrap().unwrap();
+        let adm = a
+            .try_admit(1, &daily(10), &ask(0), &POLICY, &p)
+            .unwrap()
+            .unwrap();
         assert_eq!(a.lease().requests, 0);
         a.charge(&adm, -1, 0);
         assert_eq!(a.lease().requests, 1);
@@ -782,7 +822,10 @@ mod tests {
             },
             Counters::default(),
         );
-        assert!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &day2).unwrap().is_none());
+        assert!(a
+            .try_admit(1, &daily(10), &ask(0), &POLICY, &day2)
+            .unwrap()
+            .is_none());
         let pending = a.take_pending();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].0 .0, day1.day);
@@ -798,7 +841,9 @@ mod tests {
             tokens: 1 << 16,
         };
         let mut a = Account::default();
-        let far = a.need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max).unwrap();
+        let far = a
+            .need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max)
+            .unwrap();
         assert_eq!(far.want.requests, 64);
         a.granted_now(
             Amount::default(),
@@ -807,9 +852,13 @@ mod tests {
                 ..Default::default()
             },
         );
-        let near = a.need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max).unwrap();
+        let near = a
+            .need(&daily(10_000), &ask(0), &POLICY, &p, false, 16, max)
+            .unwrap();
         assert_eq!((near.min.requests, near.want.requests), (1, 1));
-        let exact = a.need(&daily(10_000), &ask(0), &POLICY, &p, true, 16, max).unwrap();
+        let exact = a
+            .need(&daily(10_000), &ask(0), &POLICY, &p, true, 16, max)
+            .unwrap();
         assert_eq!(exact.want, exact.min);
     }
 
@@ -835,7 +884,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        let adm = a.try_admit(1, &limits, &ask(10), &POLICY, &p).unwrap().unwrap();
+        let adm = a
+            .try_admit(1, &limits, &ask(10), &POLICY, &p)
+            .unwrap()
+            .unwrap();
         assert_eq!(a.lease().tokens, 40);
         a.charge(&adm, 0, 100);
         assert_eq!(a.lease().tokens, 0);
@@ -856,7 +908,10 @@ mod tests {
         let day2 = periods("2026-11-29T23:00:00Z");
         let mut a = Account::default();
         a.try_admit(1, &daily(10), &ask(0), &POLICY, &day2).unwrap();
-        assert_eq!(a.try_admit(1, &daily(10), &ask(0), &POLICY, &day1), Err(Stale));
+        assert_eq!(
+            a.try_admit(1, &daily(10), &ask(0), &POLICY, &day1),
+            Err(Stale)
+        );
     }
 
     /// A grant checked against limits that changed before it was booked is given back, not
@@ -873,7 +928,10 @@ mod tests {
             },
             Counters::default(),
         );
-        let old = a.try_admit(1, &daily(100), &ask(0), &POLICY, &p).unwrap().unwrap();
+        let old = a
+            .try_admit(1, &daily(100), &ask(0), &POLICY, &p)
+            .unwrap()
+            .unwrap();
         let need = a
             .need(
                 &daily(100),
@@ -889,7 +947,10 @@ mod tests {
             )
             .unwrap();
         // The admin lowers the limit; a request with the new limits starts a new lease.
-        assert!(a.try_admit(1, &daily(5), &ask(0), &POLICY, &p).unwrap().is_none());
+        assert!(a
+            .try_admit(1, &daily(5), &ask(0), &POLICY, &p)
+            .unwrap()
+            .is_none());
         a.granted(need.want, Counters::default(), need.generation, &p);
         assert_eq!(a.lease(), Amount::default(), "the stale grant went back");
         a.charge(&old, -1, 0);
@@ -961,7 +1022,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((adm.reserved_tokens, adm.output_cap), (494, Some(94)));
-        assert_eq!(a.in_flight(), Amount { requests: 3, tokens: 1_000 });
+        assert_eq!(
+            a.in_flight(),
+            Amount {
+                requests: 3,
+                tokens: 1_000
+            }
+        );
         // Nothing left: not even a prompt-only request of an answer passes.
         assert!(a
             .try_admit(1, &limits, &answer(0, None), &POLICY, &p)
@@ -1054,13 +1121,15 @@ mod tests {
         assert_eq!(a.extend(&mut adm, 256, false), Extension::Granted(44));
         assert_eq!(a.extend(&mut adm, 256, false), Extension::Pending);
         // A grant that did not fit showed the row full.
+        let unflushed = a.unflushed(&p);
         a.seen(
             Counters {
-                day_tokens: 1_000,
-                month_tokens: 1_000,
+                day_tokens: 1_000 - unflushed.day_tokens,
+                month_tokens: 1_000 - unflushed.month_tokens,
                 ..Default::default()
             },
             a.generation,
+            &p,
         );
         assert_eq!(a.extend(&mut adm, 256, false), Extension::Exhausted);
         // New limits start a new lease: the old admission cannot grow.

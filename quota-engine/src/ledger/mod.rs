@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-pub use account::{Amount, Extension, OutputPolicy};
 use account::{Account, Pending};
+pub use account::{Amount, Extension, OutputPolicy};
 
 use crate::gate::{self, Admission, Ask, Counters, GateDecision, Limits};
 use crate::periods::PeriodKeys;
@@ -204,7 +204,9 @@ impl Ledger {
             let grant = {
                 let (ledger, entry, limits, periods) =
                     (self.clone(), Arc::clone(&entry), *limits, periods.clone());
-                tokio::spawn(async move { ledger.grant(&entry, key_id, &limits, &ask, &periods).await })
+                tokio::spawn(
+                    async move { ledger.grant(&entry, key_id, &limits, &ask, &periods).await },
+                )
                 .await
                 .map_err(|e| EngineError::Invalid(format!("the quota grant task failed: {e}")))??
             };
@@ -282,8 +284,7 @@ impl Ledger {
         let db = &self.inner.db;
         let policy = self.inner.config.output;
         // What the request needs of a token quota to be admitted (see `admission_need`).
-        let needed_tokens =
-            ask.prompt_tokens + if ask.generates { policy.min_output } else { 0 };
+        let needed_tokens = ask.prompt_tokens + if ask.generates { policy.min_output } else { 0 };
         let _settled = self.inner.settling.read().await;
         let (need, unflushed) = {
             let mut account = entry.account.lock();
@@ -315,12 +316,10 @@ impl Ledger {
         // against are lowered by that much.
         let effective = less(limits, &unflushed);
         if let Some(totals) = store::grant(db, key_id, &effective, periods, need.want).await? {
-            entry.account.lock().granted(
-                need.want,
-                plus(&totals, &unflushed),
-                need.generation,
-                periods,
-            );
+            entry
+                .account
+                .lock()
+                .granted(need.want, totals, need.generation, periods);
             return Ok(Grant::Granted);
         }
         for _ in 0..GRANT_ATTEMPTS {
@@ -331,6 +330,7 @@ impl Ledger {
             if row.ahead {
                 return Err(EngineError::StalePeriods);
             }
+            let row_totals = row.totals;
             row.totals = plus(&row.totals, &unflushed);
             let (room_requests, room_tokens) = Account::room_in(limits, &row.totals);
             let fits = |min: i64, room: Option<i64>| min == 0 || room.is_none_or(|r| r >= min);
@@ -344,18 +344,16 @@ impl Ledger {
                     tokens: take(need.min.tokens, need.want.tokens, room_tokens),
                 };
                 if let Some(totals) = store::grant(db, key_id, &effective, periods, grant).await? {
-                    entry.account.lock().granted(
-                        grant,
-                        plus(&totals, &unflushed),
-                        need.generation,
-                        periods,
-                    );
+                    entry
+                        .account
+                        .lock()
+                        .granted(grant, totals, need.generation, periods);
                     return Ok(Grant::Granted);
                 }
                 continue; // another instance took room in between
             }
             let mut account = entry.account.lock();
-            account.seen(row.totals, need.generation);
+            account.seen(row_totals, need.generation, periods);
             let mine = account.held(periods);
             let lease = account.lease();
             // Usage as a request sees it: the row's used + leased, less this instance's lease.
@@ -507,7 +505,7 @@ impl Ledger {
                 entry
                     .account
                     .lock()
-                    .granted(want, plus(&totals, &unflushed), generation, periods);
+                    .granted(want, totals, generation, periods);
                 return Ok(());
             }
             let Some(row) = store::read(db, key_id, periods).await? else {
@@ -516,10 +514,11 @@ impl Ledger {
             if row.ahead {
                 return Ok(());
             }
-            let totals = plus(&row.totals, &unflushed);
-            let room = Account::room_in(limits, &totals).1.unwrap_or(0);
+            let room = Account::room_in(limits, &plus(&row.totals, &unflushed))
+                .1
+                .unwrap_or(0);
             if room <= 0 {
-                entry.account.lock().seen(totals, generation);
+                entry.account.lock().seen(row.totals, generation, periods);
                 return Ok(());
             }
             tokens = tokens.min(room);

@@ -56,7 +56,9 @@ async fn exactly_r_of_many_concurrent_requests_pass() {
             .map(|_| {
                 let l = l.clone();
                 let periods = periods.clone();
-                tokio::spawn(async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() })
+                tokio::spawn(
+                    async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() },
+                )
             })
             .collect();
         let mut admitted = 0;
@@ -94,7 +96,9 @@ async fn two_instances_share_one_limit() {
                     l.clone()
                 };
                 let periods = periods.clone();
-                tokio::spawn(async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() })
+                tokio::spawn(
+                    async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() },
+                )
             })
             .collect();
         let mut admitted = 0;
@@ -124,7 +128,11 @@ async fn concurrent_commits_lose_nothing() {
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
         let mut admissions = Vec::new();
         for _ in 0..40 {
-            match l.admit(id, &Limits::default(), &prompt(3), &periods).await.unwrap() {
+            match l
+                .admit(id, &Limits::default(), &prompt(3), &periods)
+                .await
+                .unwrap()
+            {
                 GateDecision::Admitted(a) => admissions.push(a),
                 GateDecision::Refused(r) => panic!("refused: {r}"),
             }
@@ -134,7 +142,9 @@ async fn concurrent_commits_lose_nothing() {
             .map(|a| {
                 let l = l.clone();
                 let periods = periods.clone();
-                tokio::spawn(async move { l.commit(&a, &Limits::default(), &periods, 3 + 10).await })
+                tokio::spawn(
+                    async move { l.commit(&a, &Limits::default(), &periods, 3 + 10).await },
+                )
             })
             .collect();
         for task in tasks {
@@ -165,7 +175,10 @@ async fn lowered_limit_refuses() {
         let now = at("2026-11-29T10:00:00Z");
         let periods = berlin().at(now);
         for _ in 0..5 {
-            let d = l.admit(id, &Limits::default(), &prompt(0), &periods).await.unwrap();
+            let d = l
+                .admit(id, &Limits::default(), &prompt(0), &periods)
+                .await
+                .unwrap();
             let GateDecision::Admitted(a) = d else {
                 panic!("refused")
             };
@@ -176,7 +189,8 @@ async fn lowered_limit_refuses() {
             daily_requests: Some(3),
             ..Default::default()
         };
-        let GateDecision::Refused(r) = l.admit(id, &lowered, &prompt(0), &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l.admit(id, &lowered, &prompt(0), &periods).await.unwrap()
+        else {
             panic!("admitted over a lowered limit ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::DailyRequests);
@@ -189,7 +203,11 @@ async fn lowered_limit_refuses() {
             daily_tokens: Some(10_000),
             ..Default::default()
         };
-        let GateDecision::Refused(r) = l.admit(id, &tokens_only, &prompt(0), &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l
+            .admit(id, &tokens_only, &prompt(0), &periods)
+            .await
+            .unwrap()
+        else {
             panic!("admitted over the token limit ({})", t.name)
         };
         assert_eq!(
@@ -213,7 +231,8 @@ async fn prompt_tokens_must_fit() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(60), &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(60), &periods).await.unwrap()
+        else {
             panic!("refused")
         };
         assert_eq!(a.counters.month_tokens, 60);
@@ -222,7 +241,8 @@ async fn prompt_tokens_must_fit() {
             a.headroom(&limits, &periods).tokens_reset_at,
             Some(periods.month_resets_at.with_timezone(&chrono::Utc))
         );
-        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(41), &periods).await.unwrap() else {
+        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(41), &periods).await.unwrap()
+        else {
             panic!("a 41-token prompt fit in 40 ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyTokens);
@@ -251,15 +271,26 @@ async fn new_periods_bring_fresh_budget() {
         let day2 = p.at(at("2026-11-29T23:00:00Z")); // 00:00 local on the 30th
         let dec = p.at(at("2026-11-30T23:00:00Z")); // 00:00 local on 1 December
         let admitted = |d: GateDecision| matches!(d, GateDecision::Admitted(_));
-        assert!(admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
-        assert!(admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
-        assert!(!admitted(l.admit(id, &limits, &prompt(0), &day1).await.unwrap()));
-        assert!(admitted(l.admit(id, &limits, &prompt(0), &day2).await.unwrap()));
-        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(0), &day2).await.unwrap() else {
+        assert!(admitted(
+            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+        ));
+        assert!(admitted(
+            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+        ));
+        assert!(!admitted(
+            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+        ));
+        assert!(admitted(
+            l.admit(id, &limits, &prompt(0), &day2).await.unwrap()
+        ));
+        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(0), &day2).await.unwrap()
+        else {
             panic!("monthly limit not enforced ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyRequests);
-        assert!(admitted(l.admit(id, &limits, &prompt(0), &dec).await.unwrap()));
+        assert!(admitted(
+            l.admit(id, &limits, &prompt(0), &dec).await.unwrap()
+        ));
     }
 }
 
@@ -276,12 +307,14 @@ async fn refund_and_midnight_commit() {
         let id = key_with(&t.db, limits).await;
         let p = berlin();
         let today = p.at(at("2026-11-29T12:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap()
+        else {
             panic!("refused")
         };
         l.refund(&a);
         assert_eq!(counters(&l, id, &today).await, Counters::default());
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap()
+        else {
             panic!("the refund did not free the request ({})", t.name)
         };
         let tomorrow = p.at(at("2026-11-30T12:00:00Z"));
@@ -311,7 +344,10 @@ async fn zero_and_unlimited() {
             l.admit(id, &zero, &prompt(0), &periods).await.unwrap(),
             GateDecision::Refused(_)
         ));
-        let GateDecision::Admitted(a) = l.admit(id, &Limits::default(), &prompt(0), &periods).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(id, &Limits::default(), &prompt(0), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
@@ -353,11 +389,14 @@ async fn flushed_usage_is_exact() {
         assert_eq!(admitted, 20, "{}", t.name);
         let c = counters(&l, id, &periods).await;
         assert_eq!((c.day_requests, c.day_tokens), (20, 140), "{}", t.name);
-        let GateDecision::Refused(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap() else {
+        let GateDecision::Refused(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+        else {
             panic!("over the limit")
         };
         let unlimited = Limits::default();
-        let GateDecision::Admitted(a) = l.admit(id, &unlimited, &prompt(5), &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) =
+            l.admit(id, &unlimited, &prompt(5), &periods).await.unwrap()
+        else {
             panic!("refused")
         };
         l.refund(&a);
@@ -379,7 +418,8 @@ async fn shutdown_returns_the_lease() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap() else {
+        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        else {
             panic!("refused")
         };
         assert!(
@@ -391,7 +431,11 @@ async fn shutdown_returns_the_lease() {
         assert_eq!(l.lease_of(id), Default::default());
         let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
         let mut admitted = 0;
-        while let GateDecision::Admitted(_) = other.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
+        while let GateDecision::Admitted(_) = other
+            .admit(id, &limits, &prompt(0), &periods)
+            .await
+            .unwrap()
+        {
             admitted += 1;
             assert!(admitted < 2_000, "runaway");
         }
@@ -413,7 +457,9 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
         let mut first = 0;
         for _ in 0..10 {
-            if let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
+            if let GateDecision::Admitted(_) =
+                l.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+            {
                 first += 1;
             }
         }
@@ -421,7 +467,9 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         drop(l); // dies: nothing flushed, nothing given back
         let next = quota_engine::Ledger::new(t.second_pool().await, Default::default());
         let mut admitted = 0;
-        while let GateDecision::Admitted(_) = next.admit(id, &limits, &prompt(0), &periods).await.unwrap() {
+        while let GateDecision::Admitted(_) =
+            next.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+        {
             admitted += 1;
         }
         assert!(
@@ -449,10 +497,12 @@ async fn an_overrun_token_limit_refuses_cleanly() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(50), &periods).await.unwrap() else {
+        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(50), &periods).await.unwrap()
+        else {
             panic!("refused")
         };
-        let GateDecision::Admitted(b) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap() else {
+        let GateDecision::Admitted(b) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        else {
             panic!("refused")
         };
         // The answer ran past the limit; its charge stops where the room ended (b still

@@ -286,6 +286,12 @@ export interface components {
             /** @example ok */
             status: string;
         };
+        InFlightView: {
+            /** Format: int64 */
+            requests: number;
+            /** Format: int64 */
+            reserved_tokens: number;
+        };
         /** @description `PATCH /api/api-keys/{id}`: any subset; left out = unchanged. */
         KeyUpdate: {
             /** @description Non-empty model names; `null` = every local model. */
@@ -312,6 +318,11 @@ export interface components {
             expires_at?: string | null;
             /** Format: int64 */
             id: number;
+            /**
+             * @description Requests of the key in flight on this instance and the tokens they hold reserved
+             *     (prompts plus output reservations, settled when each answer ends).
+             */
+            in_flight: components["schemas"]["InFlightView"];
             is_active: boolean;
             /**
              * @description `sk-` and the first 8 characters, for recognising a key.
@@ -323,6 +334,7 @@ export interface components {
             /** Format: int64 */
             monthly_token_limit?: number | null;
             name: string;
+            /** @description Usage so far; tokens include what requests in flight hold reserved. */
             usage: components["schemas"]["UsageView"];
         };
         /** @description `GET /api/ollama-models`: Ollama's `/api/tags` shape, merged over the upstreams. */

@@ -1,4 +1,5 @@
-/** One key: its settings, the current budget of each limit, and 30 days of usage. */
+/** One key: its settings, the current budget of each limit, what its requests in flight hold
+ * reserved, and 30 days of usage. */
 import { ApiError } from "../../api/client";
 import { useClient, useResource } from "../../api/context";
 import type { Key } from "../../api/types";
@@ -6,6 +7,7 @@ import { Icon } from "../../components/Icon";
 import { KeyStatus } from "../../components/KeyStatus";
 import { EmptyState, ErrorState, Spinner } from "../../components/States";
 import { Time } from "../../components/Time";
+import { formatNumber } from "../../format";
 import { Link, navigate, useTitle } from "../../router";
 import { KeyActions } from "../Keys/KeyActions";
 import { Models } from "../Keys/KeyTable";
@@ -79,6 +81,10 @@ export function KeyDetailPage({ id }: { id: number }) {
                 <Models models={k.allowed_models ?? null} max={4} />
               </dd>
             </div>
+            <div>
+              <dt title="Requests running now on this instance; their reservations count as used until each answer ends">In flight</dt>
+              <dd data-testid="in-flight">{inFlight(k)}</dd>
+            </div>
           </dl>
         </div>
         <KeyActions keyData={k} onChanged={changed} onDeleted={() => navigate("/keys")} variant="buttons" />
@@ -100,4 +106,12 @@ export function KeyDetailPage({ id }: { id: number }) {
       </section>
     </>
   );
+}
+
+/** "None", or "2 requests · 512 tokens reserved". */
+export function inFlight(k: Key): string {
+  const { requests, reserved_tokens } = k.in_flight;
+  if (requests === 0) return "None";
+  const what = requests === 1 ? "request" : "requests";
+  return `${formatNumber(requests)} ${what} · ${formatNumber(reserved_tokens)} tokens reserved`;
 }
