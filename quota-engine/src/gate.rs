@@ -202,6 +202,9 @@ pub struct QuotaExceeded {
     pub kind: LimitKind,
     pub limit: i64,
     pub used: i64,
+    /// Token limits: what the request needed (its prompt, and for an answer the least output
+    /// worth generating). Said in the message when the limit is not used up yet.
+    pub needed: i64,
     pub resets_at: DateTime<Tz>,
 }
 
@@ -217,12 +220,15 @@ impl std::fmt::Display for QuotaExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} exceeded (limit {}, used {}), resets {}",
+            "{} exceeded (limit {}, used {}",
             self.kind.noun(),
             self.limit,
-            self.used,
-            self.resets_at.to_rfc3339()
-        )
+            self.used
+        )?;
+        if !self.kind.is_requests() && self.used < self.limit {
+            write!(f, "; this request needs {} tokens", self.needed)?;
+        }
+        write!(f, "), resets {}", self.resets_at.to_rfc3339())
     }
 }
 
@@ -281,6 +287,7 @@ pub(crate) fn explain(
             kind,
             limit,
             used,
+            needed: if kind.is_requests() { 1 } else { tokens },
             resets_at: if kind.is_daily() {
                 periods.day_resets_at
             } else {

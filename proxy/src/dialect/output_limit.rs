@@ -13,32 +13,33 @@ use std::ops::Range;
 use super::json::{go_key_matches, Json};
 use super::Api;
 
-/// The client's own output limit in a parsed request body: the smallest positive limit it
-/// set, `None` when it set none (or Ollama's "no limit", a negative `num_predict`).
+/// The client's own output limit in a parsed request body, read as Ollama reads it: per
+/// field, the last member Go decodes into it wins (repeated `options` objects merge), and only
+/// a positive number is a limit (Ollama generates without one for 0 or a negative
+/// `num_predict`). The smallest over the route's fields; `None` when it set none.
 pub(crate) fn client_limit(api: Api, root: &Json<'_>) -> Option<u64> {
-    let number = |v: &Json<'_>| match v {
-        Json::Num(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        _ => None,
-    };
     match api {
         Api::Generate | Api::Chat => root
             .fields("options")
+            .flat_map(|o| o.members().iter())
+            .filter(|(k, _)| k == "num_predict")
             .last()
-            .and_then(|o| {
-                o.members()
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == "num_predict")
-                    .map(|(_, v)| v)
-            })
-            .and_then(number),
+            .and_then(|(_, v)| positive(v)),
         _ => output_fields(api)
             .iter()
-            .flat_map(|f| root.fields(f))
-            .filter_map(number)
+            .filter_map(|f| root.fields(f).last().and_then(positive))
             .min(),
+    }
+}
+
+/// A positive whole number of tokens.
+fn positive(v: &Json<'_>) -> Option<u64> {
+    match v {
+        Json::Num(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 1.0).map(|f| f as u64))
+            .filter(|n| *n > 0),
+        _ => None,
     }
 }
 
@@ -64,36 +65,62 @@ pub fn has_output_limit(api: Api) -> bool {
 pub fn set_output_limit(api: Api, body: &[u8], cap: u64) -> Option<Vec<u8>> {
     let top = Object::scan(body, skip_ws(body, 0))?;
     let value = cap.to_string();
+    // A member's value becomes min(its own limit, cap).
+    let capped = |span: &Range<usize>| match std::str::from_utf8(&body[span.clone()])
+        .ok()
+        .and_then(|t| t.parse::<u64>().ok())
+    {
+        Some(own) if own > 0 && own <= cap => None,
+        _ => Some((span.clone(), value.clone())),
+    };
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     match api {
-        Api::Generate | Api::Chat => match top.last("options", body) {
-            None => edits.push(top.insert(&format!("\"options\":{{\"num_predict\":{value}}}"))),
-            Some(span) if &body[span.clone()] == b"null" => {
-                edits.push((span, format!("{{\"num_predict\":{value}}}")));
-            }
-            Some(span) if body[span.start] == b'{' => {
-                let options = Object::scan(body, span.start)?;
-                match options.exact("num_predict", body) {
-                    Some(at) => edits.push((at, value)),
-                    None => edits.push(options.insert(&format!("\"num_predict\":{value}"))),
+        Api::Generate | Api::Chat => {
+            // Go merges repeated `options` objects: every `num_predict` in them is capped,
+            // or one is added to the last of them.
+            let options: Vec<Range<usize>> = top.all("options", body);
+            let mut found = false;
+            for span in &options {
+                if body[span.start] == b'{' {
+                    let object = Object::scan(body, span.start)?;
+                    for at in object.all_exact("num_predict", body) {
+                        found = true;
+                        edits.extend(capped(&at));
+                    }
                 }
             }
-            Some(_) => return None,
-        },
+            if !found {
+                match options.last() {
+                    None => {
+                        edits.push(top.insert(&format!("\"options\":{{\"num_predict\":{value}}}")))
+                    }
+                    Some(span) if &body[span.clone()] == b"null" => {
+                        edits.push((span.clone(), format!("{{\"num_predict\":{value}}}")));
+                    }
+                    Some(span) if body[span.start] == b'{' => {
+                        let object = Object::scan(body, span.start)?;
+                        edits.push(object.insert(&format!("\"num_predict\":{value}")));
+                    }
+                    Some(_) => return None,
+                }
+            }
+        }
         _ => {
             let fields = output_fields(api);
             if fields.is_empty() {
                 return None;
             }
+            let mut found = false;
             for (key, span) in &top.members {
                 if fields
                     .iter()
                     .any(|f| go_key_matches(&key_text(body, key.clone()), f))
                 {
-                    edits.push((span.clone(), value.clone()));
+                    found = true;
+                    edits.extend(capped(span));
                 }
             }
-            if edits.is_empty() {
+            if !found {
                 edits.push(top.insert(&format!("\"{}\":{value}", fields[fields.len() - 1])));
             }
         }
@@ -148,22 +175,22 @@ impl Object {
         }
     }
 
-    /// The value of the last member Go would read as `name`.
-    fn last(&self, name: &str, b: &[u8]) -> Option<Range<usize>> {
+    /// The values of every member Go would read as `name`, in document order.
+    fn all(&self, name: &str, b: &[u8]) -> Vec<Range<usize>> {
         self.members
             .iter()
-            .rev()
-            .find(|(k, _)| go_key_matches(&key_text(b, k.clone()), name))
+            .filter(|(k, _)| go_key_matches(&key_text(b, k.clone()), name))
             .map(|(_, v)| v.clone())
+            .collect()
     }
 
-    /// The value of the last member named exactly `name`.
-    fn exact(&self, name: &str, b: &[u8]) -> Option<Range<usize>> {
+    /// The values of every member named exactly `name`.
+    fn all_exact(&self, name: &str, b: &[u8]) -> Vec<Range<usize>> {
         self.members
             .iter()
-            .rev()
-            .find(|(k, _)| key_text(b, k.clone()) == name)
+            .filter(|(k, _)| key_text(b, k.clone()) == name)
             .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// An edit that adds `member` as the last member.
@@ -367,5 +394,13 @@ mod tests {
             Some(5)
         );
         assert_eq!(limit(Api::Messages, &json!({"max_tokens":null})), None);
+        // Ollama reads 0 as no limit, and the last of repeated keys.
+        assert_eq!(limit(Api::Messages, &json!({"max_tokens":0})), None);
+        let root: Json<'_> =
+            serde_json::from_str(r#"{"max_tokens":1,"MAX_TOKENS":100000}"#).unwrap();
+        assert_eq!(client_limit(Api::OpenAiCompletions, &root), Some(100_000));
+        let root: Json<'_> =
+            serde_json::from_str(r#"{"options":{"num_predict":5},"Options":{"seed":1}}"#).unwrap();
+        assert_eq!(client_limit(Api::Chat, &root), Some(5));
     }
 }

@@ -84,7 +84,7 @@ pub async fn run(
             // The key's token quota ended the answer: its clean end, then the upstream
             // connection is dropped (not pooled), so Ollama stops generating.
             session
-                .write_response_body(ctx.cut_tail.clone(), true)
+                .write_response_body(ctx.cut_tail.take(), true)
                 .await?;
             return Ok(());
         }

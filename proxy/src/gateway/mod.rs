@@ -201,7 +201,7 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if let Some(tail) = ctx.cut_tail.clone() {
+        if let Some(tail) = ctx.cut_tail.take() {
             let status = ctx.upstream_status.unwrap_or(200);
             if let Err(write_error) = session.write_response_body(Some(tail), true).await {
                 tracing::debug!(error = %write_error, "could not end the answer cut by its quota");
@@ -260,6 +260,6 @@ impl ProxyHttp for Gateway {
     fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
         // Clients hanging up mid-stream are normal for LLM traffic, and so are answers that
         // their token quota ended.
-        *e.esource() == ErrorSource::Downstream || ctx.cut_tail.is_some()
+        *e.esource() == ErrorSource::Downstream || ctx.cut_wanted
     }
 }

@@ -190,23 +190,26 @@ pub fn on_response_body(
 
 /// Keeps a streamed answer under a token quota within its reservation: when the running
 /// count (prompt + completion so far) reaches it, the ledger reserves another block (in
-/// memory). When the quota has no room left, the answer must end: returns where in the
-/// chunk's output (`output_len` bytes) it can end on a line boundary, or `None` to go on
-/// (also while a line the client has the start of is still open).
+/// memory). When the quota has no room for one and the answer goes past its reservation, the
+/// answer must end: returns where in the chunk's output (`output_len` bytes) it can end on a
+/// line boundary, or `None` to go on (also while a line the client has the start of is still
+/// open). An answer whose end already came through is never cut.
 fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
     let meter = ctx.meter.as_ref()?;
     let admission = ctx.admission.as_mut()?;
-    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0)) || meter.framing() == Framing::Json {
+    admission.output_cap?;
+    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0))
+        || meter.framing() == Framing::Json
+        || meter.usage().complete
+    {
         return None;
     }
     if !ctx.cut_wanted {
         let (key, periods) = (ctx.key.as_deref()?, ctx.periods.as_ref()?);
         let completion = meter.running_completion(state.config.token_counting);
-        if i64::try_from(completion).unwrap_or(i64::MAX) >= admission.output_cap? {
-            // At its output limit Ollama stops by itself: only its last line is to come.
-            return None;
-        }
         let used = i64::try_from(ctx.prompt_tokens.saturating_add(completion)).unwrap_or(i64::MAX);
+        let mut exhausted = false;
+        // Asked for as the count reaches the reservation, so that the next tokens are covered.
         while used >= admission.reserved_tokens {
             match state.ledger.extend(
                 admission,
@@ -219,11 +222,14 @@ fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<u
                 // chunk (what it uses meanwhile is charged only as far as the quota allows).
                 quota_engine::Extension::Granted(_) | quota_engine::Extension::Pending => break,
                 quota_engine::Extension::Exhausted => {
-                    ctx.cut_wanted = true;
+                    exhausted = true;
                     break;
                 }
             }
         }
+        // Exactly at its reservation an answer may be about to end by itself (its output
+        // limit): it is ended only once it goes past.
+        ctx.cut_wanted = exhausted && used > admission.reserved_tokens;
     }
     if !ctx.cut_wanted {
         return None;

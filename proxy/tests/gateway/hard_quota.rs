@@ -80,6 +80,19 @@ async fn concurrent_chats(
     n: usize,
     stream: bool,
 ) -> Vec<(u16, String)> {
+    concurrent_chats_with(gws, key, n, stream, 0).await
+}
+
+/// Like [`concurrent_chats`], each body carrying an image of `image_bytes` base64 bytes (not
+/// counted as prompt tokens): above 64 KiB, requests take the gateway's large-body loop.
+async fn concurrent_chats_with(
+    gws: &[Gateway],
+    key: &str,
+    n: usize,
+    stream: bool,
+    image_bytes: usize,
+) -> Vec<(u16, String)> {
+    let image = "A".repeat(image_bytes);
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let gw = &gws[i % gws.len()];
@@ -87,7 +100,8 @@ async fn concurrent_chats(
                 "/api/chat",
                 key,
                 json!({"model": "llama3", "stream": stream,
-                       "messages": [{"role": "user", "content": "tell me a story"}]}),
+                       "messages": [{"role": "user", "content": "tell me a story",
+                                     "images": if image.is_empty() { vec![] } else { vec![image.clone()] }}]}),
             );
             async move {
                 let r = request.send().await.unwrap();
@@ -167,11 +181,13 @@ async fn concurrent_answers_never_pass_the_token_limit() {
 /// connection close, and the key's usage is exactly its limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_are_cut_cleanly_when_the_quota_runs_out() {
-    for mode in ["tiktoken", "upstream"] {
+    // Small bodies (Pingora's loop) and large ones (the gateway's own loop).
+    for (mode, image_bytes) in [("tiktoken", 0), ("upstream", 0), ("tiktoken", 100_000)] {
         let upstream = answering(1_000, 2);
         let gw = Gateway::start(&upstream.url(), counting(mode)).await;
         let key = gw.create_key(&["--daily-tokens", "600"]);
-        let answers = concurrent_chats(std::slice::from_ref(&gw), &key, 3, true).await;
+        let answers =
+            concurrent_chats_with(std::slice::from_ref(&gw), &key, 3, true, image_bytes).await;
         let mut cut = 0;
         for (status, body) in &answers {
             assert_eq!(*status, 200, "{body}");

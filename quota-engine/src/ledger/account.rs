@@ -376,9 +376,14 @@ impl Account {
             self.book_extension(admission, 0, want);
             return Extension::Granted(want);
         }
-        // Room of a lease taken since under other limits or periods was checked without this
-        // request (see `charge`): it cannot grow out of it.
-        if admission.lease_generation != self.generation {
+        // A lease taken since for other periods was checked without this request: it cannot
+        // grow out of it. (New limits in the same periods are fine: the account's totals
+        // still count the request.)
+        let same_periods = self
+            .periods
+            .as_ref()
+            .is_some_and(|(d, m)| *d == admission.day && *m == admission.month);
+        if admission.lease_generation != self.generation && !same_periods {
             return Extension::Exhausted;
         }
         let from_lease = want.min(self.lease.tokens.max(0));
@@ -1132,8 +1137,13 @@ mod tests {
             &p,
         );
         assert_eq!(a.extend(&mut adm, 256, false), Extension::Exhausted);
-        // New limits start a new lease: the old admission cannot grow.
+        // New limits start a new lease; the admission still grows in the same day (out of the
+        // new limits' room), but not into another day's lease.
         a.try_admit(1, &daily_tokens(2_000), &ask(0), &POLICY, &p)
+            .unwrap();
+        assert_eq!(a.extend(&mut adm, 1, true), Extension::Granted(1));
+        let tomorrow = periods("2026-11-30T10:00:00Z");
+        a.try_admit(1, &daily_tokens(2_000), &ask(0), &POLICY, &tomorrow)
             .unwrap();
         assert_eq!(a.extend(&mut adm, 1, true), Extension::Exhausted);
     }

@@ -15,6 +15,16 @@
 //! exact amounts for a while, so the last units are shared exactly. An instance that stops
 //! gives its lease back ([`Ledger::shutdown`]).
 //!
+//! **Hard token quotas.** Under a token limit an answer is admitted with its prompt and an
+//! output block reserved out of the lease ([`OutputPolicy`]), and its output limit is the room
+//! left. A stream that reaches its reservation asks [`Ledger::extend`] (in memory, from the
+//! proxy's synchronous body filter) for another block: out of the lease, or on a row this
+//! instance has alone (SQLite) out of the row's unleased room, which it then knows exactly;
+//! with several instances an empty lease starts a grant and the stream asks again with its
+//! next chunk. [`Ledger::commit`] takes what an answer used beyond its reservation the same
+//! way (with several instances by one conditional statement) and never charges more: the row's
+//! used never passes a limit.
+//!
 //! After `kill -9` or a lost connection: a granted lease is already in the row, so nothing
 //! that was admitted can be admitted again (no over-admission); the usage of the last flush
 //! interval is lost, and the unused part of the dead instance's leases stays held until its
@@ -410,19 +420,23 @@ impl Ledger {
         extension
     }
 
-    /// Starts a grant for the key in the background unless one is running.
+    /// Starts a grant of tokens (a block, or what room the row has) for the key in the
+    /// background, unless one is running or the lease has moved on to other limits or periods.
     fn refill_now(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
         let Ok(turn) = Arc::clone(&entry.granting).try_lock_owned() else {
             return;
         };
         let (ledger, entry, limits, periods) =
             (self.clone(), Arc::clone(entry), *limits, periods.clone());
+        let block = self.inner.config.output.reservation;
         tokio::spawn(async move {
-            if let Err(e) = ledger
-                .grant(&entry, key_id, &limits, &Ask::default(), &periods)
-                .await
-            {
-                tracing::debug!(error = %e, key_id, "lease refill for a growing answer failed");
+            if entry.account.lock().is_aligned(&limits, &periods) {
+                if let Err(e) = ledger
+                    .top_up(&entry, key_id, &limits, &periods, block)
+                    .await
+                {
+                    tracing::debug!(error = %e, key_id, "lease refill for a growing answer failed");
+                }
             }
             drop(turn);
         });
