@@ -70,10 +70,11 @@ for back in range(1, 30):
     day = today - datetime.timedelta(days=back)
     weekend = day.weekday() >= 5
     n = random.randint(2, 5) if weekend else random.randint(9, 22)
-    for i in range(n):
-        at = datetime.datetime(day.year, day.month, day.day, 8 + i % 10, (i * 7) % 60, 0, tzinfo=datetime.timezone.utc)
-        rows.append((key, at.isoformat(), day.isoformat(), '/api/chat', 'llama3', random.randint(180, 900), random.randint(120, 650), 200, 900))
-c.executemany('insert into usage_log (key_id, created_at, day, route, model, prompt_tokens, completion_tokens, status, duration_ms) values (?,?,?,?,?,?,?,?,?)', rows)
+    prompt = sum(random.randint(180, 900) for _ in range(n))
+    completion = sum(random.randint(120, 650) for _ in range(n))
+    rows.append((key, day.isoformat(), 'llama3', n, prompt, completion))
+# The gateway sums finished requests per key, day and model (usage_daily).
+c.executemany('insert into usage_daily (key_id, day, model, requests, prompt_tokens, completion_tokens) values (?,?,?,?,?,?)', rows)
 c.commit()
 `;
   execFileSync("python3", ["-c", script, join(stack.dir, "q.db"), String(keyId)]);
