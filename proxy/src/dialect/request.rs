@@ -56,6 +56,13 @@ pub enum BodyError {
         "request body has more than one `{0}` field (repeated, or differing only in letter case)"
     )]
     AmbiguousField(&'static str),
+    /// A field the prompt is counted from has a type Ollama does not accept there (it would
+    /// fail or read it as empty, and the gateway would count nothing).
+    #[error("request field `{field}` must be {expected}")]
+    FieldType {
+        field: &'static str,
+        expected: &'static str,
+    },
 }
 
 /// How the `model` member has to change.
@@ -132,6 +139,7 @@ pub fn inspect_request(
         });
     let usage_injected = inject_usage && usage_api && !client_wants_usage;
 
+    check_types(api, &root)?;
     let prompt_tokens = prompt_tokens(api, &root);
     let client_output_limit = super::output_limit::client_limit(api, &root);
 
@@ -200,6 +208,41 @@ fn unique_field(
         }
     }
     Ok(found)
+}
+
+/// The counted fields have the types their API accepts (absent or null is fine: Ollama
+/// treats them as empty).
+fn check_types(api: Api, root: &Json<'_>) -> Result<(), BodyError> {
+    const STRING: &str = "a string";
+    const ARRAY: &str = "an array of messages";
+    const STRING_OR_ARRAY: &str = "a string or an array";
+    let (string, array) = (
+        |v: &Json<'_>| matches!(v, Json::Str(_)),
+        |v: &Json<'_>| matches!(v, Json::Arr(_)),
+    );
+    let checks: &[(&'static str, &'static str)] = match api {
+        Api::Generate => &[("prompt", STRING), ("system", STRING), ("suffix", STRING)],
+        Api::Chat | Api::OpenAiChat => &[("messages", ARRAY)],
+        Api::Messages => &[("messages", ARRAY), ("system", STRING_OR_ARRAY)],
+        Api::EmbeddingsLegacy => &[("prompt", STRING)],
+        Api::Embed | Api::OpenAiEmbeddings => &[("input", STRING_OR_ARRAY)],
+        Api::OpenAiCompletions => &[("prompt", STRING_OR_ARRAY), ("suffix", STRING)],
+        Api::Responses => &[("input", STRING_OR_ARRAY), ("instructions", STRING)],
+    };
+    for &(field, expected) in checks {
+        for value in root.fields(field) {
+            let ok = matches!(value, Json::Null)
+                || match expected {
+                    STRING => string(value),
+                    ARRAY => array(value),
+                    _ => string(value) || array(value),
+                };
+            if !ok {
+                return Err(BodyError::FieldType { field, expected });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn include_usage_object() -> Json<'static> {
@@ -689,6 +732,45 @@ mod tests {
             &json!({"model":"m","system":"Plain system","messages":[]}),
         );
         assert_eq!(info.prompt_tokens, count_tokens("Plain system"));
+    }
+
+    /// Counted fields of the wrong type are refused, naming the field: Ollama would fail on
+    /// them or read them as empty, and the gateway would count nothing.
+    #[test]
+    fn counted_field_types() {
+        let cases: &[(Api, &str, &str)] = &[
+            (Api::Chat, r#"{"messages":"hi"}"#, "messages"),
+            (
+                Api::OpenAiChat,
+                r#"{"messages":{"role":"user"}}"#,
+                "messages",
+            ),
+            (Api::Generate, r#"{"prompt":5}"#, "prompt"),
+            (Api::Generate, r#"{"system":["a"]}"#, "system"),
+            (Api::Embed, r#"{"input":7}"#, "input"),
+            (Api::OpenAiCompletions, r#"{"prompt":true}"#, "prompt"),
+            (Api::Responses, r#"{"input":{"a":1}}"#, "input"),
+            (Api::Messages, r#"{"messages":[],"system":3}"#, "system"),
+        ];
+        for (api, body, field) in cases {
+            let err = inspect_request(*api, body.as_bytes(), DEFAULT, true).unwrap_err();
+            assert!(
+                matches!(err, BodyError::FieldType { field: f, .. } if f == *field),
+                "{body}: {err:?}"
+            );
+            assert!(err.to_string().contains(field));
+        }
+        for (api, body) in [
+            (Api::Chat, r#"{"messages":null}"#),
+            (Api::Generate, r#"{"prompt":"x","system":null}"#),
+            (Api::OpenAiCompletions, r#"{"prompt":["a",[1,2]]}"#),
+            (Api::Embed, r#"{"input":["a"]}"#),
+        ] {
+            assert!(
+                inspect_request(api, body.as_bytes(), DEFAULT, true).is_ok(),
+                "{body}"
+            );
+        }
     }
 
     /// Invalid JSON, an empty body and non-object bodies are refused.

@@ -19,12 +19,31 @@ pub fn is_preflight(req: &RequestHeader) -> bool {
     req.method == "OPTIONS" && req.headers.contains_key("access-control-request-method")
 }
 
+/// The headers a browser client may read: the quota and retry headers.
+const EXPOSED: &str = "retry-after, x-should-retry, x-ratelimit-limit-requests, \
+     x-ratelimit-remaining-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, \
+     x-ratelimit-reset-requests, x-ratelimit-reset-tokens";
+
 /// Adds the CORS answer headers for an allowed origin.
 pub fn decorate(resp: &mut ResponseHeader, origin: &str) -> Result<()> {
     resp.insert_header("access-control-allow-origin", origin)?;
-    resp.insert_header("access-control-expose-headers", "retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests, x-ratelimit-reset-tokens")?;
+    resp.insert_header("access-control-expose-headers", EXPOSED)?;
     resp.append_header("vary", "Origin")?;
     Ok(())
+}
+
+/// The CORS headers of an answer the gateway writes itself (errors, refusals, `/healthz`,
+/// the quota endpoint): the same as for proxied answers, so a browser client can read
+/// `Retry-After` on a 429. Empty when the origin is not allowed.
+pub fn headers(origin: Option<&str>) -> Vec<(&'static str, String)> {
+    match origin {
+        Some(origin) => vec![
+            ("access-control-allow-origin", origin.to_owned()),
+            ("access-control-expose-headers", EXPOSED.to_owned()),
+            ("vary", "Origin".to_owned()),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// Answers a preflight: 204, with CORS headers only for an allowed origin.
@@ -68,5 +87,22 @@ mod tests {
         req.insert_header("origin", "http://evil.example").unwrap();
         assert_eq!(allowed_origin(&req, &allowed), None);
         assert!(allowed_origin(&req, &["*".to_string()]).is_some());
+    }
+
+    /// Answers the gateway writes itself expose the retry and quota headers too.
+    #[test]
+    fn error_answers_expose_retry_after() {
+        assert!(headers(None).is_empty());
+        let h = headers(Some("http://localhost:5173"));
+        assert!(h.contains(&(
+            "access-control-allow-origin",
+            "http://localhost:5173".into()
+        )));
+        let exposed = &h
+            .iter()
+            .find(|(n, _)| *n == "access-control-expose-headers")
+            .unwrap()
+            .1;
+        assert!(exposed.contains("retry-after") && exposed.contains("x-ratelimit-reset-tokens"));
     }
 }

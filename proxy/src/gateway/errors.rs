@@ -51,6 +51,28 @@ impl ProxyError {
     pub fn bad_request(message: String) -> ProxyError {
         ProxyError::new(400, "invalid_request_error", "invalid_request", message)
     }
+    /// The client's own request body broke off, was malformed, or never arrived in time:
+    /// the client's fault, never blamed on Ollama.
+    pub fn client_body(error: &pingora::Error) -> ProxyError {
+        if matches!(error.etype(), pingora::ErrorType::ReadTimedout) {
+            return ProxyError::new(
+                408,
+                "invalid_request_error",
+                "request_timeout",
+                "the request body did not arrive in time: send the whole body without pausing"
+                    .into(),
+            );
+        }
+        ProxyError::new(
+            400,
+            "invalid_request_error",
+            "invalid_request_body",
+            "the request body is incomplete or malformed (shorter than its Content-Length, \
+             or broken chunked encoding): send it whole"
+                .into(),
+        )
+    }
+
     pub fn unauthorized(message: String) -> ProxyError {
         ProxyError::new(401, "authentication_error", "invalid_api_key", message)
     }

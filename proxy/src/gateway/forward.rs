@@ -30,18 +30,22 @@ pub async fn run(
             Ok(peer) => peer,
             Err(mut answer) => {
                 ctx.answered_status = Some(answer.status);
-                if let Some(origin) = &ctx.cors_origin {
-                    answer
-                        .headers
-                        .push(("access-control-allow-origin", origin.clone()));
-                    answer.headers.push(("vary", "Origin".into()));
-                }
+                answer
+                    .headers
+                    .extend(super::cors::headers(ctx.cors_origin.as_deref()));
                 respond_error(session, ctx.dialect, &answer).await?;
                 return Ok(());
             }
         };
         let (mut upstream, reused) = match connector.get_http_session(&peer).await {
-            Ok(connected) => connected,
+            Ok(connected) => {
+                // Pingora's own loop applies the peer's timeouts to its sessions; this one
+                // must too, or a host that accepts and never answers holds the request.
+                let (mut session, reused) = connected;
+                session.set_read_timeout(peer.options.read_timeout);
+                session.set_write_timeout(peer.options.write_timeout);
+                (session, reused)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot connect to an Ollama host; trying another");
                 // When no host is left, the next choice answers 502.

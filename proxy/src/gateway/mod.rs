@@ -233,11 +233,8 @@ impl ProxyHttp for Gateway {
             Some(err) if session.response_written().is_none() => {
                 ctx.answered_status = Some(err.status);
                 let mut err = err.clone();
-                if let Some(origin) = &ctx.cors_origin {
-                    err.headers
-                        .push(("access-control-allow-origin", origin.clone()));
-                    err.headers.push(("vary", "Origin".into()));
-                }
+                err.headers
+                    .extend(cors::headers(ctx.cors_origin.as_deref()));
                 // The connection is not reused after a failed proxy: tell the client.
                 session.set_keepalive(None);
                 if let Err(write_error) = errors::respond_error(session, ctx.dialect, &err).await {

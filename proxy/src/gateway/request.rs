@@ -172,7 +172,7 @@ async fn counted(
     let inject_usage = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
     let info = match inspect(api, body.clone(), default_model, inject_usage).await {
         Ok(info) => info,
-        Err(message) => return refuse(session, ctx, ProxyError::bad_request(message)).await,
+        Err(e) => return refuse(session, ctx, e).await,
     };
     if let Err(e) = check_model(key, &info.model) {
         return refuse(session, ctx, e).await;
@@ -265,27 +265,39 @@ async fn with_output_limit(api: Api, body: Bytes, cap: u64) -> Bytes {
     }
 }
 
-/// Parses the body; large bodies on a blocking thread.
+/// Parses the body; large bodies on a blocking thread. A body the client got wrong is a 400;
+/// the inspection itself failing (a panic on the blocking thread) is the gateway's 500.
 async fn inspect(
     api: Api,
     body: Bytes,
     default_model: &str,
     inject_usage: bool,
-) -> Result<RequestInfo, String> {
+) -> Result<RequestInfo, ProxyError> {
     if body.is_empty() {
-        return Err("missing request body: send a JSON object".into());
+        return Err(ProxyError::bad_request(
+            "missing request body: send a JSON object".into(),
+        ));
     }
     let result = if body.len() <= INSPECT_INLINE_LIMIT {
         inspect_request(api, &body, default_model, inject_usage)
     } else {
         let default_model = default_model.to_owned();
-        tokio::task::spawn_blocking(move || {
+        match tokio::task::spawn_blocking(move || {
             inspect_request(api, &body, &default_model, inject_usage)
         })
         .await
-        .map_err(|e| format!("request inspection failed: {e}"))?
+        {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "request inspection failed");
+                return Err(ProxyError::internal(
+                    "the gateway failed to read this request; it is logged, please report it"
+                        .into(),
+                ));
+            }
+        }
     };
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| ProxyError::bad_request(e.to_string()))
 }
 
 fn body_decision(session: &Session) -> Decision {
@@ -380,7 +392,17 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
         .map_or(0, |n| usize::try_from(n).unwrap_or(0))
         .min(limit_usize);
     let mut body = BytesMut::with_capacity(capacity);
-    while let Some(chunk) = downstream.read_request_body().await? {
+    loop {
+        let chunk = match downstream.read_request_body().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "the client's request body broke off");
+                // What is left of the body cannot be read: the connection ends with the answer.
+                downstream.set_keepalive(None);
+                return Ok(Err(ProxyError::client_body(&e)));
+            }
+        };
         if body.len() + chunk.len() > limit_usize {
             return Ok(Err(ProxyError::too_large(limit)));
         }
@@ -390,13 +412,7 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
 }
 
 fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
-    match &ctx.cors_origin {
-        Some(origin) => vec![
-            ("access-control-allow-origin", origin.clone()),
-            ("vary", "Origin".into()),
-        ],
-        None => Vec::new(),
-    }
+    super::cors::headers(ctx.cors_origin.as_deref())
 }
 
 async fn refuse(

@@ -8,6 +8,7 @@ mod admin;
 mod bodies;
 mod cli;
 mod concurrency;
+mod faults;
 mod hard_quota;
 mod ledger;
 mod routes;
