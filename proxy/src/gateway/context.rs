@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use quota_engine::gate::Headroom;
-use quota_engine::{Admission, ApiKey, PeriodKeys};
+use quota_engine::usage_log::{UsageRecord, UsageSink};
+use quota_engine::{Admission, ApiKey, Ledger, PeriodKeys};
 
 use super::errors::{Dialect, ProxyError};
 use super::route::Route;
-use crate::dialect::{Api, Meter, Usage};
+use crate::dialect::{Api, Meter, TokenCounting, Usage};
 use crate::state::RuntimeSettings;
 use crate::upstream::InflightGuard;
 
@@ -44,6 +45,9 @@ pub struct RequestCtx {
     pub admission: Option<Admission>,
     /// request_filter → response_body_filter, logging: the periods the request was admitted in.
     pub periods: Option<PeriodKeys>,
+    /// request_filter (admission) → Drop: where to settle a request whose `logging` never ran
+    /// (the process stopped while it streamed and Pingora dropped its task).
+    pub settle_on_drop: Option<DropSettlement>,
     /// response_body_filter: the key's token quota has no room left for this answer; it ends
     /// at the next line boundary.
     pub cut_wanted: bool,
@@ -93,6 +97,7 @@ impl RequestCtx {
             client_wants_usage: false,
             admission: None,
             periods: None,
+            settle_on_drop: None,
             cut_wanted: false,
             cut_tail: None,
             headroom: Headroom::default(),
@@ -114,6 +119,51 @@ impl RequestCtx {
         self.key
             .as_deref()
             .map_or("none", |k| k.key_prefix.as_str())
+    }
+}
+
+/// What a request needs to settle itself when its task is dropped before `logging`.
+pub struct DropSettlement {
+    pub ledger: Ledger,
+    pub usage: UsageSink,
+    pub counting: TokenCounting,
+}
+
+impl Drop for RequestCtx {
+    /// At shutdown, after the grace period, Pingora drops the tasks of requests still
+    /// streaming: their `logging` never runs. Whatever was streamed to the client so far is
+    /// committed here (in memory; the ledger's last flush writes it), so no admitted usage is
+    /// lost.
+    fn drop(&mut self) {
+        let (Some(admission), Some(settle)) = (self.admission.take(), self.settle_on_drop.take())
+        else {
+            return;
+        };
+        let usage = match (self.usage, self.meter.as_mut()) {
+            (Some(usage), _) => usage,
+            (None, Some(meter)) => meter.finish().0,
+            (None, None) => Usage::default(),
+        };
+        if self.upstream_status.is_none() {
+            settle.ledger.refund(&admission);
+            return;
+        }
+        let (prompt, completion) = usage.charge(settle.counting, self.prompt_tokens);
+        let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
+        let charged = u64::try_from(settle.ledger.commit_now(&admission, total)).unwrap_or(0);
+        let prompt = prompt.min(charged);
+        settle.usage.record(UsageRecord {
+            key_id: admission.key_id,
+            day: admission.day.clone(),
+            model: self.model.clone().unwrap_or_default(),
+            prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
+            completion_tokens: i64::try_from(charged - prompt).unwrap_or(i64::MAX),
+        });
+        tracing::info!(
+            key_id = admission.key_id,
+            tokens = charged,
+            "request cut off by shutdown: its streamed usage is committed"
+        );
     }
 }
 

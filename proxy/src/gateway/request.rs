@@ -219,6 +219,11 @@ async fn counted(
             });
             ctx.admission = Some(admission);
             ctx.periods = Some(periods);
+            ctx.settle_on_drop = Some(super::context::DropSettlement {
+                ledger: state.ledger.clone(),
+                usage: state.usage.clone(),
+                counting: state.config.token_counting,
+            });
             Ok(body_decision(session))
         }
         Ok(GateDecision::Refused(refusal)) => {

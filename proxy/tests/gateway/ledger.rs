@@ -127,3 +127,62 @@ async fn a_second_serve_on_one_sqlite_file_is_refused() {
     let key = first.create_key(&[]);
     assert_eq!(split_burst(&[&first], &key, &[1]).await, (1, 0));
 }
+
+/// SIGTERM while streams run longer than the grace period: the process stops them, and what
+/// each had streamed to its client is in the usage after the exit (not only the prompts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_commits_what_cut_streams_had_sent() {
+    use futures_util::StreamExt;
+    let upstream = crate::support::fake_with(fake_ollama::FakeConfig {
+        chunks: 400,
+        chunk_delay: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let mut gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let r = gw
+            .post(
+                "/api/generate",
+                &key,
+                serde_json::json!({"model": "llama3", "prompt": "hi"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        streams.push(r.bytes_stream());
+    }
+    // Every stream has sent at least 10 tokens to its client.
+    for stream in &mut streams {
+        let mut lines = 0;
+        while lines < 10 {
+            let chunk = stream.next().await.unwrap().unwrap();
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+    }
+    let reader = tokio::spawn(async move {
+        for mut stream in streams {
+            while let Some(Ok(_)) = stream.next().await {}
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        gw.terminate();
+        gw
+    })
+    .await
+    .map(|gw| async move {
+        let c = gw.counters(1).await;
+        assert_eq!(c.day_requests, 3);
+        let prompts = 3 * crate::support::tokens("hi");
+        assert!(
+            c.day_tokens >= prompts + 30,
+            "only {} tokens recorded: the streamed completions were lost",
+            c.day_tokens
+        );
+        assert!(c.day_tokens < prompts + 3 * 400, "{} tokens", c.day_tokens);
+    })
+    .unwrap()
+    .await;
+    let _ = reader.await;
+}

@@ -483,6 +483,30 @@ impl Ledger {
                 }
             }
         }
+        Self::settle_in_memory(&entry, admission, total)
+    }
+
+    /// Settles a request in memory only (no grant beyond the lease): for requests whose
+    /// answer was cut off by the process stopping, settled from a destructor.
+    pub fn commit_now(&self, admission: &Admission, total_tokens: i64) -> i64 {
+        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+            return 0;
+        };
+        let mut admission = admission.clone();
+        let total = total_tokens.max(0);
+        let over = total - admission.reserved_tokens;
+        if over > 0 {
+            entry
+                .account
+                .lock()
+                .extend(&mut admission, over, !self.inner.config.shared);
+        }
+        Self::settle_in_memory(&entry, admission, total)
+    }
+
+    /// The request is no longer in flight; what it reserved beyond `total` goes back to the
+    /// lease. Returns what it is charged.
+    fn settle_in_memory(entry: &Entry, mut admission: Admission, total: i64) -> i64 {
         let mut account = entry.account.lock();
         account.settled(admission.reserved_tokens);
         let unused = admission.reserved_tokens - total;
