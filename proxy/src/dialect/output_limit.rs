@@ -404,3 +404,84 @@ mod tests {
         assert_eq!(client_limit(Api::Chat, &root), Some(5));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Arbitrary JSON values, a few levels deep, with keys that collide with the limit
+    /// fields now and then.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[ -~\\\\\"{}\\[\\]é\u{1F600}]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("max_tokens".to_string()),
+            Just("options".to_string()),
+            Just("num_predict".to_string()),
+            "[a-z_\"\\\\]{1,8}",
+        ]
+    }
+
+    proptest! {
+        /// Whatever object a client sends, the spliced body is valid JSON that Ollama reads
+        /// with the cap (or less) in the route's field, and everything else unchanged.
+        #[test]
+        fn splicing_keeps_the_body_and_sets_the_cap(
+            members in prop::collection::vec((key(), json_value()), 0..6),
+            cap in 1u64..1_000_000,
+        ) {
+            let object: serde_json::Map<String, Value> = members.into_iter().collect();
+            let body = serde_json::to_vec(&Value::Object(object.clone())).unwrap();
+            for api in [Api::OpenAiCompletions, Api::Chat] {
+                let Some(out) = set_output_limit(api, &body, cap) else {
+                    // Only native options that are neither an object nor null.
+                    prop_assert!(api == Api::Chat);
+                    prop_assert!(object.get("options").is_some_and(|o| !o.is_object() && !o.is_null()));
+                    continue;
+                };
+                let parsed: Value = serde_json::from_slice(&out).unwrap();
+                let limit = match api {
+                    Api::Chat => parsed["options"]["num_predict"].as_u64(),
+                    _ => parsed["max_tokens"].as_u64(),
+                };
+                prop_assert!(limit.is_some_and(|l| l >= 1 && l <= cap), "{parsed}");
+                let mut rest = parsed.clone();
+                let mut original = Value::Object(object.clone());
+                for v in [&mut rest, &mut original] {
+                    let map = v.as_object_mut().unwrap();
+                    match api {
+                        Api::Chat => {
+                            if let Some(Value::Object(o)) = map.get_mut("options") {
+                                o.remove("num_predict");
+                            }
+                            if map.get("options").is_some_and(|o| o.as_object().is_some_and(|o| o.is_empty()) || o.is_null()) {
+                                map.remove("options");
+                            }
+                        }
+                        _ => {
+                            map.remove("max_tokens");
+                        }
+                    }
+                }
+                prop_assert_eq!(rest, original);
+            }
+        }
+    }
+}

@@ -482,3 +482,30 @@ mod tests {
         assert_eq!(show_model(b"nope"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any `Authorization` / `x-api-key` value: the parser never panics, and a key it
+        /// returns is non-empty, trimmed, and taken from the value that was sent.
+        #[test]
+        fn key_headers_never_panic(auth in "[ -~]{0,40}", api_key in "[ -~]{0,40}") {
+            let mut r = RequestHeader::build("POST", b"/api/chat", None).unwrap();
+            if !auth.is_empty() {
+                r.insert_header("authorization", auth.as_str()).unwrap();
+            }
+            if !api_key.is_empty() {
+                r.insert_header("x-api-key", api_key.as_str()).unwrap();
+            }
+            if let Some(key) = key_from_headers(&r) {
+                prop_assert!(!key.is_empty());
+                prop_assert_eq!(key, key.trim());
+                prop_assert!(auth.contains(key) || api_key.contains(key));
+            }
+        }
+    }
+}
