@@ -1,6 +1,7 @@
 //! `request_filter`: route → key → body → model → gate, before any byte goes upstream.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -427,8 +428,40 @@ async fn refuse(
 ) -> Result<Decision> {
     ctx.answered_status = Some(error.status);
     error.headers.extend(cors_headers(ctx));
+    if error.status == 413 {
+        session.set_keepalive(None);
+    }
     respond_error(session, ctx.dialect, &error).await?;
+    if error.status == 413 {
+        linger(session).await;
+    }
     Ok(Decision::Answered)
+}
+
+/// How long, and how much, of a refused body is read and thrown away after the answer.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 << 20;
+
+/// Reads and discards what the client still sends of a body refused as too large, for a
+/// bounded time, as nginx's lingering close does: clients that send the whole body before
+/// reading (Python's `http.client`, curl without `Expect`) then read the 413 instead of
+/// failing with a broken pipe. The connection is closed afterwards.
+async fn linger(session: &mut Session) {
+    let expects_continue = session.req_header().headers.contains_key("expect");
+    if expects_continue {
+        return; // the client waits for a 100 that never comes: it sends nothing more
+    }
+    let downstream = session.as_downstream_mut();
+    let drain = async {
+        let mut read = 0usize;
+        while let Ok(Some(chunk)) = downstream.read_request_body().await {
+            read += chunk.len();
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 #[cfg(test)]
