@@ -192,9 +192,15 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
             o
         }
     };
+    // Short: a database that is down must fail requests fast (they are refused with a
+    // message), not hold each of them for long; the pool reconnects by itself once it is back.
+    let wait = match url {
+        DatabaseUrl::Sqlite(_) => Duration::from_secs(10),
+        DatabaseUrl::Postgres(_) => Duration::from_secs(1),
+    };
     options
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(wait)
+        .connect_timeout(wait)
         .idle_timeout(Duration::from_secs(300))
         // sqlx pings a pooled connection before handing it out by default: one more round
         // trip per statement on the hot path, for a local file or a pool it manages itself.

@@ -34,6 +34,12 @@ pub enum EngineError {
     /// No API key with this id.
     #[error("no API key with id {0}")]
     KeyNotFound(i64),
+    /// Usage cannot be written to the database (it has failed for a while): admission fails
+    /// closed until it lands again. Nothing admitted is forgotten meanwhile.
+    #[error(
+        "usage cannot be written to the database ({0}); requests are refused until it is back"
+    )]
+    UsageNotLanding(String),
     /// A stored value could not be decoded (a corrupted `allowed_models` or setting).
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),

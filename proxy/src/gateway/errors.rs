@@ -127,6 +127,12 @@ impl ProxyError {
     pub fn gateway_timeout(message: String) -> ProxyError {
         ProxyError::new(504, "api_error", "upstream_timeout", message)
     }
+    /// The quota database cannot be reached or written: admission fails closed, briefly.
+    pub fn database_unavailable(message: String) -> ProxyError {
+        let mut e = ProxyError::new(503, "api_error", "database_unavailable", message);
+        e.headers.push(("retry-after", "1".into()));
+        e
+    }
     pub fn internal(message: String) -> ProxyError {
         ProxyError::new(500, "api_error", "internal_error", message)
     }

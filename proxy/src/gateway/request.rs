@@ -244,12 +244,19 @@ async fn counted(
             )
             .await
         }
+        Err(e @ quota_engine::EngineError::UsageNotLanding(_)) => {
+            tracing::debug!(error = %e, key_id = key.id, "refused: usage cannot be written");
+            let message = format!("the quota database is unavailable: {e}");
+            refuse(session, ctx, ProxyError::database_unavailable(message)).await
+        }
         Err(e) => {
             tracing::error!(error = %e, key_id = key.id, "quota gate failed");
             refuse(
                 session,
                 ctx,
-                ProxyError::internal("the quota database is unavailable; try again shortly".into()),
+                ProxyError::database_unavailable(
+                    "the quota database is unavailable; try again shortly".into(),
+                ),
             )
             .await
         }
@@ -347,7 +354,7 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
         Ok(None) => return Err(ProxyError::unauthorized("invalid API key".into())),
         Err(e) => {
             tracing::error!(error = %e, "key lookup failed");
-            return Err(ProxyError::internal(
+            return Err(ProxyError::database_unavailable(
                 "the key database is unavailable; try again shortly".into(),
             ));
         }

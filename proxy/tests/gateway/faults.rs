@@ -189,3 +189,123 @@ async fn error_answers_expose_retry_after_to_browsers() {
     assert!(header("access-control-expose-headers").contains("retry-after"));
     assert!(!header("retry-after").is_empty());
 }
+
+/// A TCP forwarder to PostgreSQL that can be broken (every connection closed, new ones
+/// refused) and restored: PostgreSQL going away and coming back, as the gateway sees it.
+struct Breakable {
+    addr: std::net::SocketAddr,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Breakable {
+    async fn to(target: std::net::SocketAddr) -> Breakable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (b, l) = (broken.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if b.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Breakable {
+            addr,
+            broken,
+            links,
+        }
+    }
+
+    fn break_all(&self) {
+        self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.broken
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// PostgreSQL goes away: requests the ledger can admit from memory still pass at first, and
+/// their usage is kept; once it cannot be written for a while, admission fails closed with
+/// 503 and a message that says why (fast, not after a long pool timeout). When PostgreSQL
+/// is back the gateway recovers by itself, and every request it admitted is in the usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_down_fails_closed_and_recovers_with_nothing_lost() {
+    let Some(base) = crate::support::postgres_url() else {
+        return;
+    };
+    let url = crate::support::fresh_postgres_schema().await;
+    let pg: std::net::SocketAddr = base
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .parse()
+        .unwrap();
+    let forwarder = Breakable::to(pg).await;
+    let via = url.replacen(&pg.to_string(), &forwarder.addr.to_string(), 1);
+    let upstream = crate::support::fake();
+    let gw = Gateway::start(
+        &upstream.url(),
+        Options {
+            db: crate::support::Db::Shared(via),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = gw.create_key(&["--daily-requests", "1000"]);
+    let chat = || {
+        gw.post(
+            "/api/chat",
+            &key,
+            json!({"model": "llama3", "stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+    };
+    assert_eq!(chat().await.unwrap().status(), 200);
+    forwarder.break_all();
+    let mut served = 1;
+    let mut refusal = None;
+    for _ in 0..100 {
+        let r = chat().await.unwrap();
+        match r.status().as_u16() {
+            200 => served += 1,
+            503 => {
+                refusal = Some(r.text().await.unwrap());
+                break;
+            }
+            other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refusal = refusal.expect("admission never failed closed while usage could not land");
+    assert!(
+        refusal.contains("quota database is unavailable"),
+        "{refusal}"
+    );
+    forwarder.restore();
+    let mut back = false;
+    for _ in 0..100 {
+        if chat().await.unwrap().status() == 200 {
+            served += 1;
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the gateway did not recover once PostgreSQL was back");
+    gw.wait_for_counters(1, |c| c.day_requests == served).await;
+}

@@ -55,7 +55,7 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-async fn fresh_postgres_schema() -> String {
+pub async fn fresh_postgres_schema() -> String {
     let base = postgres_url().expect("TEST_DATABASE_URL");
     let schema = format!(
         "gw_{}_{}_{}",

@@ -84,6 +84,9 @@ const BLOCK_DIVISOR: i64 = 16;
 const EXACT_AFTER_DEMAND: Duration = Duration::from_secs(10);
 /// Attempts at the last flush before the process exits.
 const SHUTDOWN_FLUSH_ATTEMPTS: usize = 20;
+/// Flushes failing for this long make admission fail closed: usage that cannot be written is
+/// kept, but no more is taken on until it lands.
+const FAIL_CLOSED_AFTER: Duration = Duration::from_secs(1);
 /// Attempts at a grant that keeps racing other instances before giving up with an error.
 const GRANT_ATTEMPTS: usize = 8;
 
@@ -105,6 +108,8 @@ struct Inner {
     /// committed (or put back). So a grant never counts a delta both in memory and in the row,
     /// nor misses one in flight. One flush at a time, too.
     settling: tokio::sync::RwLock<()>,
+    /// Since when flushes fail, and the last failure (`None` while they land).
+    failing: Mutex<Option<(Instant, String)>>,
 }
 
 /// Cheap to clone; one per process.
@@ -132,6 +137,7 @@ impl Ledger {
                 config,
                 entries: RwLock::new(HashMap::new()),
                 settling: tokio::sync::RwLock::new(()),
+                failing: Mutex::new(None),
             }),
         }
     }
@@ -188,6 +194,11 @@ impl Ledger {
             ..*ask
         };
         let policy = self.inner.config.output;
+        if let Some((since, why)) = self.inner.failing.lock().clone() {
+            if since.elapsed() >= FAIL_CLOSED_AFTER {
+                return Err(EngineError::UsageNotLanding(why));
+            }
+        }
         let entry = self.entry(key_id).await?;
         let from_lease = || -> Result<Option<GateDecision>> {
             Ok(entry
@@ -611,8 +622,22 @@ impl Ledger {
         // Rows in one order on every instance: two instances' flushes never deadlock.
         batch.sort_by_key(|(key_id, _)| *key_id);
         let result = self.write(&batch).await;
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, keys = batch.len(), "usage flush failed; retrying with the next flush");
+        {
+            let mut failing = self.inner.failing.lock();
+            match &result {
+                Ok(()) => {
+                    if failing.take().is_some() {
+                        tracing::info!("usage reaches the database again; admission resumes");
+                    }
+                }
+                Err(e) => {
+                    if failing.is_none() {
+                        tracing::warn!(error = %e, keys = batch.len(), "usage flush failed; kept in memory and retried with every flush (admission fails closed after 1 s)");
+                    }
+                    let since = failing.as_ref().map_or_else(Instant::now, |(t, _)| *t);
+                    *failing = Some((since, e.to_string()));
+                }
+            }
         }
         let by_id: HashMap<i64, Arc<Entry>> = entries.into_iter().collect();
         for (key_id, _) in &batch {
