@@ -680,7 +680,12 @@ impl Ledger {
         let demands = match store::demands(&self.inner.db, &ids).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read lease demands");
+                // Once per outage: the failing flush says the rest.
+                if self.inner.failing.lock().is_none() {
+                    tracing::warn!(error = %e, "cannot read lease demands");
+                } else {
+                    tracing::debug!(error = %e, "cannot read lease demands");
+                }
                 return;
             }
         };
