@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The admin UI's tests: npm ci, type-check and build (ui/dist, which admin-api embeds),
+# The admin UI's tests: npm ci, type-check and build (ui/dist, which admin-api embeds), lint,
 # vitest component tests, then the Playwright end-to-end run against the real binaries in
 # Debian's Chromium.
 #
@@ -29,6 +29,9 @@ npm ci --no-audit --no-fund --loglevel=error
 
 echo "== ui: type-check and build (ui/dist)"
 npm run --silent build
+
+echo "== ui: lint (eslint, no warnings allowed)"
+npm run --silent lint
 
 echo "== ui: component tests (vitest)"
 npx vitest run
