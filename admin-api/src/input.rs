@@ -2,7 +2,7 @@
 //!
 //! - [`ApiJson`]: the JSON body extractor. Not JSON at all → 400; JSON of the wrong shape →
 //!   422 `"<field>: <what is wrong>"`. axum's own `Json` answers in plain text and does not
-//!   name fields the way the contract wants, so handlers use this one.
+//!   name fields the way docs/api.md promises, so handlers use this one.
 //! - [`KeyId`]: the `{id}` path segment; anything that is not an id is an unknown key (404).
 //! - [`Patch`]: a field of a partial update (absent, `null`, or a value).
 //! - [`NonNegative`] and [`Rfc3339`]: field types that validate while deserializing.
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 
-/// A JSON object body deserialized into `T`, with contract-shaped rejections.
+/// A JSON object body deserialized into `T`, with the rejections docs/api.md describes.
 #[derive(Clone, Debug)]
 pub struct ApiJson<T>(pub T);
 

@@ -1,4 +1,4 @@
-//! The llm-quota admin API (contract §5): keys, quotas, runtime settings, usage series,
+//! The llm-quota admin API (docs/api.md, "Admin API"): keys, quotas, runtime settings, usage series,
 //! upstream status and connection help, as an axum [`Router`] for the loopback admin listener.
 //!
 //! It talks to the database only through `quota-engine` and knows nothing of Pingora: what it
@@ -8,7 +8,7 @@
 //! [`serve`] runs it on a listener until the shutdown future completes.
 //!
 //! Every `/api/*` route needs `Authorization: Bearer <ADMIN_PASSWORD>` except
-//! `GET /api/health` and `GET /api/openapi.json`. Choices where the contract leaves one:
+//! `GET /api/health` and `GET /api/openapi.json`. Choices the API reference leaves open:
 //! `DELETE /api/api-keys/{id}` answers 204 without a body; `GET /api/api-keys/{id}` returns
 //! one key object; `GET /api/api-keys/{id}/usage` and `GET /api/upstreams` answer a JSON array;
 //! request bodies with unknown fields are refused (422 naming the field) so a typo never
@@ -101,7 +101,7 @@ pub struct UpstreamStatus {
     pub inflight: u64,
 }
 
-/// The admin router: every endpoint of contract §5, the password check with its throttle,
+/// The admin router: every endpoint of docs/api.md, the password check with its throttle,
 /// CORS for `allowed_origins`, and the web UI embedded in the binary at `/`. Serve it with
 /// [`serve`] (the throttle needs client addresses); in `oneshot` tests insert
 /// `axum::extract::ConnectInfo<SocketAddr>` as a request extension.
@@ -145,7 +145,7 @@ pub async fn serve(
 }
 
 /// tower-http answers a preflight from any origin with the allowed methods and headers and
-/// withholds only `Access-Control-Allow-Origin`. The contract gives an unlisted origin no CORS
+/// withholds only `Access-Control-Allow-Origin`. An unlisted origin gets no CORS
 /// headers at all, so the others go too.
 async fn only_allowed_origins(mut response: Response) -> Response {
     let headers = response.headers_mut();

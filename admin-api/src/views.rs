@@ -1,4 +1,4 @@
-//! Response shapes of the admin API (contract §5). The CLI's `keys list --json` prints the
+//! Response shapes of the admin API (docs/api.md). The CLI's `keys list --json` prints the
 //! same key objects. Every timestamp is RFC 3339 with the offset of the operator's zone
 //! ([`timestamp`]).
 
@@ -11,7 +11,7 @@ use quota_engine::{ApiKey, PeriodKeys};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The key object of contract §5. Never the plaintext, never the digest.
+/// The key object (docs/api.md, "The key object"). Never the plaintext, never the digest.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
 pub struct KeyView {
     pub id: i64,

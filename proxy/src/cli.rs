@@ -1,4 +1,4 @@
-//! The command line (contract §1): parsing with clap and the commands that are not `serve`.
+//! The command line (README.md, docs/deployment.md): parsing with clap and the commands that are not `serve`.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error (one line on stderr), 1 runtime
 //! failure.

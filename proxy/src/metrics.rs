@@ -1,4 +1,4 @@
-//! Prometheus metrics (contract §6), registered in the default registry that
+//! Prometheus metrics (docs/operations.md), registered in the default registry that
 //! pingora-prometheus serves. Labels are bounded: route templates, model names, the key's
 //! display prefix, status codes, the configured upstream URLs.
 //!

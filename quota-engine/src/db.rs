@@ -1,6 +1,6 @@
 //! `DATABASE_URL` parsing and connecting.
 //!
-//! Accepted forms (contract §2):
+//! Accepted forms (docs/configuration.md):
 //! - `sqlite://data/llm-quota.db`, `sqlite://./x.db`: a path relative to the working directory;
 //! - `sqlite:///./x.db`, `sqlite:///x.db`: SQLAlchemy's relative form (three slashes);
 //! - `sqlite:////var/lib/x.db`: SQLAlchemy's absolute form (four slashes);

@@ -68,7 +68,7 @@ fn proxy_url(public_url: Option<&str>, host_header: Option<&str>, port: u16) -> 
     format!("http://{host}:{port}")
 }
 
-/// The proxy's routes for key holders (contract §4): method, path, counted, what it does.
+/// The proxy's routes for key holders (docs/api.md, "Routes"): method, path, counted, what it does.
 const ROUTES: &[(&str, &str, bool, &str)] = &[
     ("POST", "/api/chat", true, "Ollama chat"),
     ("POST", "/api/generate", true, "Ollama completion"),

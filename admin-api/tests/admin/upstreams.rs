@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::{harness_with, upstream, Options, Recorder};
 
-/// The upstream list is what the gateway reports, in the contract's fields.
+/// The upstream list is what the gateway reports, in the documented fields.
 #[tokio::test]
 async fn upstreams_list() {
     let h = harness_with(Options {

@@ -1,6 +1,6 @@
 //! Environment variables (and `.env` entries) as a figment layer.
 //!
-//! Each contract variable maps to its YAML twin. Values are handed over as the text the
+//! Each documented variable maps to its YAML twin. Values are handed over as the text the
 //! operator wrote (never parsed as TOML, so `ADMIN_PASSWORD=123456` stays a string), except
 //! ports, which become numbers when they are numbers, and the comma lists.
 
@@ -52,7 +52,7 @@ pub struct EnvLayer {
 }
 
 impl EnvLayer {
-    /// Keeps only the contract's variables, in any letter case of the name.
+    /// Keeps only the documented variables, in any letter case of the name.
     pub fn new(source: &'static str, vars: impl IntoIterator<Item = (String, String)>) -> EnvLayer {
         let vars = vars
             .into_iter()

@@ -1,5 +1,5 @@
 //! The one configuration pipeline: built-in defaults < YAML file < `.env` < process
-//! environment (contract §2), validated into a [`Config`] that the rest of the program uses.
+//! environment (docs/configuration.md), validated into a [`Config`] that the rest of the program uses.
 //!
 //! Every error names the key and where its value came from, e.g.
 //! `conf/llm-quota.yaml: quota.timezone: unknown time zone "Europe/Berlinn"` or
@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`file`]: the serde mirror of the YAML file (unknown keys refused).
-//! - [`env`]: the contract's environment variables as a figment layer.
+//! - [`env`]: the documented environment variables as a figment layer.
 //! - this module: loading, validation, the redacted dump of `config check`.
 
 pub mod env;

@@ -27,7 +27,7 @@ fn empty() -> Sources {
     }
 }
 
-/// With nothing configured, the contract's defaults apply.
+/// With nothing configured, the documented defaults apply.
 #[test]
 fn defaults() {
     let c = load(&empty()).unwrap();

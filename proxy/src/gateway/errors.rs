@@ -1,5 +1,5 @@
 //! Every answer the gateway writes itself, in the dialect of the route: Ollama's
-//! `{"error": "..."}` on `/api/*`, OpenAI's error object on `/v1/*` (contract §4).
+//! `{"error": "..."}` on `/api/*`, OpenAI's error object on `/v1/*` (docs/api.md, "Errors").
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;

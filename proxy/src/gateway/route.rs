@@ -1,4 +1,4 @@
-//! The route table of contract §4: which requests are counted, free, refused or unknown.
+//! The route table (docs/api.md, "Routes"): which requests are counted, free, refused or unknown.
 
 use crate::dialect::Api;
 
@@ -124,7 +124,7 @@ pub fn model_in_path(path: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    /// Every route of contract §4 lands in its class.
+    /// Every documented route lands in its class.
     #[test]
     fn table() {
         assert_eq!(classify("GET", "/healthz"), Route::Health);

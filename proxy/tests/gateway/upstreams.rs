@@ -425,7 +425,7 @@ async fn override_adds_a_host() {
     );
 }
 
-/// The contract's request metrics move with the traffic: requests by route and status,
+/// The documented request metrics move with the traffic: requests by route and status,
 /// tokens by kind, latency histograms, the in-flight gauge back at zero.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_metrics_move() {

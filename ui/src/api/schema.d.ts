@@ -304,7 +304,7 @@ export interface components {
             /** @description A non-empty label; `null` is refused. */
             name?: string | null;
         };
-        /** @description The key object of contract §5. Never the plaintext, never the digest. */
+        /** @description The key object (docs/api.md, "The key object"). Never the plaintext, never the digest. */
         KeyView: {
             /** @description `null` = every local model (cloud models must be named). */
             allowed_models?: string[] | null;
