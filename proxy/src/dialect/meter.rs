@@ -1404,4 +1404,50 @@ mod tests {
         );
         assert_eq!(Framing::from_content_type(None), Framing::Json);
     }
+
+    /// Splits `data` at the given cut points (taken modulo its length, sorted, deduplicated).
+    fn split_at_points(data: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
+        let mut cuts: Vec<usize> = points.iter().map(|p| p % (data.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(data.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.windows(2).map(|w| data[w[0]..w[1]].to_vec()).collect()
+    }
+
+    proptest::proptest! {
+        /// The meter's counts (and what it forwards) are the same for any split of the same
+        /// bytes into chunks, on NDJSON and on SSE with the injected usage chunk stripped.
+        #[test]
+        fn counts_do_not_depend_on_chunking(
+            pieces in proptest::collection::vec("[ -~é\u{1F600}\\\"\n]{0,12}", 1..12),
+            points in proptest::collection::vec(0usize..4096, 0..24),
+        ) {
+            let native: Vec<String> = pieces
+                .iter()
+                .map(|p| serde_json::json!({"message": {"content": p}, "done": false}).to_string())
+                .chain([r#"{"done":true,"prompt_eval_count":3,"eval_count":9}"#.to_string()])
+                .collect();
+            let body = lines(&native.iter().map(String::as_str).collect::<Vec<_>>());
+            let whole = run(Api::Chat, Framing::Ndjson, false, [&body[..]]);
+            let chunks = split_at_points(&body, &points);
+            let split = run(Api::Chat, Framing::Ndjson, false, chunks.iter().map(Vec::as_slice));
+            proptest::prop_assert_eq!(&whole, &split);
+
+            let events: Vec<String> = pieces
+                .iter()
+                .map(|p| format!("data: {}", serde_json::json!({"choices": [{"delta": {"content": p}}]})))
+                .chain([
+                    r#"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":9}}"#.to_string(),
+                    "data: [DONE]".to_string(),
+                ])
+                .collect();
+            let body = sse(&events.iter().map(String::as_str).collect::<Vec<_>>());
+            let whole = run(Api::OpenAiChat, Framing::Sse, true, [&body[..]]);
+            let chunks = split_at_points(&body, &points);
+            let split = run(Api::OpenAiChat, Framing::Sse, true, chunks.iter().map(Vec::as_slice));
+            proptest::prop_assert_eq!(&whole, &split);
+            proptest::prop_assert!(!String::from_utf8_lossy(&whole.1).contains("\"choices\":[]"));
+        }
+    }
 }

@@ -822,4 +822,32 @@ mod tests {
             format!(r#"{{"model":"{DEFAULT}"}}"#).as_bytes()
         );
     }
+
+    proptest::proptest! {
+        /// Request inspection never panics: any bytes either parse or give a message, on every
+        /// counted route; and a body it parsed and rewrote is still valid JSON.
+        #[test]
+        fn inspection_parses_or_explains(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            text in "[ -~]{0,64}",
+        ) {
+            let apis = [
+                Api::Generate, Api::Chat, Api::Embed, Api::EmbeddingsLegacy, Api::OpenAiChat,
+                Api::OpenAiCompletions, Api::OpenAiEmbeddings, Api::Responses, Api::Messages,
+            ];
+            let object = format!("{{\"messages\":[{{\"content\":{text:?}}}],\"stream\":true,\"prompt\":{text:?}}}");
+            for api in apis {
+                for body in [&raw[..], text.as_bytes(), object.as_bytes()] {
+                    match inspect_request(api, body, DEFAULT, true) {
+                        Ok(info) => {
+                            if let Some(rewritten) = &info.body {
+                                proptest::prop_assert!(serde_json::from_slice::<serde_json::Value>(rewritten).is_ok());
+                            }
+                        }
+                        Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+                    }
+                }
+            }
+        }
+    }
 }
