@@ -79,40 +79,32 @@ impl Ending<'_> {
                             "model": model, "output": [],
                             "usage": {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}}}),
                     ),
-                    Api::OpenAiCompletions => {
-                        push_event(
-                            &mut out,
-                            None,
-                            &json!({"id": "cmpl-llm-quota", "object": "text_completion",
-                                "created": created, "model": model,
-                                "choices": [{"text": "", "index": 0, "finish_reason": "length"}]}),
-                        );
-                        if self.with_usage {
-                            push_event(
-                                &mut out,
-                                None,
-                                &json!({"id": "cmpl-llm-quota", "object": "text_completion",
-                                    "created": created, "model": model, "choices": [], "usage": usage}),
-                            );
-                        }
-                        out.push_str("data: [DONE]\n\n");
-                    }
                     _ => {
-                        push_event(
-                            &mut out,
-                            None,
-                            &json!({"id": "chatcmpl-llm-quota", "object": "chat.completion.chunk",
-                                "created": created, "model": model,
-                                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": "length"}]}),
-                        );
+                        // Chat completions and completions: a last choice that says why, the
+                        // usage chunk when the client asked for one, then `[DONE]`.
+                        let (id, object, choice) = if api == Api::OpenAiCompletions {
+                            (
+                                "cmpl-llm-quota",
+                                "text_completion",
+                                json!({"text": "", "index": 0, "finish_reason": "length"}),
+                            )
+                        } else {
+                            (
+                                "chatcmpl-llm-quota",
+                                "chat.completion.chunk",
+                                json!({"index": 0, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": "length"}),
+                            )
+                        };
+                        let chunk = |choices: serde_json::Value| {
+                            json!({"id": id, "object": object, "created": created,
+                                "model": model, "choices": choices})
+                        };
+                        push_event(&mut out, None, &chunk(json!([choice])));
                         if self.with_usage {
-                            push_event(
-                                &mut out,
-                                None,
-                                &json!({"id": "chatcmpl-llm-quota", "object": "chat.completion.chunk",
-                                    "created": created, "model": model, "choices": [], "usage": usage}),
-                            );
+                            let mut last = chunk(json!([]));
+                            last["usage"] = usage;
+                            push_event(&mut out, None, &last);
                         }
                         out.push_str("data: [DONE]\n\n");
                     }

@@ -14,7 +14,7 @@ use super::context::RequestCtx;
 use crate::state::{AppState, RuntimeSettings};
 
 /// More than any model produces or reads in one request; counts above it are clamped.
-const MAX_TOKENS_PER_REQUEST: u64 = 1 << 40;
+pub(crate) const MAX_TOKENS_PER_REQUEST: u64 = 1 << 40;
 
 pub async fn settle(
     state: &AppState,
@@ -28,6 +28,8 @@ pub async fn settle(
         .answered_status
         .or_else(|| session.response_written().map(|r| r.status.as_u16()))
         .unwrap_or(0);
+    // The meter's last word (before the context is borrowed for labels).
+    let usage = ctx.final_usage();
     let model = ctx.model.as_deref().unwrap_or("");
     let model_label = model_label(ctx.model.as_deref(), ctx.runtime.as_deref());
     let key_label = ctx.key_label().to_owned();
@@ -59,11 +61,6 @@ pub async fn settle(
     }
 
     if let Some(admission) = ctx.admission.take() {
-        let usage = match (ctx.usage, ctx.meter.as_mut()) {
-            (Some(usage), _) => usage,
-            (None, Some(meter)) => meter.finish().0,
-            (None, None) => Default::default(),
-        };
         let (prompt, completion) = usage.charge(state.config.token_counting, ctx.prompt_tokens);
         // A bogus count from upstream must not overflow the counters (and stop every flush).
         let (prompt, completion) = (
@@ -87,9 +84,7 @@ pub async fn settle(
                 }
                 None => 0,
             };
-            let charged = u64::try_from(charged).unwrap_or(0);
-            let prompt = prompt.min(charged);
-            (prompt, charged - prompt)
+            super::context::split_charge(prompt, charged)
         } else {
             state.ledger.refund(&admission);
             (prompt, completion)

@@ -122,6 +122,26 @@ impl RequestCtx {
     }
 }
 
+impl RequestCtx {
+    /// The answer's usage as metered: the final count, or (for an answer that ended early)
+    /// what the meter has seen so far, flushed.
+    pub fn final_usage(&mut self) -> Usage {
+        match (self.usage, self.meter.as_mut()) {
+            (Some(usage), _) => usage,
+            (None, Some(meter)) => meter.finish().0,
+            (None, None) => Usage::default(),
+        }
+    }
+}
+
+/// (prompt, completion) of a request charged `charged` tokens in all: the prompt first, the
+/// rest for the completion (a capped charge shortens the completion).
+pub fn split_charge(prompt: u64, charged: i64) -> (u64, u64) {
+    let charged = u64::try_from(charged).unwrap_or(0);
+    let prompt = prompt.min(charged);
+    (prompt, charged - prompt)
+}
+
 /// What a request needs to settle itself when its task is dropped before `logging`.
 pub struct DropSettlement {
     pub ledger: Ledger,
@@ -139,25 +159,23 @@ impl Drop for RequestCtx {
         else {
             return;
         };
-        let usage = match (self.usage, self.meter.as_mut()) {
-            (Some(usage), _) => usage,
-            (None, Some(meter)) => meter.finish().0,
-            (None, None) => Usage::default(),
-        };
+        let usage = self.final_usage();
         if self.upstream_status.is_none() {
             settle.ledger.refund(&admission);
             return;
         }
         let (prompt, completion) = usage.charge(settle.counting, self.prompt_tokens);
+        let max = super::accounting::MAX_TOKENS_PER_REQUEST;
+        let (prompt, completion) = (prompt.min(max), completion.min(max));
         let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-        let charged = u64::try_from(settle.ledger.commit_now(&admission, total)).unwrap_or(0);
-        let prompt = prompt.min(charged);
+        let charged = settle.ledger.commit_now(&admission, total);
+        let (prompt, completion) = split_charge(prompt, charged);
         settle.usage.record(UsageRecord {
             key_id: admission.key_id,
             day: admission.day.clone(),
             model: self.model.clone().unwrap_or_default(),
             prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
-            completion_tokens: i64::try_from(charged - prompt).unwrap_or(i64::MAX),
+            completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
         });
         tracing::info!(
             key_id = admission.key_id,
