@@ -110,6 +110,8 @@ struct Inner {
     settling: tokio::sync::RwLock<()>,
     /// Since when flushes fail, and the last failure (`None` while they land).
     failing: Mutex<Option<(Instant, String)>>,
+    /// Whether `failing` is set: read by every admission without taking the lock.
+    failing_flag: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; one per process.
@@ -138,6 +140,7 @@ impl Ledger {
                 entries: RwLock::new(HashMap::new()),
                 settling: tokio::sync::RwLock::new(()),
                 failing: Mutex::new(None),
+                failing_flag: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -194,7 +197,13 @@ impl Ledger {
             ..*ask
         };
         let policy = self.inner.config.output;
-        if let Some((since, why)) = self.inner.failing.lock().clone() {
+        let failing = self
+            .inner
+            .failing_flag
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| self.inner.failing.lock().clone())
+            .flatten();
+        if let Some((since, why)) = failing {
             if since.elapsed() >= FAIL_CLOSED_AFTER {
                 return Err(EngineError::UsageNotLanding(why));
             }
@@ -626,6 +635,9 @@ impl Ledger {
             let mut failing = self.inner.failing.lock();
             match &result {
                 Ok(()) => {
+                    self.inner
+                        .failing_flag
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     if failing.take().is_some() {
                         tracing::info!("usage reaches the database again; admission resumes");
                     }
@@ -636,6 +648,9 @@ impl Ledger {
                     }
                     let since = failing.as_ref().map_or_else(Instant::now, |(t, _)| *t);
                     *failing = Some((since, e.to_string()));
+                    self.inner
+                        .failing_flag
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
