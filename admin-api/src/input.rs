@@ -5,7 +5,8 @@
 //!   name fields the way docs/api.md promises, so handlers use this one.
 //! - [`KeyId`]: the `{id}` path segment; anything that is not an id is an unknown key (404).
 //! - [`Patch`]: a field of a partial update (absent, `null`, or a value).
-//! - [`NonNegative`] and [`Rfc3339`]: field types that validate while deserializing.
+//! - [`NonNegative`], [`Priority`] and [`Rfc3339`]: field types that validate while
+//!   deserializing.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -166,6 +167,36 @@ impl<'de> Deserialize<'de> for NonNegative {
                     return Err(E::invalid_value(Unexpected::Signed(v), &self));
                 }
                 Ok(NonNegative(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A fair-queue priority: a JSON integer from 1 to 10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Priority(pub i64);
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Priority;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer from 1 to 10, or null for the default (1)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Priority, E> {
+                match i64::try_from(v) {
+                    Ok(p) if (1..=10).contains(&p) => Ok(Priority(p)),
+                    _ => Err(E::invalid_value(Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Priority, E> {
+                if (1..=10).contains(&v) {
+                    Ok(Priority(v))
+                } else {
+                    Err(E::invalid_value(Unexpected::Signed(v), &self))
+                }
             }
         }
         d.deserialize_any(V)

@@ -85,6 +85,10 @@ pub trait GatewayHooks: Send + Sync + 'static {
     fn in_flight(&self, _key_id: i64) -> views::InFlightView {
         views::InFlightView::default()
     }
+    /// Counted requests per model on this instance: running on a host, and waiting.
+    fn model_load(&self) -> Vec<views::ModelLoadView> {
+        Vec::new()
+    }
 }
 
 /// One Ollama upstream as `GET /api/upstreams` shows it.

@@ -31,6 +31,7 @@ use crate::routes::{info, keys, settings, upstreams};
         settings::update,
         upstreams::list,
         upstreams::models,
+        upstreams::queue,
         info::proxy_info,
         info::health,
     ),

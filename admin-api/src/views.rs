@@ -28,6 +28,17 @@ pub struct KeyView {
     pub monthly_token_limit: Option<i64>,
     pub daily_request_limit: Option<i64>,
     pub monthly_request_limit: Option<i64>,
+    /// Requests in any sliding 60 seconds; `null` = unlimited.
+    pub requests_per_minute: Option<i64>,
+    /// Tokens in any sliding 60 seconds (prompts at admission, answers when they end);
+    /// `null` = unlimited.
+    pub tokens_per_minute: Option<i64>,
+    /// Counted requests in flight at once on an instance; more wait in the key's queue.
+    /// `null` = unlimited.
+    pub max_parallel_requests: Option<i64>,
+    /// Weight in the fair queue for busy hosts, 1–10 (default 1).
+    #[schema(minimum = 1, maximum = 10, example = 1)]
+    pub priority: i64,
     /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
     /// Usage so far; tokens include what requests in flight hold reserved.
@@ -41,6 +52,25 @@ pub struct KeyView {
 pub struct InFlightView {
     pub requests: i64,
     pub reserved_tokens: i64,
+}
+
+/// One model of `GET /api/queue`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct ModelLoadView {
+    #[schema(example = "llama3")]
+    pub model: String,
+    /// Counted requests on an Ollama host now.
+    pub running: i64,
+    /// Counted requests waiting: for a parallel slot of their key, or for a host at its
+    /// `max_concurrency` (the fair queue).
+    pub waiting: i64,
+}
+
+/// `GET /api/queue`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct QueueView {
+    /// Every model that has had counted requests since the start, by name.
+    pub models: Vec<ModelLoadView>,
 }
 
 /// A key's usage in the current day and month of the operator's zone.
@@ -85,6 +115,10 @@ impl KeyView {
             monthly_token_limit: key.limits.monthly_tokens,
             daily_request_limit: key.limits.daily_requests,
             monthly_request_limit: key.limits.monthly_requests,
+            requests_per_minute: key.pacing.requests_per_minute,
+            tokens_per_minute: key.pacing.tokens_per_minute,
+            max_parallel_requests: key.pacing.max_parallel_requests,
+            priority: key.pacing.priority,
             allowed_models: key.allowed_models.clone(),
             usage: UsageView {
                 day: PeriodUsage {

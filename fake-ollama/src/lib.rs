@@ -51,10 +51,12 @@
 //! - `record`: [`RecordedRequest`] and the capped request log.
 //! - `host`: [`host_allowed`], Ollama's `Host`-header rule.
 //! - `clock`: RFC 3339 and Unix timestamps.
+//! - `concurrency`: generating requests in flight and their peak ([`FakeOllama::peak_concurrency`]).
 
 mod anthropic;
 mod body;
 mod clock;
+mod concurrency;
 mod gen;
 mod host;
 mod models;

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use crate::body::{empty, full, json_bytes, Timing, JSON_UTF8, TEXT};
+use crate::concurrency::{hold_until_sent, Concurrency};
 use crate::host::host_allowed;
 use crate::models::ModelInfo;
 use crate::record::{RecordedRequest, Recorder};
@@ -35,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) answer: Answer,
     pub(crate) timing: Timing,
     pub(crate) recorder: Recorder,
+    pub(crate) concurrency: Arc<Concurrency>,
     ids: AtomicU64,
     version_json: Bytes,
     tags_json: Bytes,
@@ -54,6 +56,7 @@ impl Shared {
                 abandoned: Arc::default(),
             },
             recorder: Recorder::new(record, config.record_body_limit),
+            concurrency: Arc::default(),
             ids: AtomicU64::new(0),
             version_json: json_bytes(&json!({ "version": config.version }), false)
                 .unwrap_or_default(),
@@ -171,6 +174,22 @@ impl FakeOllama {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Generating requests being served right now (a streamed answer counts while it streams).
+    pub fn active_requests(&self) -> u64 {
+        self.shared.concurrency.active()
+    }
+
+    /// The most generating requests served at once since the start (or the last
+    /// [`FakeOllama::reset_peak`]).
+    pub fn peak_concurrency(&self) -> u64 {
+        self.shared.concurrency.peak()
+    }
+
+    /// Starts measuring [`FakeOllama::peak_concurrency`] again from now.
+    pub fn reset_peak(&self) {
+        self.shared.concurrency.reset_peak();
+    }
+
     /// Empties the request log (the total count keeps counting).
     pub fn clear_requests(&self) {
         self.shared.recorder.clear();
@@ -277,6 +296,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return r;
     }
 
+    if route.generates() {
+        let active = shared.concurrency.enter();
+        let response = generate(&shared, route, &body).await;
+        return hold_until_sent(response, active);
+    }
     match route {
         Route::Root => {
             let mut r = Response::new(Body::from("Ollama is running"));
@@ -290,21 +314,35 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Route::Tags => full(StatusCode::OK, JSON_UTF8, shared.tags_json.clone()),
         Route::Ps => native::ps(&shared),
         Route::Show => native::show(&shared, &body),
-        Route::Generate => native::generate(&shared, &body, false).await,
-        Route::Chat => native::generate(&shared, &body, true).await,
         Route::Embed => native::embed(&shared, &body),
         Route::Embeddings => native::embeddings(&shared, &body),
-        Route::V1Chat => openai::chat_completions(&shared, &body).await,
-        Route::V1Completions => openai::completions(&shared, &body).await,
         Route::V1Embeddings => openai::embeddings(&shared, &body),
+        // Answered above, counted while they run.
+        Route::Generate
+        | Route::Chat
+        | Route::V1Chat
+        | Route::V1Completions
+        | Route::V1Responses
+        | Route::V1Messages => generate(&shared, route, &body).await,
         Route::V1Models => full(
             StatusCode::OK,
             crate::body::JSON,
             shared.v1_models_json.clone(),
         ),
         Route::V1Model => openai::model(&shared, path.strip_prefix("/v1/models/").unwrap_or("")),
-        Route::V1Responses => openai::responses(&shared, &body).await,
-        Route::V1Messages => anthropic::messages(&shared, &body).await,
+    }
+}
+
+/// The routes that produce an answer (counted by [`Concurrency`]).
+async fn generate(shared: &Shared, route: Route, body: &Bytes) -> Response {
+    match route {
+        Route::Generate => native::generate(shared, body, false).await,
+        Route::Chat => native::generate(shared, body, true).await,
+        Route::V1Chat => openai::chat_completions(shared, body).await,
+        Route::V1Completions => openai::completions(shared, body).await,
+        Route::V1Responses => openai::responses(shared, body).await,
+        Route::V1Messages => anthropic::messages(shared, body).await,
+        _ => empty(StatusCode::NOT_FOUND),
     }
 }
 
@@ -326,6 +364,20 @@ enum Route {
     V1Model,
     V1Responses,
     V1Messages,
+}
+
+impl Route {
+    fn generates(self) -> bool {
+        matches!(
+            self,
+            Route::Generate
+                | Route::Chat
+                | Route::V1Chat
+                | Route::V1Completions
+                | Route::V1Responses
+                | Route::V1Messages
+        )
+    }
 }
 
 const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];

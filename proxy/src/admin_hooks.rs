@@ -45,6 +45,19 @@ impl GatewayHooks for Hooks {
         }
     }
 
+    fn model_load(&self) -> Vec<admin_api::views::ModelLoadView> {
+        self.state
+            .load
+            .snapshot()
+            .into_iter()
+            .map(|l| admin_api::views::ModelLoadView {
+                model: l.model,
+                running: l.running,
+                waiting: l.waiting,
+            })
+            .collect()
+    }
+
     fn settings_changed(&self, overrides: Overrides) {
         // Resolving new upstream names may block: off the admin's async threads.
         let state = Arc::clone(&self.state);

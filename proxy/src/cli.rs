@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
-use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey};
+use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey, Pacing};
 
 use crate::config::{self, Config, Sources};
 
@@ -84,6 +84,18 @@ pub struct CreateArgs {
     pub daily_requests: Option<u64>,
     #[arg(long, value_name = "N")]
     pub monthly_requests: Option<u64>,
+    /// Requests in any sliding 60 seconds.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u64>,
+    /// Tokens in any sliding 60 seconds.
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+    /// Requests in flight at once; more wait in the key's queue.
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<u64>,
+    /// Weight in the fair queue for busy hosts, 1–10 (default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub priority: Option<u8>,
     /// Models this key may use, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "a,b")]
     pub models: Option<Vec<String>>,
@@ -233,6 +245,12 @@ async fn keys_command(
                     monthly_tokens: limit(args.monthly_tokens, "--monthly-tokens")?,
                     daily_requests: limit(args.daily_requests, "--daily-requests")?,
                     monthly_requests: limit(args.monthly_requests, "--monthly-requests")?,
+                },
+                pacing: Pacing {
+                    requests_per_minute: limit(args.rpm, "--rpm")?,
+                    tokens_per_minute: limit(args.tpm, "--tpm")?,
+                    max_parallel_requests: limit(args.max_parallel, "--max-parallel")?,
+                    priority: args.priority.map_or(1, i64::from),
                 },
                 allowed_models: args.models.clone().map(|m| {
                     m.into_iter()

@@ -27,6 +27,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
+/// Queue waits from 1 ms to 2 minutes (the default timeouts are 30 s and 60 s).
+const QUEUE_BUCKETS: &[f64] = &[
+    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
 /// Every metric the gateway updates. Built once at startup.
 pub struct Metrics {
     pub requests: IntCounterVec,
@@ -35,6 +40,7 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     pub time_to_first_token: HistogramVec,
     pub inflight: IntGauge,
+    pub queue_wait: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -83,19 +89,26 @@ impl Metrics {
                 "Requests in flight",
                 registry
             )?,
+            queue_wait: prometheus::register_histogram_with_registry!(
+                "llm_quota_queue_wait_seconds",
+                "Time a counted request waited for a parallel slot of its key and for a host (0 when it did not wait)",
+                QUEUE_BUCKETS.to_vec(),
+                registry
+            )?,
         })
     }
 
     /// The name of every metric this struct owns.
     #[cfg(test)]
     fn names(&self) -> Vec<String> {
-        let collectors: [&dyn Collector; 6] = [
+        let collectors: [&dyn Collector; 7] = [
             &self.requests,
             &self.tokens,
             &self.quota_rejections,
             &self.request_duration,
             &self.time_to_first_token,
             &self.inflight,
+            &self.queue_wait,
         ];
         collectors
             .iter()
@@ -208,6 +221,52 @@ impl Collector for UpstreamCollector {
     }
 }
 
+/// `llm_quota_queue_depth{model}`: counted requests waiting, for a parallel slot of their
+/// key or for a host, read from the gateway's per-model load at each scrape.
+pub struct QueueCollector {
+    load: Arc<crate::upstream::ModelLoad>,
+    depth: IntGaugeVec,
+    scrape: Mutex<()>,
+}
+
+impl QueueCollector {
+    pub fn new(load: Arc<crate::upstream::ModelLoad>) -> prometheus::Result<QueueCollector> {
+        Ok(QueueCollector {
+            load,
+            depth: IntGaugeVec::new(
+                Opts::new(
+                    "llm_quota_queue_depth",
+                    "Counted requests waiting for a parallel slot of their key or for an Ollama host, by model",
+                ),
+                &["model"],
+            )?,
+            scrape: Mutex::new(()),
+        })
+    }
+
+    /// Registers a collector over `load` in the default registry (once per process).
+    pub fn register(load: Arc<crate::upstream::ModelLoad>) -> prometheus::Result<()> {
+        prometheus::register(Box::new(QueueCollector::new(load)?))
+    }
+}
+
+impl Collector for QueueCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.depth.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _turn = self.scrape.lock();
+        self.depth.reset();
+        for load in self.load.snapshot() {
+            self.depth
+                .with_label_values(&[load.model.as_str()])
+                .set(load.waiting);
+        }
+        self.depth.collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -249,7 +308,9 @@ mod tests {
         let mut names = Metrics::register_in(&Registry::new()).unwrap().names();
         let upstream = UpstreamCollector::new(Box::new(|| None)).unwrap();
         names.extend(upstream.desc().iter().map(|d| d.fq_name.clone()));
-        assert_eq!(names.len(), 10);
+        let queue = QueueCollector::new(Arc::default()).unwrap();
+        names.extend(queue.desc().iter().map(|d| d.fq_name.clone()));
+        assert_eq!(names.len(), 12);
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/");
         let operations = std::fs::read_to_string(format!("{root}operations.md")).unwrap();
         for name in &names {

@@ -23,12 +23,12 @@ use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use quota_engine::ledger::OutputPolicy;
 use quota_engine::usage_log;
-use quota_engine::{DatabaseUrl, Ledger, LedgerConfig};
+use quota_engine::{DatabaseUrl, Ledger, LedgerConfig, Pacer};
 
 use crate::admin_hooks::Hooks;
 use crate::config::{Config, Listen};
 use crate::gateway::Gateway;
-use crate::metrics::{Metrics, UpstreamCollector};
+use crate::metrics::{Metrics, QueueCollector, UpstreamCollector};
 use crate::state::{refresh_settings, AppState};
 
 /// Queued usage records before new ones are dropped (the counters stay exact regardless).
@@ -107,7 +107,16 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let ledger_flusher = db_runtime.spawn(ledger.clone().run_flusher(async move {
         let _ = ledger_stopped.await;
     }));
-    let state = Arc::new(AppState::new(config, db, ledger, sink, metrics, overrides));
+    let pacer = Pacer::new(db.clone(), config.database_url.is_postgres());
+    let (stop_pacer, pacer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pacer_flusher = db_runtime.spawn(pacer.clone().run_flusher(async move {
+        let _ = pacer_stopped.await;
+    }));
+    let state = Arc::new(AppState::new(
+        config, db, ledger, pacer, sink, metrics, overrides,
+    ));
+    QueueCollector::register(Arc::clone(&state.load))
+        .context("cannot register the queue metrics")?;
     // Weak: the registry lives as long as the process and must not keep the state alive.
     let weak = Arc::downgrade(&state);
     UpstreamCollector::register(Box::new(move || {
@@ -178,7 +187,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     // Every request has finished: the ledger's last flush cannot miss one.
     let _ = stop_ledger.send(());
     let _ = stop_usage.send(());
+    let _ = stop_pacer.send(());
     db_runtime.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(5), pacer_flusher).await;
         if tokio::time::timeout(Duration::from_secs(10), ledger_flusher)
             .await
             .is_err()

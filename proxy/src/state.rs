@@ -8,11 +8,11 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use quota_engine::settings::Overrides;
 use quota_engine::usage_log::UsageSink;
-use quota_engine::{DatabaseConnection, KeyCache, Ledger};
+use quota_engine::{DatabaseConnection, KeyCache, Ledger, Pacer};
 
 use crate::config::{parse_upstream, Config, UpstreamConfig};
 use crate::metrics::Metrics;
-use crate::upstream::UpstreamPool;
+use crate::upstream::{FairQueue, ModelLoad, UpstreamPool};
 
 /// After this a cached key is re-read in the background (it is still served meanwhile):
 /// changes made through another instance bite within about this time.
@@ -36,6 +36,12 @@ pub struct AppState {
     /// Admission, commit and refund in memory, against leases of quota; its flusher writes
     /// usage to the database (see `quota_engine::ledger`).
     pub ledger: Ledger,
+    /// Per-minute limits and parallel caps of keys (see `quota_engine::pacing`).
+    pub pacer: Pacer,
+    /// Counted requests waiting for a host at its `max_concurrency`.
+    pub queue: Arc<FairQueue>,
+    /// Counted requests per model, running and waiting.
+    pub load: Arc<ModelLoad>,
     pub keys: KeyCache,
     /// Read (an `Arc` clone) by every request; replaced whole when an override changes.
     runtime: RwLock<Arc<RuntimeSettings>>,
@@ -50,6 +56,7 @@ impl AppState {
         config: Config,
         db: DatabaseConnection,
         ledger: Ledger,
+        pacer: Pacer,
         usage: UsageSink,
         metrics: Metrics,
         overrides: Overrides,
@@ -59,6 +66,9 @@ impl AppState {
             keys: KeyCache::new(KEY_CACHE_TTL),
             runtime: RwLock::new(Arc::new(runtime)),
             ledger,
+            pacer,
+            queue: Arc::default(),
+            load: Arc::default(),
             config,
             db,
             usage,

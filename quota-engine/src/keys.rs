@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::entity::{api_key, usage_counter, usage_daily, usage_log};
 use crate::gate::Limits;
+use crate::pacing::{Pacing, PacingPatch};
 use crate::{EngineError, Result};
 
 /// Random bytes in a key: 32 bytes = 256 bits, 43 URL-safe characters after `sk-`.
@@ -32,6 +33,8 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub limits: Limits,
+    /// Per-minute limits, the parallel-request cap and the fair-queue priority.
+    pub pacing: Pacing,
     /// `None` = every model.
     pub allowed_models: Option<Vec<String>>,
 }
@@ -70,6 +73,7 @@ pub struct NewKey {
     pub name: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub limits: Limits,
+    pub pacing: Pacing,
     pub allowed_models: Option<Vec<String>>,
 }
 
@@ -88,6 +92,8 @@ pub struct LimitsPatch {
     pub monthly_tokens: Option<Option<i64>>,
     pub daily_requests: Option<Option<i64>>,
     pub monthly_requests: Option<Option<i64>>,
+    /// The pacing fields, edited with the limits.
+    pub pacing: PacingPatch,
 }
 
 /// Freshly generated key material.
@@ -144,7 +150,18 @@ fn validate_models(models: &Option<Vec<String>>) -> Result<Option<String>> {
     }
 }
 
+/// The pacing fields of a row.
+fn pacing_of(m: &api_key::Model) -> Pacing {
+    Pacing {
+        requests_per_minute: m.requests_per_minute,
+        tokens_per_minute: m.tokens_per_minute,
+        max_parallel_requests: m.max_parallel_requests,
+        priority: i64::from(m.priority),
+    }
+}
+
 fn decode(m: api_key::Model) -> Result<ApiKey> {
+    let pacing = pacing_of(&m);
     let allowed_models =
         match m.allowed_models {
             None => None,
@@ -166,6 +183,7 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
             daily_requests: m.daily_request_limit,
             monthly_requests: m.monthly_request_limit,
         },
+        pacing,
         allowed_models,
     })
 }
@@ -178,6 +196,7 @@ pub async fn create(
 ) -> Result<(ApiKey, String)> {
     let name = validate_name(&new.name)?;
     new.limits.validate()?;
+    new.pacing.validate()?;
     let allowed_models = validate_models(&new.allowed_models)?;
     let material = generate();
     let txn = db.begin().await?;
@@ -193,6 +212,10 @@ pub async fn create(
         monthly_token_limit: Set(new.limits.monthly_tokens),
         daily_request_limit: Set(new.limits.daily_requests),
         monthly_request_limit: Set(new.limits.monthly_requests),
+        requests_per_minute: Set(new.pacing.requests_per_minute),
+        tokens_per_minute: Set(new.pacing.tokens_per_minute),
+        max_parallel_requests: Set(new.pacing.max_parallel_requests),
+        priority: Set(new.pacing.priority_column()),
         allowed_models: Set(allowed_models),
         ..Default::default()
     }
@@ -284,7 +307,13 @@ pub async fn update_limits(
     patch: &LimitsPatch,
     now: DateTime<Utc>,
 ) -> Result<ApiKey> {
-    let mut model = load(db, id).await?;
+    let found = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(EngineError::KeyNotFound(id))?;
+    let pacing = patch.pacing.apply(pacing_of(&found));
+    pacing.validate()?;
+    let mut model: api_key::ActiveModel = found.into();
     for (field, value) in [
         ("daily_token_limit", patch.daily_tokens),
         ("monthly_token_limit", patch.monthly_tokens),
@@ -299,6 +328,10 @@ pub async fn update_limits(
             }
         }
     }
+    model.requests_per_minute = Set(pacing.requests_per_minute);
+    model.tokens_per_minute = Set(pacing.tokens_per_minute);
+    model.max_parallel_requests = Set(pacing.max_parallel_requests);
+    model.priority = Set(pacing.priority_column());
     if let Some(v) = patch.daily_tokens {
         model.daily_token_limit = Set(v);
     }
@@ -395,6 +428,7 @@ mod tests {
             updated_at: Utc::now(),
             expires_at: None,
             limits: Limits::default(),
+            pacing: Pacing::default(),
             allowed_models: None,
         };
         assert!(key.allows_model("llama3"));

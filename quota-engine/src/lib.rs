@@ -20,6 +20,8 @@
 //! - [`periods`]: calendar day and month in a time zone, and their reset instants.
 //! - [`gate`]: limits, counters, admissions and refusals; the counters' read model.
 //! - [`ledger`]: admission, commit and refund against per-key leases; the group commit.
+//! - [`pacing`]: per-minute limits (sliding window; grants across instances), the parallel
+//!   cap per key and its queue, the fair-queue priority.
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
 //! - [`usage_log`]: usage per key, day and model, summed off the request path, and its
 //!   per-day read model.
@@ -32,6 +34,7 @@ pub mod key_cache;
 pub mod keys;
 pub mod ledger;
 pub mod migration;
+pub mod pacing;
 pub mod periods;
 pub mod settings;
 pub mod usage_log;
@@ -42,6 +45,7 @@ pub use gate::{Admission, Ask, GateDecision, Limits, QuotaExceeded};
 pub use key_cache::KeyCache;
 pub use keys::{ApiKey, KeyPatch, NewKey};
 pub use ledger::{Extension, Ledger, LedgerConfig};
+pub use pacing::{PaceRefusal, PaceTicket, Pacer, Pacing};
 pub use periods::{PeriodKeys, Periods};
 pub use sea_orm::DatabaseConnection;
 

@@ -130,6 +130,10 @@ test("create a key: the plaintext is shown once, with a copy button", async () =
   await dialog.getByLabel("Tokens per month").fill("1M");
   await dialog.getByLabel("Requests per day").fill("500");
   await expect(dialog.getByText("1,000,000 tokens")).toBeVisible();
+  await dialog.getByLabel("Requests per minute").fill("120");
+  await expect(dialog.getByLabel("Priority")).toHaveValue("1");
+  await dialog.getByLabel("Priority").fill("3");
+  await expect(dialog.getByText("3 of 10")).toBeVisible();
   await shot("create-key");
   await dialog.getByRole("button", { name: "Create key" }).click();
 
@@ -171,8 +175,16 @@ test("edit a quota from the table", async () => {
   await dialog.getByRole("button", { name: "Save changes" }).click();
   await expect(dialog).toBeHidden();
   await expect(page.getByRole("row", { name: /alice-laptop/ })).toContainText("/ 80K");
-  const keys = await admin<{ name: string; daily_token_limit: number | null; monthly_token_limit: number | null }[]>("GET", "/api/api-keys");
-  expect(keys[0]).toMatchObject({ daily_token_limit: 80000, monthly_token_limit: 1_000_000 });
+  const keys = await admin<{ name: string; daily_token_limit: number | null; monthly_token_limit: number | null; priority: number }[]>("GET", "/api/api-keys");
+  // The pacing typed at creation is kept; only the changed limit was sent.
+  expect(keys[0]).toMatchObject({
+    daily_token_limit: 80000,
+    monthly_token_limit: 1_000_000,
+    requests_per_minute: 120,
+    tokens_per_minute: null,
+    max_parallel_requests: null,
+    priority: 3,
+  });
 });
 
 test("key detail: budget, reset times with their zone, and the 30-day chart", async () => {
@@ -223,6 +235,11 @@ test("key detail: budget, reset times with their zone, and the 30-day chart", as
   await page.goto(`${stack.admin}/keys/${alice?.id}`);
   await expect(page.getByRole("heading", { name: /alice-laptop/, level: 1 })).toBeVisible();
   await expect(page.getByRole("region", { name: "Requests today" })).toContainText("497");
+  // The pacing typed in the create dialog.
+  await expect(page.getByRole("heading", { name: "Pacing", level: 2 })).toBeVisible();
+  await expect(page.getByRole("region", { name: "Requests per minute" })).toContainText("120 requests");
+  await expect(page.getByRole("region", { name: "Tokens per minute" })).toContainText("No limit");
+  await expect(page.getByRole("region", { name: "Priority" })).toContainText("3 of 10");
 });
 
 test("settings: pick the default model from the live list, see the override, reset it", async () => {
@@ -243,11 +260,18 @@ test("settings: pick the default model from the live list, see the override, res
   expect((await admin<{ default_model: string }>("GET", "/api/settings")).default_model).toBe("llama3");
 });
 
-test("upstreams: health, models and in-flight requests", async () => {
+test("upstreams: health, models, in-flight requests and the load per model", async () => {
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Upstreams" }).click();
   const row = page.getByRole("row", { name: new RegExp(stack.ollama.replace(/[.]/g, "\\.")) });
   await expect(row).toContainText("Healthy");
   await expect(row).toContainText("qwen3:8b");
+  await expect(page.getByRole("heading", { name: "Load per model", level: 2 })).toBeVisible();
+  const load = page.getByRole("table", { name: "Running and waiting requests per model" });
+  await expect(load.getByRole("columnheader", { name: "Model", exact: true })).toBeVisible();
+  await expect(load.getByRole("columnheader", { name: "Running", exact: true })).toBeVisible();
+  await expect(load.getByRole("columnheader", { name: "Waiting", exact: true })).toBeVisible();
+  // The chats above were counted requests for llama3.
+  await expect(load.getByRole("row", { name: /llama3/ })).toBeVisible();
   await shot("upstreams");
 });
 

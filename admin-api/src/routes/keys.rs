@@ -14,12 +14,13 @@ use axum::{Json, Router};
 use chrono::Utc;
 use quota_engine::gate::{self, Counters};
 use quota_engine::keys::{self, LimitsPatch};
-use quota_engine::{usage_log, ApiKey, KeyPatch, Limits, NewKey};
+use quota_engine::pacing::PacingPatch;
+use quota_engine::{usage_log, ApiKey, KeyPatch, Limits, NewKey, Pacing};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::input::{ApiJson, KeyId, NonNegative, Patch, Rfc3339};
+use crate::input::{ApiJson, KeyId, NonNegative, Patch, Priority, Rfc3339};
 use crate::views::{CreatedKeyView, DailyUsageView, KeyView};
 use crate::AdminState;
 
@@ -60,6 +61,22 @@ pub struct CreateKey {
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub monthly_request_limit: Option<NonNegative>,
+    /// Requests in any sliding 60 seconds; `null` or left out = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub requests_per_minute: Option<NonNegative>,
+    /// Tokens in any sliding 60 seconds; `null` or left out = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub tokens_per_minute: Option<NonNegative>,
+    /// Counted requests in flight at once (more wait); `null` or left out = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub max_parallel_requests: Option<NonNegative>,
+    /// Weight in the fair queue, 1–10; `null` or left out = 1.
+    #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 10)]
+    pub priority: Option<Priority>,
     /// Non-empty model names; `null` or left out = every local model.
     #[serde(default)]
     pub allowed_models: Option<Vec<String>>,
@@ -81,6 +98,22 @@ pub struct QuotaUpdate {
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub monthly_request_limit: Patch<NonNegative>,
+    /// `null` = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub requests_per_minute: Patch<NonNegative>,
+    /// `null` = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub tokens_per_minute: Patch<NonNegative>,
+    /// `null` = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>)]
+    pub max_parallel_requests: Patch<NonNegative>,
+    /// 1–10; `null` = the default, 1.
+    #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 1, maximum = 10)]
+    pub priority: Patch<Priority>,
 }
 
 /// `PATCH /api/api-keys/{id}`: any subset; left out = unchanged.
@@ -164,6 +197,12 @@ pub async fn create(
             daily_requests: limit(body.daily_request_limit),
             monthly_requests: limit(body.monthly_request_limit),
         },
+        pacing: Pacing {
+            requests_per_minute: limit(body.requests_per_minute),
+            tokens_per_minute: limit(body.tokens_per_minute),
+            max_parallel_requests: limit(body.max_parallel_requests),
+            priority: body.priority.map_or(1, |p| p.0),
+        },
         allowed_models: body.allowed_models,
     };
     let now = Utc::now();
@@ -242,7 +281,8 @@ pub async fn deactivate(
     set_active(&state, id, false).await
 }
 
-/// Sets any subset of the four limits.
+/// Sets any subset of the four limits, the per-minute limits, the parallel cap and the
+/// priority.
 #[utoipa::path(patch, path = "/api/api-keys/{id}/quota", operation_id = "update_key_quota", tag = "keys", request_body = QuotaUpdate,
     params(("id" = i64, Path, description = "key id")),
     responses(
@@ -250,7 +290,7 @@ pub async fn deactivate(
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
         (status = 404, description = "no key with this id", body = ErrorBody),
-        (status = 422, description = "a limit is not a non-negative integer or null", body = ErrorBody),
+        (status = 422, description = "a limit is not a non-negative integer or null, or the priority not 1–10", body = ErrorBody),
     ),
     security(("admin_password" = [])))]
 pub async fn set_quota(
@@ -264,6 +304,12 @@ pub async fn set_quota(
         monthly_tokens: limit(body.monthly_token_limit),
         daily_requests: limit(body.daily_request_limit),
         monthly_requests: limit(body.monthly_request_limit),
+        pacing: PacingPatch {
+            requests_per_minute: limit(body.requests_per_minute),
+            tokens_per_minute: limit(body.tokens_per_minute),
+            max_parallel_requests: limit(body.max_parallel_requests),
+            priority: body.priority.map(|p| p.0).into_update(),
+        },
     };
     let key = keys::update_limits(&state.db, id, &update, Utc::now()).await?;
     state.hooks.key_changed(id);

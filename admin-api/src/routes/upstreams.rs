@@ -1,5 +1,6 @@
-//! `/api/upstreams` (health, models and load of each Ollama host) and `/api/ollama-models`
-//! (the models of every healthy host, merged). Both ask the running gateway through
+//! `/api/upstreams` (health, models and load of each Ollama host), `/api/ollama-models`
+//! (the models of every healthy host, merged) and `/api/queue` (running and waiting requests
+//! per model). All three ask the running gateway through
 //! [`GatewayHooks`](crate::GatewayHooks).
 
 use std::collections::HashSet;
@@ -11,13 +12,28 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::views::ModelList;
+use crate::views::{ModelList, QueueView};
 use crate::{AdminState, UpstreamStatus};
 
 pub fn router() -> Router<Arc<AdminState>> {
     Router::new()
         .route("/api/upstreams", get(list))
         .route("/api/ollama-models", get(models))
+        .route("/api/queue", get(queue))
+}
+
+/// Counted requests per model on this instance: running on a host, and waiting (for a
+/// parallel slot of their key, or in the fair queue for a host at its `max_concurrency`).
+#[utoipa::path(get, path = "/api/queue", operation_id = "show_queue", tag = "upstreams",
+    responses(
+        (status = 200, description = "running and waiting requests per model", body = QueueView),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn queue(State(state): State<Arc<AdminState>>) -> Json<QueueView> {
+    Json(QueueView {
+        models: state.hooks.model_load(),
+    })
 }
 
 /// Each upstream: url, health, last check, models, requests in flight.

@@ -122,7 +122,7 @@ async fn openapi_lists_the_paths() {
         count,
         "operation ids are unique (generated clients)"
     );
-    assert_eq!(count, 15);
+    assert_eq!(count, 16);
     assert!(doc["components"]["securitySchemes"]["admin_password"].is_object());
     for schema in [
         "KeyView",

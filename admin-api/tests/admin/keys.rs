@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 14] = [
+const KEY_FIELDS: [&str; 18] = [
     "id",
     "name",
     "key_prefix",
@@ -19,6 +19,10 @@ const KEY_FIELDS: [&str; 14] = [
     "monthly_token_limit",
     "daily_request_limit",
     "monthly_request_limit",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "max_parallel_requests",
+    "priority",
     "allowed_models",
     "usage",
     "in_flight",

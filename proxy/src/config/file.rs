@@ -65,6 +65,7 @@ pub struct OllamaSection {
     pub default_model: Option<String>,
     pub connect_timeout_ms: Option<u64>,
     pub read_timeout_seconds: Option<u64>,
+    pub queue_timeout_seconds: Option<u64>,
     #[serde(default)]
     pub health: HealthSection,
 }
@@ -102,6 +103,7 @@ pub struct QuotaSection {
     pub flush_interval_ms: Option<u64>,
     pub min_output_tokens: Option<u64>,
     pub output_reservation_tokens: Option<u64>,
+    pub queue_timeout_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

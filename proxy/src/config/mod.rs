@@ -95,6 +95,11 @@ pub struct Config {
     pub default_model: String,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// How long a counted request waits in the fair queue for a host at its
+    /// `max_concurrency` before a 503.
+    pub host_queue_timeout: Duration,
+    /// How long a request over its key's `max_parallel_requests` waits before a 429.
+    pub parallel_queue_timeout: Duration,
     pub health: HealthConfig,
     pub timezone: String,
     pub periods: Periods,
@@ -397,6 +402,25 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         }
     };
 
+    let queue_timeout = |value: Option<u64>, key: &str, default: u64| match value {
+        None => Ok(Duration::from_secs(default)),
+        Some(n) if (1..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
+        Some(n) => Err(err(
+            key,
+            format!("{n} is out of range: use 1 to 3600 seconds (default {default})"),
+        )),
+    };
+    let host_queue_timeout = queue_timeout(
+        raw.ollama.queue_timeout_seconds,
+        "ollama.queue_timeout_seconds",
+        60,
+    )?;
+    let parallel_queue_timeout = queue_timeout(
+        raw.quota.queue_timeout_seconds,
+        "quota.queue_timeout_seconds",
+        30,
+    )?;
+
     let log_format = match raw.log.format.as_deref().map(str::trim) {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -470,6 +494,8 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
             raw.ollama.connect_timeout_ms.unwrap_or(3_000).max(1),
         ),
         read_timeout: Duration::from_secs(raw.ollama.read_timeout_seconds.unwrap_or(600).max(1)),
+        host_queue_timeout,
+        parallel_queue_timeout,
         health: HealthConfig {
             interval: Duration::from_secs(raw.ollama.health.interval_seconds.unwrap_or(5).max(1)),
             timeout: Duration::from_millis(raw.ollama.health.timeout_ms.unwrap_or(2_000).max(1)),
@@ -572,6 +598,10 @@ impl Config {
                 "ollama.read_timeout_seconds".into(),
                 self.read_timeout.as_secs().to_string(),
             ),
+            (
+                "ollama.queue_timeout_seconds".into(),
+                self.host_queue_timeout.as_secs().to_string(),
+            ),
             ("quota.timezone".into(), self.timezone.clone()),
             (
                 "quota.token_counting".into(),
@@ -591,6 +621,10 @@ impl Config {
             (
                 "quota.output_reservation_tokens".into(),
                 self.output_reservation_tokens.to_string(),
+            ),
+            (
+                "quota.queue_timeout_seconds".into(),
+                self.parallel_queue_timeout.as_secs().to_string(),
             ),
             (
                 "cors.allowed_origins".into(),

@@ -22,8 +22,13 @@ pub async fn settle(
     error: Option<&Error>,
     ctx: &mut RequestCtx,
 ) {
-    // The host is done with this request: its slot is free before the commit's round trip.
+    // The host is done with this request: its slot is free before the commit's round trip,
+    // and so is the key's parallel slot.
     ctx.inflight = None;
+    ctx.reserved_host = None;
+    ctx.model_running = None;
+    ctx.parallel = None;
+    let pace = ctx.pace.take();
     let status = ctx
         .answered_status
         .or_else(|| session.response_written().map(|r| r.status.as_u16()))
@@ -84,9 +89,15 @@ pub async fn settle(
                 }
                 None => 0,
             };
+            if let Some(ticket) = &pace {
+                state.pacer.finish(ticket, charged);
+            }
             super::context::split_charge(prompt, charged)
         } else {
             state.ledger.refund(&admission);
+            if let Some(ticket) = &pace {
+                state.pacer.refund(ticket);
+            }
             (prompt, completion)
         };
         if consumed {
@@ -115,6 +126,9 @@ pub async fn settle(
         if let Some(e) = error {
             tracing::debug!(error = %e, key_id = admission.key_id, route = ctx.template, consumed, "request ended with an error");
         }
+    } else if let Some(ticket) = &pace {
+        // Refused by the quota gate after the per-minute window counted it.
+        state.pacer.refund(ticket);
     }
 }
 

@@ -1,18 +1,20 @@
 //! The per-request context: which phase writes each field and which reads it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use quota_engine::gate::Headroom;
+use quota_engine::pacing::ParallelPermit;
 use quota_engine::usage_log::{UsageRecord, UsageSink};
-use quota_engine::{Admission, ApiKey, Ledger, PeriodKeys};
+use quota_engine::{Admission, ApiKey, Ledger, PaceTicket, PeriodKeys};
 
 use super::errors::{Dialect, ProxyError};
 use super::route::Route;
 use crate::dialect::{Api, Meter, TokenCounting, Usage};
 use crate::state::RuntimeSettings;
-use crate::upstream::InflightGuard;
+use crate::upstream::load::Counted;
+use crate::upstream::{InflightGuard, Selected};
 
 /// One request's state, from `request_filter` to `logging`.
 pub struct RequestCtx {
@@ -43,6 +45,18 @@ pub struct RequestCtx {
     /// request_filter (gate) → response_body_filter (extensions of a growing answer) →
     /// logging (commit or refund).
     pub admission: Option<Admission>,
+    /// request_filter (pacing): the key's parallel slot, held until the request is settled.
+    pub parallel: Option<ParallelPermit>,
+    /// request_filter (pacing) → logging: what the per-minute window counted for the request.
+    pub pace: Option<PaceTicket>,
+    /// request_filter (pacing): how long the request waited for a parallel slot and a host
+    /// (`x-queue-wait-ms`).
+    pub queue_wait: Duration,
+    /// request_filter (pacing) → upstream_peer: the host the request got (at once, or from
+    /// the fair queue), used by its first attempt.
+    pub reserved_host: Option<Selected>,
+    /// request_filter → logging: counts the request as running on its model.
+    pub model_running: Option<Counted>,
     /// request_filter → response_body_filter, logging: the periods the request was admitted in.
     pub periods: Option<PeriodKeys>,
     /// request_filter (admission) → Drop: where to settle a request whose `logging` never ran
@@ -97,6 +111,11 @@ impl RequestCtx {
             client_wants_usage: false,
             admission: None,
             periods: None,
+            parallel: None,
+            pace: None,
+            queue_wait: Duration::ZERO,
+            reserved_host: None,
+            model_running: None,
             settle_on_drop: None,
             cut_wanted: false,
             cut_tail: None,

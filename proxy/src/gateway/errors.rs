@@ -114,6 +114,20 @@ impl ProxyError {
         e.headers.push(("x-should-retry", "false".into()));
         e
     }
+    /// A per-minute limit or the parallel cap: room comes back soon, so SDKs may retry
+    /// (unless the request can never fit, e.g. a prompt above the per-minute token limit).
+    pub fn rate_limited(message: String, retry_after: u64, should_retry: bool) -> ProxyError {
+        let mut e = ProxyError::new(429, "rate_limit_error", "rate_limit_exceeded", message);
+        e.headers.push(("retry-after", retry_after.to_string()));
+        e.headers.push(("x-should-retry", should_retry.to_string()));
+        e
+    }
+    /// The fair queue for a host at its `max_concurrency` timed out.
+    pub fn queue_timeout(message: String, retry_after: u64) -> ProxyError {
+        let mut e = ProxyError::new(503, "api_error", "queue_timeout", message);
+        e.headers.push(("retry-after", retry_after.to_string()));
+        e
+    }
     pub fn bad_gateway(message: String) -> ProxyError {
         ProxyError::new(502, "api_error", "upstream_unavailable", message)
     }

@@ -33,10 +33,18 @@ pub fn choose(state: &AppState, ctx: &mut RequestCtx) -> Result<HttpPeer, ProxyE
         ));
     };
     loop {
-        let selected = runtime
-            .pool
-            .select(ctx.model.as_deref(), &ctx.tried)
-            .map_err(no_host_error)?;
+        let selected = match ctx.reserved_host.take() {
+            Some(reserved) => reserved,
+            None => {
+                let mut selected = runtime
+                    .pool
+                    .select(ctx.model.as_deref(), &ctx.tried)
+                    .map_err(no_host_error)?;
+                // Retries free their slot to the fair queue too.
+                selected.guard.queue = Some(std::sync::Arc::clone(&state.queue));
+                selected
+            }
+        };
         ctx.tried.push(selected.index);
         // Selection only returns resolved hosts; the loop is a guard, not a path.
         if let Some(peer) = make_peer(&selected.guard.upstream, &state.config) {

@@ -19,6 +19,8 @@
 //! - [`failover`]: choosing the host, retrying on another one. [`listing`]: `/api/tags` and
 //!   `/v1/models` from the hosts' cached model lists.
 //! - [`accounting`]: commit or refund, metrics, usage log. [`errors`]: error answers.
+//! - [`pacing`]: the key's parallel slot and per-minute window, and a host from the fair
+//!   queue.
 //! - [`quota`]: `/api/quota` and `/v1/quota`, the key's own budget.
 //! - [`context`]: the per-request context.
 
@@ -29,6 +31,7 @@ pub mod errors;
 pub mod failover;
 pub mod forward;
 pub mod listing;
+pub mod pacing;
 pub mod peer;
 pub mod quota;
 pub mod request;

@@ -31,6 +31,7 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
         .map_err(|e| ProxyError::internal(format!("cannot encode the quota: {e}")))?;
     let left = |limit: Option<i64>, used: i64| limit.map(|l| (l - used).max(0));
     let limits = &key.limits;
+    let minute = state.pacer.remaining(key.id, &key.pacing);
     if let Value::Object(object) = &mut body {
         object.remove("id");
         object.insert(
@@ -44,8 +45,8 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
                     "requests": left(limits.monthly_requests, counters.month_requests),
                     "tokens": left(limits.monthly_tokens, counters.month_tokens),
                 },
-                // Per-minute limits are not set on keys yet: unlimited.
-                "minute": {"requests": null, "tokens": null},
+                // This instance's window (with several instances, each one's own share).
+                "minute": {"requests": minute.requests, "tokens": minute.tokens},
             }),
         );
         object.insert("reserved_tokens".into(), json!(held.tokens));

@@ -185,10 +185,15 @@ async fn counted(
     let client_limit = info.client_output_limit;
     let body = info.body.unwrap_or(body);
 
+    let prompt_tokens = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
+    if let Err(stop) = super::pacing::before_gate(state, session, ctx, key, prompt_tokens).await {
+        return stopped(session, ctx, stop).await;
+    }
+
     let mut now = Utc::now();
     let mut periods = state.config.periods.at(now);
     let ask = Ask {
-        prompt_tokens: i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX),
+        prompt_tokens,
         generates: has_output_limit(api),
         client_output_limit: client_limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
     };
@@ -225,6 +230,9 @@ async fn counted(
                 usage: state.usage.clone(),
                 counting: state.config.token_counting,
             });
+            if let Err(stop) = super::pacing::take_host(state, session, ctx, key).await {
+                return stopped(session, ctx, stop).await;
+            }
             Ok(body_decision(session))
         }
         Ok(GateDecision::Refused(refusal)) => {
@@ -426,6 +434,22 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
 
 fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
     super::cors::headers(ctx.cors_origin.as_deref())
+}
+
+/// A pacing step ended the request: refused, or the client is gone (nothing to answer; the
+/// settlement gives back what the request took).
+async fn stopped(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    stop: super::pacing::Stop,
+) -> Result<Decision> {
+    match stop {
+        super::pacing::Stop::Refuse(error) => refuse(session, ctx, error).await,
+        super::pacing::Stop::Gone => {
+            session.set_keepalive(None);
+            Ok(Decision::Answered)
+        }
+    }
 }
 
 async fn refuse(

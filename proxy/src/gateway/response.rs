@@ -84,6 +84,7 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
         if ctx.usage_injected {
             resp.remove_header("content-length");
         }
+        resp.insert_header("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string())?;
         if (200..300).contains(&status) {
             if let Some((limit, remaining)) = ctx.headroom.requests {
                 resp.insert_header("x-ratelimit-limit-requests", limit.to_string())?;

@@ -18,13 +18,19 @@
 //! - [`pool`]: [`Upstream`], [`UpstreamPool`] (resolution, carry-over, merged model lists) and
 //!   [`InflightGuard`].
 //! - [`select`]: the selection rules ([`UpstreamPool::select`], [`NoHost`]).
+//! - [`load`]: counted requests per model, running and waiting.
+//! - [`queue`]: the fair queue for hosts at their `max_concurrency`.
 //! - [`health`]: the health state machine, the probe and the checker loop.
 
 pub mod health;
+pub mod load;
 pub mod pool;
+pub mod queue;
 pub mod select;
 
+pub use load::ModelLoad;
 pub use pool::{Catalog, InflightGuard, ModelEntry, Upstream, UpstreamPool};
+pub use queue::{FairQueue, QueueError};
 pub use select::{NoHost, Selected};
 
 /// Whether two model names mean the same model: Ollama treats a name without a tag as

@@ -235,11 +235,16 @@ impl Upstream {
 #[derive(Debug)]
 pub struct InflightGuard {
     pub upstream: Arc<Upstream>,
+    /// The fair queue that the freed slot goes to (when requests wait in it).
+    pub queue: Option<Arc<super::queue::FairQueue>>,
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         self.upstream.state.inflight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(queue) = &self.queue {
+            queue.dispatch();
+        }
     }
 }
 

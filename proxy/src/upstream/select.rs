@@ -54,6 +54,7 @@ impl UpstreamPool {
                     index,
                     guard: InflightGuard {
                         upstream: Arc::clone(host),
+                        queue: None,
                     },
                 });
             }

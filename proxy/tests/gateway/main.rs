@@ -11,6 +11,7 @@ mod concurrency;
 mod faults;
 mod hard_quota;
 mod ledger;
+mod pacing;
 mod routes;
 mod support;
 mod upstreams;

@@ -100,12 +100,15 @@ fn serve_command(
         .env("ADMIN_PORT", "0")
         .env("METRICS_PORT", "0")
         .env("DATABASE_URL", database_url)
-        .env("OLLAMA_URL", upstream)
         .env("APP_TZ", "Europe/Berlin")
         .env("LOG_LEVEL", "warn")
         .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    // Empty: the test's YAML names the upstreams (e.g. with a max_concurrency).
+    if !upstream.is_empty() {
+        cmd.env("OLLAMA_URL", upstream);
+    }
     cmd
 }
 

@@ -19,6 +19,11 @@ pub struct Model {
     pub monthly_token_limit: Option<i64>,
     pub daily_request_limit: Option<i64>,
     pub monthly_request_limit: Option<i64>,
+    pub requests_per_minute: Option<i64>,
+    pub tokens_per_minute: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    /// The key's weight in the fair queue, 1–10.
+    pub priority: i32,
     /// JSON array of model names; `None` = every model.
     pub allowed_models: Option<String>,
 }

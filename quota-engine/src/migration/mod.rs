@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261129_000001_init;
 mod m20261201_000001_leases;
 mod m20261201_000002_usage_daily;
+mod m20261201_000003_pacing;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_init::Migration),
             Box::new(m20261201_000001_leases::Migration),
             Box::new(m20261201_000002_usage_daily::Migration),
+            Box::new(m20261201_000003_pacing::Migration),
         ]
     }
 }

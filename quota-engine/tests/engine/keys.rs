@@ -16,6 +16,12 @@ async fn key_lifecycle() {
                 daily_requests: Some(5),
                 ..Default::default()
             },
+            pacing: quota_engine::Pacing {
+                requests_per_minute: Some(30),
+                max_parallel_requests: Some(2),
+                priority: 3,
+                ..Default::default()
+            },
             allowed_models: Some(vec!["llama3".into()]),
         };
         let (key, plaintext) = keys::create(&t.db, &new, now).await.unwrap();
@@ -76,6 +82,45 @@ async fn key_lifecycle() {
         assert!(matches!(
             keys::update_limits(&t.db, key.id, &LimitsPatch { daily_tokens: Some(Some(-1)), ..Default::default() }, now).await,
             Err(EngineError::Invalid(m)) if m.contains("daily_token_limit")
+        ));
+        // The pacing fields are kept unless the patch names them.
+        assert_eq!(limited.pacing.requests_per_minute, Some(30));
+        assert_eq!(limited.pacing.priority, 3);
+        let paced = keys::update_limits(
+            &t.db,
+            key.id,
+            &LimitsPatch {
+                pacing: quota_engine::pacing::PacingPatch {
+                    requests_per_minute: Some(None),
+                    tokens_per_minute: Some(Some(1000)),
+                    priority: Some(None),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            paced.pacing,
+            quota_engine::Pacing {
+                requests_per_minute: None,
+                tokens_per_minute: Some(1000),
+                max_parallel_requests: Some(2),
+                priority: 1,
+            }
+        );
+        let bad_priority = LimitsPatch {
+            pacing: quota_engine::pacing::PacingPatch {
+                priority: Some(Some(11)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(matches!(
+            keys::update_limits(&t.db, key.id, &bad_priority, now).await,
+            Err(EngineError::Invalid(m)) if m.starts_with("priority")
         ));
         assert!(keys::delete(&t.db, key.id).await.unwrap());
         assert!(!keys::delete(&t.db, key.id).await.unwrap());

@@ -115,6 +115,7 @@ export function createClient(password: string, options: ClientOptions = {}) {
       return answer.models as unknown as OllamaModel[];
     },
     listUpstreams: () => call<Answer<"list_upstreams", 200>>("GET", "/api/upstreams"),
+    showQueue: () => call<Answer<"show_queue", 200>>("GET", "/api/queue"),
     proxyInfo: () => call<Answer<"get_proxy_info", 200>>("GET", "/api/proxy-info"),
   };
 }

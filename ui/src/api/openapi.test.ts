@@ -42,7 +42,7 @@ describe("the API client and the OpenAPI document", () => {
       client.getKey(1),
       client.createKey({ name: "x" }),
       client.updateKey(1, { name: "y" }),
-      client.updateQuota(1, { daily_token_limit: null }),
+      client.updateQuota(1, { daily_token_limit: null, requests_per_minute: null, priority: 3 }),
       client.activateKey(1),
       client.deactivateKey(1),
       client.deleteKey(1),
@@ -51,9 +51,10 @@ describe("the API client and the OpenAPI document", () => {
       client.updateSettings({ default_model: null }),
       client.listModels(),
       client.listUpstreams(),
+      client.showQueue(),
       client.proxyInfo(),
     ]);
-    expect(server.calls).toHaveLength(14);
+    expect(server.calls).toHaveLength(15);
     for (const call of server.calls) {
       expect(operationFor(call.method, call.path), `${call.method} ${call.path}`).toBe(true);
       expect(call.headers.Authorization).toBe("Bearer pw");

@@ -88,7 +88,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Sets any subset of the four limits. */
+        /**
+         * Sets any subset of the four limits, the per-minute limits, the parallel cap and the
+         *     priority.
+         */
         patch: operations["update_key_quota"];
         trace?: never;
     };
@@ -166,6 +169,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Counted requests per model on this instance: running on a host, and waiting (for a
+         *     parallel slot of their key, or in the fair queue for a host at its `max_concurrency`).
+         */
+        get: operations["show_queue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings": {
         parameters: {
             query?: never;
@@ -223,6 +246,11 @@ export interface components {
              * @example 2027-01-31T00:00:00+01:00
              */
             expires_at?: string | null;
+            /**
+             * Format: int64
+             * @description Counted requests in flight at once (more wait); `null` or left out = unlimited.
+             */
+            max_parallel_requests?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
@@ -232,6 +260,21 @@ export interface components {
              * @example alice laptop
              */
             name: string;
+            /**
+             * Format: int32
+             * @description Weight in the fair queue, 1–10; `null` or left out = 1.
+             */
+            priority?: number | null;
+            /**
+             * Format: int64
+             * @description Requests in any sliding 60 seconds; `null` or left out = unlimited.
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Format: int64
+             * @description Tokens in any sliding 60 seconds; `null` or left out = unlimited.
+             */
+            tokens_per_minute?: number | null;
         };
         /** @description The answer of `POST /api/api-keys`: the key object plus the plaintext, shown this once. */
         CreatedKeyView: components["schemas"]["KeyView"] & {
@@ -329,11 +372,34 @@ export interface components {
              * @example sk-AbCd1234
              */
             key_prefix: string;
+            /**
+             * Format: int64
+             * @description Counted requests in flight at once on an instance; more wait in the key's queue.
+             *     `null` = unlimited.
+             */
+            max_parallel_requests?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
             monthly_token_limit?: number | null;
             name: string;
+            /**
+             * Format: int64
+             * @description Weight in the fair queue for busy hosts, 1–10 (default 1).
+             * @example 1
+             */
+            priority: number;
+            /**
+             * Format: int64
+             * @description Requests in any sliding 60 seconds; `null` = unlimited.
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Format: int64
+             * @description Tokens in any sliding 60 seconds (prompts at admission, answers when they end);
+             *     `null` = unlimited.
+             */
+            tokens_per_minute?: number | null;
             /** @description Usage so far; tokens include what requests in flight hold reserved. */
             usage: components["schemas"]["UsageView"];
         };
@@ -341,6 +407,22 @@ export interface components {
         ModelList: {
             /** @description Ollama's model objects (`name`, `model`, `size`, `details`…), one per name. */
             models: Record<string, never>[];
+        };
+        /** @description One model of `GET /api/queue`. */
+        ModelLoadView: {
+            /** @example llama3 */
+            model: string;
+            /**
+             * Format: int64
+             * @description Counted requests on an Ollama host now.
+             */
+            running: number;
+            /**
+             * Format: int64
+             * @description Counted requests waiting: for a parallel slot of their key, or for a host at its
+             *     `max_concurrency` (the fair queue).
+             */
+            waiting: number;
         };
         /** @description Which values come from an override stored in the database. */
         OverrideFlags: {
@@ -377,16 +459,41 @@ export interface components {
              */
             proxy_url: string;
         };
+        /** @description `GET /api/queue`. */
+        QueueView: {
+            /** @description Every model that has had counted requests since the start, by name. */
+            models: components["schemas"]["ModelLoadView"][];
+        };
         /** @description `PATCH /api/api-keys/{id}/quota`: any subset; `null` = unlimited, left out = unchanged. */
         QuotaUpdate: {
             /** Format: int64 */
             daily_request_limit?: number | null;
             /** Format: int64 */
             daily_token_limit?: number | null;
+            /**
+             * Format: int64
+             * @description `null` = unlimited.
+             */
+            max_parallel_requests?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
             monthly_token_limit?: number | null;
+            /**
+             * Format: int32
+             * @description 1–10; `null` = the default, 1.
+             */
+            priority?: number | null;
+            /**
+             * Format: int64
+             * @description `null` = unlimited.
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Format: int64
+             * @description `null` = unlimited.
+             */
+            tokens_per_minute?: number | null;
         };
         /**
          * @description `PUT /api/settings`: any subset; `null` clears an override, left out = unchanged.
@@ -811,7 +918,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a limit is not a non-negative integer or null */
+            /** @description a limit is not a non-negative integer or null, or the priority not 1–10 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -949,6 +1056,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProxyInfoView"];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_queue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description running and waiting requests per model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueView"];
                 };
             };
             /** @description no or wrong admin password */

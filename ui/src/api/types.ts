@@ -19,6 +19,8 @@ export type SettingsUpdateBody = Schemas["SettingsUpdate"];
 export type Upstream = Schemas["UpstreamStatus"];
 export type ProxyInfo = Schemas["ProxyInfoView"];
 export type Endpoint = Schemas["EndpointView"];
+export type Queue = Schemas["QueueView"];
+export type ModelLoad = Schemas["ModelLoadView"];
 
 /** The JSON body of operation `Op`'s answer with status `S`. */
 export type Answer<Op extends keyof operations, S extends number> = operations[Op]["responses"] extends Record<
@@ -67,4 +69,34 @@ export function limitsOf(key: Key): Limits {
 export function usedOf(key: Key, limit: (typeof LIMITS)[number]): number {
   const period = key.usage[limit.period];
   return limit.unit === "tokens" ? period.tokens : period.requests;
+}
+
+/** The key's pacing limits (a sliding minute, a parallel cap), in the order the UI shows them. */
+export const PACING = [
+  { field: "requests_per_minute", label: "Requests per minute", unit: "requests", hint: "In any 60 seconds" },
+  { field: "tokens_per_minute", label: "Tokens per minute", unit: "tokens", hint: "In any 60 seconds" },
+  { field: "max_parallel_requests", label: "Max parallel requests", unit: "requests", hint: "At once per instance; more wait in the key's queue" },
+] as const satisfies readonly {
+  field: keyof QuotaUpdateBody & keyof CreateKeyBody & keyof Key;
+  label: string;
+  unit: "tokens" | "requests";
+  hint: string;
+}[];
+
+export type PacingField = (typeof PACING)[number]["field"];
+
+/** A key's weight in the fair queue for busy hosts. */
+export const PRIORITY_MIN = 1;
+export const PRIORITY_MAX = 10;
+export const PRIORITY_DEFAULT = 1;
+
+export type Pacing = Record<PacingField, number | null> & { priority: number };
+
+export function pacingOf(key: Key): Pacing {
+  return {
+    requests_per_minute: key.requests_per_minute ?? null,
+    tokens_per_minute: key.tokens_per_minute ?? null,
+    max_parallel_requests: key.max_parallel_requests ?? null,
+    priority: key.priority ?? PRIORITY_DEFAULT,
+  };
 }

@@ -13,6 +13,10 @@ export function makeKey(overrides: Partial<Key> = {}): Key {
     monthly_token_limit: 1_000_000,
     daily_request_limit: 500,
     monthly_request_limit: null,
+    requests_per_minute: 60,
+    tokens_per_minute: null,
+    max_parallel_requests: 2,
+    priority: 1,
     allowed_models: null,
     usage: {
       day: { period: "2026-11-29", requests: 3, tokens: 63, resets_at: "2026-11-30T00:00:00+01:00" },

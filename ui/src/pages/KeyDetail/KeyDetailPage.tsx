@@ -1,5 +1,5 @@
-/** One key: its settings, the current budget of each limit, what its requests in flight hold
- * reserved, and 30 days of usage. */
+/** One key: its settings, the current budget of each limit, its pacing, what its requests in
+ * flight hold reserved, and 30 days of usage. */
 import { ApiError } from "../../api/client";
 import { useClient, useResource } from "../../api/context";
 import type { Key } from "../../api/types";
@@ -12,6 +12,7 @@ import { Link, navigate, useTitle } from "../../router";
 import { KeyActions } from "../Keys/KeyActions";
 import { Models } from "../Keys/KeyTable";
 import { BudgetCards } from "./BudgetCards";
+import { PacingCards } from "./PacingCards";
 import { UsageChart } from "./UsageChart";
 
 export function KeyDetailPage({ id }: { id: number }) {
@@ -92,6 +93,9 @@ export function KeyDetailPage({ id }: { id: number }) {
 
       <h2 className="section-title">Current budget</h2>
       <BudgetCards keyData={k} />
+
+      <h2 className="section-title">Pacing</h2>
+      <PacingCards keyData={k} />
 
       <section className="card">
         <div className="card-head">

@@ -18,13 +18,20 @@ function setup(onClose = vi.fn(), onCreated = vi.fn()) {
 }
 
 describe("CreateKeyDialog", () => {
-  it("sends the typed limits and models, then shows the plaintext once with a warning and a copy button", async () => {
+  it("sends the typed limits, pacing and models, then shows the plaintext once with a warning and a copy button", async () => {
     const user = userEvent.setup();
     const { server, onCreated, onClose } = setup();
     const dialog = screen.getByRole("dialog", { name: "Create API key" });
     await user.type(within(dialog).getByLabelText("Name"), "build-bot");
     await user.type(within(dialog).getByLabelText("Tokens per day"), "250k");
     await user.type(within(dialog).getByLabelText("Requests per month"), "10,000");
+    await user.type(within(dialog).getByLabelText("Requests per minute"), "120");
+    await user.type(within(dialog).getByLabelText("Max parallel requests"), "3");
+    const priority = within(dialog).getByLabelText("Priority");
+    expect(priority).toHaveValue(1);
+    await user.clear(priority);
+    await user.type(priority, "5");
+    expect(dialog).toHaveTextContent("5 of 10");
     await user.click(within(dialog).getByRole("radio", { name: "Only these" }));
     await user.click(await within(dialog).findByRole("checkbox", { name: "qwen3:8b" }));
     await user.click(within(dialog).getByRole("button", { name: "Create key" }));
@@ -36,6 +43,10 @@ describe("CreateKeyDialog", () => {
       monthly_token_limit: null,
       daily_request_limit: null,
       monthly_request_limit: 10_000,
+      requests_per_minute: 120,
+      tokens_per_minute: null,
+      max_parallel_requests: 3,
+      priority: 5,
       allowed_models: ["qwen3:8b"],
     });
 
@@ -68,6 +79,33 @@ describe("CreateKeyDialog", () => {
     expect(server.calls.filter((c) => c.method === "POST")).toHaveLength(0);
   });
 
+  it("sends empty pacing fields as null and the default priority, and refuses a priority outside 1–10", async () => {
+    const user = userEvent.setup();
+    const { server } = setup();
+    await user.type(screen.getByLabelText("Name"), "paced");
+    await user.type(screen.getByLabelText("Tokens per minute"), "12.5x");
+    const priority = screen.getByLabelText("Priority");
+    await user.clear(priority);
+    await user.type(priority, "11");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(screen.getByLabelText("Tokens per minute")).toHaveAttribute("aria-invalid", "true");
+    expect(priority).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByText(/A whole number from 1 to 10/)).toBeInTheDocument();
+    expect(server.calls.filter((c) => c.method === "POST")).toHaveLength(0);
+
+    await user.clear(screen.getByLabelText("Tokens per minute"));
+    await user.clear(priority);
+    await user.type(priority, "1");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(server.calls.find((c) => c.method === "POST")?.body).toMatchObject({
+      name: "paced",
+      requests_per_minute: null,
+      tokens_per_minute: null,
+      max_parallel_requests: null,
+      priority: 1,
+    });
+  });
+
   it("shows the API's message when it refuses the key", async () => {
     const user = userEvent.setup();
     renderWithApi(<CreateKeyDialog onClose={vi.fn()} onCreated={vi.fn()} />, {
@@ -77,5 +115,16 @@ describe("CreateKeyDialog", () => {
     await user.click(screen.getByRole("button", { name: "Create key" }));
     expect(await screen.findByRole("alert")).toHaveTextContent("name: must be at most 200 characters");
     expect(screen.getByRole("dialog", { name: "Create API key" })).toBeInTheDocument();
+  });
+
+  it("shows the API's message naming a pacing field", async () => {
+    const user = userEvent.setup();
+    renderWithApi(<CreateKeyDialog onClose={vi.fn()} onCreated={vi.fn()} />, {
+      "POST /api/api-keys": () => ({ status: 422, body: { error: "requests_per_minute: expected a non-negative integer or null" } }),
+    });
+    await user.type(screen.getByLabelText("Name"), "x");
+    await user.type(screen.getByLabelText("Requests per minute"), "9");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("requests_per_minute: expected a non-negative integer or null");
   });
 });

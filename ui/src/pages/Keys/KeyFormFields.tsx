@@ -1,9 +1,12 @@
-/** The fields of the create and edit dialogs: name, expiry, the four limits, allowed models. */
+/**
+ * The fields of the create and edit dialogs: name, the four limits, pacing (per-minute limits,
+ * parallel cap, priority), expiry, allowed models.
+ */
 import { useId, useState } from "react";
-import { LIMITS, type OllamaModel } from "../../api/types";
+import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, type OllamaModel } from "../../api/types";
 import { useClient, useResource } from "../../api/context";
 import { browserZone, formatNumber, parseLimit } from "../../format";
-import type { KeyFormErrors, KeyFormValues } from "./keyForm";
+import { parsePriority, type KeyFormErrors, type KeyFormValues } from "./keyForm";
 
 interface Props {
   values: KeyFormValues;
@@ -38,36 +41,41 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
         <legend className="field-label">Limits</legend>
         <p className="field-hint">Leave a field empty for no limit. Days and months follow the server's time zone.</p>
         <div className="limits-grid">
-          {LIMITS.map((limit) => {
-            const raw = values.limits[limit.field];
-            const parsed = parseLimit(raw);
-            const error = errors[limit.field];
-            return (
-              <div className="field" key={limit.field}>
-                <label className="field-label-small" htmlFor={`${id}-${limit.field}`}>
-                  {limit.label}
-                </label>
-                <input
-                  id={`${id}-${limit.field}`}
-                  name={limit.field}
-                  inputMode="numeric"
-                  value={raw}
-                  placeholder="No limit"
-                  onChange={(e) => set("limits", { ...values.limits, [limit.field]: e.target.value })}
-                  aria-invalid={error ? true : undefined}
-                  aria-describedby={`${id}-${limit.field}-hint`}
-                />
-                <span id={`${id}-${limit.field}-hint`} className={error ? "field-error" : "field-hint"}>
-                  {error ??
-                    (parsed === null
-                      ? "Unlimited"
-                      : parsed === undefined
-                        ? " "
-                        : `${formatNumber(parsed)} ${limit.unit}`)}
-                </span>
-              </div>
-            );
-          })}
+          {LIMITS.map((limit) => (
+            <LimitInput
+              key={limit.field}
+              id={`${id}-${limit.field}`}
+              name={limit.field}
+              label={limit.label}
+              unit={limit.unit}
+              value={values.limits[limit.field]}
+              error={errors[limit.field]}
+              onChange={(text) => set("limits", { ...values.limits, [limit.field]: text })}
+            />
+          ))}
+        </div>
+      </fieldset>
+
+      <fieldset className="field">
+        <legend className="field-label">Pacing</legend>
+        <p className="field-hint">
+          Per minute = in any 60 seconds; empty = no limit. Parallel requests count per instance, more wait in the key's queue.
+          Priority weighs the key in the fair queue of a busy host.
+        </p>
+        <div className="limits-grid">
+          {PACING.map((limit) => (
+            <LimitInput
+              key={limit.field}
+              id={`${id}-${limit.field}`}
+              name={limit.field}
+              label={limit.label}
+              unit={limit.unit}
+              value={values.pacing[limit.field]}
+              error={errors[limit.field]}
+              onChange={(text) => set("pacing", { ...values.pacing, [limit.field]: text })}
+            />
+          ))}
+          <PriorityInput id={`${id}-priority`} value={values.priority} error={errors.priority} onChange={(text) => set("priority", text)} />
         </div>
       </fieldset>
 
@@ -99,6 +107,79 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
       </fieldset>
 
       <ModelsField values={values} error={errors.allowed} onChange={onChange} />
+    </div>
+  );
+}
+
+/** A limit typed as text (`1,000`, `1.5M`); empty = unlimited. */
+function LimitInput({
+  id,
+  name,
+  label,
+  unit,
+  value,
+  error,
+  onChange,
+}: {
+  id: string;
+  name: string;
+  label: string;
+  unit: string;
+  value: string;
+  error?: string;
+  onChange: (value: string) => void;
+}) {
+  const parsed = parseLimit(value);
+  return (
+    <div className="field">
+      <label className="field-label-small" htmlFor={id}>
+        {label}
+      </label>
+      <input
+        id={id}
+        name={name}
+        inputMode="numeric"
+        value={value}
+        placeholder="No limit"
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={`${id}-hint`}
+      />
+      <span id={`${id}-hint`} className={error ? "field-error" : "field-hint"}>
+        {error ?? (parsed === null ? "Unlimited" : parsed === undefined ? " " : `${formatNumber(parsed)} ${unit}`)}
+      </span>
+    </div>
+  );
+}
+
+/** The fair-queue weight, 1 to 10. */
+function PriorityInput({ id, value, error, onChange }: { id: string; value: string; error?: string; onChange: (value: string) => void }) {
+  const parsed = parsePriority(value);
+  return (
+    <div className="field">
+      <label className="field-label-small" htmlFor={id}>
+        Priority
+      </label>
+      <input
+        id={id}
+        name="priority"
+        type="number"
+        inputMode="numeric"
+        min={PRIORITY_MIN}
+        max={PRIORITY_MAX}
+        step={1}
+        value={value}
+        placeholder={String(PRIORITY_DEFAULT)}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={`${id}-hint`}
+      />
+      <span id={`${id}-hint`} className={error ? "field-error" : "field-hint"}>
+        {error ??
+          (parsed === undefined
+            ? " "
+            : `${parsed} of ${PRIORITY_MAX}${parsed === PRIORITY_DEFAULT ? " (the default)" : ""}`)}
+      </span>
     </div>
   );
 }

@@ -111,6 +111,39 @@ describe("KeyTable", () => {
     expect(onChanged).toHaveBeenCalledWith(expect.objectContaining({ daily_token_limit: 1_500_000 }));
   });
 
+  it("edits pacing: only the changed pacing fields and priority go to PATCH …/quota", async () => {
+    const { server } = renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />, {
+      "PATCH /api/api-keys/1/quota": ({ body }) => ({ status: 200, body: { ...keys[0], ...(body as object) } }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Edit alice-laptop" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit “alice-laptop”" });
+    expect(within(dialog).getByLabelText("Requests per minute")).toHaveValue("60");
+    expect(within(dialog).getByLabelText("Tokens per minute")).toHaveValue("");
+    expect(within(dialog).getByLabelText("Max parallel requests")).toHaveValue("2");
+    expect(within(dialog).getByLabelText("Priority")).toHaveValue(1);
+    await userEvent.clear(within(dialog).getByLabelText("Requests per minute"));
+    await userEvent.type(within(dialog).getByLabelText("Tokens per minute"), "20k");
+    await userEvent.clear(within(dialog).getByLabelText("Priority"));
+    await userEvent.type(within(dialog).getByLabelText("Priority"), "7");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    const patches = server.calls.filter((c) => c.method === "PATCH");
+    expect(patches).toHaveLength(1);
+    expect(patches[0]).toMatchObject({ path: "/api/api-keys/1/quota" });
+    expect(patches[0].body).toEqual({ requests_per_minute: null, tokens_per_minute: 20_000, priority: 7 });
+  });
+
+  it("shows the API's message when it refuses the priority", async () => {
+    renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />, {
+      "PATCH /api/api-keys/1/quota": () => ({ status: 422, body: { error: "priority: expected an integer from 1 to 10" } }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Edit alice-laptop" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit “alice-laptop”" });
+    await userEvent.clear(within(dialog).getByLabelText("Priority"));
+    await userEvent.type(within(dialog).getByLabelText("Priority"), "4");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    expect(await within(dialog).findByRole("alert")).toHaveTextContent("priority: expected an integer from 1 to 10");
+  });
+
   it("shows placeholder rows while the first load runs", () => {
     const { container } = renderWithApi(<KeyTable keys={undefined} loading onChanged={vi.fn()} onDeleted={vi.fn()} />);
     expect(container.querySelectorAll(".skeleton-row")).toHaveLength(3);

@@ -1,9 +1,26 @@
 /**
  * The values of the key form (create and edit) as typed, and how they become request bodies.
- * Limits are typed as text (`1,000,000`, `1.5M`, empty = unlimited) and checked here so the
- * form can point at the field before the API would.
+ * Limits and pacing limits are typed as text (`1,000,000`, `1.5M`, empty = unlimited), the
+ * priority as a whole number from 1 to 10, and all are checked here so the form can point at
+ * the field before the API would.
  */
-import { LIMITS, limitsOf, type CreateKeyBody, type Key, type KeyUpdateBody, type LimitField, type Limits, type QuotaUpdateBody } from "../../api/types";
+import {
+  LIMITS,
+  PACING,
+  PRIORITY_DEFAULT,
+  PRIORITY_MAX,
+  PRIORITY_MIN,
+  limitsOf,
+  pacingOf,
+  type CreateKeyBody,
+  type Key,
+  type KeyUpdateBody,
+  type LimitField,
+  type Limits,
+  type Pacing,
+  type PacingField,
+  type QuotaUpdateBody,
+} from "../../api/types";
 import { formatNumber, localInputToRfc3339, parseLimit, rfc3339ToLocalInput } from "../../format";
 
 export interface KeyFormValues {
@@ -12,11 +29,14 @@ export interface KeyFormValues {
   /** `<input type="datetime-local">` value, browser's zone. */
   expiresAt: string;
   limits: Record<LimitField, string>;
+  pacing: Record<PacingField, string>;
+  /** 1–10, as typed. */
+  priority: string;
   models: "all" | "only";
   allowed: string[];
 }
 
-export type KeyFormErrors = Partial<Record<"name" | "expiresAt" | "allowed" | LimitField, string>>;
+export type KeyFormErrors = Partial<Record<"name" | "expiresAt" | "allowed" | "priority" | LimitField | PacingField, string>>;
 
 export function emptyForm(): KeyFormValues {
   return {
@@ -24,6 +44,8 @@ export function emptyForm(): KeyFormValues {
     expires: "never",
     expiresAt: "",
     limits: { daily_token_limit: "", monthly_token_limit: "", daily_request_limit: "", monthly_request_limit: "" },
+    pacing: { requests_per_minute: "", tokens_per_minute: "", max_parallel_requests: "" },
+    priority: String(PRIORITY_DEFAULT),
     models: "all",
     allowed: [],
   };
@@ -31,6 +53,7 @@ export function emptyForm(): KeyFormValues {
 
 export function formOf(key: Key): KeyFormValues {
   const limits = limitsOf(key);
+  const pacing = pacingOf(key);
   const text = (v: number | null) => (v === null ? "" : formatNumber(v));
   return {
     name: key.name,
@@ -42,6 +65,12 @@ export function formOf(key: Key): KeyFormValues {
       daily_request_limit: text(limits.daily_request_limit),
       monthly_request_limit: text(limits.monthly_request_limit),
     },
+    pacing: {
+      requests_per_minute: text(pacing.requests_per_minute),
+      tokens_per_minute: text(pacing.tokens_per_minute),
+      max_parallel_requests: text(pacing.max_parallel_requests),
+    },
+    priority: String(pacing.priority),
     models: key.allowed_models ? "only" : "all",
     allowed: key.allowed_models ?? [],
   };
@@ -51,6 +80,7 @@ export interface ParsedForm {
   name: string;
   expiresAt: string | null;
   limits: Limits;
+  pacing: Pacing;
   allowedModels: string[] | null;
 }
 
@@ -70,17 +100,34 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
     if (value === undefined) errors[limit.field] = "A whole number ≥ 0 (1,000 or 1.5M), or empty for no limit.";
     else limits[limit.field] = value;
   }
+  const pacing = { priority: PRIORITY_DEFAULT } as Pacing;
+  for (const limit of PACING) {
+    const value = parseLimit(values.pacing[limit.field]);
+    if (value === undefined) errors[limit.field] = "A whole number ≥ 0 (1,000 or 1.5M), or empty for no limit.";
+    else pacing[limit.field] = value;
+  }
+  const priority = parsePriority(values.priority);
+  if (priority === undefined) errors.priority = `A whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (${PRIORITY_DEFAULT} is the default).`;
+  else pacing.priority = priority;
   let allowedModels: string[] | null = null;
   if (values.models === "only") {
     allowedModels = values.allowed.map((m) => m.trim()).filter(Boolean);
     if (allowedModels.length === 0) errors.allowed = "Pick at least one model, or allow all local models.";
   }
   if (Object.keys(errors).length > 0) return { errors };
-  return { parsed: { name, expiresAt, limits, allowedModels }, errors };
+  return { parsed: { name, expiresAt, limits, pacing, allowedModels }, errors };
+}
+
+/** `"3"` → 3; anything but a whole number from 1 to 10 → `undefined`. */
+export function parsePriority(text: string): number | undefined {
+  const clean = text.trim();
+  if (!/^\d+$/.test(clean)) return undefined;
+  const value = Number(clean);
+  return value >= PRIORITY_MIN && value <= PRIORITY_MAX ? value : undefined;
 }
 
 export function createBody(p: ParsedForm): CreateKeyBody {
-  return { name: p.name, expires_at: p.expiresAt, ...p.limits, allowed_models: p.allowedModels };
+  return { name: p.name, expires_at: p.expiresAt, ...p.limits, ...p.pacing, allowed_models: p.allowedModels };
 }
 
 /** Only what changed, split by endpoint: `PATCH /api/api-keys/{id}` and `PATCH …/quota`. */
@@ -99,6 +146,11 @@ export function updateBodies(key: Key, p: ParsedForm): { key?: KeyUpdateBody; qu
   for (const limit of LIMITS) {
     if (old[limit.field] !== p.limits[limit.field]) quota[limit.field] = p.limits[limit.field];
   }
+  const oldPacing = pacingOf(key);
+  for (const limit of PACING) {
+    if (oldPacing[limit.field] !== p.pacing[limit.field]) quota[limit.field] = p.pacing[limit.field];
+  }
+  if (oldPacing.priority !== p.pacing.priority) quota.priority = p.pacing.priority;
   return {
     key: Object.keys(keyBody).length > 0 ? keyBody : undefined,
     quota: Object.keys(quota).length > 0 ? quota : undefined,

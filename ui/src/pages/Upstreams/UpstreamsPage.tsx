@@ -1,7 +1,10 @@
-/** The Ollama hosts behind the proxy: health, last check, requests in flight, models. Refreshes every 5 s. */
-import { useEffect, useState } from "react";
+/**
+ * The Ollama hosts behind the proxy (health, last check, requests in flight, models) and the
+ * load per model (counted requests running and waiting). Both refresh every 5 s.
+ */
+import { useCallback, useEffect, useState } from "react";
 import { useClient, useResource } from "../../api/context";
-import type { Upstream } from "../../api/types";
+import type { ModelLoad, Upstream } from "../../api/types";
 import { Icon } from "../../components/Icon";
 import { PageHeader } from "../../components/PageHeader";
 import { EmptyState, ErrorState, SkeletonRows } from "../../components/States";
@@ -15,8 +18,11 @@ export function UpstreamsPage() {
   useTitle("Upstreams");
   const client = useClient();
   const upstreams = useResource(() => client.listUpstreams(), [client]);
+  const queue = useResource(() => client.showQueue(), [client]);
   const [checked, setChecked] = useState<Date | null>(null);
-  const { reload } = upstreams;
+  const reloadUpstreams = upstreams.reload;
+  const reloadQueue = queue.reload;
+  const reload = useCallback(() => Promise.all([reloadUpstreams(), reloadQueue()]), [reloadUpstreams, reloadQueue]);
 
   useEffect(() => {
     if (upstreams.data) setChecked(new Date());
@@ -29,6 +35,7 @@ export function UpstreamsPage() {
     return () => clearInterval(timer);
   }, [reload]);
 
+  const queueFailed = queue.error !== undefined && !queue.data;
   const healthy = upstreams.data?.filter((u) => u.healthy).length ?? 0;
 
   return (
@@ -42,7 +49,7 @@ export function UpstreamsPage() {
         }
         actions={
           <button type="button" className="btn btn-secondary" onClick={() => void reload()}>
-            <Icon name="refresh" className={upstreams.loading && upstreams.data ? "spin" : undefined} /> Refresh
+            <Icon name="refresh" className={(upstreams.loading && upstreams.data) || (queue.loading && queue.data) ? "spin" : undefined} /> Refresh
           </button>
         }
       />
@@ -82,7 +89,60 @@ export function UpstreamsPage() {
           </section>
         )
       )}
+
+      {/* When both fail (admin API down), the upstreams' error says it once. */}
+      {!(queueFailed && upstreams.error !== undefined) && (
+        <>
+          <h2 className="section-title section-title-spaced">Load per model</h2>
+          <p className="muted small section-intro">
+            Counted requests on this instance: running on a host, and waiting for a parallel slot of their key or in the fair
+            queue for a host at its max concurrency.
+          </p>
+          {queueFailed ? (
+            <ErrorState error={queue.error} what="the load per model" onRetry={() => void reloadQueue()} />
+          ) : (
+            <section className="card card-flush">
+              {queue.data && queue.data.models.length === 0 ? (
+                <p className="table-empty">No counted requests yet</p>
+              ) : (
+                <div className="table-wrap">
+                  <table className="table">
+                    <caption className="visually-hidden">Running and waiting requests per model</caption>
+                    <thead>
+                      <tr>
+                        <th scope="col">Model</th>
+                        <th scope="col" className="num">Running</th>
+                        <th scope="col" className="num">Waiting</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {!queue.data && <SkeletonRows columns={3} rows={2} />}
+                      {queue.data?.models.map((m) => <ModelLoadRow key={m.model} load={m} />)}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+            </section>
+          )}
+        </>
+      )}
     </>
+  );
+}
+
+function ModelLoadRow({ load }: { load: ModelLoad }) {
+  return (
+    <tr>
+      <td data-label="Model" className="mono">
+        {load.model}
+      </td>
+      <td data-label="Running" className="num">
+        {formatNumber(load.running)}
+      </td>
+      <td data-label="Waiting" className="num">
+        {load.waiting > 0 ? <strong>{formatNumber(load.waiting)}</strong> : formatNumber(load.waiting)}
+      </td>
+    </tr>
   );
 }
 

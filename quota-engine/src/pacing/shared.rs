@@ -1,0 +1,239 @@
+//! Per-minute limits across instances that share a database: `pacing_grants`.
+//!
+//! An instance takes room for a key in a **grant**: one transaction that locks the key's
+//! counters row (PostgreSQL: `FOR UPDATE`, so concurrent grants of one key take turns), sums
+//! the key's grants of the last `60 s + GRANT_LIFETIME` and inserts a new one only if the sum
+//! stays within the limits. The grant's room may be used for `GRANT_LIFETIME` from when the
+//! statement was sent, timed by the database's clock at insertion, so every use falls within
+//! `GRANT_LIFETIME` of its grant's timestamp. Any 60-second window of uses therefore only
+//! draws on grants whose timestamps lie within `60 s + GRANT_LIFETIME` of each other, and the
+//! last of them was checked against all the others: together they never pass the limit. The
+//! instances' clocks do not matter, only the database's.
+//!
+//! Room a grant did not use is given back (its row shrinks) after its lifetime; completion
+//! tokens are added as rows of their own when requests finish. Rows older than any window are
+//! deleted.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait, Value};
+
+use super::{PaceKind, PaceRefusal, Pacing};
+use crate::gate::stmt;
+use crate::Result;
+
+/// How long an instance may use a grant's room.
+pub(crate) const GRANT_LIFETIME: Duration = Duration::from_secs(2);
+/// What the grant check sums: the window plus a grant's lifetime, in ms.
+const CHECKED_MS: i64 = 60_000 + GRANT_LIFETIME.as_millis() as i64;
+/// Rows older than this are no use to any check.
+const KEPT_MS: i64 = 2 * CHECKED_MS;
+
+/// The database's clock in milliseconds since the Unix epoch.
+fn now_ms_sql(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        _ => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+    }
+}
+
+/// A grant the database gave.
+pub(crate) struct Granted {
+    pub(crate) id: i64,
+    pub(crate) requests: i64,
+    pub(crate) tokens: i64,
+}
+
+/// Takes up to `want_requests` / `want_tokens` (at least one request and `min_tokens`) of the
+/// key's per-minute room, or says which limit has none and when it will.
+pub(crate) async fn grant(
+    db: &DatabaseConnection,
+    key_id: i64,
+    pacing: &Pacing,
+    want_requests: i64,
+    want_tokens: i64,
+    min_tokens: i64,
+) -> Result<std::result::Result<Granted, PaceRefusal>> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    if backend == DatabaseBackend::Postgres {
+        txn.execute(stmt(
+            &txn,
+            "SELECT key_id FROM usage_counters WHERE key_id = $1 FOR UPDATE".into(),
+            vec![key_id.into()],
+        ))
+        .await?;
+    }
+    let now_row = txn
+        .query_one(stmt(
+            &txn,
+            format!("SELECT {} AS now_ms", now_ms_sql(backend)),
+            vec![],
+        ))
+        .await?;
+    let now_ms: i64 = match now_row {
+        Some(row) => row.try_get("", "now_ms")?,
+        None => 0,
+    };
+    let rows = txn
+        .query_all(stmt(
+            &txn,
+            "SELECT granted_at_ms, requests, tokens FROM pacing_grants \
+             WHERE key_id = $1 AND granted_at_ms > $2 ORDER BY granted_at_ms"
+                .into(),
+            vec![key_id.into(), (now_ms - CHECKED_MS).into()],
+        ))
+        .await?;
+    let mut uses = Vec::with_capacity(rows.len());
+    for row in rows {
+        uses.push((
+            row.try_get::<i64>("", "granted_at_ms")?,
+            row.try_get::<i64>("", "requests")?,
+            row.try_get::<i64>("", "tokens")?,
+        ));
+    }
+    let used_requests: i64 = uses.iter().map(|u| u.1).sum();
+    let used_tokens: i64 = uses.iter().map(|u| u.2).sum();
+    // Until uses adding up to `excess` leave the checked span.
+    let wait = |excess: i64, amount: fn(&(i64, i64, i64)) -> i64| {
+        let mut freed = 0;
+        for u in &uses {
+            freed += amount(u);
+            if freed >= excess {
+                let ms = (u.0 + CHECKED_MS - now_ms).max(0);
+                return Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            }
+        }
+        Duration::from_millis(u64::try_from(CHECKED_MS).unwrap_or(0))
+    };
+    let mut requests = want_requests.max(1);
+    if let Some(limit) = pacing.requests_per_minute {
+        let room = limit - used_requests;
+        if room < 1 {
+            return Ok(Err(PaceRefusal {
+                kind: PaceKind::RequestsPerMinute,
+                limit,
+                used: used_requests,
+                needed: 1,
+                retry_after: Some(wait(1 - room, |u| u.1)),
+            }));
+        }
+        requests = requests.min(room);
+    }
+    let mut tokens = want_tokens.max(min_tokens);
+    if let Some(limit) = pacing.tokens_per_minute {
+        let room = limit - used_tokens;
+        let excess = (min_tokens - room).max(1 - room);
+        if excess > 0 {
+            return Ok(Err(PaceRefusal {
+                kind: PaceKind::TokensPerMinute,
+                limit,
+                used: used_tokens,
+                needed: min_tokens,
+                retry_after: (min_tokens <= limit && limit > 0).then(|| wait(excess, |u| u.2)),
+            }));
+        }
+        tokens = tokens.min(room);
+    }
+    let inserted = txn
+        .query_one(stmt(
+            &txn,
+            "INSERT INTO pacing_grants (key_id, granted_at_ms, requests, tokens) \
+             VALUES ($1, $2, $3, $4) RETURNING id"
+                .into(),
+            vec![key_id.into(), now_ms.into(), requests.into(), tokens.into()],
+        ))
+        .await?;
+    let id = match inserted {
+        Some(row) => row.try_get::<i64>("", "id")?,
+        None => {
+            return Err(crate::EngineError::Invalid(
+                "the per-minute grant was not recorded".into(),
+            ))
+        }
+    };
+    txn.commit().await?;
+    Ok(Ok(Granted {
+        id,
+        requests,
+        tokens,
+    }))
+}
+
+/// What waits to be written: completion tokens per key, and grant room given back.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    used: HashMap<i64, i64>,
+    unused: Vec<(i64, i64, i64)>,
+    cleanup: bool,
+}
+
+impl Outbox {
+    pub(crate) fn used(&mut self, key_id: i64, tokens: i64) {
+        *self.used.entry(key_id).or_default() += tokens;
+    }
+
+    pub(crate) fn unused(&mut self, grant: i64, requests: i64, tokens: i64) {
+        self.unused.push((grant, requests, tokens));
+    }
+
+    pub(crate) fn want_cleanup(&mut self) {
+        self.cleanup = true;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.used.is_empty() && self.unused.is_empty() && !self.cleanup
+    }
+
+    /// Puts back a batch that could not be written.
+    pub(crate) fn merge(&mut self, batch: Outbox) {
+        for (key_id, tokens) in batch.used {
+            self.used(key_id, tokens);
+        }
+        self.unused.extend(batch.unused);
+        self.cleanup |= batch.cleanup;
+    }
+}
+
+/// Writes a batch in one transaction.
+pub(crate) async fn write(db: &DatabaseConnection, batch: &Outbox) -> Result<()> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    let mut used: Vec<(&i64, &i64)> = batch.used.iter().collect();
+    used.sort();
+    for (key_id, tokens) in used {
+        txn.execute(stmt(
+            &txn,
+            format!(
+                "INSERT INTO pacing_grants (key_id, granted_at_ms, requests, tokens) \
+                 VALUES ($1, {}, 0, $2)",
+                now_ms_sql(backend)
+            ),
+            vec![Value::from(*key_id), Value::from(*tokens)],
+        ))
+        .await?;
+    }
+    for (grant, requests, tokens) in &batch.unused {
+        txn.execute(stmt(
+            &txn,
+            "UPDATE pacing_grants SET requests = requests - $2, tokens = tokens - $3 WHERE id = $1"
+                .into(),
+            vec![(*grant).into(), (*requests).into(), (*tokens).into()],
+        ))
+        .await?;
+    }
+    if batch.cleanup {
+        txn.execute(stmt(
+            &txn,
+            format!(
+                "DELETE FROM pacing_grants WHERE granted_at_ms < {} - $1",
+                now_ms_sql(backend)
+            ),
+            vec![KEPT_MS.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
