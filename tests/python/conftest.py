@@ -176,6 +176,7 @@ class Gateway:
         daily_requests: int | None = None,
         daily_tokens: int | None = None,
         models: list[str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> Key:
         """`llm-quota keys create` with a unique name; the plaintext is the last stdout line."""
         name = f"py-{os.getpid()}-{next(self._names)}"
@@ -186,6 +187,7 @@ class Gateway:
             args += ["--daily-tokens", str(daily_tokens)]
         if models is not None:
             args += ["--models", ",".join(models)]
+        args += list(extra)
         out = self.cli(*args)
         assert out.returncode == 0, f"keys create failed: {out.stderr}"
         plaintext = out.stdout.strip().splitlines()[-1].strip()

@@ -54,8 +54,7 @@ pub async fn before_gate(
 ) -> Result<(), Stop> {
     let started = Instant::now();
     if key.pacing.max_parallel_requests.is_some() {
-        let model = ctx.model.clone().unwrap_or_default();
-        let waiting = state.load.waiting(&model);
+        let waiting = state.load.waiting(ctx.model.as_deref().unwrap_or_default());
         let entered = unless_client_leaves(
             session,
             state
@@ -111,7 +110,6 @@ pub async fn take_host(
             "no runtime settings for this request".into(),
         )));
     };
-    let model = ctx.model.clone().unwrap_or_default();
     let started = Instant::now();
     let fast = if state.queue.is_empty() {
         runtime.pool.select(ctx.model.as_deref(), &[])
@@ -124,6 +122,7 @@ pub async fn take_host(
             selected
         }
         Err(NoHost::AtCapacity) => {
+            let model = ctx.model.clone().unwrap_or_default();
             let waiting = state.load.waiting(&model);
             let acquired = unless_client_leaves(
                 session,
@@ -162,7 +161,7 @@ pub async fn take_host(
         .metrics
         .queue_wait
         .observe(ctx.queue_wait.as_secs_f64());
-    ctx.model_running = Some(state.load.running(&model));
+    ctx.model_running = Some(state.load.running(ctx.model.as_deref().unwrap_or_default()));
     ctx.reserved_host = Some(selected);
     Ok(())
 }

@@ -84,7 +84,8 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
         if ctx.usage_injected {
             resp.remove_header("content-length");
         }
-        resp.insert_header("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string())?;
+        let waited = u64::try_from(ctx.queue_wait.as_millis()).unwrap_or(u64::MAX);
+        resp.insert_header("x-queue-wait-ms", waited)?;
         if (200..300).contains(&status) {
             if let Some((limit, remaining)) = ctx.headroom.requests {
                 resp.insert_header("x-ratelimit-limit-requests", limit.to_string())?;

@@ -155,10 +155,16 @@ pub struct PaceRefusal {
 }
 
 impl PaceRefusal {
-    /// Whole seconds for `Retry-After` (at least 1; 60 when the window can never fit it).
+    /// Whole seconds for `Retry-After`: 1 to 60 (60 when the window can never fit it). The
+    /// window keeps a use up to 100 ms past its minute; clients (openai-python among them)
+    /// ignore a `Retry-After` above 60, so the wait is said as 60 and a retry that comes those
+    /// few milliseconds early is refused with a fresh 1.
     pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after
-            .map_or(60, |d| d.as_millis().div_ceil(1000).max(1) as u64)
+        self.retry_after.map_or(60, |d| {
+            u64::try_from(d.as_millis().div_ceil(1000))
+                .unwrap_or(60)
+                .clamp(1, 60)
+        })
     }
 
     /// Whether waiting helps (the request fits in an empty window).
