@@ -22,7 +22,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn addr(&self, connection: usize) -> &str {
+    pub(crate) fn addr(&self, connection: usize) -> &str {
         match self.addrs.len() {
             0 => "",
             n => &self.addrs[connection % n],
@@ -48,9 +48,9 @@ pub struct Latency {
     pub reopened: u64,
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: &str) -> anyhow::Result<Sender> {
+pub(crate) async fn connect(addr: &str) -> anyhow::Result<Sender> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
@@ -61,7 +61,7 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
 }
 
 /// Sends one `POST /api/chat` and returns the response once its headers are in.
-async fn send(
+pub(crate) async fn send(
     sender: &mut Sender,
     target: &Target,
     addr: &str,
@@ -84,7 +84,7 @@ async fn send(
 /// `Connection: close` answer): a request that fails before its response headers on a
 /// connection that already served one is retried once on a fresh connection. Only a failure on
 /// a fresh connection (or after the response started, or a bad status) is an error.
-struct Conn {
+pub(crate) struct Conn {
     addr: String,
     sender: Option<Sender>,
     /// Whether `sender` already carried a complete request.
@@ -94,7 +94,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(addr: &str) -> Conn {
+    pub(crate) fn new(addr: &str) -> Conn {
         Conn {
             addr: addr.to_owned(),
             sender: None,
@@ -113,7 +113,7 @@ impl Conn {
 
     /// The response headers of one request, on the current connection when it is still usable
     /// (else on a fresh one).
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         target: &Target,
         body: &'static str,
@@ -142,7 +142,11 @@ impl Conn {
     }
 
     /// One request, its whole body read.
-    async fn request(&mut self, target: &Target, body: &'static str) -> anyhow::Result<()> {
+    pub(crate) async fn request(
+        &mut self,
+        target: &Target,
+        body: &'static str,
+    ) -> anyhow::Result<()> {
         let resp = self.send(target, body).await?;
         let status = resp.status();
         let bytes = match resp.into_body().collect().await {

@@ -41,6 +41,10 @@
 //! plain-pingora's and the KiB per stream above idle of both. The open-file limit is raised
 //! first (the proxies and the fake inherit it): about 2N + 512 descriptors are needed.
 //!
+//! **Soak mode** (`--soak SECONDS`, instead of the runs above): mixed traffic at `--rate`
+//! through the gateway for a long time; memory and open descriptors sampled every 10 s, and
+//! the usage at the end compared with what was served (see `soak.rs`).
+//!
 //! Build and run (never in CI):
 //!
 //! ```text
@@ -50,6 +54,7 @@
 //!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
 //! target/release/llm-quota-bench --streams 1000 [--chunk-delay-ms 200]
 //!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
+//! target/release/llm-quota-bench --soak 1800 --rate 500
 //! ```
 //!
 //! Binaries default to `target/release/…` under the current directory, else next to this
@@ -57,6 +62,7 @@
 
 mod client;
 mod procs;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,6 +114,10 @@ struct Args {
     /// (long enough for all the streams to be open at once).
     #[arg(long, default_value_t = 200)]
     chunk_delay_ms: u64,
+    /// Soak mode: mixed traffic (streamed, non-streamed, disconnects, 429s, large bodies) at
+    /// --rate for this many seconds; RSS and open descriptors sampled, usage checked at the end.
+    #[arg(long, value_name = "SECONDS")]
+    soak: Option<u64>,
 }
 
 const DIRECT: &str = "direct";
@@ -172,6 +182,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
+    if let Some(seconds) = args.soak {
+        return soak::run(&fake_bin, &gateway_bin, seconds, args.rate).await;
+    }
     if let Some(n) = args.streams {
         return memory_run(
             &fake_bin,

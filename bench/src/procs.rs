@@ -23,6 +23,9 @@ pub struct Proc {
     pub addr: String,
     pub url: String,
     pub key: String,
+    /// The gateway's database and working directory (for running its CLI).
+    pub database_url: String,
+    pub workdir: Option<PathBuf>,
     /// Stopped with SIGTERM and waited for (nginx: its master stops its workers, which a
     /// SIGKILL of the master would leave running), instead of SIGKILL.
     graceful: bool,
@@ -37,6 +40,8 @@ impl Proc {
             addr: String::new(),
             url: String::new(),
             key: String::new(),
+            database_url: String::new(),
+            workdir: dir.as_ref().map(|d| d.path().to_owned()),
             graceful,
             _dir: dir,
         }
@@ -64,7 +69,8 @@ impl Proc {
         bail!("{} never accepted connections", self.addr)
     }
 
-    fn stop_gracefully(&mut self) -> bool {
+    /// SIGTERM, then waits up to 5 s for the exit; true when it exited.
+    pub fn stop_gracefully(&mut self) -> bool {
         let Ok(pid) = i32::try_from(self.pid) else {
             return false;
         };
@@ -269,6 +275,7 @@ pub fn start_gateway(
         .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
     let mut proc = Proc::new(child, false, Some(dir));
     proc.key = key;
+    proc.database_url = database_url;
     let line = first_line_with(&mut proc.child, "llm-quota: proxy on http://")?;
     proc.set_addr(
         line.trim_start_matches("llm-quota: proxy on http://")
@@ -279,6 +286,33 @@ pub fn start_gateway(
     );
     proc.wait_for_port()?;
     Ok(proc)
+}
+
+/// Runs `llm-quota ARGS` against a gateway's database; its stdout.
+pub fn gateway_cli(bin: &Path, gateway: &Proc, args: &[&str]) -> anyhow::Result<String> {
+    let mut cmd = Command::new(bin);
+    if let Some(dir) = &gateway.workdir {
+        cmd.current_dir(dir);
+    }
+    let out = cmd
+        .env("DATABASE_URL", &gateway.database_url)
+        .env("LOG_LEVEL", "warn")
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "llm-quota {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Open file descriptors of a process, from /proc.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
 /// The plain Pingora baseline (`plain-pingora`) in front of `upstream` (`host:port`).

@@ -135,7 +135,10 @@ pub async fn settle(
 /// The `model` label of the request's metrics: the model when an Ollama host lists it, else
 /// `other`, so that clients cannot mint new series by sending made-up model names (the usage
 /// log keeps the name as sent). Empty for routes without a model.
-fn model_label<'a>(model: Option<&'a str>, runtime: Option<&RuntimeSettings>) -> &'a str {
+pub(crate) fn model_label<'a>(
+    model: Option<&'a str>,
+    runtime: Option<&RuntimeSettings>,
+) -> &'a str {
     match (model, runtime) {
         (None, _) => "",
         (Some(model), Some(runtime)) if runtime.pool.lists_model(model) => model,

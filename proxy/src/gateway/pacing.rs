@@ -16,6 +16,12 @@ use super::failover::no_host_error;
 use crate::state::AppState;
 use crate::upstream::{NoHost, QueueError};
 
+/// The request's model as metrics label it: bounded (`other` for a name no host lists), so
+/// that clients cannot grow the per-model load table or the depth metric.
+fn model_label(ctx: &RequestCtx) -> &str {
+    super::accounting::model_label(ctx.model.as_deref(), ctx.runtime.as_deref())
+}
+
 /// What a wait ended with.
 enum Waited<T> {
     Done(T),
@@ -54,7 +60,7 @@ pub async fn before_gate(
 ) -> Result<(), Stop> {
     let started = Instant::now();
     if key.pacing.max_parallel_requests.is_some() {
-        let waiting = state.load.waiting(ctx.model.as_deref().unwrap_or_default());
+        let waiting = state.load.waiting(model_label(ctx));
         let entered = unless_client_leaves(
             session,
             state
@@ -123,7 +129,7 @@ pub async fn take_host(
         }
         Err(NoHost::AtCapacity) => {
             let model = ctx.model.clone().unwrap_or_default();
-            let waiting = state.load.waiting(&model);
+            let waiting = state.load.waiting(model_label(ctx));
             let acquired = unless_client_leaves(
                 session,
                 state.queue.acquire(
@@ -161,7 +167,7 @@ pub async fn take_host(
         .metrics
         .queue_wait
         .observe(ctx.queue_wait.as_secs_f64());
-    ctx.model_running = Some(state.load.running(ctx.model.as_deref().unwrap_or_default()));
+    ctx.model_running = Some(state.load.running(model_label(ctx)));
     ctx.reserved_host = Some(selected);
     Ok(())
 }

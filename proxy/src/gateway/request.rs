@@ -459,6 +459,11 @@ async fn refuse(
 ) -> Result<Decision> {
     ctx.answered_status = Some(error.status);
     error.headers.extend(cors_headers(ctx));
+    if ctx.api.is_some() {
+        error
+            .headers
+            .push(("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string()));
+    }
     if error.status == 413 {
         session.set_keepalive(None);
     }

@@ -1,7 +1,9 @@
 //! Counted requests per model: running on a host, and waiting (for a parallel slot of their
 //! key or in the fair queue). The admin API's queue view and `llm_quota_queue_depth` read it.
 //!
-//! One read lock and two atomic operations per request; a model's counters are created once.
+//! Keyed by the model's metrics label (a model a host lists, or `other`), so the table stays
+//! as small as the catalogue. One uncontended read lock and two atomic operations per
+//! request; a model's counters are created once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -241,8 +241,9 @@ pub struct InflightGuard {
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.upstream.state.inflight.fetch_sub(1, Ordering::Relaxed);
+        self.upstream.state.inflight.fetch_sub(1, Ordering::SeqCst);
         if let Some(queue) = &self.queue {
+            // Fenced inside: a request that joined the queue meanwhile is served.
             queue.dispatch();
         }
     }

@@ -70,7 +70,7 @@ impl std::fmt::Debug for FairQueue {
 impl FairQueue {
     /// Requests waiting for a host.
     pub fn len(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        self.waiting.load(Ordering::SeqCst)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -116,7 +116,7 @@ impl FairQueue {
             if line.waiters.len() == 1 {
                 state.order.push_back(key_id);
             }
-            self.waiting.fetch_add(1, Ordering::AcqRel);
+            self.waiting.fetch_add(1, Ordering::SeqCst);
             id
         };
         let mut leaving = Leaving {
@@ -125,7 +125,8 @@ impl FairQueue {
             id,
             served: false,
         };
-        // A slot may have freed between the failed selection and joining the queue.
+        // A slot may have freed between the failed selection and joining the queue (the
+        // fence in `dispatch` orders this against a finishing request's).
         self.dispatch();
         match tokio::time::timeout(timeout, &mut rx).await {
             Ok(Ok(selected)) => {
@@ -141,8 +142,13 @@ impl FairQueue {
         selected
     }
 
-    /// Hands free slots to waiters in turn order (see the module docs).
+    /// Hands free slots to waiters in turn order (see the module docs). Within a key, the
+    /// first waiter whose model has a free host is served: a busy model does not hold up the
+    /// key's requests for another.
     pub fn dispatch(self: &Arc<Self>) {
+        // Pairs with the fence in `acquire`: a waiter that joined is seen here, or it sees
+        // the slot this dispatch was called for (no lost wake-up).
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.is_empty() {
             return;
         }
@@ -151,6 +157,9 @@ impl FairQueue {
         let mut undelivered = Vec::new();
         {
             let mut state = self.state.lock();
+            // (pool, model) pairs found without a free host in this call: handing out slots
+            // only fills hosts, so they stay full until it returns.
+            let mut full: Vec<(*const UpstreamPool, Option<String>)> = Vec::new();
             let mut i = 0;
             while i < state.order.len() {
                 let key_id = state.order[i];
@@ -158,22 +167,42 @@ impl FairQueue {
                     state.order.remove(i);
                     continue;
                 };
-                let Some(head) = line.waiters.front() else {
+                if line.waiters.is_empty() {
                     state.lines.remove(&key_id);
                     state.order.remove(i);
                     continue;
-                };
-                let Ok(selected) = head.pool.select(head.model.as_deref(), &[]) else {
-                    // Its model has no free host; a key behind it may want another model.
+                }
+                let mut found = None;
+                for (j, w) in line.waiters.iter().enumerate() {
+                    let pool = Arc::as_ptr(&w.pool);
+                    let model = w.model.as_deref();
+                    if full
+                        .iter()
+                        .any(|(p, m)| *p == pool && m.as_deref() == model)
+                    {
+                        continue;
+                    }
+                    match w.pool.select(model, &[]) {
+                        Ok(selected) => {
+                            found = Some((j, selected));
+                            break;
+                        }
+                        Err(_) => full.push((pool, w.model.clone())),
+                    }
+                }
+                let Some((j, selected)) = found else {
+                    // Every model this key waits for is busy; the keys behind may want others.
                     i += 1;
                     continue;
                 };
-                let Some(waiting) = line.waiters.pop_front() else {
+                let Some(waiting) = line.waiters.remove(j) else {
+                    undelivered.push(selected);
+                    i += 1;
                     continue;
                 };
                 let priority = line.priority;
                 let emptied = line.waiters.is_empty();
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 if let Err(selected) = waiting.tx.send(self.attach(selected)) {
                     undelivered.push(selected);
                 }
@@ -236,7 +265,7 @@ impl Drop for Leaving {
         let before = line.waiters.len();
         line.waiters.retain(|w| w.id != self.id);
         if line.waiters.len() < before {
-            self.queue.waiting.fetch_sub(1, Ordering::AcqRel);
+            self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
         }
         if line.waiters.is_empty() {
             state.lines.remove(&self.key_id);
@@ -301,6 +330,31 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(*served.lock(), vec![1, 2, 3, 3, 1, 3, 1]);
+        assert!(queue.is_empty());
+    }
+
+    /// A key waiting for a busy host is still served at once on another host: its line is
+    /// searched for a waiter whose host has room.
+    #[tokio::test]
+    async fn a_busy_host_does_not_hold_up_the_keys_other_requests() {
+        let busy = one_slot_pool();
+        let idle = one_slot_pool();
+        let queue = Arc::new(FairQueue::default());
+        let running = queue
+            .acquire(1, 1, None, &busy, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (q, b) = (Arc::clone(&queue), Arc::clone(&busy));
+        let waiting =
+            tokio::spawn(async move { q.acquire(1, 1, None, &b, Duration::from_secs(5)).await });
+        queued(&queue, 1).await;
+        let other = queue
+            .acquire(1, 1, None, &idle, Duration::from_millis(500))
+            .await;
+        assert!(other.is_ok(), "the idle host's slot was not handed over");
+        assert_eq!(queue.len(), 1);
+        drop(running);
+        assert!(waiting.await.unwrap().is_ok());
         assert!(queue.is_empty());
     }
 

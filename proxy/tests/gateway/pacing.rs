@@ -382,6 +382,16 @@ async fn requests_per_minute_across_instances() {
     assert_eq!((ok, limited), (10, 6));
     let (ok, limited) = crate::support::split_burst(&[&first, &second], &key, &[3, 3]).await;
     assert_eq!((ok, limited), (0, 6), "the window is still full");
+
+    // Larger limits take blocks of a sixteenth: never more than the limit, and little of it
+    // left unused in the blocks (one live grant per instance at a time).
+    let key = first.create_key(&["--rpm", "64"]);
+    let (ok, limited) = crate::support::split_burst(&[&first, &second], &key, &[50, 50]).await;
+    assert_eq!(ok + limited, 100);
+    assert!(
+        (56..=64).contains(&ok),
+        "{ok} of 100 admitted under 64 per minute"
+    );
 }
 
 /// The admin API takes the pacing fields on create and on PATCH …/quota, shows them in the

@@ -176,6 +176,15 @@ impl PaceRefusal {
 impl std::fmt::Display for PaceRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
+            PaceKind::RequestsPerMinute | PaceKind::MaxParallelRequests
+                if self.retry_after.is_none() =>
+            {
+                return write!(
+                    f,
+                    "{} is 0 for this key: it may not send requests; ask the operator",
+                    self.kind.label()
+                )
+            }
             PaceKind::RequestsPerMinute => write!(
                 f,
                 "requests per minute limit exceeded (limit {}, used {} in the last 60 s)",
@@ -215,8 +224,9 @@ pub struct PaceTicket {
     key_id: i64,
     tick: Tick,
     tokens: i64,
-    /// With several instances: the grant it was taken from.
+    /// With several instances: the grant it was taken from, and the tokens taken from it.
     grant: Option<i64>,
+    grant_tokens: i64,
 }
 
 /// How much of its per-minute limits a key has left (for the key's own quota endpoint).
@@ -229,6 +239,10 @@ pub struct MinuteRemaining {
 struct KeyPace {
     window: Mutex<Window>,
     slots: parallel::Slots,
+    /// Shared mode: one grant statement at a time per key. Requests that find no room in
+    /// the live grants wait for the grant in flight instead of each taking a block (which
+    /// would hold most of the limit unused in parallel grants).
+    granting: tokio::sync::Mutex<()>,
 }
 
 struct Inner {
@@ -273,6 +287,7 @@ impl Pacer {
             Arc::new(KeyPace {
                 window: Mutex::new(Window::default()),
                 slots: parallel::Slots::default(),
+                granting: tokio::sync::Mutex::new(()),
             })
         }))
     }
@@ -321,10 +336,16 @@ impl Pacer {
             tick: now,
             tokens: prompt,
             grant,
+            grant_tokens: if pacing.tokens_per_minute.is_some() {
+                prompt
+            } else {
+                0
+            },
         })))
     }
 
-    /// Shared mode: one request and `prompt` tokens out of a live grant, or out of a new one.
+    /// Shared mode: one request and its prompt's tokens (when the key has a per-minute token
+    /// limit) out of a live grant, or out of a new one.
     async fn take_grant(
         &self,
         key: &KeyPace,
@@ -332,7 +353,17 @@ impl Pacer {
         pacing: &Pacing,
         prompt: i64,
     ) -> Result<std::result::Result<i64, PaceRefusal>> {
-        if let Some(id) = key.window.lock().take_from_grants(prompt, Instant::now()) {
+        let tokens = if pacing.tokens_per_minute.is_some() {
+            prompt
+        } else {
+            0
+        };
+        if let Some(id) = key.window.lock().take_from_grants(tokens, Instant::now()) {
+            return Ok(Ok(id));
+        }
+        let _turn = key.granting.lock().await;
+        // The grant that this request waited for may cover it.
+        if let Some(id) = key.window.lock().take_from_grants(tokens, Instant::now()) {
             return Ok(Ok(id));
         }
         let sent = Instant::now();
@@ -340,38 +371,46 @@ impl Pacer {
         let want_requests = pacing
             .requests_per_minute
             .map_or(GRANT_BLOCK_MAX, |l| (l / 16).clamp(1, GRANT_BLOCK_MAX));
-        let want_tokens = pacing
-            .tokens_per_minute
-            .map_or(prompt, |l| (l / 16).max(prompt));
-        let granted = shared::grant(
+        let want_tokens = pacing.tokens_per_minute.map_or(0, |l| (l / 16).max(tokens));
+        let granted = match shared::grant(
             &self.inner.db,
             key_id,
             pacing,
             want_requests,
             want_tokens,
-            prompt,
+            tokens,
         )
-        .await?;
-        Ok(granted.map(|g| {
-            key.window.lock().add_grant(window::LocalGrant {
-                id: g.id,
-                expires: sent + shared::GRANT_LIFETIME,
-                requests: g.requests - 1,
-                tokens: g.tokens - prompt,
-            });
-            g.id
-        }))
+        .await?
+        {
+            Ok(granted) => granted,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let expires = sent + shared::GRANT_LIFETIME;
+        if Instant::now() >= expires {
+            // The statement took longer than a grant may be used: its room is outside what
+            // the check covered. Nothing of it is used.
+            self.inner.outbox.lock().used_of_grant(granted.id, 0, 0);
+            return Err(EngineError::Invalid(
+                "the per-minute grant took too long to arrive; try again".into(),
+            ));
+        }
+        key.window.lock().add_grant(window::LocalGrant {
+            id: granted.id,
+            expires,
+            requests: granted.requests - 1,
+            tokens: granted.tokens - tokens,
+            granted_requests: granted.requests,
+            granted_tokens: granted.tokens,
+        });
+        Ok(Ok(granted.id))
     }
 
-    /// Room of a grant that a request did not use after all.
-    fn give_back(&self, key: &KeyPace, grant: i64, requests: i64, tokens: i64) {
-        if !key
-            .window
+    /// Room of a live grant that a request did not use after all. Once the grant has
+    /// expired, the room stays counted until it leaves the window (the strict side).
+    fn give_back(&self, key: &KeyPace, grant: i64, tokens: i64) {
+        key.window
             .lock()
-            .give_back(grant, requests, tokens, Instant::now())
-        {
-            self.inner.outbox.lock().unused(grant, requests, tokens);
-        }
+            .give_back(grant, 1, tokens, Instant::now());
     }
 
     /// Gives back what an admitted request took (it was refused later, or failed before
@@ -380,7 +419,7 @@ impl Pacer {
         let key = self.key(ticket.key_id);
         key.window.lock().remove(ticket.tick, 1, ticket.tokens);
         if let Some(grant) = ticket.grant {
-            self.give_back(&key, grant, 1, ticket.tokens);
+            self.give_back(&key, grant, ticket.grant_tokens);
         }
     }
 
@@ -433,8 +472,8 @@ impl Pacer {
         }
     }
 
-    /// Shared mode: writes completion tokens and returns unused grant room; drops grants
-    /// older than any window. Called by [`Pacer::run_flusher`].
+    /// Shared mode: writes completion tokens and what expired grants used (their unused room
+    /// goes back); drops grants older than any window. Called by [`Pacer::run_flusher`].
     pub async fn flush(&self) -> Result<()> {
         if !self.inner.shared {
             return Ok(());
@@ -444,7 +483,7 @@ impl Pacer {
             let mut outbox = self.inner.outbox.lock();
             for key in &keys {
                 for (grant, requests, tokens) in key.window.lock().expire_grants(Instant::now()) {
-                    outbox.unused(grant, requests, tokens);
+                    outbox.used_of_grant(grant, requests, tokens);
                 }
             }
         }
@@ -461,8 +500,8 @@ impl Pacer {
             return Ok(());
         }
         if let Err(e) = shared::write(&self.inner.db, &batch).await {
-            // Kept for the next flush: completion tokens are never dropped, and unused room
-            // not given back only lowers what the key may use.
+            // Kept for the next flush: completion tokens are never dropped, and a grant's use
+            // is an absolute value (writing it twice does no harm).
             self.inner.outbox.lock().merge(batch);
             return Err(e);
         }

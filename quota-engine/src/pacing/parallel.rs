@@ -32,7 +32,8 @@ impl SlotState {
             let Some((_, tx)) = self.queue.pop_front() else {
                 break;
             };
-            // A waiter leaves the queue before its receiver is dropped, so this succeeds.
+            // A waiter leaves the queue before its receiver is dropped (`Waiter` owns it), so
+            // this succeeds.
             if tx.send(()).is_ok() {
                 self.running += 1;
             }
@@ -72,10 +73,14 @@ impl Drop for ParallelPermit {
     }
 }
 
-/// A request in the key's queue; leaving (timeout, client gone) takes it out again.
+/// A request in the key's queue; leaving (timeout, client gone) takes it out again. It owns
+/// the receiving end, which lives until `drop` has looked at the queue under the lock: so a
+/// waiter missing from the queue was handed a slot (the send to a live receiver succeeded and
+/// counted it), and only then is that slot released here.
 struct Waiter {
     key: Arc<KeyPace>,
     id: u64,
+    rx: oneshot::Receiver<()>,
     served: bool,
 }
 
@@ -120,7 +125,11 @@ pub(crate) async fn enter(
             });
         }
         if cap <= 0 {
-            return Err(refusal());
+            // Nothing ever frees a slot of a zero cap: no point in waiting or retrying.
+            return Err(PaceRefusal {
+                retry_after: None,
+                ..refusal()
+            });
         }
         let id = state.next_id;
         state.next_id += 1;
@@ -132,9 +141,10 @@ pub(crate) async fn enter(
     let mut waiter = Waiter {
         key: Arc::clone(&key),
         id,
+        rx,
         served: false,
     };
-    match tokio::time::timeout(timeout, rx).await {
+    match tokio::time::timeout(timeout, &mut waiter.rx).await {
         Ok(Ok(())) => {
             waiter.served = true;
             Ok(ParallelPermit {
@@ -156,6 +166,7 @@ mod tests {
         Arc::new(KeyPace {
             window: Mutex::new(Window::default()),
             slots: Slots::default(),
+            granting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -182,6 +193,36 @@ mod tests {
         assert_eq!(k.slots.waiting(), 0);
         drop(c);
         assert_eq!(k.slots.state.lock().running, 1);
+    }
+
+    /// Waiters timing out just as slots are handed to them never free a slot twice: after
+    /// every round the count is back to what is held.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn handover_racing_timeouts_keeps_the_count() {
+        let k = key();
+        for round in 0..300u64 {
+            let held = enter(Arc::clone(&k), 1, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let waiter = tokio::spawn(enter(
+                Arc::clone(&k),
+                1,
+                Duration::from_micros(200 + (round % 7) * 50),
+            ));
+            tokio::time::sleep(Duration::from_micros(250)).await;
+            drop(held);
+            drop(waiter.await.unwrap());
+            assert_eq!(k.slots.state.lock().running, 0, "round {round}");
+            assert_eq!(k.slots.waiting(), 0);
+        }
+    }
+
+    /// A cap of 0 admits nothing and says retrying does not help.
+    #[tokio::test]
+    async fn zero_cap() {
+        let refused = enter(key(), 0, Duration::from_secs(5)).await.unwrap_err();
+        assert!(!refused.can_refill());
+        assert!(refused.to_string().contains("max_parallel_requests is 0"));
     }
 
     /// A waiter whose future is dropped (the client hung up) leaves the queue.

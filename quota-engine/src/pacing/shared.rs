@@ -1,27 +1,36 @@
 //! Per-minute limits across instances that share a database: `pacing_grants`.
 //!
-//! An instance takes room for a key in a **grant**: one transaction that locks the key's
-//! counters row (PostgreSQL: `FOR UPDATE`, so concurrent grants of one key take turns), sums
+//! An instance takes room for a key in a **grant**: one READ COMMITTED transaction that takes
+//! the key's advisory lock (PostgreSQL `pg_advisory_xact_lock`: concurrent grants of one key
+//! take turns, each reading after the last one committed; SQLite has one writer), sums
 //! the key's grants of the last `60 s + GRANT_LIFETIME` and inserts a new one only if the sum
 //! stays within the limits. The grant's room may be used for `GRANT_LIFETIME` from when the
 //! statement was sent, timed by the database's clock at insertion, so every use falls within
 //! `GRANT_LIFETIME` of its grant's timestamp. Any 60-second window of uses therefore only
 //! draws on grants whose timestamps lie within `60 s + GRANT_LIFETIME` of each other, and the
 //! last of them was checked against all the others: together they never pass the limit. The
-//! instances' clocks do not matter, only the database's.
+//! instances' clocks do not matter, only the database's (`clock_timestamp()`, the wall
+//! clock: a step of the database server's clock shifts the window by as much).
 //!
-//! Room a grant did not use is given back (its row shrinks) after its lifetime; completion
-//! tokens are added as rows of their own when requests finish. Rows older than any window are
-//! deleted.
+//! A grant whose statement took longer than its lifetime is not used. After its lifetime a
+//! grant's row is set to what it used (an absolute value: written twice, no harm), so unused
+//! room goes back; completion tokens are added as rows of their own when requests finish.
+//! Rows older than any window are deleted.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, IsolationLevel, TransactionTrait, Value,
+};
 
 use super::{PaceKind, PaceRefusal, Pacing};
 use crate::gate::stmt;
 use crate::Result;
+
+/// Mixed into a key's id for its advisory lock, so that it cannot collide with another
+/// application's advisory locks on the same database by accident ("llmquota" in ASCII).
+const ADVISORY_NAMESPACE: i64 = 0x6c6c_6d71_756f_7461;
 
 /// How long an instance may use a grant's room.
 pub(crate) const GRANT_LIFETIME: Duration = Duration::from_secs(2);
@@ -56,12 +65,16 @@ pub(crate) async fn grant(
     min_tokens: i64,
 ) -> Result<std::result::Result<Granted, PaceRefusal>> {
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = db
+        .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+        .await?;
     if backend == DatabaseBackend::Postgres {
+        // Held to the end of the transaction; the statements after it see every grant of the
+        // key committed before (READ COMMITTED takes a snapshot per statement).
         txn.execute(stmt(
             &txn,
-            "SELECT key_id FROM usage_counters WHERE key_id = $1 FOR UPDATE".into(),
-            vec![key_id.into()],
+            "SELECT pg_advisory_xact_lock($1)".into(),
+            vec![(ADVISORY_NAMESPACE ^ key_id).into()],
         ))
         .await?;
     }
@@ -161,11 +174,12 @@ pub(crate) async fn grant(
     }))
 }
 
-/// What waits to be written: completion tokens per key, and grant room given back.
+/// What waits to be written: completion tokens per key, and what expired grants used.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     used: HashMap<i64, i64>,
-    unused: Vec<(i64, i64, i64)>,
+    /// grant id → (requests, tokens) it used.
+    grants: HashMap<i64, (i64, i64)>,
     cleanup: bool,
 }
 
@@ -174,8 +188,8 @@ impl Outbox {
         *self.used.entry(key_id).or_default() += tokens;
     }
 
-    pub(crate) fn unused(&mut self, grant: i64, requests: i64, tokens: i64) {
-        self.unused.push((grant, requests, tokens));
+    pub(crate) fn used_of_grant(&mut self, grant: i64, requests: i64, tokens: i64) {
+        self.grants.insert(grant, (requests, tokens));
     }
 
     pub(crate) fn want_cleanup(&mut self) {
@@ -183,7 +197,7 @@ impl Outbox {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.used.is_empty() && self.unused.is_empty() && !self.cleanup
+        self.used.is_empty() && self.grants.is_empty() && !self.cleanup
     }
 
     /// Puts back a batch that could not be written.
@@ -191,7 +205,9 @@ impl Outbox {
         for (key_id, tokens) in batch.used {
             self.used(key_id, tokens);
         }
-        self.unused.extend(batch.unused);
+        for (grant, used) in batch.grants {
+            self.grants.entry(grant).or_insert(used);
+        }
         self.cleanup |= batch.cleanup;
     }
 }
@@ -214,11 +230,20 @@ pub(crate) async fn write(db: &DatabaseConnection, batch: &Outbox) -> Result<()>
         ))
         .await?;
     }
-    for (grant, requests, tokens) in &batch.unused {
+    let mut grants: Vec<(&i64, &(i64, i64))> = batch.grants.iter().collect();
+    grants.sort();
+    for (grant, (requests, tokens)) in grants {
+        // Only ever lowers a grant (to what it used).
+        let least = match backend {
+            DatabaseBackend::Postgres => "LEAST",
+            _ => "MIN",
+        };
         txn.execute(stmt(
             &txn,
-            "UPDATE pacing_grants SET requests = requests - $2, tokens = tokens - $3 WHERE id = $1"
-                .into(),
+            format!(
+                "UPDATE pacing_grants SET requests = {least}(requests, $2), \
+                 tokens = {least}(tokens, $3) WHERE id = $1"
+            ),
             vec![(*grant).into(), (*requests).into(), (*tokens).into()],
         ))
         .await?;

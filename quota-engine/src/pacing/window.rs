@@ -34,8 +34,12 @@ pub(crate) struct LocalGrant {
     /// After this the grant's room may no longer be used (its lifetime, counted from when
     /// the statement was sent).
     pub(crate) expires: Instant,
+    /// Room left in it.
     pub(crate) requests: i64,
     pub(crate) tokens: i64,
+    /// What the database granted (what it holds until told what was used).
+    pub(crate) granted_requests: i64,
+    pub(crate) granted_tokens: i64,
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +79,7 @@ impl Window {
                     limit,
                     used: self.requests,
                     needed: 1,
-                    retry_after: Some(self.wait(now, excess, |b| b.requests)),
+                    retry_after: (limit > 0).then(|| self.wait(now, excess, |b| b.requests)),
                 });
             }
         }
@@ -143,7 +147,8 @@ impl Window {
         (self.requests, self.tokens)
     }
 
-    /// Takes one request and `tokens` out of a live grant that has room for them.
+    /// Takes one request and `tokens` out of a live grant that has room for them (`tokens`
+    /// is 0 when the key has no per-minute token limit: grants then hold no tokens).
     pub(crate) fn take_from_grants(&mut self, tokens: i64, now: Instant) -> Option<i64> {
         let grant = self
             .grants
@@ -175,19 +180,25 @@ impl Window {
         }
     }
 
-    /// Removes the grants past their lifetime; returns the room they had left.
+    /// Removes the grants past their lifetime; returns, for those that did not use all their
+    /// room, what they used (the grant's row is set to it: an absolute value, so writing it
+    /// twice does no harm).
     pub(crate) fn expire_grants(&mut self, now: Instant) -> Vec<(i64, i64, i64)> {
-        let mut left = Vec::new();
+        let mut used = Vec::new();
         self.grants.retain(|g| {
             if now < g.expires {
                 return true;
             }
             if g.requests > 0 || g.tokens > 0 {
-                left.push((g.id, g.requests, g.tokens));
+                used.push((
+                    g.id,
+                    g.granted_requests - g.requests,
+                    g.granted_tokens - g.tokens,
+                ));
             }
             false
         });
-        left
+        used
     }
 
     /// Ends every grant now (the instance stops).
@@ -258,6 +269,14 @@ mod tests {
         assert!(never.to_string().contains("shorter prompt"));
     }
 
+    /// A per-minute limit of 0 never fits: no retry.
+    #[test]
+    fn zero_limit() {
+        let refusal = Window::default().check(0, &rpm(0), 0).unwrap_err();
+        assert!(!refusal.can_refill());
+        assert!(refusal.to_string().contains("requests_per_minute is 0"));
+    }
+
     /// A refund takes the use back out; the count never goes negative.
     #[test]
     fn remove() {
@@ -278,13 +297,16 @@ mod tests {
             expires: now + Duration::from_secs(2),
             requests: 2,
             tokens: 30,
+            granted_requests: 3,
+            granted_tokens: 40,
         });
         assert_eq!(w.take_from_grants(10, now), Some(7));
         assert_eq!(w.take_from_grants(25, now), None, "too few tokens left");
         assert!(w.give_back(7, 1, 10, now));
+        // Used: 3 − 2 requests and 40 − 30 tokens.
         assert_eq!(
             w.expire_grants(now + Duration::from_secs(3)),
-            vec![(7, 2, 30)]
+            vec![(7, 1, 10)]
         );
         assert!(!w.give_back(7, 1, 10, now));
     }
