@@ -69,7 +69,8 @@ impl Proc {
         bail!("{} never accepted connections", self.addr)
     }
 
-    /// SIGTERM, then waits up to 5 s for the exit; true when it exited.
+    /// SIGTERM, then waits up to 15 s for the exit (the gateway waits out its grace period,
+    /// 5 s by default, even when idle); true when it exited.
     pub fn stop_gracefully(&mut self) -> bool {
         let Ok(pid) = i32::try_from(self.pid) else {
             return false;
@@ -78,7 +79,7 @@ impl Proc {
         if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
             return false;
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             match self.child.try_wait() {
                 Ok(Some(_)) => return true,
