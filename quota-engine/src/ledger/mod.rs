@@ -112,6 +112,14 @@ struct Inner {
     failing: Mutex<Option<(Instant, String)>>,
     /// Whether `failing` is set: read by every admission without taking the lock.
     failing_flag: std::sync::atomic::AtomicBool,
+    /// This process's ledger in `ledger_instances`, and its flushes' sequence numbers.
+    instance: i64,
+    seq: std::sync::atomic::AtomicI64,
+    /// A flush whose commit may or may not have landed (its connection broke): its deltas
+    /// stay in the accounts' `flushing` until `ledger_instances` says which. Grants wait for
+    /// that: the row may or may not hold those deltas.
+    in_doubt: Mutex<Option<i64>>,
+    in_doubt_flag: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; one per process.
@@ -141,6 +149,10 @@ impl Ledger {
                 settling: tokio::sync::RwLock::new(()),
                 failing: Mutex::new(None),
                 failing_flag: std::sync::atomic::AtomicBool::new(false),
+                instance: random_instance_id(),
+                seq: std::sync::atomic::AtomicI64::new(0),
+                in_doubt: Mutex::new(None),
+                in_doubt_flag: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -316,6 +328,7 @@ impl Ledger {
         // What the request needs of a token quota to be admitted (see `admission_need`).
         let needed_tokens = ask.prompt_tokens + if ask.generates { policy.min_output } else { 0 };
         let _settled = self.inner.settling.read().await;
+        self.not_in_doubt()?;
         let (need, unflushed) = {
             let mut account = entry.account.lock();
             let exact = account.exact_until.is_some_and(|t| Instant::now() < t);
@@ -549,6 +562,7 @@ impl Ledger {
     ) -> Result<()> {
         let db = &self.inner.db;
         let _settled = self.inner.settling.read().await;
+        self.not_in_doubt()?;
         let (generation, unflushed) = {
             let account = entry.account.lock();
             (account.generation(), account.unflushed(periods))
@@ -604,13 +618,12 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    /// Writes every key's unflushed usage and lease changes in one transaction. On failure the
-    /// changes stay in memory for the next flush (nothing is lost while the process runs).
+    /// Writes every key's unflushed usage and lease changes in one transaction, which also
+    /// records its sequence number in `ledger_instances`. On failure the changes stay in memory
+    /// (nothing is lost while the process runs); the next flush first asks `ledger_instances`
+    /// whether that commit landed after all, so a retry never writes the same deltas twice.
     pub async fn flush(&self) -> Result<()> {
         let _settling = self.inner.settling.write().await;
-        if self.inner.config.shared {
-            self.answer_demands().await;
-        }
         let entries: Vec<(i64, Arc<Entry>)> = self
             .inner
             .entries
@@ -618,6 +631,35 @@ impl Ledger {
             .iter()
             .map(|(id, e)| (*id, Arc::clone(e)))
             .collect();
+        let doubt = *self.inner.in_doubt.lock();
+        if let Some(seq) = doubt {
+            let landed = match store::last_flush(&self.inner.db, self.inner.instance).await {
+                Ok(last) => last == Some(seq),
+                Err(e) => {
+                    self.record_outcome(&Err(EngineError::Invalid(e.to_string())), 0);
+                    return Err(e);
+                }
+            };
+            for (_, entry) in &entries {
+                let mut account = entry.account.lock();
+                if landed {
+                    account.flushed();
+                } else {
+                    account.flush_failed();
+                }
+            }
+            *self.inner.in_doubt.lock() = None;
+            self.inner
+                .in_doubt_flag
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(
+                landed,
+                "an earlier usage flush's outcome is known now; its deltas are counted once"
+            );
+        }
+        if self.inner.config.shared {
+            self.answer_demands().await;
+        }
         let mut batch: Vec<(i64, Pending)> = Vec::new();
         for (key_id, entry) in &entries {
             let mut account = entry.account.lock();
@@ -630,7 +672,47 @@ impl Ledger {
         }
         // Rows in one order on every instance: two instances' flushes never deadlock.
         batch.sort_by_key(|(key_id, _)| *key_id);
-        let result = self.write(&batch).await;
+        let seq = self
+            .inner
+            .seq
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let result = self.write(&batch, seq).await;
+        self.record_outcome(&result, batch.len());
+        if result.is_err() {
+            // The commit may have landed: the deltas stay in `flushing` until the next flush
+            // asks `ledger_instances`.
+            *self.inner.in_doubt.lock() = Some(seq);
+            self.inner
+                .in_doubt_flag
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return result;
+        }
+        let by_id: HashMap<i64, Arc<Entry>> = entries.into_iter().collect();
+        for (key_id, _) in &batch {
+            if let Some(entry) = by_id.get(key_id) {
+                entry.account.lock().flushed();
+            }
+        }
+        result
+    }
+
+    /// Grants must not read the row while a flush's outcome is unknown.
+    fn not_in_doubt(&self) -> Result<()> {
+        if self
+            .inner
+            .in_doubt_flag
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(EngineError::UsageNotLanding(
+                "the last usage write's outcome is being checked".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keeps `failing` up to date with a flush's result.
+    fn record_outcome(&self, result: &Result<()>, keys: usize) {
         {
             let mut failing = self.inner.failing.lock();
             match &result {
@@ -644,7 +726,7 @@ impl Ledger {
                 }
                 Err(e) => {
                     if failing.is_none() {
-                        tracing::warn!(error = %e, keys = batch.len(), "usage flush failed; kept in memory and retried with every flush (admission fails closed after 1 s)");
+                        tracing::warn!(error = %e, keys, "usage flush failed; kept in memory and retried with every flush (admission fails closed after 1 s)");
                     }
                     let since = failing.as_ref().map_or_else(Instant::now, |(t, _)| *t);
                     *failing = Some((since, e.to_string()));
@@ -654,26 +736,16 @@ impl Ledger {
                 }
             }
         }
-        let by_id: HashMap<i64, Arc<Entry>> = entries.into_iter().collect();
-        for (key_id, _) in &batch {
-            if let Some(entry) = by_id.get(key_id) {
-                let mut account = entry.account.lock();
-                match result {
-                    Ok(()) => account.flushed(),
-                    Err(_) => account.flush_failed(),
-                }
-            }
-        }
-        result
     }
 
-    async fn write(&self, batch: &[(i64, Pending)]) -> Result<()> {
+    async fn write(&self, batch: &[(i64, Pending)], seq: i64) -> Result<()> {
         let txn = self.inner.db.begin().await?;
         for (key_id, pending) in batch {
             for ((day, month), delta) in pending {
                 store::apply(&txn, *key_id, day, month, delta).await?;
             }
         }
+        store::record_flush(&txn, self.inner.instance, seq).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -747,7 +819,14 @@ impl Ledger {
         let mut attempt = 0;
         loop {
             match self.flush().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Err(e) =
+                        store::forget_instance(&self.inner.db, self.inner.instance).await
+                    {
+                        tracing::debug!(error = %e, "could not remove this instance's flush record");
+                    }
+                    return Ok(());
+                }
                 Err(e) if attempt >= SHUTDOWN_FLUSH_ATTEMPTS => return Err(e),
                 Err(_) => {
                     attempt += 1;
@@ -766,6 +845,12 @@ impl Ledger {
             .map(|e| e.account.lock().lease())
             .unwrap_or_default()
     }
+}
+
+/// A random id for this process's ledger (`ledger_instances`), never 0.
+fn random_instance_id() -> i64 {
+    use rand::RngCore as _;
+    (rand::rngs::OsRng.next_u64() >> 1).max(1) as i64
 }
 
 /// `limits` lowered by `by` (per limit): what the row's own totals must fit in.

@@ -239,3 +239,31 @@ pub async fn demands(db: &impl ConnectionTrait, key_ids: &[i64]) -> Result<Vec<(
     }
     Ok(all)
 }
+
+/// Records `seq` as the instance's last committed flush (inside the flush's transaction).
+pub async fn record_flush(db: &impl ConnectionTrait, instance: i64, seq: i64) -> Result<()> {
+    let sql = "INSERT INTO ledger_instances (instance, seq) VALUES ($1, $2) \
+               ON CONFLICT (instance) DO UPDATE SET seq = excluded.seq";
+    db.execute(stmt(db, sql.into(), vec![instance.into(), seq.into()]))
+        .await?;
+    Ok(())
+}
+
+/// The instance's last committed flush, if any.
+pub async fn last_flush(db: &impl ConnectionTrait, instance: i64) -> Result<Option<i64>> {
+    let sql = "SELECT seq FROM ledger_instances WHERE instance = $1";
+    let row = db
+        .query_one(stmt(db, sql.into(), vec![instance.into()]))
+        .await?;
+    row.map(|r| r.try_get::<i64>("", "seq"))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Forgets the instance (it stopped cleanly).
+pub async fn forget_instance(db: &impl ConnectionTrait, instance: i64) -> Result<()> {
+    let sql = "DELETE FROM ledger_instances WHERE instance = $1";
+    db.execute(stmt(db, sql.into(), vec![instance.into()]))
+        .await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ mod m20261129_000001_init;
 mod m20261201_000001_leases;
 mod m20261201_000002_usage_daily;
 mod m20261201_000003_pacing;
+mod m20261201_000004_ledger_instances;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_leases::Migration),
             Box::new(m20261201_000002_usage_daily::Migration),
             Box::new(m20261201_000003_pacing::Migration),
+            Box::new(m20261201_000004_ledger_instances::Migration),
         ]
     }
 }
