@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let source = info.body.as_deref().unwrap_or(body);
             if let Some(limited) = set_output_limit(api, source, u64::from(selector) + 1) {
-                assert!(serde_json_valid(&limited), "the output limit broke the JSON");
+                assert!(
+                    serde_json_valid(&limited),
+                    "the output limit broke the JSON"
+                );
             }
         }
         Err(e) => assert!(!e.to_string().is_empty()),

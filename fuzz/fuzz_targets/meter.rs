@@ -54,6 +54,9 @@ fuzz_target!(|data: &[u8]| {
     let split_run = meter(api, framing, strip, &pieces);
     assert_eq!(whole, split_run, "the chunking changed the meter's result");
     if !strip {
-        assert_eq!(whole.1, body, "the meter changed bytes it must pass through");
+        assert_eq!(
+            whole.1, body,
+            "the meter changed bytes it must pass through"
+        );
     }
 });
