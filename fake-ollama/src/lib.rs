@@ -3,8 +3,8 @@
 //!
 //! This crate owns the fake upstream: the routes, bodies, streaming framing (NDJSON and SSE),
 //! error shapes and status codes of Ollama's native API and of its OpenAI and Anthropic
-//! compatibility layers (see `/work/shared/notes/ollama-api.md` §1–3), plus a deterministic
-//! answer so tests can assert exact token counts. It does not run a model.
+//! compatibility layers, as Ollama 0.13 sends them (docs/api.md lists the routes), plus a
+//! deterministic answer so tests can assert exact token counts. It does not run a model.
 //!
 //! ```no_run
 //! use fake_ollama::{FakeConfig, FakeOllama};

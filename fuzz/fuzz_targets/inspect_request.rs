@@ -5,23 +5,11 @@
 use libfuzzer_sys::fuzz_target;
 use llm_quota::dialect::{inspect_request, set_output_limit, Api};
 
-const APIS: [Api; 9] = [
-    Api::Generate,
-    Api::Chat,
-    Api::Embed,
-    Api::EmbeddingsLegacy,
-    Api::OpenAiChat,
-    Api::OpenAiCompletions,
-    Api::OpenAiEmbeddings,
-    Api::Responses,
-    Api::Messages,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let api = APIS[usize::from(selector) % APIS.len()];
+    let api = Api::ALL[usize::from(selector) % Api::ALL.len()];
     let inject_usage = selector & 0x80 != 0;
     match inspect_request(api, body, "llama3", inject_usage) {
         Ok(info) => {

@@ -5,17 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 use llm_quota::dialect::{Api, Framing, Meter};
 
-const APIS: [Api; 9] = [
-    Api::Generate,
-    Api::Chat,
-    Api::Embed,
-    Api::EmbeddingsLegacy,
-    Api::OpenAiChat,
-    Api::OpenAiCompletions,
-    Api::OpenAiEmbeddings,
-    Api::Responses,
-    Api::Messages,
-];
 const FRAMINGS: [Framing; 3] = [Framing::Ndjson, Framing::Sse, Framing::Json];
 
 /// Feeds `chunks` and returns the usage and every byte passed on.
@@ -44,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&split, body)) = rest.split_first() else {
         return;
     };
-    let api = APIS[usize::from(selector) % APIS.len()];
+    let api = Api::ALL[usize::from(selector) % Api::ALL.len()];
     let framing = FRAMINGS[usize::from(selector / 16) % FRAMINGS.len()];
     let strip = selector & 0x80 != 0 && framing == Framing::Sse;
     let whole = meter(api, framing, strip, &[body]);

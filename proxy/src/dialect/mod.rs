@@ -63,6 +63,19 @@ pub enum Api {
 }
 
 impl Api {
+    /// Every counted API (tests and fuzz targets go through all of them).
+    pub const ALL: [Api; 9] = [
+        Api::Generate,
+        Api::Chat,
+        Api::Embed,
+        Api::EmbeddingsLegacy,
+        Api::OpenAiChat,
+        Api::OpenAiCompletions,
+        Api::OpenAiEmbeddings,
+        Api::Responses,
+        Api::Messages,
+    ];
+
     /// Whether the route is one of the `/v1` (OpenAI or Anthropic compatible) routes.
     pub fn is_openai_dialect(self) -> bool {
         matches!(
@@ -104,17 +117,7 @@ mod tests {
     /// stream by default.
     #[test]
     fn api_classification() {
-        let all = [
-            Api::Generate,
-            Api::Chat,
-            Api::Embed,
-            Api::EmbeddingsLegacy,
-            Api::OpenAiChat,
-            Api::OpenAiCompletions,
-            Api::OpenAiEmbeddings,
-            Api::Responses,
-            Api::Messages,
-        ];
+        let all = Api::ALL;
         let openai: Vec<Api> = all.into_iter().filter(|a| a.is_openai_dialect()).collect();
         assert_eq!(
             openai,
