@@ -9,7 +9,9 @@
 //!   deserializing.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -30,17 +32,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                _ => ApiError::BadRequest(format!(
-                    "cannot read the request body: {}",
-                    rejection.body_text()
-                )),
-            }
-        })?;
-        parse(&bytes).map(ApiJson)
+        parse(&body_bytes(req, state).await?).map(ApiJson)
     }
+}
+
+/// The whole body; too large (the router's limit) → 413.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            _ => ApiError::BadRequest(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            )),
+        })
 }
 
 /// Syntax first (400), then the shape (422).
@@ -104,6 +110,47 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyId {
         raw.parse::<i64>()
             .map(KeyId)
             .map_err(|_| ApiError::key_not_found(format!("{raw:?}")))
+    }
+}
+
+/// The admin client's address, for the audit trail (`unknown` when the router runs without
+/// connection info, as in `oneshot` tests that insert none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(
+                    || "unknown".to_owned(),
+                    |ConnectInfo(addr)| addr.ip().to_canonical().to_string(),
+                ),
+        ))
+    }
+}
+
+/// A JSON object body that may be left out entirely (an empty body is `T::default()`).
+#[derive(Clone, Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse(&bytes).map(OptionalJson)
     }
 }
 

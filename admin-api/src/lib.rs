@@ -21,7 +21,7 @@
 //! - `input`: the JSON body extractor (400 for syntax, 422 naming the field for shape), the
 //!   key id path segment and the field types of partial updates.
 //! - `auth`: the bearer check (constant time) and the failed-login throttle.
-//! - `routes`: one module per topic (`keys`, `settings`, `upstreams`, `info`), each with its
+//! - `routes`: one module per topic (`keys`, `reports`, `settings`, `upstreams`, `info`), each with its
 //!   own `router()`; handlers are thin.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
 //! - [`ui`]: the web UI (`ui/dist`, embedded at compile time) at `/`, with the single-page
@@ -121,6 +121,7 @@ pub fn router_with_ui(state: AdminState, allowed_origins: &[String], assets: UiA
         .merge(routes::settings::router())
         .merge(routes::upstreams::router())
         .merge(routes::info::router())
+        .merge(routes::reports::router())
         .route_layer(middleware::from_fn_with_state(guard, auth::require));
     Router::new()
         .route("/api/health", get(routes::info::health))

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{info, keys, settings, upstreams};
+use crate::routes::{info, keys, reports, settings, upstreams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,9 @@ use crate::routes::{info, keys, settings, upstreams};
         keys::edit,
         keys::remove,
         keys::usage,
+        keys::rotate,
+        reports::usage,
+        reports::audit_page,
         settings::show,
         settings::update,
         upstreams::list,
@@ -39,6 +42,8 @@ use crate::routes::{info, keys, settings, upstreams};
     modifiers(&AdminPassword),
     tags(
         (name = "keys", description = "API keys, their limits and usage"),
+        (name = "usage", description = "usage reports over a range of days"),
+        (name = "audit", description = "the audit trail of admin changes and alerts"),
         (name = "settings", description = "runtime overrides of the configuration"),
         (name = "upstreams", description = "the Ollama hosts behind the proxy"),
         (name = "info", description = "health and connection help"),

@@ -41,6 +41,9 @@ pub struct KeyView {
     pub priority: i64,
     /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
+    /// After a rotation with a grace period: until when the previous secret still works;
+    /// `null` when no previous secret works.
+    pub old_secret_valid_until: Option<String>,
     /// Usage so far; tokens include what requests in flight hold reserved.
     pub usage: UsageView,
     /// Requests of the key in flight on this instance and the tokens they hold reserved
@@ -120,6 +123,10 @@ impl KeyView {
             max_parallel_requests: key.pacing.max_parallel_requests,
             priority: key.pacing.priority,
             allowed_models: key.allowed_models.clone(),
+            old_secret_valid_until: key
+                .old_secret_valid_until
+                .filter(|t| *t > Utc::now())
+                .map(|t| timestamp(t, tz)),
             usage: UsageView {
                 day: PeriodUsage {
                     period: periods.day.clone(),
@@ -283,4 +290,72 @@ pub struct ExamplesView {
 pub struct HealthView {
     #[schema(example = "ok")]
     pub status: String,
+}
+
+/// One row of `GET /api/usage`. A dimension not grouped by is `null`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct UsageRowView {
+    pub key_id: Option<i64>,
+    pub key_name: Option<String>,
+    #[schema(example = "llama3")]
+    pub model: Option<String>,
+    /// A day of the operator's zone.
+    #[schema(example = "2026-11-29")]
+    pub date: Option<String>,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+impl From<quota_engine::usage_report::ReportRow> for UsageRowView {
+    fn from(r: quota_engine::usage_report::ReportRow) -> UsageRowView {
+        UsageRowView {
+            key_id: r.key_id,
+            key_name: r.key_name,
+            model: r.model,
+            date: r.date,
+            requests: r.requests,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+        }
+    }
+}
+
+/// One entry of `GET /api/audit`.
+#[derive(Clone, Debug, Serialize, PartialEq, ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    /// RFC 3339 in the operator's zone.
+    pub at: String,
+    /// The admin client's address; `cli` for the command line; `gateway` for alerts.
+    #[schema(example = "127.0.0.1")]
+    pub client: String,
+    /// `key.created`, `key.edited`, `key.limits_changed`, `key.activated`, `key.deactivated`,
+    /// `key.rotated`, `key.deleted`, `settings.changed` or `alert.sent`.
+    #[schema(example = "key.limits_changed")]
+    pub action: String,
+    pub key_id: Option<i64>,
+    /// The key's name when the change was made.
+    pub key_name: Option<String>,
+    /// The changed fields before the change (`null` for a creation).
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The changed fields after it (`null` for a deletion).
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+impl AuditEntryView {
+    pub fn new(e: quota_engine::audit::AuditEntry, tz: Tz) -> AuditEntryView {
+        AuditEntryView {
+            id: e.id,
+            at: timestamp(e.at, tz),
+            client: e.client,
+            action: e.action,
+            key_id: e.key_id,
+            key_name: e.key_name,
+            before: e.before,
+            after: e.after,
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
+use quota_engine::audit::{self, Action, Change, CLIENT_CLI};
 use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey, Pacing};
 
 use crate::config::{self, Config, Sources};
@@ -66,6 +67,37 @@ pub enum KeysCommand {
     Deactivate { id: i64 },
     /// Accept requests with this key again.
     Activate { id: i64 },
+    /// Give the key a new secret and print it (alone on the last line); it keeps its id,
+    /// name, limits and usage. The old secret stops at once, or after --grace.
+    Rotate {
+        id: i64,
+        /// How long the old secret keeps working: 90s, 30m, 1h, 7d (at most 30d; default 0).
+        #[arg(long, value_name = "DURATION", value_parser = parse_grace)]
+        grace: Option<u64>,
+    },
+}
+
+/// `90`, `90s`, `30m`, `1h`, `7d` → seconds, at most 30 days.
+fn parse_grace(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let unit_seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{raw:?}: use a number with s, m, h or d, e.g. 1h")),
+    };
+    let seconds = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_seconds))
+        .ok_or_else(|| format!("{raw:?}: use a number with s, m, h or d, e.g. 1h"))?;
+    if seconds > keys::MAX_ROTATION_GRACE_SECONDS {
+        return Err(format!("{raw:?}: at most 30d"));
+    }
+    Ok(seconds)
 }
 
 #[derive(Debug, Args)]
@@ -259,7 +291,11 @@ async fn keys_command(
                         .collect()
                 }),
             };
-            let (key, plaintext) = keys::create(db, &new, now).await.map_err(runtime)?;
+            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
+            let (key, plaintext) = keys::create(&txn, &new, now).await.map_err(runtime)?;
+            let change = Change::created(CLIENT_CLI, &key);
+            audit::record(&txn, change, now).await.map_err(runtime)?;
+            quota_engine::db::commit(txn).await.map_err(runtime)?;
             eprintln!(
                 "created key {} ({}), id {}; store it now, it is not shown again:",
                 key.name, key.key_prefix, key.id
@@ -293,15 +329,45 @@ async fn keys_command(
         }
         KeysCommand::Activate { id } | KeysCommand::Deactivate { id } => {
             let active = matches!(cmd, KeysCommand::Activate { .. });
-            let key = keys::set_active(db, *id, active, now)
+            let action = if active {
+                Action::KeyActivated
+            } else {
+                Action::KeyDeactivated
+            };
+            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
+            let before = keys::get(&txn, *id).await.map_err(runtime)?;
+            let key = keys::set_active(&txn, *id, active, now)
                 .await
                 .map_err(runtime)?;
+            let change = Change::of_key(CLIENT_CLI, action, &before, &key);
+            audit::record(&txn, change, now).await.map_err(runtime)?;
+            quota_engine::db::commit(txn).await.map_err(runtime)?;
             out!(
                 "key {} ({}) is now {}",
                 key.id,
                 key.name,
                 if active { "active" } else { "inactive" }
             );
+            Ok(())
+        }
+        KeysCommand::Rotate { id, grace } => {
+            let grace = grace.unwrap_or(0);
+            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
+            let rotated = keys::rotate(&txn, *id, grace, now).await.map_err(runtime)?;
+            let key = &rotated.key;
+            let valid_until = key.old_secret_valid_until.map(|t| t.to_rfc3339());
+            let change = Change::rotated(CLIENT_CLI, &rotated);
+            audit::record(&txn, change, now).await.map_err(runtime)?;
+            quota_engine::db::commit(txn).await.map_err(runtime)?;
+            let old = match &valid_until {
+                Some(t) => format!("the old secret ({}) works until {t}", rotated.old_prefix),
+                None => format!("the old secret ({}) no longer works", rotated.old_prefix),
+            };
+            eprintln!(
+                "rotated key {} ({}), id {}; {old}; store the new secret now, it is not shown again:",
+                key.name, key.key_prefix, key.id
+            );
+            out!("{}", rotated.plaintext);
             Ok(())
         }
     }

@@ -13,10 +13,12 @@
 //! - [`upstream`]: the Ollama hosts: health checks, model lists, the choice of one.
 //! - [`state`]: what requests share; runtime settings overrides.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`alerts`]: usage alerts to a webhook, and the usage-ratio gauge.
 //! - [`admin_hooks`]: what the admin API may ask of the running gateway.
 //! - [`server`]: `serve`, the process assembly.
 
 pub mod admin_hooks;
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod dialect;

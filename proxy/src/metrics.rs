@@ -41,6 +41,8 @@ pub struct Metrics {
     pub time_to_first_token: HistogramVec,
     pub inflight: IntGauge,
     pub queue_wait: prometheus::Histogram,
+    /// Usage over limit per key and limit, set by the alerts scan (`crate::alerts`).
+    pub key_usage_ratio: prometheus::GaugeVec,
 }
 
 impl Metrics {
@@ -95,13 +97,19 @@ impl Metrics {
                 QUEUE_BUCKETS.to_vec(),
                 registry
             )?,
+            key_usage_ratio: prometheus::register_gauge_vec_with_registry!(
+                "llm_quota_key_usage_ratio",
+                "Usage in the current period over the limit, by API key (display prefix) and limit; 1 = used up (read every 2 s)",
+                &["api_key", "limit"],
+                registry
+            )?,
         })
     }
 
     /// The name of every metric this struct owns.
     #[cfg(test)]
     fn names(&self) -> Vec<String> {
-        let collectors: [&dyn Collector; 7] = [
+        let collectors: [&dyn Collector; 8] = [
             &self.requests,
             &self.tokens,
             &self.quota_rejections,
@@ -109,6 +117,7 @@ impl Metrics {
             &self.time_to_first_token,
             &self.inflight,
             &self.queue_wait,
+            &self.key_usage_ratio,
         ];
         collectors
             .iter()
@@ -310,7 +319,7 @@ mod tests {
         names.extend(upstream.desc().iter().map(|d| d.fq_name.clone()));
         let queue = QueueCollector::new(Arc::default()).unwrap();
         names.extend(queue.desc().iter().map(|d| d.fq_name.clone()));
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 13);
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/");
         let operations = std::fs::read_to_string(format!("{root}operations.md")).unwrap();
         for name in &names {

@@ -4,7 +4,8 @@
 //! - the admin API (axum) as a background service on the loopback admin listener;
 //! - Prometheus metrics (pingora-prometheus) on the metrics listener;
 //! - a background service that re-reads settings overrides;
-//! - a background service that health-checks the Ollama hosts ([`crate::upstream::health`]).
+//! - a background service that health-checks the Ollama hosts ([`crate::upstream::health`]);
+//! - a background service that compares usage with limits for alerts ([`crate::alerts`]).
 //!
 //! The database pool, the ledger's flusher and the usage-log writer live on a small runtime of
 //! their own that outlives Pingora's services, so that the last usage (and the unused leases)
@@ -178,6 +179,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         "upstream-health",
         HealthService(Arc::clone(&state)),
     ));
+    server.add_service(background_service(
+        "usage-alerts",
+        AlertsService(Arc::clone(&state)),
+    ));
 
     println!("llm-quota: proxy on http://{proxy_addr}, admin on http://{admin_addr}, metrics on http://{metrics_addr}");
     tracing::info!(proxy = %proxy_addr, admin = %admin_addr, metrics = %metrics_addr, "llm-quota serving");
@@ -259,6 +264,16 @@ struct SettingsService(Arc<AppState>);
 impl BackgroundService for SettingsService {
     async fn start(&self, shutdown: ShutdownWatch) {
         refresh_settings(Arc::clone(&self.0), shutdown).await;
+    }
+}
+
+/// Compares usage with limits: the usage-ratio gauge and the webhook alerts.
+struct AlertsService(Arc<AppState>);
+
+#[async_trait]
+impl BackgroundService for AlertsService {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        crate::alerts::run(Arc::clone(&self.0), shutdown).await;
     }
 }
 

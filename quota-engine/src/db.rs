@@ -263,6 +263,16 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
+/// Starts a transaction, for a change and its audit-trail entry to land together.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction> {
+    Ok(sea_orm::TransactionTrait::begin(db).await?)
+}
+
+/// Commits what [`begin`] started.
+pub async fn commit(txn: sea_orm::DatabaseTransaction) -> Result<()> {
+    Ok(txn.commit().await?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

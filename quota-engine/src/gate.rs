@@ -39,7 +39,8 @@ impl Limits {
         Ok(())
     }
 
-    fn each(&self) -> [(LimitKind, Option<i64>); 4] {
+    /// Each limit with its kind.
+    pub fn each(&self) -> [(LimitKind, Option<i64>); 4] {
         [
             (LimitKind::DailyRequests, self.daily_requests),
             (LimitKind::MonthlyRequests, self.monthly_requests),
@@ -50,7 +51,7 @@ impl Limits {
 }
 
 /// Which limit a refusal is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LimitKind {
     DailyRequests,
     MonthlyRequests,
@@ -59,6 +60,13 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    pub const ALL: [LimitKind; 4] = [
+        LimitKind::DailyRequests,
+        LimitKind::MonthlyRequests,
+        LimitKind::DailyTokens,
+        LimitKind::MonthlyTokens,
+    ];
+
     /// The key object's field name (`daily_token_limit`…).
     pub fn field_name(self) -> &'static str {
         match self {
@@ -79,7 +87,8 @@ impl LimitKind {
         }
     }
 
-    fn noun(self) -> &'static str {
+    /// `daily token quota`…, for messages.
+    pub fn noun(self) -> &'static str {
         match self {
             LimitKind::DailyRequests => "daily request quota",
             LimitKind::MonthlyRequests => "monthly request quota",
@@ -93,7 +102,8 @@ impl LimitKind {
         matches!(self, LimitKind::DailyRequests | LimitKind::MonthlyRequests)
     }
 
-    fn is_daily(self) -> bool {
+    /// A daily limit (else a monthly one).
+    pub fn is_daily(self) -> bool {
         matches!(self, LimitKind::DailyRequests | LimitKind::DailyTokens)
     }
 }
@@ -108,7 +118,8 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn used(&self, kind: LimitKind) -> i64 {
+    /// What the limit of `kind` is measured against.
+    pub fn used(&self, kind: LimitKind) -> i64 {
         match kind {
             LimitKind::DailyRequests => self.day_requests,
             LimitKind::MonthlyRequests => self.month_requests,

@@ -131,7 +131,7 @@ impl KeyCache {
     ) -> Result<Option<Arc<ApiKey>>> {
         let read_at = Instant::now();
         let generation = self.inner.invalidations.load(Ordering::Acquire);
-        let found = keys::find_by_hash(db, &hex::encode(digest))
+        let found = keys::find_by_hash(db, &hex::encode(digest), chrono::Utc::now())
             .await?
             .map(Arc::new);
         let entry = match &found {

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -37,11 +37,21 @@ pub struct ApiKey {
     pub pacing: Pacing,
     /// `None` = every model.
     pub allowed_models: Option<Vec<String>>,
+    /// After a rotation with a grace period: until when the previous secret still works.
+    pub old_secret_valid_until: Option<DateTime<Utc>>,
+    /// Set when this value was looked up by the previous secret of a rotated key: that secret
+    /// stops working at this instant (checked on every request, like the expiry).
+    pub secret_valid_until: Option<DateTime<Utc>>,
 }
 
 impl ApiKey {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether the secret this value was looked up by was rotated out by `now`.
+    pub fn is_rotated_out(&self, now: DateTime<Utc>) -> bool {
+        self.secret_valid_until.is_some_and(|t| t <= now)
     }
 
     /// Whether this key may use `model`. Cloud models (`…:cloud`, `…-cloud`) run on the Ollama
@@ -185,6 +195,10 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
         },
         pacing,
         allowed_models,
+        old_secret_valid_until: m
+            .previous_key_valid_until
+            .filter(|_| m.previous_key_hash.is_some()),
+        secret_valid_until: None,
     })
 }
 
@@ -260,14 +274,87 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
     decode(model)
 }
 
-/// The key whose digest is `hash`, active or not. One indexed query.
-pub async fn find_by_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<ApiKey>> {
-    api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash))
+/// The key whose secret has digest `hash`, active or not: its current secret, or the previous
+/// one of a rotation (then [`ApiKey::secret_valid_until`] says until when; a lapsed previous
+/// secret is not found). One query on two indexed columns.
+pub async fn find_by_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ApiKey>> {
+    let found = api_key::Entity::find()
+        .filter(
+            Condition::any()
+                .add(api_key::Column::KeyHash.eq(hash))
+                .add(api_key::Column::PreviousKeyHash.eq(hash)),
+        )
+        .one(db)
+        .await?;
+    let Some(model) = found else {
+        return Ok(None);
+    };
+    if model.key_hash == hash {
+        return decode(model).map(Some);
+    }
+    let valid_until = model.previous_key_valid_until;
+    if valid_until.is_none_or(|t| t <= now) {
+        return Ok(None);
+    }
+    let mut key = decode(model)?;
+    key.secret_valid_until = valid_until;
+    Ok(Some(key))
+}
+
+/// The longest grace period a rotation may give the old secret: 30 days.
+pub const MAX_ROTATION_GRACE_SECONDS: u64 = 30 * 24 * 3600;
+
+/// What [`rotate`] did.
+pub struct Rotated {
+    pub key: ApiKey,
+    /// The new secret, shown once.
+    pub plaintext: String,
+    /// The display prefix of the secret it replaced.
+    pub old_prefix: String,
+}
+
+/// Gives a key a new secret; it keeps its id, name, limits and usage. The old secret stops
+/// working at once (`grace_seconds` 0) or at `now + grace_seconds`; a secret rotated out
+/// earlier stops at once either way (a key has at most one previous secret).
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    id: i64,
+    grace_seconds: u64,
+    now: DateTime<Utc>,
+) -> Result<Rotated> {
+    if grace_seconds > MAX_ROTATION_GRACE_SECONDS {
+        return Err(EngineError::Invalid(format!(
+            "grace_seconds: at most {MAX_ROTATION_GRACE_SECONDS} (30 days)"
+        )));
+    }
+    let found = api_key::Entity::find_by_id(id)
         .one(db)
         .await?
-        .map(decode)
-        .transpose()
+        .ok_or(EngineError::KeyNotFound(id))?;
+    let old_prefix = found.key_prefix.clone();
+    let old_hash = found.key_hash.clone();
+    let material = generate();
+    let mut model: api_key::ActiveModel = found.into();
+    model.key_hash = Set(material.hash);
+    model.key_prefix = Set(material.prefix);
+    if grace_seconds > 0 {
+        let grace = chrono::Duration::seconds(i64::try_from(grace_seconds).unwrap_or(i64::MAX));
+        model.previous_key_hash = Set(Some(old_hash));
+        model.previous_key_valid_until = Set(Some(now + grace));
+    } else {
+        model.previous_key_hash = Set(None);
+        model.previous_key_valid_until = Set(None);
+    }
+    model.updated_at = Set(now);
+    Ok(Rotated {
+        key: decode(model.update(db).await?)?,
+        plaintext: material.plaintext,
+        old_prefix,
+    })
 }
 
 /// Keys changed after `since` (for other instances' cache invalidation).
@@ -430,6 +517,8 @@ mod tests {
             limits: Limits::default(),
             pacing: Pacing::default(),
             allowed_models: None,
+            old_secret_valid_until: None,
+            secret_valid_until: None,
         };
         assert!(key.allows_model("llama3"));
         assert!(!key.allows_model("gpt-oss:120b-cloud"));

@@ -11,8 +11,9 @@
 //! rule here is testable with an injected clock against a real SQLite file or PostgreSQL.
 //!
 //! # Layout
+//! - [`audit`]: the audit trail of admin changes and alerts sent.
 //! - [`db`]: parsing `DATABASE_URL` (SQLite forms, PostgreSQL), connecting, migrating.
-//! - [`entity`]: the SeaORM entities (`api_keys`, `usage_counters`, `settings`, `usage_daily`,
+//! - [`entity`]: the SeaORM entities (`api_keys`, `audit_log`, `usage_counters`, `settings`, `usage_daily`,
 //!   and `usage_log`, no longer written).
 //! - [`migration`]: one file per schema change, never edited after it lands.
 //! - [`keys`]: key material (`sk-…`, SHA-256, display prefix) and key CRUD.
@@ -25,7 +26,9 @@
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
 //! - [`usage_log`]: usage per key, day and model, summed off the request path, and its
 //!   per-day read model.
+//! - [`usage_report`]: usage over a date range grouped by any of key, model and day.
 
+pub mod audit;
 pub mod db;
 pub mod entity;
 mod error;
@@ -38,6 +41,7 @@ pub mod pacing;
 pub mod periods;
 pub mod settings;
 pub mod usage_log;
+pub mod usage_report;
 
 pub use db::{connect, DatabaseUrl};
 pub use error::EngineError;
@@ -47,7 +51,7 @@ pub use keys::{ApiKey, KeyPatch, NewKey};
 pub use ledger::{Extension, Ledger, LedgerConfig};
 pub use pacing::{PaceRefusal, PaceTicket, Pacer, Pacing};
 pub use periods::{PeriodKeys, Periods};
-pub use sea_orm::DatabaseConnection;
+pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 /// Result type of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

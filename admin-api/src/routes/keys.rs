@@ -9,9 +9,10 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, patch, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
+use quota_engine::audit::{self, Action, Change};
 use quota_engine::gate::{self, Counters};
 use quota_engine::keys::{self, LimitsPatch};
 use quota_engine::pacing::PacingPatch;
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::input::{ApiJson, KeyId, NonNegative, Patch, Priority, Rfc3339};
+use crate::input::{ApiJson, Client, KeyId, NonNegative, OptionalJson, Patch, Priority, Rfc3339};
 use crate::views::{CreatedKeyView, DailyUsageView, KeyView};
 use crate::AdminState;
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<Arc<AdminState>> {
         .route("/api/api-keys/{id}/deactivate", put(deactivate))
         .route("/api/api-keys/{id}/quota", patch(set_quota))
         .route("/api/api-keys/{id}/usage", get(usage))
+        .route("/api/api-keys/{id}/rotate", post(rotate))
 }
 
 /// `POST /api/api-keys`. Limits: non-negative integers, `null` or left out = unlimited.
@@ -185,6 +187,7 @@ pub async fn list(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Vec<Ke
     security(("admin_password" = [])))]
 pub async fn create(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<impl IntoResponse> {
     let limit = |l: Option<NonNegative>| l.map(|v| v.0);
@@ -206,7 +209,10 @@ pub async fn create(
         allowed_models: body.allowed_models,
     };
     let now = Utc::now();
-    let (key, plaintext) = keys::create(&state.db, &new, now).await?;
+    let txn = quota_engine::db::begin(&state.db).await?;
+    let (key, plaintext) = keys::create(&txn, &new, now).await?;
+    audit::record(&txn, Change::created(&client, &key), now).await?;
+    quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(key.id);
     tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
     let view = KeyView::new(
@@ -242,9 +248,56 @@ pub async fn show(
     Ok(Json(view_of(&state, &key).await?))
 }
 
-async fn set_active(state: &AdminState, id: i64, active: bool) -> ApiResult<Json<KeyView>> {
-    let key = keys::set_active(&state.db, id, active, Utc::now()).await?;
-    state.hooks.key_changed(id);
+/// A change of one key in progress: its transaction and the key as it was.
+struct KeyChange {
+    txn: quota_engine::DatabaseTransaction,
+    before: ApiKey,
+    now: chrono::DateTime<Utc>,
+}
+
+impl KeyChange {
+    /// Starts a change of key `id` (404 when there is none).
+    async fn begin(state: &AdminState, id: i64) -> ApiResult<KeyChange> {
+        let txn = quota_engine::db::begin(&state.db).await?;
+        let before = keys::get(&txn, id).await?;
+        Ok(KeyChange {
+            txn,
+            before,
+            now: Utc::now(),
+        })
+    }
+
+    /// Records the fields that changed as `action` in the audit trail, commits both, and tells
+    /// the gateway.
+    async fn finish(
+        self,
+        state: &AdminState,
+        client: &str,
+        action: Action,
+        after: &ApiKey,
+    ) -> ApiResult<()> {
+        let change = Change::of_key(client, action, &self.before, after);
+        audit::record(&self.txn, change, self.now).await?;
+        quota_engine::db::commit(self.txn).await?;
+        state.hooks.key_changed(after.id);
+        Ok(())
+    }
+}
+
+async fn set_active(
+    state: &AdminState,
+    client: &str,
+    id: i64,
+    active: bool,
+) -> ApiResult<Json<KeyView>> {
+    let action = if active {
+        Action::KeyActivated
+    } else {
+        Action::KeyDeactivated
+    };
+    let change = KeyChange::begin(state, id).await?;
+    let key = keys::set_active(&change.txn, id, active, change.now).await?;
+    change.finish(state, client, action, &key).await?;
     tracing::info!(key_id = id, active, "admin: key activation changed");
     Ok(Json(view_of(state, &key).await?))
 }
@@ -260,9 +313,10 @@ async fn set_active(state: &AdminState, id: i64, active: bool) -> ApiResult<Json
     security(("admin_password" = [])))]
 pub async fn activate(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     KeyId(id): KeyId,
 ) -> ApiResult<Json<KeyView>> {
-    set_active(&state, id, true).await
+    set_active(&state, &client, id, true).await
 }
 
 /// Refuses the key from now on, on this instance at once.
@@ -276,9 +330,10 @@ pub async fn activate(
     security(("admin_password" = [])))]
 pub async fn deactivate(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     KeyId(id): KeyId,
 ) -> ApiResult<Json<KeyView>> {
-    set_active(&state, id, false).await
+    set_active(&state, &client, id, false).await
 }
 
 /// Sets any subset of the four limits, the per-minute limits, the parallel cap and the
@@ -295,6 +350,7 @@ pub async fn deactivate(
     security(("admin_password" = [])))]
 pub async fn set_quota(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     KeyId(id): KeyId,
     ApiJson(body): ApiJson<QuotaUpdate>,
 ) -> ApiResult<Json<KeyView>> {
@@ -311,8 +367,11 @@ pub async fn set_quota(
             priority: body.priority.map(|p| p.0).into_update(),
         },
     };
-    let key = keys::update_limits(&state.db, id, &update, Utc::now()).await?;
-    state.hooks.key_changed(id);
+    let change = KeyChange::begin(&state, id).await?;
+    let key = keys::update_limits(&change.txn, id, &update, change.now).await?;
+    change
+        .finish(&state, &client, Action::KeyLimitsChanged, &key)
+        .await?;
     tracing::info!(key_id = id, "admin: key limits changed");
     Ok(Json(view_of(&state, &key).await?))
 }
@@ -330,6 +389,7 @@ pub async fn set_quota(
     security(("admin_password" = [])))]
 pub async fn edit(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     KeyId(id): KeyId,
     ApiJson(body): ApiJson<KeyUpdate>,
 ) -> ApiResult<Json<KeyView>> {
@@ -342,8 +402,11 @@ pub async fn edit(
         expires_at: body.expires_at.map(|t| t.0).into_update(),
         allowed_models: body.allowed_models.into_update(),
     };
-    let key = keys::patch(&state.db, id, &update, Utc::now()).await?;
-    state.hooks.key_changed(id);
+    let change = KeyChange::begin(&state, id).await?;
+    let key = keys::patch(&change.txn, id, &update, change.now).await?;
+    change
+        .finish(&state, &client, Action::KeyEdited, &key)
+        .await?;
     tracing::info!(key_id = id, "admin: key edited");
     Ok(Json(view_of(&state, &key).await?))
 }
@@ -359,14 +422,72 @@ pub async fn edit(
     security(("admin_password" = [])))]
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     KeyId(id): KeyId,
 ) -> ApiResult<StatusCode> {
-    if !keys::delete(&state.db, id).await? {
+    let now = Utc::now();
+    let txn = quota_engine::db::begin(&state.db).await?;
+    let key = keys::get(&txn, id).await?;
+    if !keys::delete(&txn, id).await? {
         return Err(ApiError::key_not_found(id));
     }
+    let change = Change {
+        client: &client,
+        action: Action::KeyDeleted,
+        key: Some((id, &key.name)),
+        before: Some(audit::key_settings(&key)),
+        after: None,
+    };
+    audit::record(&txn, change, now).await?;
+    quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(id);
     tracing::info!(key_id = id, "admin: key deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/api-keys/{id}/rotate`; the body may be left out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// How long the old secret keeps working, 0 to 2592000 (30 days); 0 or left out = it stops
+    /// at once.
+    #[serde(default)]
+    #[schema(value_type = Option<u64>, maximum = 2592000, example = 3600)]
+    pub grace_seconds: Option<NonNegative>,
+}
+
+/// Gives the key a new secret, shown in this answer only. The key keeps its id, name, limits
+/// and usage; the old secret stops working at once, or after `grace_seconds`.
+#[utoipa::path(post, path = "/api/api-keys/{id}/rotate", operation_id = "rotate_key", tag = "keys", request_body(content = Option<RotateKey>, description = "optional; an empty body rotates with no grace period"),
+    params(("id" = i64, Path, description = "key id")),
+    responses(
+        (status = 200, description = "the key with its new secret in `key` (shown once)", body = CreatedKeyView),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no or wrong admin password", body = ErrorBody),
+        (status = 404, description = "no key with this id", body = ErrorBody),
+        (status = 422, description = "`grace_seconds` is not an integer from 0 to 2592000", body = ErrorBody),
+    ),
+    security(("admin_password" = [])))]
+pub async fn rotate(
+    State(state): State<Arc<AdminState>>,
+    Client(client): Client,
+    KeyId(id): KeyId,
+    OptionalJson(body): OptionalJson<RotateKey>,
+) -> ApiResult<Json<CreatedKeyView>> {
+    let grace = body.grace_seconds.map_or(0, |g| g.0);
+    let grace = u64::try_from(grace).unwrap_or(u64::MAX);
+    let now = Utc::now();
+    let txn = quota_engine::db::begin(&state.db).await?;
+    let rotated = keys::rotate(&txn, id, grace, now).await?;
+    audit::record(&txn, Change::rotated(&client, &rotated), now).await?;
+    quota_engine::db::commit(txn).await?;
+    state.hooks.key_changed(id);
+    let key = &rotated.key;
+    tracing::info!(key_id = id, key_prefix = %key.key_prefix, grace_seconds = grace, "admin: key rotated");
+    Ok(Json(CreatedKeyView {
+        view: view_of(&state, key).await?,
+        key: rotated.plaintext,
+    }))
 }
 
 /// The key's usage per day of the operator's zone, oldest first, ending today; days without

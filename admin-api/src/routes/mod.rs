@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod keys;
+pub mod reports;
 pub mod settings;
 pub mod upstreams;
 

@@ -12,12 +12,13 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
+use quota_engine::audit;
 use quota_engine::settings::{self, Overrides};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::input::{ApiJson, Patch};
+use crate::input::{ApiJson, Client, Patch};
 use crate::views::SettingsView;
 use crate::AdminState;
 
@@ -73,22 +74,39 @@ pub async fn show(State(state): State<Arc<AdminState>>) -> ApiResult<Json<Settin
     security(("admin_password" = [])))]
 pub async fn update(
     State(state): State<Arc<AdminState>>,
+    Client(client): Client,
     ApiJson(body): ApiJson<SettingsUpdate>,
 ) -> ApiResult<Json<SettingsView>> {
     let urls = urls_update(body.ollama_url, body.ollama_urls)?;
     let model = model_update(body.default_model)?;
     let now = Utc::now();
+    let txn = quota_engine::db::begin(&state.db).await?;
+    let before = settings::load(&txn).await?;
     for (name, change) in [
         (settings::OLLAMA_URLS, urls.map(serde_json::Value::from)),
         (settings::DEFAULT_MODEL, model.map(serde_json::Value::from)),
     ] {
         match change {
             Patch::Absent => {}
-            Patch::Null => settings::set(&state.db, name, None, now).await?,
-            Patch::Value(v) => settings::set(&state.db, name, Some(v), now).await?,
+            Patch::Null => settings::set(&txn, name, None, now).await?,
+            Patch::Value(v) => settings::set(&txn, name, Some(v), now).await?,
         }
     }
-    let overrides = settings::load(&state.db).await?;
+    let overrides = settings::load(&txn).await?;
+    let (old, new) = audit::changed_fields(&audited(&before), &audited(&overrides));
+    audit::record(
+        &txn,
+        audit::Change {
+            client: &client,
+            action: audit::Action::SettingsChanged,
+            key: None,
+            before: Some(old),
+            after: Some(new),
+        },
+        now,
+    )
+    .await?;
+    quota_engine::db::commit(txn).await?;
     state.hooks.settings_changed(overrides.clone());
     tracing::info!(
         ollama_urls = ?overrides.ollama_urls,
@@ -96,6 +114,14 @@ pub async fn update(
         "admin: settings overrides changed"
     );
     Ok(Json(view(&state, &overrides)))
+}
+
+/// The overrides as the audit trail shows them (`null` = no override).
+fn audited(overrides: &Overrides) -> serde_json::Value {
+    serde_json::json!({
+        "ollama_urls": overrides.ollama_urls,
+        "default_model": overrides.default_model,
+    })
 }
 
 /// The `ollama_urls` change asked for by `ollama_url` and/or `ollama_urls`, validated. Both

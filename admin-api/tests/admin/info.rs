@@ -91,6 +91,9 @@ async fn openapi_lists_the_paths() {
         "/api/api-keys/{id}/deactivate",
         "/api/api-keys/{id}/quota",
         "/api/api-keys/{id}/usage",
+        "/api/api-keys/{id}/rotate",
+        "/api/usage",
+        "/api/audit",
         "/api/settings",
         "/api/ollama-models",
         "/api/upstreams",
@@ -122,7 +125,7 @@ async fn openapi_lists_the_paths() {
         count,
         "operation ids are unique (generated clients)"
     );
-    assert_eq!(count, 16);
+    assert_eq!(count, 19);
     assert!(doc["components"]["securitySchemes"]["admin_password"].is_object());
     for schema in [
         "KeyView",

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 18] = [
+const KEY_FIELDS: [&str; 19] = [
     "id",
     "name",
     "key_prefix",
@@ -24,6 +24,7 @@ const KEY_FIELDS: [&str; 18] = [
     "max_parallel_requests",
     "priority",
     "allowed_models",
+    "old_secret_valid_until",
     "usage",
     "in_flight",
     "key",
@@ -96,7 +97,7 @@ async fn create_shows_the_key_once() {
     );
     assert_eq!(h.hooks.key_changes.lock().as_slice(), &[id]);
 
-    let stored = keys::find_by_hash(&h.db, &keys::hash_key(&plaintext))
+    let stored = keys::find_by_hash(&h.db, &keys::hash_key(&plaintext), chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(

@@ -8,5 +8,6 @@ mod info;
 mod keys;
 mod settings;
 mod support;
+mod team;
 mod ui;
 mod upstreams;

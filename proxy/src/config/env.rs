@@ -25,6 +25,8 @@ pub const VARIABLES: &[(&str, &str, Kind)] = &[
     ("ALLOWED_ORIGINS", "cors.allowed_origins", Kind::List),
     ("LOG_FORMAT", "log.format", Kind::Text),
     ("LOG_LEVEL", "log.level", Kind::Text),
+    ("ALERT_WEBHOOK_URL", "alerts.webhook_url", Kind::Text),
+    ("ALERT_THRESHOLDS", "alerts.thresholds", Kind::List),
 ];
 
 /// The variable naming the YAML file; read before the layers are built.

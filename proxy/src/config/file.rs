@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub cors: CorsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -117,6 +119,14 @@ pub struct CorsSection {
 pub struct LogSection {
     pub format: Option<String>,
     pub level: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    pub webhook_url: Option<String>,
+    /// Numbers in YAML; text from `ALERT_THRESHOLDS=0.8,1.0`.
+    pub thresholds: Option<Vec<Scalar>>,
 }
 
 /// Any YAML/env scalar, read back as the text the operator wrote.

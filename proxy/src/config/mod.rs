@@ -111,6 +111,8 @@ pub struct Config {
     /// Output tokens reserved at admission and by each extension of a growing stream.
     pub output_reservation_tokens: i64,
     pub allowed_origins: Vec<String>,
+    /// Usage alerts (docs/configuration.md, "alerts").
+    pub alerts: AlertsConfig,
     pub log_format: LogFormat,
     pub log_level: String,
     /// The layers that were read, lowest first, for `config check`.
@@ -421,6 +423,8 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         30,
     )?;
 
+    let alerts = alerts_config(raw.alerts, &err)?;
+
     let log_format = match raw.log.format.as_deref().map(str::trim) {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -509,6 +513,7 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         min_output_tokens,
         output_reservation_tokens,
         allowed_origins,
+        alerts,
         log_format,
         log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         sources: Vec::new(),
@@ -638,8 +643,104 @@ impl Config {
                 },
             ),
             ("log.level".into(), self.log_level.clone()),
+            (
+                "alerts.webhook_url".into(),
+                self.alerts
+                    .webhook_url
+                    .as_ref()
+                    .map_or_else(|| "(not set)".into(), redact_webhook),
+            ),
+            (
+                "alerts.thresholds".into(),
+                self.alerts
+                    .thresholds
+                    .iter()
+                    .map(f64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ]
     }
+}
+
+/// Where usage alerts go and when they fire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertsConfig {
+    /// `None`: no alerts are sent (the usage-ratio metric is exported either way).
+    pub webhook_url: Option<url::Url>,
+    /// Fractions of a limit, ascending, each above 0 (default 0.8 and 1.0).
+    pub thresholds: Vec<f64>,
+}
+
+// Thresholds are finite (validated), so their equality is reflexive.
+impl Eq for AlertsConfig {}
+
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        AlertsConfig {
+            webhook_url: None,
+            thresholds: vec![0.8, 1.0],
+        }
+    }
+}
+
+fn alerts_config(
+    raw: file::AlertsSection,
+    err: &impl Fn(&str, String) -> ConfigError,
+) -> Result<AlertsConfig, ConfigError> {
+    let webhook_url = match raw.webhook_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            let parsed = url::Url::parse(text)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| {
+                    err(
+                        "alerts.webhook_url",
+                        "not an http(s) URL: use e.g. https://hooks.slack.com/services/…".into(),
+                    )
+                })?;
+            Some(parsed)
+        }
+    };
+    let thresholds = match raw.thresholds {
+        None => AlertsConfig::default().thresholds,
+        Some(list) => {
+            let mut values = Vec::with_capacity(list.len());
+            for item in list {
+                let text = item.into_text();
+                let value = text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v > 0.0 && *v <= 10.0)
+                    .ok_or_else(|| {
+                        err(
+                            "alerts.thresholds",
+                            format!("{text:?} is not a fraction of a limit above 0, e.g. 0.8 (at most 10)"),
+                        )
+                    })?;
+                values.push(value);
+            }
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            values
+        }
+    };
+    Ok(AlertsConfig {
+        webhook_url,
+        thresholds,
+    })
+}
+
+/// A webhook URL for display: its path and query often hold a secret (Slack's do).
+fn redact_webhook(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}/*** (set)",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]

@@ -382,6 +382,12 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
             "API key expired at {at}; ask the operator for a new one"
         )));
     }
+    if key.is_rotated_out(now) {
+        return Err(ProxyError::unauthorized(
+            "this API key's secret was replaced (rotated); use the new secret the operator gave you"
+                .into(),
+        ));
+    }
     Ok(key)
 }
 

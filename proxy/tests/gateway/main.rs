@@ -14,4 +14,5 @@ mod ledger;
 mod pacing;
 mod routes;
 mod support;
+mod team;
 mod upstreams;

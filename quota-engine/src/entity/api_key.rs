@@ -26,6 +26,10 @@ pub struct Model {
     pub priority: i32,
     /// JSON array of model names; `None` = every model.
     pub allowed_models: Option<String>,
+    /// After a rotation with a grace period: the old secret's digest, accepted until
+    /// `previous_key_valid_until`.
+    pub previous_key_hash: Option<String>,
+    pub previous_key_valid_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! SeaORM entities. They only derive; queries live with what they are about.
 
 pub mod api_key;
+pub mod audit_log;
 pub mod setting;
 pub mod usage_counter;
 pub mod usage_daily;

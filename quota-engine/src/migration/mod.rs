@@ -8,6 +8,7 @@ mod m20261201_000001_leases;
 mod m20261201_000002_usage_daily;
 mod m20261201_000003_pacing;
 mod m20261201_000004_ledger_instances;
+mod m20261201_000005_team;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_usage_daily::Migration),
             Box::new(m20261201_000003_pacing::Migration),
             Box::new(m20261201_000004_ledger_instances::Migration),
+            Box::new(m20261201_000005_team::Migration),
         ]
     }
 }

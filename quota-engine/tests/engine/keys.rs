@@ -27,12 +27,12 @@ async fn key_lifecycle() {
         let (key, plaintext) = keys::create(&t.db, &new, now).await.unwrap();
         assert_eq!(key.name, "demo");
         assert!(plaintext.starts_with(&key.key_prefix));
-        let found = keys::find_by_hash(&t.db, &keys::hash_key(&plaintext))
+        let found = keys::find_by_hash(&t.db, &keys::hash_key(&plaintext), now)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(found, key, "{}", t.name);
-        assert!(keys::find_by_hash(&t.db, &keys::hash_key("sk-nope"))
+        assert!(keys::find_by_hash(&t.db, &keys::hash_key("sk-nope"), now)
             .await
             .unwrap()
             .is_none());

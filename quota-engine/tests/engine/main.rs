@@ -5,4 +5,5 @@
 mod keys;
 mod ledger;
 mod support;
+mod team;
 mod usage;

@@ -1,0 +1,432 @@
+//! Usage alerts (docs/operations.md, "Alerts"): when a key's usage first crosses a threshold of
+//! one of its limits in a period, one JSON POST to `alerts.webhook_url`, and the gauge
+//! `llm_quota_key_usage_ratio{api_key,limit}` for Alertmanager.
+//!
+//! Nothing here is on the request path. A scan every [`SCAN_EVERY`] reads every key and its
+//! counters (two queries), updates the gauge and finds new crossings; a sender task delivers
+//! them one at a time with retries, through a bounded queue, so a slow or dead receiver never
+//! holds up a request or the scan. Each crossing is sent once per period and instance and
+//! recorded in the audit trail (`alert.sent`, delivered or not); at start the trail tells which
+//! crossings of the current periods were already sent, so a restart does not repeat them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use pingora::server::ShutdownWatch;
+use quota_engine::audit::{self, Action, Change, CLIENT_GATEWAY};
+use quota_engine::gate::{self, Counters, LimitKind};
+use quota_engine::{keys, ApiKey, PeriodKeys};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+
+/// How often usage is compared with the limits.
+const SCAN_EVERY: Duration = Duration::from_secs(2);
+/// Alerts waiting for delivery; a crossing that finds the queue full is tried at a later scan.
+const QUEUE: usize = 256;
+/// Delivery attempts per alert, the wait before the second (doubling after), and the time
+/// one attempt may take.
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The JSON body of one alert. `text` is what Slack and Mattermost show as the message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    #[serde(skip)]
+    pub key_id: i64,
+    #[serde(skip)]
+    pub kind: LimitKind,
+    pub key_name: String,
+    pub key_prefix: String,
+    /// `daily_tokens`, `monthly_tokens`, `daily_requests` or `monthly_requests`.
+    pub limit: &'static str,
+    /// The threshold crossed, a fraction of the limit.
+    pub threshold: f64,
+    pub used: i64,
+    pub limit_value: i64,
+    /// `2026-12-01` for a daily limit, `2026-12` for a monthly one.
+    pub period: String,
+    pub resets_at: String,
+    pub text: String,
+}
+
+/// (key id, limit, threshold as bits) → the period it was last sent for.
+type Sent = HashMap<(i64, LimitKind, u64), String>;
+
+/// What one scan found: the gauge's values and the new crossings.
+#[derive(Debug, Default, PartialEq)]
+pub struct Scan {
+    /// (key prefix, limit label, used / limit)
+    pub ratios: Vec<(String, &'static str, f64)>,
+    pub crossings: Vec<Alert>,
+}
+
+/// Compares every key's usage with its limits. A crossing already in `sent` for the same
+/// period is not repeated; new ones are added to `sent`. Limits of 0 (a key shut off on
+/// purpose) have no ratio and no alerts.
+pub fn scan(
+    keys: &[ApiKey],
+    counters: &HashMap<i64, Counters>,
+    periods: &PeriodKeys,
+    thresholds: &[f64],
+    sent: &mut Sent,
+) -> Scan {
+    let mut out = Scan::default();
+    for key in keys {
+        let used_now = counters.get(&key.id).copied().unwrap_or_default();
+        for (kind, limit) in key.limits.each() {
+            let Some(limit) = limit.filter(|l| *l > 0) else {
+                continue;
+            };
+            let used = used_now.used(kind);
+            #[allow(clippy::cast_precision_loss)] // limits and usage are far below 2^52
+            let ratio = used as f64 / limit as f64;
+            out.ratios
+                .push((key.key_prefix.clone(), kind.label(), ratio));
+            let (period, resets_at) = if kind.is_daily() {
+                (&periods.day, periods.day_resets_at)
+            } else {
+                (&periods.month, periods.month_resets_at)
+            };
+            for &threshold in thresholds {
+                if ratio < threshold {
+                    continue;
+                }
+                let slot = (key.id, kind, threshold.to_bits());
+                if sent.get(&slot) == Some(period) {
+                    continue;
+                }
+                sent.insert(slot, period.clone());
+                out.crossings
+                    .push(alert(key, kind, threshold, used, limit, period, resets_at));
+            }
+        }
+    }
+    out
+}
+
+fn alert(
+    key: &ApiKey,
+    kind: LimitKind,
+    threshold: f64,
+    used: i64,
+    limit: i64,
+    period: &str,
+    resets_at: DateTime<Tz>,
+) -> Alert {
+    let percent = (threshold * 100.0).round();
+    let unit = if kind.is_requests() {
+        "requests"
+    } else {
+        "tokens"
+    };
+    Alert {
+        key_id: key.id,
+        kind,
+        key_name: key.name.clone(),
+        key_prefix: key.key_prefix.clone(),
+        limit: kind.label(),
+        threshold,
+        used,
+        limit_value: limit,
+        period: period.to_owned(),
+        resets_at: resets_at.to_rfc3339(),
+        text: format!(
+            "llm-quota: key \"{}\" ({}) has used {percent}% of its {}: {used} of {limit} {unit} in {period}; it resets at {}",
+            key.name,
+            key.key_prefix,
+            kind.noun(),
+            resets_at.to_rfc3339()
+        ),
+    }
+}
+
+/// The crossings of the current periods already in the audit trail.
+async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
+    let mut sent = Sent::new();
+    let since = periods.month_start.with_timezone(&Utc);
+    let entries = match audit::since(&state.db, Action::AlertSent, since).await {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = %e, "alerts: cannot read the alerts already sent; crossings of this period may be sent again");
+            return sent;
+        }
+    };
+    for entry in entries {
+        let (Some(key_id), Some(after)) = (entry.key_id, entry.after) else {
+            continue;
+        };
+        let limit = after.get("limit").and_then(|v| v.as_str());
+        let kind = LimitKind::ALL
+            .into_iter()
+            .find(|k| Some(k.label()) == limit);
+        let threshold = after.get("threshold").and_then(serde_json::Value::as_f64);
+        let period = after.get("period").and_then(|v| v.as_str());
+        if let (Some(kind), Some(threshold), Some(period)) = (kind, threshold, period) {
+            sent.insert((key_id, kind, threshold.to_bits()), period.to_owned());
+        }
+    }
+    sent
+}
+
+/// Runs the scan (and, with a webhook, the sender) until shutdown.
+pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
+    let thresholds = state.config.alerts.thresholds.clone();
+    let mut sent = already_sent(&state, &state.config.periods.at(Utc::now())).await;
+    let outbox = state.config.alerts.webhook_url.clone().map(|url| {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(deliver_all(Arc::clone(&state), url, rx));
+        tx
+    });
+    let mut shown: HashSet<(String, &'static str)> = HashSet::new();
+    let mut tick = tokio::time::interval(SCAN_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let periods = state.config.periods.at(Utc::now());
+        let read = async {
+            let keys = keys::list(&state.db).await?;
+            let counters = gate::all_counters(&state.db, &periods).await?;
+            Ok::<_, quota_engine::EngineError>((keys, counters))
+        };
+        let (all, counters) = match read.await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(error = %e, "alerts: cannot read usage; trying again at the next scan");
+                continue;
+            }
+        };
+        // Without a webhook nothing is sent, so nothing is remembered either.
+        let mut scratch = Sent::new();
+        let found = scan(
+            &all,
+            &counters,
+            &periods,
+            &thresholds,
+            if outbox.is_some() {
+                &mut sent
+            } else {
+                &mut scratch
+            },
+        );
+        update_gauge(&state, &found.ratios, &mut shown);
+        let Some(outbox) = &outbox else { continue };
+        for alert in found.crossings {
+            let slot = (alert.key_id, alert.kind, alert.threshold.to_bits());
+            if let Err(mpsc::error::TrySendError::Full(alert)) = outbox.try_send(alert) {
+                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, "alerts: the delivery queue is full; this crossing is tried again at the next scan");
+                sent.remove(&slot);
+            }
+        }
+    }
+}
+
+/// Sets the gauge for every (key, limit) of this scan and removes the series of keys and
+/// limits that are gone (deleted keys, cleared limits, rotated prefixes).
+fn update_gauge(
+    state: &AppState,
+    ratios: &[(String, &'static str, f64)],
+    shown: &mut HashSet<(String, &'static str)>,
+) {
+    let gauge = &state.metrics.key_usage_ratio;
+    let mut now_shown = HashSet::with_capacity(ratios.len());
+    for (prefix, limit, ratio) in ratios {
+        gauge
+            .with_label_values(&[prefix.as_str(), limit])
+            .set(*ratio);
+        now_shown.insert((prefix.clone(), *limit));
+    }
+    for (prefix, limit) in shown.difference(&now_shown) {
+        let _ = gauge.remove_label_values(&[prefix.as_str(), limit]);
+    }
+    *shown = now_shown;
+}
+
+/// Delivers queued alerts one at a time, each with retries, and records each in the audit
+/// trail.
+async fn deliver_all(state: Arc<AppState>, url: url::Url, mut rx: mpsc::Receiver<Alert>) {
+    let client = match reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .user_agent(concat!("llm-quota/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "alerts: cannot build the HTTP client; no alerts are sent");
+            return;
+        }
+    };
+    while let Some(alert) = rx.recv().await {
+        let outcome = deliver(&client, &url, &alert).await;
+        match &outcome {
+            Ok(attempts) => {
+                tracing::info!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, attempts, "alert sent");
+            }
+            Err(e) => {
+                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, error = %e, "alert not delivered after {ATTEMPTS} attempts");
+            }
+        }
+        record(&state, &alert, outcome).await;
+    }
+}
+
+/// POSTs `alert` until the receiver answers 2xx: the attempts it took, or the last error.
+async fn deliver(client: &reqwest::Client, url: &url::Url, alert: &Alert) -> Result<u32, String> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match client.post(url.clone()).json(alert).send().await {
+            Ok(answer) if answer.status().is_success() => return Ok(attempt),
+            Ok(answer) => last = format!("the receiver answered {}", answer.status()),
+            Err(e) => last = e.to_string(),
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    Err(last)
+}
+
+async fn record(state: &AppState, alert: &Alert, outcome: Result<u32, String>) {
+    let mut after = serde_json::json!({
+        "limit": alert.limit,
+        "threshold": alert.threshold,
+        "used": alert.used,
+        "limit_value": alert.limit_value,
+        "period": alert.period,
+        "delivered": outcome.is_ok(),
+    });
+    if let Err(e) = &outcome {
+        after["error"] = serde_json::Value::from(e.as_str());
+    }
+    let change = Change {
+        client: CLIENT_GATEWAY,
+        action: Action::AlertSent,
+        key: Some((alert.key_id, &alert.key_name)),
+        before: None,
+        after: Some(after),
+    };
+    if let Err(e) = audit::record(&state.db, change, Utc::now()).await {
+        tracing::warn!(error = %e, "alerts: cannot record the alert in the audit trail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use quota_engine::{Limits, Pacing, Periods};
+
+    fn key(id: i64, limits: Limits) -> ApiKey {
+        ApiKey {
+            id,
+            name: format!("key{id}"),
+            key_prefix: format!("sk-{id:08}"),
+            is_active: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            expires_at: None,
+            limits,
+            pacing: Pacing::default(),
+            allowed_models: None,
+            old_secret_valid_until: None,
+            secret_valid_until: None,
+        }
+    }
+
+    /// Each threshold is sent once per period: again in a new period, never twice in one.
+    #[test]
+    fn each_crossing_once_per_period() {
+        let k = key(
+            1,
+            Limits {
+                daily_requests: Some(10),
+                monthly_tokens: Some(0),
+                ..Limits::default()
+            },
+        );
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let mut sent = Sent::new();
+        let used = |n: i64| {
+            HashMap::from([(
+                1,
+                Counters {
+                    day_requests: n,
+                    ..Counters::default()
+                },
+            )])
+        };
+        let thresholds = [0.8, 1.0];
+        let first = scan(
+            std::slice::from_ref(&k),
+            &used(7),
+            &periods,
+            &thresholds,
+            &mut sent,
+        );
+        assert!(first.crossings.is_empty());
+        assert_eq!(
+            first.ratios,
+            vec![("sk-00000001".into(), "daily_requests", 0.7)]
+        );
+        let second = scan(
+            std::slice::from_ref(&k),
+            &used(8),
+            &periods,
+            &thresholds,
+            &mut sent,
+        );
+        assert_eq!(second.crossings.len(), 1);
+        let a = &second.crossings[0];
+        assert_eq!(
+            (a.limit, a.threshold, a.used, a.limit_value),
+            ("daily_requests", 0.8, 8, 10)
+        );
+        assert_eq!(a.period, periods.day);
+        assert!(
+            a.text
+                .contains("80% of its daily request quota: 8 of 10 requests"),
+            "{}",
+            a.text
+        );
+        assert!(scan(
+            std::slice::from_ref(&k),
+            &used(9),
+            &periods,
+            &thresholds,
+            &mut sent
+        )
+        .crossings
+        .is_empty());
+        // Jumping past 1.0 sends that one; 0.8 stays sent.
+        let third = scan(
+            std::slice::from_ref(&k),
+            &used(12),
+            &periods,
+            &thresholds,
+            &mut sent,
+        );
+        assert_eq!(
+            third
+                .crossings
+                .iter()
+                .map(|a| a.threshold)
+                .collect::<Vec<_>>(),
+            [1.0]
+        );
+        // A new day: both again.
+        let mut next = periods.clone();
+        next.day = "2099-01-01".into();
+        let fourth = scan(&[k], &used(12), &next, &thresholds, &mut sent);
+        assert_eq!(fourth.crossings.len(), 2);
+    }
+}
