@@ -11,16 +11,23 @@
    ports on 127.0.0.1 only.
 5. Relative links of the docs under docs/ point at files that exist (README.md: a warning, as
    it links to documents other people write).
+6. The examples of docs/operations.md fenced as ```sh check run, in order, with bash against a
+   gateway this script starts (the --bin binary, the fake-ollama beside it, a fresh SQLite file,
+   one key with one request made), with ADMIN, ADMIN_PASSWORD and DATABASE_URL set and the
+   binary on PATH; each must exit 0.
 
 Usage: scripts/check-docs.py [--bin target/debug/llm-quota]
 """
 
 import argparse
 import functools
+import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +38,10 @@ DOCS = [
     "docs/configuration.md",
     "docs/api.md",
     "docs/security.md",
+    "docs/operations.md",
 ]
+# The documents whose ```sh check examples are run.
+EXAMPLE_DOCS = ["docs/operations.md"]
 RUST_SOURCES = ["proxy/src", "quota-engine/src", "admin-api/src"]
 SHELL_FENCES = {"sh", "bash", "shell", "console"}
 
@@ -401,6 +411,86 @@ def check_links():
                     fail(f"{doc}: the link {target} points at nothing")
 
 
+# ---- 6. runnable examples ------------------------------------------------------------------
+
+
+def example_blocks(text):
+    """(line number, script) of every ```sh check block."""
+    out, script, start = [], None, 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if script is None:
+            if re.match(r"^\s*```sh check\s*$", line):
+                script, start = [], number
+        elif re.match(r"^\s*```\s*$", line):
+            out.append((start, "\n".join(script)))
+            script = None
+        else:
+            script.append(line)
+    return out
+
+
+def first_line(process, prefix, what):
+    for line in process.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+    raise RuntimeError(f"{what} exited before printing {prefix!r}")
+
+
+def check_examples(binary):
+    binary = Path(binary).resolve()
+    fake = binary.parent / "fake-ollama"
+    if not binary.is_file() or not fake.is_file():
+        fail(f"{binary} or {fake} is missing: build them first (cargo build -p llm-quota -p fake-ollama)")
+        return 0
+    blocks = [(doc, n, script) for doc in EXAMPLE_DOCS for n, script in example_blocks(read(doc))]
+    with tempfile.TemporaryDirectory() as work:
+        env = {
+            "PATH": f"{binary.parent}:{os.environ.get('PATH', '')}",
+            "HOME": work,
+            "DATABASE_URL": f"sqlite://{work}/docs.db",
+            "ADMIN_PASSWORD": "docs-check",
+            "APP_TZ": "Europe/Berlin",
+            "LOG_LEVEL": "warn",
+        }
+        started = []
+        try:
+            ollama = subprocess.Popen([str(fake)], stdout=subprocess.PIPE, text=True, cwd=work)
+            started.append(ollama)
+            ollama_url = first_line(ollama, "listening on ", "fake-ollama").split()[-1]
+            gateway = subprocess.Popen(
+                [str(binary), "serve"],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=work,
+                env={**env, "OLLAMA_URL": ollama_url, "PROXY_HOST": "127.0.0.1", "PROXY_PORT": "0", "ADMIN_PORT": "0", "METRICS_PORT": "0"},
+            )
+            started.append(gateway)
+            urls = re.findall(r"http://[^,\s]+", first_line(gateway, "llm-quota: proxy on ", "llm-quota serve"))
+            proxy, admin = urls[0], urls[1]
+            created = subprocess.run([str(binary), "keys", "create", "--name", "docs", "--daily-requests", "100"],
+                                     capture_output=True, text=True, cwd=work, env=env, check=True)
+            key = created.stdout.strip().splitlines()[-1]
+            chat = urllib.request.Request(
+                f"{proxy}/api/chat",
+                data=b'{"model":"llama3","stream":false,"messages":[{"role":"user","content":"hi"}]}',
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(chat, timeout=30) as answer:
+                answer.read()
+            for doc, number, script in blocks:
+                result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                                        cwd=work, env={**env, "ADMIN": admin}, timeout=60)
+                if result.returncode != 0:
+                    fail(f"{doc}:{number}: the example exited {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}")
+        except (OSError, RuntimeError, subprocess.SubprocessError, IndexError) as e:
+            fail(f"cannot run the examples: {e}")
+        finally:
+            for process in reversed(started):
+                process.kill()
+                process.wait()
+    return len(blocks)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default=str(ROOT / "target/debug/llm-quota"))
@@ -410,12 +500,13 @@ def main():
     commands = check_commands(args.bin) or 0
     check_compose()
     check_links()
+    examples = check_examples(args.bin)
     if failures:
         for message in failures:
             print(f"check-docs: {message}", file=sys.stderr)
         print(f"check-docs: {len(failures)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check-docs: {len(variables)} variables, {len(yaml_settings())} YAML settings, {commands} commands: ok")
+    print(f"check-docs: {len(variables)} variables, {len(yaml_settings())} YAML settings, {commands} commands, {examples} examples run: ok")
     return 0
 
 
