@@ -45,6 +45,9 @@
 //! through the gateway for a long time; memory and open descriptors sampled every 10 s, and
 //! the usage at the end compared with what was served (see `soak.rs`).
 //!
+//! **Report mode** (`--usage-report`): the time of `GET /api/usage` over a month of ten
+//! million requests, on SQLite and with `--postgres` on PostgreSQL (see `report.rs`).
+//!
 //! Build and run (never in CI):
 //!
 //! ```text
@@ -55,6 +58,7 @@
 //! target/release/llm-quota-bench --streams 1000 [--chunk-delay-ms 200]
 //!     [--gateway-bin PATH] [--fake-bin PATH] [--plain-pingora-bin PATH]
 //! target/release/llm-quota-bench --soak 1800 --rate 500
+//! target/release/llm-quota-bench --usage-report [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
 //!
 //! Binaries default to `target/release/…` under the current directory, else next to this
@@ -62,6 +66,7 @@
 
 mod client;
 mod procs;
+mod report;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -118,6 +123,10 @@ struct Args {
     /// --rate for this many seconds; RSS and open descriptors sampled, usage checked at the end.
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
+    /// Report mode: times `GET /api/usage` over a month of ten million requests on SQLite
+    /// (and on PostgreSQL with --postgres).
+    #[arg(long)]
+    usage_report: bool,
 }
 
 const DIRECT: &str = "direct";
@@ -182,6 +191,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
+    if args.usage_report {
+        return report::run(&gateway_bin, args.postgres.as_deref()).await;
+    }
     if let Some(seconds) = args.soak {
         return soak::run(&fake_bin, &gateway_bin, seconds, args.rate).await;
     }

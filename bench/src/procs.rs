@@ -23,6 +23,8 @@ pub struct Proc {
     pub addr: String,
     pub url: String,
     pub key: String,
+    /// The gateway's admin API (`host:port`).
+    pub admin_addr: String,
     /// The gateway's database and working directory (for running its CLI).
     pub database_url: String,
     pub workdir: Option<PathBuf>,
@@ -40,6 +42,7 @@ impl Proc {
             addr: String::new(),
             url: String::new(),
             key: String::new(),
+            admin_addr: String::new(),
             database_url: String::new(),
             workdir: dir.as_ref().map(|d| d.path().to_owned()),
             graceful,
@@ -278,6 +281,13 @@ pub fn start_gateway(
     proc.key = key;
     proc.database_url = database_url;
     let line = first_line_with(&mut proc.child, "llm-quota: proxy on http://")?;
+    proc.admin_addr = line
+        .split("admin on http://")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     proc.set_addr(
         line.trim_start_matches("llm-quota: proxy on http://")
             .split(',')
