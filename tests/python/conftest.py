@@ -198,6 +198,22 @@ class Gateway:
         assert plaintext.startswith(info["key_prefix"]), (plaintext[:12], info["key_prefix"])
         return Key(id=info["id"], name=name, plaintext=plaintext, prefix=info["key_prefix"])
 
+    def wait_for_usage(self, key: Key, requests: int, timeout: float = 5.0) -> dict:
+        """Polls `keys list --json` until the key's daily request count reaches `requests` (usage
+        is committed asynchronously, right after the response ends), then checks it stays there;
+        returns `usage.day`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            day = self.key_info(key)["usage"]["day"]
+            if day["requests"] >= requests or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert day["requests"] == requests, day
+        time.sleep(0.2)
+        again = self.key_info(key)["usage"]["day"]
+        assert again == day, (day, again)
+        return day
+
     def metrics_text(self) -> str:
         status, body = _http_get(f"{self.metrics}/metrics")
         assert status == 200, status

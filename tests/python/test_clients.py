@@ -59,22 +59,6 @@ def clients(gateway):
     c.close()
 
 
-def wait_for_usage(gateway, key, requests: int, timeout: float = 5.0) -> dict:
-    """Polls `keys list --json` until the key's daily request count reaches `requests` (usage is
-    committed right after the response ends), then checks it stays there; returns `usage.day`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        day = gateway.key_info(key)["usage"]["day"]
-        if day["requests"] >= requests or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert day["requests"] == requests, day
-    time.sleep(0.2)
-    again = gateway.key_info(key)["usage"]["day"]
-    assert again == day, (day, again)
-    return day
-
-
 # ---------------------------------------------------------------- ollama-python
 
 
@@ -381,7 +365,7 @@ def test_usage_counts_every_generating_request(gateway, clients, new_key):
     assert list(ai.models.list())
     assert ai.models.retrieve("llama3").id == "llama3:latest"
 
-    day = wait_for_usage(gateway, key, 6)
+    day = gateway.wait_for_usage(key, 6)
     assert day["tokens"] == 6 * REQUEST_TOKENS, day
     month = gateway.key_info(key)["usage"]["month"]
     assert (month["requests"], month["tokens"]) == (6, 6 * REQUEST_TOKENS)
@@ -397,12 +381,12 @@ def test_refused_requests_consume_nothing(gateway, clients, new_key):
         oc.chat(model="qwen3:0.6b", messages=MESSAGES, stream=False)
     assert e.value.status_code == 403
     assert oc.chat(model="llama3", messages=MESSAGES, stream=False).message.content == ANSWER
-    wait_for_usage(gateway, key, 1)
+    gateway.wait_for_usage(key, 1)
     with pytest.raises(ollama.ResponseError) as e:
         oc.chat(model="llama3", messages=MESSAGES, stream=False)
     assert e.value.status_code == 429
     assert "daily request quota exceeded" in e.value.error
     with pytest.raises(openai.RateLimitError):
         ai.chat.completions.create(model="llama3", messages=MESSAGES)
-    day = wait_for_usage(gateway, key, 1)
+    day = gateway.wait_for_usage(key, 1)
     assert day["tokens"] == REQUEST_TOKENS
