@@ -167,46 +167,81 @@ pub fn own_sqlite(path: &Path) -> Result<SqliteOwner> {
 }
 
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
-    let mut options = match url {
-        DatabaseUrl::Sqlite(path) => {
-            create_parent(path)?;
-            let mut o = ConnectOptions::new(format!("sqlite://{}", path.display()));
-            o.max_connections(SQLITE_POOL).min_connections(1);
-            o.map_sqlx_sqlite_opts(|s| {
-                s.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-                    .create_if_missing(true)
-                    // A checkpoint syncs the files (milliseconds on a VM disk); left to SQLite
-                    // it runs inside whichever commit crosses 1000 pages, and that request
-                    // waits. The gateway checkpoints from a task of its own instead
-                    // ([`checkpoint_forever`]); one-shot CLI commands leave it to close.
-                    .pragma("wal_autocheckpoint", "0")
-            });
-            o
-        }
-        DatabaseUrl::Postgres(raw) => {
-            let mut o = ConnectOptions::new(raw.clone());
-            o.max_connections(POSTGRES_POOL).min_connections(1);
-            o
-        }
+    let raw = match url {
+        DatabaseUrl::Sqlite(path) => return connect_sqlite(path).await,
+        DatabaseUrl::Postgres(raw) => raw,
     };
+    let mut options = ConnectOptions::new(raw.clone());
     // Short: a database that is down must fail requests fast (they are refused with a
     // message), not hold each of them for long; the pool reconnects by itself once it is back.
-    let wait = match url {
-        DatabaseUrl::Sqlite(_) => Duration::from_secs(10),
-        DatabaseUrl::Postgres(_) => Duration::from_secs(1),
-    };
+    let wait = Duration::from_secs(1);
     options
+        .max_connections(POSTGRES_POOL)
+        .min_connections(1)
         .acquire_timeout(wait)
         .connect_timeout(wait)
-        .idle_timeout(Duration::from_secs(300))
+        .idle_timeout(IDLE_TIMEOUT)
         // sqlx pings a pooled connection before handing it out by default: one more round
-        // trip per statement on the hot path, for a local file or a pool it manages itself.
+        // trip per statement on the hot path, for a pool it manages itself.
         .test_before_acquire(false)
         .sqlx_logging(false);
     Ok(Database::connect(options).await?)
+}
+
+/// Pooled connections unused this long are closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The SQLite pool, built with sqlx directly for its release hook: a connection that comes
+/// back still inside a transaction is closed instead of reused.
+///
+/// Why: when a write fails with `SQLITE_FULL` (a full disk) or an I/O error, SQLite may roll
+/// the transaction back by itself; the `ROLLBACK` that follows then fails, and sqlx keeps
+/// counting the connection as one transaction deep. Its next transactions become savepoints,
+/// and after the next failure a `ROLLBACK TO` leaves a transaction open for good: every
+/// later "commit" only releases a savepoint inside it, the gateway reads its own writes back,
+/// and nothing reaches the file (seen: usage stuck at the count of the moment the disk filled,
+/// and lost at exit). A fresh connection has no such state.
+async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
+    use sea_orm::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    use sea_orm::sqlx::{ConnectOptions as _, Sqlite, TransactionManager as _};
+    create_parent(path)?;
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .create_if_missing(true)
+        // A checkpoint syncs the files (milliseconds on a VM disk); left to SQLite it runs
+        // inside whichever commit crosses 1000 pages, and that request waits. The gateway
+        // checkpoints from a task of its own instead ([`checkpoint_forever`]); one-shot CLI
+        // commands leave it to close.
+        .pragma("wal_autocheckpoint", "0")
+        .disable_statement_logging();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(SQLITE_POOL)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(IDLE_TIMEOUT)
+        .test_before_acquire(false)
+        .after_release(|conn, _| {
+            let clean =
+                <Sqlite as sea_orm::sqlx::Database>::TransactionManager::get_transaction_depth(
+                    conn,
+                ) == 0;
+            if !clean {
+                tracing::warn!(
+                    "a database connection was left inside a failed transaction; it is replaced"
+                );
+            }
+            Box::pin(async move { Ok(clean) })
+        })
+        .connect_with(connect)
+        .await
+        .map_err(|e| sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 fn create_parent(path: &Path) -> Result<()> {

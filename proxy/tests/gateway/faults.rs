@@ -309,3 +309,113 @@ async fn postgres_down_fails_closed_and_recovers_with_nothing_lost() {
     assert!(back, "the gateway did not recover once PostgreSQL was back");
     gw.wait_for_counters(1, |c| c.day_requests == served).await;
 }
+
+/// A small tmpfs, mounted for one test and unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (with a message) where mounting is not allowed.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.dir.path().join("fill")).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.path().join("fill")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The SQLite file's disk fills up while requests run: every request answered 200 is in the
+/// usage at the end (after space is back and a restart), none is lost or counted twice; while
+/// usage cannot be written for long, admission fails closed with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_sqlite_disk_loses_no_usage() {
+    let Some(disk) = SmallDisk::mount("3m") else {
+        return;
+    };
+    let database_url = format!("sqlite://{}/gw.db", disk.dir.path().display());
+    let upstream = crate::support::fake();
+    let mut gw = Gateway::start(
+        &upstream.url(),
+        Options {
+            db: crate::support::Db::Shared(database_url),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = gw.create_key(&[]);
+    let chat = || {
+        gw.post(
+            "/api/chat",
+            &key,
+            json!({"model": "llama3", "stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+    };
+    let mut served = 0;
+    let mut refused = 0;
+    let mut tally = |status: u16, body: String| match status {
+        200 => served += 1,
+        503 => {
+            assert!(body.contains("quota database is unavailable"), "{body}");
+            refused += 1;
+        }
+        other => panic!("unexpected {other}: {body}"),
+    };
+    for _ in 0..10 {
+        let r = chat().await.unwrap();
+        tally(r.status().as_u16(), r.text().await.unwrap());
+    }
+    disk.fill();
+    // Long enough for the once-a-second WAL checkpoints to need room the disk lacks.
+    for _ in 0..150 {
+        let r = chat().await.unwrap();
+        tally(r.status().as_u16(), r.text().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    disk.free();
+    for _ in 0..20 {
+        let r = chat().await.unwrap();
+        tally(r.status().as_u16(), r.text().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served > 10, "served {served}, refused {refused}");
+    // What this instance's pool sees is what is in the file: the counters agree with a
+    // fresh connection before and after the gateway stops.
+    gw.wait_for_counters(1, |c| c.day_requests == served).await;
+    gw.terminate();
+    assert_eq!(
+        gw.counters(1).await.day_requests,
+        served,
+        "refused {refused}"
+    );
+}
