@@ -1,13 +1,15 @@
 /**
  * The admin UI end to end, against the real llm-quota binary and the fake Ollama, in Debian's
  * Chromium: sign in, create a key and see its plaintext once, call the proxy with it, watch
- * the usage move, edit a quota, deactivate the key and see the proxy refuse it. Screenshots of
+ * the usage move, edit a quota, read the usage report and download it as CSV, deactivate the
+ * key and see the proxy refuse it, rotate its secret, and read the audit trail. Screenshots of
  * every page go to docs/images/ (the README shows them).
  */
 import { expect, test, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { UsageRow } from "../src/api/types";
 import { repoRoot, startStack, type Stack } from "./stack.mjs";
 
 test.describe.configure({ mode: "serial" });
@@ -40,6 +42,23 @@ async function chat(key: string, prompt = "Summarise the quarterly report in thr
   return response.status;
 }
 
+/** Today in the gateway's zone (the stack runs with APP_TZ=Europe/Berlin, the browser too). */
+function today(): string {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Berlin", year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+}
+
+/** `2026-11-30` + `days` → `YYYY-MM-DD`. */
+function shiftDay(day: string, days: number): string {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
+}
+
+/** `text` as a regular expression matching it literally. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Numbers as the UI writes them: `1,234`. */
+const fmt = (n: number) => n.toLocaleString("en-US");
+
 async function shot(name: string, options: { fullPage?: boolean } = {}) {
   mkdirSync(IMAGES, { recursive: true });
   // Let transitions settle; keep the caret and passing toasts out of the picture.
@@ -53,31 +72,49 @@ async function shot(name: string, options: { fullPage?: boolean } = {}) {
   });
 }
 
+/** How a key was used on the days before the run: requests per weekday and weekend day, tokens per request, models. */
+interface History {
+  keyId: number;
+  weekday: [number, number];
+  weekend: [number, number];
+  prompt: [number, number];
+  completion: [number, number];
+  /** Each request goes to one of these, by weight. */
+  models: Record<string, number>;
+}
+
 /**
- * Past days of usage for the screenshot key, written into the usage log the way the gateway
- * writes it, so the 30-day chart shows a month rather than one bar. Screenshots only: every
- * assertion below is about real calls through the proxy.
+ * Past days of usage for the screenshot keys, written into the usage log the way the gateway
+ * writes it (one row per key, day and model), so the charts show a month rather than one bar.
+ * Screenshots only: every assertion below is about real calls through the proxy, or reads the
+ * report from the API.
  */
-function backfillHistory(keyId: number) {
+function backfillHistory(histories: History[]) {
   const script = `
-import sqlite3, sys, datetime, random
-db, key = sys.argv[1], int(sys.argv[2])
+import sqlite3, sys, json, datetime, random
+db, histories = sys.argv[1], json.loads(sys.argv[2])
 random.seed(7)
 c = sqlite3.connect(db, timeout=10)
 today = datetime.date.today()
 rows = []
-for back in range(1, 30):
-    day = today - datetime.timedelta(days=back)
-    weekend = day.weekday() >= 5
-    n = random.randint(2, 5) if weekend else random.randint(9, 22)
-    prompt = sum(random.randint(180, 900) for _ in range(n))
-    completion = sum(random.randint(120, 650) for _ in range(n))
-    rows.append((key, day.isoformat(), 'llama3', n, prompt, completion))
+for h in histories:
+    models = list(h['models'])
+    weights = [h['models'][m] for m in models]
+    for back in range(1, 30):
+        day = today - datetime.timedelta(days=back)
+        n = random.randint(*(h['weekend'] if day.weekday() >= 5 else h['weekday']))
+        per_model = {}
+        for _ in range(n):
+            m = random.choices(models, weights)[0]
+            r, p, q = per_model.get(m, (0, 0, 0))
+            per_model[m] = (r + 1, p + random.randint(*h['prompt']), q + random.randint(*h['completion']))
+        for m, (r, p, q) in per_model.items():
+            rows.append((h['keyId'], day.isoformat(), m, r, p, q))
 # The gateway sums finished requests per key, day and model (usage_daily).
 c.executemany('insert into usage_daily (key_id, day, model, requests, prompt_tokens, completion_tokens) values (?,?,?,?,?,?)', rows)
 c.commit()
 `;
-  execFileSync("python3", ["-c", script, join(stack.dir, "q.db"), String(keyId)]);
+  execFileSync("python3", ["-c", script, join(stack.dir, "q.db"), JSON.stringify(histories)]);
 }
 
 test.beforeAll(async ({ browser }) => {
@@ -207,7 +244,14 @@ test("key detail: budget, reset times with their zone, and the 30-day chart", as
   await admin("PUT", `/api/api-keys/${bob.id}/deactivate`);
   for (let i = 0; i < 4; i++) expect(await chat(ci.key, "Run the nightly evaluation prompt.")).toBe(200);
   for (let i = 0; i < 6; i++) expect(await chat(research.key, "Explain the attention mechanism of a transformer in detail, with an example.")).toBe(200);
-  backfillHistory(research.id);
+  const keysNow = await admin<{ id: number; name: string }[]>("GET", "/api/api-keys");
+  const aliceId = keysNow.find((k) => k.name === "alice-laptop")?.id ?? 0;
+  // research-team uses the most, alice now and then, the CI a few requests each weekday night.
+  backfillHistory([
+    { keyId: research.id, weekday: [9, 22], weekend: [2, 5], prompt: [180, 900], completion: [120, 650], models: { llama3: 3, "qwen3:8b": 1 } },
+    { keyId: aliceId, weekday: [3, 9], weekend: [0, 2], prompt: [120, 600], completion: [80, 500], models: { llama3: 2, "qwen3:8b": 1, "mistral:7b": 1 } },
+    { keyId: ci.id, weekday: [3, 5], weekend: [0, 0], prompt: [300, 700], completion: [100, 300], models: { llama3: 1 } },
+  ]);
 
   await page.getByRole("button", { name: "Refresh" }).click();
   await expect(page.getByRole("row", { name: /ci-pipeline/ })).toContainText("4 / 5");
@@ -240,6 +284,91 @@ test("key detail: budget, reset times with their zone, and the 30-day chart", as
   await expect(page.getByRole("region", { name: "Requests per minute" })).toContainText("120 requests");
   await expect(page.getByRole("region", { name: "Tokens per minute" })).toContainText("No limit");
   await expect(page.getByRole("region", { name: "Priority" })).toContainText("3 of 10");
+});
+
+test("usage: this month by default, rows and totals, the stacked chart, and the CSV download", async () => {
+  const to = today();
+  const monthStart = `${to.slice(0, 8)}01`;
+  const from = shiftDay(to, -29);
+  const report = (first: string, groupBy: string) => admin<UsageRow[]>("GET", `/api/usage?from=${first}&to=${to}&group_by=${groupBy}`);
+  // The gateway adds finished requests to the report in batches: wait until today's are in.
+  await expect
+    .poll(async () => {
+      const byKey = await report(to, "key");
+      return Object.fromEntries(byKey.map((r) => [r.key_name, r.requests]));
+    })
+    .toMatchObject({ "alice-laptop": 3, "ci-pipeline": 4 });
+
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Usage" }).click();
+  await expect(page.getByRole("heading", { name: "Usage", level: 1 })).toBeVisible();
+  await expect(page.getByLabel("From", { exact: true })).toHaveValue(monthStart);
+  await expect(page.getByLabel("To", { exact: true })).toHaveValue(to);
+  for (const name of ["Key", "Model", "Day"]) await expect(page.getByRole("checkbox", { name })).toBeChecked();
+
+  // The last 30 days, with the history backfilled for research-team.
+  await page.getByLabel("From", { exact: true }).fill(from);
+  const [total] = await report(from, "");
+  const rows = await report(from, "key,model,day");
+  const totalRow = page.getByRole("row", { name: /^Total/ });
+  await expect(totalRow.getByRole("cell")).toHaveText([
+    fmt(total.requests),
+    fmt(total.prompt_tokens),
+    fmt(total.completion_tokens),
+    fmt(total.prompt_tokens + total.completion_tokens),
+  ]);
+  await expect(page.getByText(`${fmt(rows.length)} rows, sorted by day`)).toBeVisible();
+  const first = rows[0];
+  await expect(
+    page.getByRole("row", { name: new RegExp(`^${literal(first.key_name ?? "")}\\s+${literal(first.model ?? "")}\\s+${first.date}\\s`) }).first(),
+  ).toBeVisible();
+
+  // One bar per day, stacked by key: research-team has the most tokens.
+  await expect(page.locator(".chart-day")).toHaveCount(30);
+  const keys = page.getByRole("list", { name: "Keys in the chart" });
+  await expect(keys.getByRole("listitem").first()).toContainText("research-team");
+  await expect(keys.getByRole("link", { name: "alice-laptop" })).toBeVisible();
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await shot("usage");
+
+  await page.getByRole("radio", { name: "Model" }).click();
+  await expect(page.getByRole("list", { name: "Models in the chart" }).getByRole("listitem").first()).toBeVisible();
+  await page.getByRole("radio", { name: "Key" }).click();
+  await expect(keys).toBeVisible();
+
+  // Grouped by key only: one row per key with requests (bob-notebook has none).
+  await page.getByRole("checkbox", { name: "Model" }).uncheck();
+  await page.getByRole("checkbox", { name: "Day" }).uncheck();
+  const byKey = await report(from, "key");
+  const table = page.getByRole("table", { name: /^Usage by/ });
+  await expect(table.getByRole("columnheader")).toHaveText(["Key", "Requests", "Prompt tokens", "Completion tokens", "Total tokens"]);
+  for (const r of byKey) {
+    await expect(table.getByRole("row", { name: new RegExp(`^${literal(r.key_name ?? "")}\\s`) }).getByRole("cell")).toHaveText([
+      r.key_name ?? "",
+      fmt(r.requests),
+      fmt(r.prompt_tokens),
+      fmt(r.completion_tokens),
+      fmt(r.prompt_tokens + r.completion_tokens),
+    ]);
+  }
+  await expect(table.getByRole("row", { name: /bob-notebook/ })).toHaveCount(0);
+  await expect(totalRow.getByRole("cell").first()).toHaveText(fmt(total.requests));
+
+  // The CSV: the same rows, fetched with the admin password, saved under the API's name.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+  expect(download.suggestedFilename()).toBe(`llm-quota-usage-${from}_${to}.csv`);
+  const saved = readFileSync(await download.path(), "utf8");
+  const expected = await (
+    await fetch(`${stack.admin}/api/usage?from=${from}&to=${to}&group_by=key&format=csv`, { headers: { Authorization: `Bearer ${stack.password}` } })
+  ).text();
+  expect(saved).toBe(expected);
+  expect(saved.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens");
+  expect(saved.split("\r\n").filter(Boolean)).toHaveLength(byKey.length + 1);
+
+  // A last day before the first is refused here, before the API would.
+  await page.getByLabel("To", { exact: true }).fill(shiftDay(from, -1));
+  await expect(page.getByRole("alert")).toContainText("The last day is before the first day.");
+  await expect(page.getByRole("button", { name: "Download CSV" })).toBeDisabled();
 });
 
 test("settings: pick the default model from the live list, see the override, reset it", async () => {
@@ -305,6 +434,106 @@ test("delete asks first", async () => {
   await shot("delete-key");
   await confirm.getByRole("button", { name: "Delete key" }).click();
   await expect(page.getByRole("row", { name: /bob-notebook/ })).toHaveCount(0);
+});
+
+test("rotate a key's secret: shown once, the old one works for the grace period, then not at all", async () => {
+  await page.getByRole("link", { name: "alice-laptop" }).click();
+  await expect(page.getByRole("heading", { name: /alice-laptop/, level: 1 })).toBeVisible();
+  await expect(page.getByTestId("old-secret")).toHaveCount(0);
+  const old = plaintext;
+
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  const dialog = page.getByRole("dialog", { name: "Rotate the secret of “alice-laptop”" });
+  await expect(dialog.getByLabel("Old secret stops working")).toHaveValue("0");
+  await dialog.getByLabel("Old secret stops working").selectOption({ label: "In 1 hour" });
+  await dialog.getByRole("button", { name: "Rotate secret" }).click();
+
+  const shown = page.getByRole("dialog", { name: "Secret rotated" });
+  await expect(shown.getByText("It will not be shown again")).toBeVisible();
+  const rotated = await shown.getByLabel("The new API key").inputValue();
+  expect(rotated).toMatch(/^sk-[A-Za-z0-9_-]{20,}$/);
+  expect(rotated).not.toBe(old);
+  await expect(shown.getByTestId("rotated-old-secret")).toContainText("The old secret works until");
+  await shown.getByRole("button", { name: "Copy key" }).click();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(rotated);
+  await shown.getByRole("button", { name: /I have stored the key/ }).click();
+  await expect(shown).toBeHidden();
+  expect(await page.content()).not.toContain(rotated);
+
+  // Same key, new prefix; the old secret still works for the hour.
+  await expect(page.getByTestId("key-prefix")).toHaveText(`${rotated.slice(0, 11)}…`);
+  await expect(page.getByTestId("old-secret")).toContainText(/Old secret works until \d+ \w+ \d{4}, \d{2}:\d{2} UTC/);
+  expect(await chat(rotated)).toBe(200);
+  expect(await chat(old)).toBe(200);
+
+  // Rotated again at once: only the newest secret works.
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  await expect(page.getByRole("dialog", { name: /Rotate the secret/ }).getByLabel("Old secret stops working")).toHaveValue("0");
+  await page.getByRole("dialog", { name: /Rotate the secret/ }).getByRole("button", { name: "Rotate secret" }).click();
+  await expect(shown.getByTestId("rotated-old-secret")).toHaveText("The old secret no longer works.");
+  plaintext = await shown.getByLabel("The new API key").inputValue();
+  await shown.getByRole("button", { name: /I have stored the key/ }).click();
+  await expect(page.getByTestId("old-secret")).toHaveCount(0);
+  expect(await chat(plaintext)).toBe(200);
+  expect(await chat(rotated)).toBe(401);
+  expect(await chat(old)).toBe(401);
+
+  // The key's history, newest first, never with a secret.
+  const history = page.getByRole("table", { name: "History of alice-laptop, newest first" });
+  await expect(history.locator("tbody tr").first()).toContainText("Secret rotated");
+  await expect(history.locator("tbody tr").first()).toContainText(`${plaintext.slice(0, 11)}…`);
+  await expect(history.getByText("Key created")).toBeVisible();
+  await expect(history.getByText("Limits changed").first()).toBeVisible();
+  const html = await page.content();
+  for (const secret of [old, rotated, plaintext]) expect(html).not.toContain(secret);
+});
+
+test("audit: every change newest first, what changed, who, and older pages on demand", async () => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit" }).click();
+  await expect(page.getByRole("heading", { name: "Audit", level: 1 })).toBeVisible();
+  const table = page.getByRole("table", { name: "Audit trail, newest first" });
+  const entries = table.locator("tbody tr");
+  const entry = (action: string, key?: string) => {
+    const rows = entries.filter({ hasText: action });
+    return (key ? rows.filter({ hasText: key }) : rows).first();
+  };
+  // Newest first, as the API pages them; the newest is the second rotation.
+  const latest = await admin<{ id: number; action: string }[]>("GET", "/api/audit?limit=50");
+  await expect(entries).toHaveCount(latest.length);
+  await expect(entries.first()).toHaveAttribute("data-audit-id", String(latest[0].id));
+  await expect(entries.last()).toHaveAttribute("data-audit-id", String(latest[latest.length - 1].id));
+  await expect(entry("Secret rotated")).toContainText("127.0.0.1");
+  await expect(entry("Limits changed", "alice-laptop")).toContainText("50,000 → 80,000");
+  await expect(entry("Key deactivated", "alice-laptop")).toContainText("active → inactive");
+  await expect(entry("Key deleted")).toContainText("bob-notebook (deleted)");
+  await expect(entry("Settings changed")).toContainText("qwen3:8b");
+  await expect(entry("Key created", "research-team")).toContainText("Tokens per day");
+  await expect(entry("Secret rotated").getByRole("link", { name: "alice-laptop" })).toHaveAttribute("href", /^\/keys\/\d+$/);
+  expect(await page.content()).not.toContain(plaintext);
+  await page.mouse.move(0, 0);
+  await shot("audit");
+
+  // More than a page: 50 more changes, then the next page is asked for with before=<last id>.
+  const keys = await admin<{ id: number; name: string }[]>("GET", "/api/api-keys");
+  const ci = keys.find((k) => k.name === "ci-pipeline");
+  for (let i = 0; i < 50; i++) await admin("PATCH", `/api/api-keys/${ci?.id}/quota`, { daily_request_limit: 100 + i });
+  const all = await admin<{ id: number }[]>("GET", "/api/audit?limit=500");
+  expect(all.length).toBeGreaterThan(50);
+  expect(all.length).toBeLessThan(100);
+  await page.getByRole("button", { name: "Refresh" }).click();
+  await expect(entries.first()).toContainText("148 → 149");
+  await expect(entries).toHaveCount(50);
+  const older = page.waitForRequest((r) => r.url().includes("/api/audit?") && r.url().includes("before="));
+  await page.getByRole("button", { name: "Load more" }).click();
+  expect(new URL((await older).url()).searchParams.get("before")).toBe(String(all[49].id));
+  await expect(entries).toHaveCount(all.length);
+  await expect(page.getByText(`All ${all.length} entries shown.`)).toBeVisible();
+  await expect(page.getByRole("button", { name: "Load more" })).toHaveCount(0);
+  await expect(entries.last()).toContainText("Key created");
+  await expect(entries.last()).toContainText("alice-laptop");
+
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
+  await expect(page.getByRole("heading", { name: "API keys", level: 1 })).toBeVisible();
 });
 
 test("narrow screens get cards instead of a wide table", async () => {

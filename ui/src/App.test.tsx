@@ -1,8 +1,8 @@
-import { render, screen } from "@testing-library/react";
+import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { App } from "./App";
-import { fakeServer, makeKey, type Handler } from "./test/fixtures";
+import { fakeServer, makeAuditEntry, makeKey, usageRoute, type Handler } from "./test/fixtures";
 
 function renderApp(routes: Record<string, Handler>) {
   const server = fakeServer(routes);
@@ -62,5 +62,28 @@ describe("App", () => {
       "GET /api/api-keys/7/usage": () => ({ status: 404, body: { error: "no API key with id 7" } }),
     });
     expect(await screen.findByText("There is no key with id 7")).toBeInTheDocument();
+  });
+
+  it("has Usage and Audit in the navigation, each with its own address", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    // jsdom has no scrolling; navigate() scrolls to the top.
+    const scroll = vi.spyOn(window, "scrollTo").mockImplementation(() => {});
+    renderApp({
+      "GET /api/api-keys": () => ({ status: 200, body: [makeKey()] }),
+      "GET /api/usage": usageRoute(),
+      "GET /api/audit": () => ({ status: 200, body: [makeAuditEntry()] }),
+    });
+    const nav = await screen.findByRole("navigation", { name: "Main" });
+    expect(within(nav).getAllByRole("link").map((l) => l.textContent)).toEqual(["API keys", "Usage", "Audit", "Upstreams", "Settings", "Connect"]);
+    await userEvent.click(within(nav).getByRole("link", { name: "Usage" }));
+    expect(window.location.pathname).toBe("/usage");
+    expect(await screen.findByRole("heading", { name: "Usage", level: 1 })).toBeInTheDocument();
+    expect(within(nav).getByRole("link", { name: "Usage" })).toHaveAttribute("aria-current", "page");
+    await userEvent.click(within(nav).getByRole("link", { name: "Audit" }));
+    expect(window.location.pathname).toBe("/audit");
+    expect(await screen.findByRole("heading", { name: "Audit", level: 1 })).toBeInTheDocument();
+    expect(await screen.findByText("Limits changed")).toBeInTheDocument();
+    expect(document.title).toBe("Audit · llm-quota admin");
+    scroll.mockRestore();
   });
 });

@@ -7,6 +7,7 @@ import { createClient, type ClientOptions } from "./api/client";
 import { ClientContext } from "./api/context";
 import { Shell } from "./components/Shell";
 import { ToastProvider } from "./components/Toast";
+import { AuditPage } from "./pages/Audit/AuditPage";
 import { ConnectPage } from "./pages/Connect/ConnectPage";
 import { KeyDetailPage } from "./pages/KeyDetail/KeyDetailPage";
 import { KeysPage } from "./pages/Keys/KeysPage";
@@ -14,6 +15,7 @@ import { LoginPage } from "./pages/Login/LoginPage";
 import { NotFoundPage } from "./pages/NotFound/NotFoundPage";
 import { SettingsPage } from "./pages/Settings/SettingsPage";
 import { UpstreamsPage } from "./pages/Upstreams/UpstreamsPage";
+import { UsagePage } from "./pages/Usage/UsagePage";
 import { match, usePath } from "./router";
 import { clearPassword, loadPassword, savePassword } from "./session";
 
@@ -70,6 +72,10 @@ function Page() {
       return <KeysPage />;
     case "key":
       return <KeyDetailPage key={route.id} id={route.id} />;
+    case "usage":
+      return <UsagePage />;
+    case "audit":
+      return <AuditPage />;
     case "settings":
       return <SettingsPage />;
     case "upstreams":

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { formatCompact, formatNumber, formatRelative, formatTime, parseLimit } from "./format";
+import {
+  addDays,
+  dateInput,
+  dayRange,
+  daysInclusive,
+  formatCompact,
+  formatNumber,
+  formatRelative,
+  formatTime,
+  monthStartInput,
+  parseLimit,
+} from "./format";
 
 describe("format", () => {
   it("keeps the offset the API wrote and names the zone", () => {
@@ -33,5 +44,18 @@ describe("format", () => {
     expect(parseLimit("-1")).toBeUndefined();
     expect(parseLimit("1.5")).toBeUndefined();
     expect(parseLimit("lots")).toBeUndefined();
+  });
+
+  it("works with days for the date inputs", () => {
+    const at = new Date(2026, 10, 5, 23, 30); // 5 Nov 2026, the browser's zone
+    expect(dateInput(at)).toBe("2026-11-05");
+    expect(monthStartInput(at)).toBe("2026-11-01");
+    expect(addDays("2026-11-30", 1)).toBe("2026-12-01");
+    expect(addDays("2026-03-01", -1)).toBe("2026-02-28");
+    expect(daysInclusive("2026-11-01", "2026-11-30")).toBe(30);
+    expect(daysInclusive("2026-11-02", "2026-11-01")).toBe(0);
+    expect(daysInclusive("2026-02-30", "2026-03-01")).toBeNull();
+    expect(dayRange("2026-12-30", "2027-01-02")).toEqual(["2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02"]);
+    expect(dayRange("2026-11-02", "2026-11-01")).toEqual([]);
   });
 });

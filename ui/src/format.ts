@@ -71,6 +71,49 @@ export function formatDay(date: string): string {
   return `${Number(m[3])} ${MONTHS[Number(m[2]) - 1]}`;
 }
 
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A `YYYY-MM-DD` day as a UTC midnight, or `null` when it is not a real day. */
+function dayValue(date: string): number | null {
+  const m = date.match(DATE);
+  if (!m) return null;
+  const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return new Date(t).toISOString().slice(0, 10) === date ? t : null;
+}
+
+/** The `<input type="date">` value of a moment's day in the browser's zone. */
+export function dateInput(at: Date = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;
+}
+
+/** The first day of that moment's month, as a date input value. */
+export function monthStartInput(at: Date = new Date()): string {
+  return `${dateInput(at).slice(0, 8)}01`;
+}
+
+/** `2026-11-30` + 1 → `2026-12-01`. */
+export function addDays(date: string, days: number): string {
+  const t = dayValue(date);
+  if (t === null) return date;
+  return new Date(t + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** How many days from `from` to `to`, both counted (`null` when either is not a day; ≤ 0 when `to` is before `from`). */
+export function daysInclusive(from: string, to: string): number | null {
+  const a = dayValue(from);
+  const b = dayValue(to);
+  if (a === null || b === null) return null;
+  return Math.round((b - a) / 86_400_000) + 1;
+}
+
+/** Every day from `from` to `to`, both included. */
+export function dayRange(from: string, to: string): string[] {
+  const n = daysInclusive(from, to);
+  if (n === null || n <= 0) return [];
+  return Array.from({ length: n }, (_, i) => addDays(from, i));
+}
+
 /** The browser's zone, for inputs: `Europe/Berlin (UTC+01:00)`. */
 export function browserZone(at: Date = new Date()): string {
   const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";

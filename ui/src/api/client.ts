@@ -5,12 +5,17 @@
  */
 import type {
   Answer,
+  AuditEntry,
+  AuditQuery,
   CreateKeyBody,
   KeyUpdateBody,
   OllamaModel,
   QuotaUpdateBody,
+  RotateKeyBody,
   SettingsUpdateBody,
+  UsageQuery,
 } from "./types";
+import { USAGE_DIMENSIONS } from "./types";
 
 export type ErrorKind = "unauthorized" | "throttled" | "unreachable" | "not_found" | "invalid" | "server";
 
@@ -46,7 +51,12 @@ export async function errorFrom(response: Response): Promise<ApiError> {
     try {
       const body = JSON.parse(text) as { error?: unknown };
       isJson = true;
+      // The admin API's body is the flat `{"error": "message"}` (`ErrorBody`); the nested
+      // `{"error": {"message": …}}` of the OpenAI-style routes is read too.
       if (typeof body.error === "string") message = body.error;
+      else if (body.error && typeof (body.error as { message?: unknown }).message === "string") {
+        message = (body.error as { message: string }).message;
+      }
     } catch {
       /* not JSON: a proxy in between answered */
     }
@@ -72,8 +82,8 @@ export function createClient(password: string, options: ClientOptions = {}) {
   const base = options.baseUrl ?? "";
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
 
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${password}`, Accept: "application/json" };
+  async function send(method: string, path: string, body?: unknown, accept = "application/json"): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${password}`, Accept: accept };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response: Response;
     try {
@@ -91,8 +101,19 @@ export function createClient(password: string, options: ClientOptions = {}) {
       if (error.kind === "unauthorized") options.onUnauthorized?.();
       throw error;
     }
+    return response;
+  }
+
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await send(method, path, body);
     if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
+  }
+
+  /** A file: its bytes and the name the API gives it (`Content-Disposition`), else `fallback`. */
+  async function download(path: string, accept: string, fallback: string): Promise<Download> {
+    const response = await send("GET", path, undefined, accept);
+    return { blob: await response.blob(), filename: filenameFrom(response.headers.get("Content-Disposition")) ?? fallback };
   }
 
   const key = (id: number) => `/api/api-keys/${encodeURIComponent(String(id))}`;
@@ -117,7 +138,54 @@ export function createClient(password: string, options: ClientOptions = {}) {
     listUpstreams: () => call<Answer<"list_upstreams", 200>>("GET", "/api/upstreams"),
     showQueue: () => call<Answer<"show_queue", 200>>("GET", "/api/queue"),
     proxyInfo: () => call<Answer<"get_proxy_info", 200>>("GET", "/api/proxy-info"),
+    rotateKey: (id: number, body: RotateKeyBody = {}) => call<Answer<"rotate_key", 200>>("POST", `${key(id)}/rotate`, body),
+    usage: (query: UsageQuery) => call<Answer<"usage_report", 200>>("GET", `/api/usage?${usageSearch(query)}`),
+    usageCsv: (query: UsageQuery) =>
+      download(`/api/usage?${usageSearch(query)}&format=csv`, "text/csv", `llm-quota-usage-${query.from}_${query.to}.csv`),
+    // `Answer<"audit_trail", 200>` with `before`/`after` readable (see `AuditEntry`).
+    audit: (query: AuditQuery = {}) => call<AuditEntry[]>("GET", `/api/audit${auditSearch(query)}`),
   };
+}
+
+export interface Download {
+  blob: Blob;
+  filename: string;
+}
+
+/** `from=2026-11-01&to=2026-11-30&group_by=key,day` (the dimensions in the UI's order; none = `group_by=`). */
+export function usageSearch(query: UsageQuery): string {
+  const groups = USAGE_DIMENSIONS.filter((d) => query.group_by.includes(d));
+  return `from=${encodeURIComponent(query.from)}&to=${encodeURIComponent(query.to)}&group_by=${groups.join(",")}`;
+}
+
+/** `?limit=50&before=17&key_id=3`, leaving out what is not set. */
+export function auditSearch(query: AuditQuery): string {
+  const parts = (["limit", "before", "key_id"] as const)
+    .filter((name) => query[name] !== undefined)
+    .map((name) => `${name}=${encodeURIComponent(String(query[name]))}`);
+  return parts.length > 0 ? `?${parts.join("&")}` : "";
+}
+
+/** The file name of a `Content-Disposition` header (`filename*=UTF-8''…` first, then `filename="…"`). */
+export function filenameFrom(header: string | null): string | null {
+  if (!header) return null;
+  const extended = header.match(/filename\*\s*=\s*UTF-8''([^;]+)/i);
+  if (extended) {
+    try {
+      return baseName(decodeURIComponent(extended[1].trim()));
+    } catch {
+      /* badly encoded: try the plain parameter */
+    }
+  }
+  const quoted = header.match(/filename\s*=\s*"((?:\\.|[^"\\])*)"/i);
+  if (quoted) return baseName(quoted[1].replace(/\\(.)/g, "$1"));
+  const bare = header.match(/filename\s*=\s*([^;\s]+)/i);
+  return bare ? baseName(bare[1]) : null;
+}
+
+function baseName(name: string): string | null {
+  const last = name.split(/[\\/]/).pop()?.trim() ?? "";
+  return last === "" ? null : last;
 }
 
 export type Client = ReturnType<typeof createClient>;

@@ -53,8 +53,15 @@ describe("the API client and the OpenAPI document", () => {
       client.listUpstreams(),
       client.showQueue(),
       client.proxyInfo(),
+      client.rotateKey(1, { grace_seconds: 3600 }),
+      client.rotateKey(1),
+      client.usage({ from: "2026-11-01", to: "2026-11-30", group_by: ["key", "model", "day"] }),
+      client.usage({ from: "2026-11-01", to: "2026-11-30", group_by: [] }),
+      client.usageCsv({ from: "2026-11-01", to: "2026-11-30", group_by: ["key"] }),
+      client.audit(),
+      client.audit({ limit: 50, before: 17, key_id: 3 }),
     ]);
-    expect(server.calls).toHaveLength(15);
+    expect(server.calls).toHaveLength(22);
     for (const call of server.calls) {
       expect(operationFor(call.method, call.path), `${call.method} ${call.path}`).toBe(true);
       expect(call.headers.Authorization).toBe("Bearer pw");

@@ -95,6 +95,26 @@ export interface paths {
         patch: operations["update_key_quota"];
         trace?: never;
     };
+    "/api/api-keys/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives the key a new secret, shown in this answer only. The key keeps its id, name, limits
+         *     and usage; the old secret stops working at once, or after `grace_seconds`.
+         */
+        post: operations["rotate_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/api-keys/{id}/usage": {
         parameters: {
             query?: never;
@@ -107,6 +127,26 @@ export interface paths {
          *     requests are zeros.
          */
         get: operations["get_key_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail, newest first: every admin change with who made it and the fields before
+         *     and after, and every usage alert sent. Page with `before` = the last `id` received.
+         */
+        get: operations["audit_trail"];
         put?: never;
         post?: never;
         delete?: never;
@@ -224,10 +264,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Requests and tokens per key, model and day (any subset), over a range of days of the
+         *     operator's zone. JSON rows, or CSV with `Accept: text/csv` or `format=csv`.
+         */
+        get: operations["usage_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One entry of `GET /api/audit`. */
+        AuditEntryView: {
+            /**
+             * @description `key.created`, `key.edited`, `key.limits_changed`, `key.activated`, `key.deactivated`,
+             *     `key.rotated`, `key.deleted`, `settings.changed` or `alert.sent`.
+             * @example key.limits_changed
+             */
+            action: string;
+            /** @description The changed fields after it (`null` for a deletion). */
+            after?: Record<string, never> | null;
+            /** @description RFC 3339 in the operator's zone. */
+            at: string;
+            /** @description The changed fields before the change (`null` for a creation). */
+            before?: Record<string, never> | null;
+            /**
+             * @description The admin client's address; `cli` for the command line; `gateway` for alerts.
+             * @example 127.0.0.1
+             */
+            client: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            key_id?: number | null;
+            /** @description The key's name when the change was made. */
+            key_name?: string | null;
+        };
         /** @description The values of the configuration (environment, `.env`, YAML, defaults). */
         ConfiguredSettings: {
             default_model: string;
@@ -384,6 +470,11 @@ export interface components {
             monthly_token_limit?: number | null;
             name: string;
             /**
+             * @description After a rotation with a grace period: until when the previous secret still works;
+             *     `null` when no previous secret works.
+             */
+            old_secret_valid_until?: string | null;
+            /**
              * Format: int64
              * @description Weight in the fair queue for busy hosts, 1–10 (default 1).
              * @example 1
@@ -495,6 +586,16 @@ export interface components {
              */
             tokens_per_minute?: number | null;
         };
+        /** @description `POST /api/api-keys/{id}/rotate`; the body may be left out. */
+        RotateKey: {
+            /**
+             * Format: int64
+             * @description How long the old secret keeps working, 0 to 2592000 (30 days); 0 or left out = it stops
+             *     at once.
+             * @example 3600
+             */
+            grace_seconds?: number | null;
+        };
         /**
          * @description `PUT /api/settings`: any subset; `null` clears an override, left out = unchanged.
          *     `ollama_url` is a shorthand for `ollama_urls` (one URL, or several separated by commas).
@@ -537,6 +638,25 @@ export interface components {
             models: string[];
             /** @example http://localhost:11434 */
             url: string;
+        };
+        /** @description One row of `GET /api/usage`. A dimension not grouped by is `null`. */
+        UsageRowView: {
+            /** Format: int64 */
+            completion_tokens: number;
+            /**
+             * @description A day of the operator's zone.
+             * @example 2026-11-29
+             */
+            date?: string | null;
+            /** Format: int64 */
+            key_id?: number | null;
+            key_name?: string | null;
+            /** @example llama3 */
+            model?: string | null;
+            /** Format: int64 */
+            prompt_tokens: number;
+            /** Format: int64 */
+            requests: number;
         };
         /** @description A key's usage in the current day and month of the operator's zone. */
         UsageView: {
@@ -929,6 +1049,70 @@ export interface operations {
             };
         };
     };
+    rotate_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** @description optional; an empty body rotates with no grace period */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["RotateKey"];
+            };
+        };
+        responses: {
+            /** @description the key with its new secret in `key` (shown once) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKeyView"];
+                };
+            };
+            /** @description malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no key with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `grace_seconds` is not an integer from 0 to 2592000 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_key_usage: {
         parameters: {
             query?: {
@@ -972,6 +1156,51 @@ export interface operations {
                 };
             };
             /** @description `days` out of range */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    audit_trail: {
+        parameters: {
+            query?: {
+                /** @description entries per page, 1 to 500 (default 50) */
+                limit?: number;
+                /** @description only entries older than this id (the last id of the previous page) */
+                before?: number;
+                /** @description only entries about this key */
+                key_id?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description entries, newest first; fewer than `limit` on the last page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEntryView"][];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a parameter is invalid (the message names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1198,6 +1427,54 @@ export interface operations {
             };
             /** @description no or wrong admin password */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    usage_report: {
+        parameters: {
+            query?: {
+                /** @description first day, YYYY-MM-DD (default: the first day of this month) */
+                from?: string;
+                /** @description last day, YYYY-MM-DD, inclusive (default: today); at most 366 days after from */
+                to?: string;
+                /** @description comma-separated subset of key, model, day (default: all three; empty: one total row) */
+                group_by?: string;
+                /** @description json (default) or csv */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description rows ordered by day, key id and model; dimensions not grouped by are null. As CSV: a header row, RFC 4180 quoting, an attachment file name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRowView"][];
+                    "text/csv": string;
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a parameter is invalid (the message names it) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,40 @@ export type Endpoint = Schemas["EndpointView"];
 export type Queue = Schemas["QueueView"];
 export type ModelLoad = Schemas["ModelLoadView"];
 
+export type RotateKeyBody = Schemas["RotateKey"];
+/** One row of `GET /api/usage`; a dimension not grouped by is `null`. */
+export type UsageRow = Schemas["UsageRowView"];
+
+/**
+ * One entry of `GET /api/audit`. The document declares `before` and `after` as free-form
+ * objects, which openapi-typescript writes as `Record<string, never>` (no field readable);
+ * they hold the changed fields with any JSON values.
+ */
+export type AuditEntry = Omit<Schemas["AuditEntryView"], "before" | "after"> & {
+  /** The changed fields before the change (`null` for a creation). */
+  before?: Record<string, unknown> | null;
+  /** The changed fields after it (`null` for a deletion). */
+  after?: Record<string, unknown> | null;
+};
+
+/** `GET /api/audit`'s query: `limit` (1–500, default 50), `before` (an id), `key_id`. */
+export type AuditQuery = NonNullable<operations["audit_trail"]["parameters"]["query"]>;
+
+/** A dimension of `GET /api/usage`'s `group_by` (the document types it as a comma-separated string). */
+export type UsageDimension = "key" | "model" | "day";
+
+/** The order the UI sends and shows the dimensions in. */
+export const USAGE_DIMENSIONS = ["key", "model", "day"] as const satisfies readonly UsageDimension[];
+
+/** What the UI asks `GET /api/usage` for (`usageSearch` makes it the query string). */
+export interface UsageQuery {
+  /** `YYYY-MM-DD`, a day of the operator's zone (inclusive). */
+  from: string;
+  to: string;
+  /** Empty = one grand-total row. */
+  group_by: readonly UsageDimension[];
+}
+
 /** The JSON body of operation `Op`'s answer with status `S`. */
 export type Answer<Op extends keyof operations, S extends number> = operations[Op]["responses"] extends Record<
   S,

@@ -20,6 +20,9 @@ const PATHS = {
   close: "M6 6l12 12M18 6L6 18",
   lock: "M6 11h12v10H6zM8 11V7a4 4 0 0 1 8 0v4",
   chart: "M4 20V4M4 20h16M8 16v-5M12 16V8M16 16v-3",
+  history: "M3 12a9 9 0 1 0 2.6-6.4M3 4v5h5M12 7v5l3 2",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
+  rotate: "M4 12a8 8 0 0 1 13.7-5.7L20 8.6M20 4v4.6h-4.6M20 12a8 8 0 0 1-13.7 5.7L4 15.4M4 20v-4.6h4.6",
 } as const;
 
 export type IconName = keyof typeof PATHS;

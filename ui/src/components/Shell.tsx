@@ -5,6 +5,8 @@ import { Icon, type IconName } from "./Icon";
 
 const NAV: { to: string; label: string; icon: IconName; match: (path: string) => boolean }[] = [
   { to: "/keys", label: "API keys", icon: "key", match: (p) => p === "/" || p.startsWith("/keys") },
+  { to: "/usage", label: "Usage", icon: "chart", match: (p) => p.startsWith("/usage") },
+  { to: "/audit", label: "Audit", icon: "history", match: (p) => p.startsWith("/audit") },
   { to: "/upstreams", label: "Upstreams", icon: "server", match: (p) => p.startsWith("/upstreams") },
   { to: "/settings", label: "Settings", icon: "settings", match: (p) => p.startsWith("/settings") },
   { to: "/connect", label: "Connect", icon: "plug", match: (p) => p.startsWith("/connect") },

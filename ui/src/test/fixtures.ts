@@ -1,5 +1,5 @@
 /** Sample answers of the admin API, shaped by its types, and a fake `fetch` that serves them. */
-import type { Key } from "../api/types";
+import type { AuditEntry, Key, UsageRow } from "../api/types";
 
 export function makeKey(overrides: Partial<Key> = {}): Key {
   return {
@@ -28,7 +28,8 @@ export function makeKey(overrides: Partial<Key> = {}): Key {
 }
 
 export type Handler = (request: { method: string; path: string; body: unknown; headers: Record<string, string> }) =>
-  | { status: number; body?: unknown; headers?: Record<string, string> }
+  /** `body` is sent as JSON, `text` as it is. */
+  | { status: number; body?: unknown; text?: string; headers?: Record<string, string> }
   | "network-error";
 
 export interface FakeServer {
@@ -49,10 +50,107 @@ export function fakeServer(routes: Record<string, Handler>): FakeServer {
     const handler = routes[`${method} ${url.pathname + url.search}`] ?? routes[`${method} ${url.pathname}`];
     const answer = handler ? handler(request) : { status: 404, body: { error: "no such endpoint" } };
     if (answer === "network-error") throw new TypeError("Failed to fetch");
-    return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), {
+    const payload = answer.text ?? (answer.body === undefined ? null : JSON.stringify(answer.body));
+    return new Response(payload, {
       status: answer.status,
       headers: { "Content-Type": "application/json", ...answer.headers },
     });
   };
   return { fetch: fetchImpl as typeof fetch, calls };
+}
+
+export function makeAuditEntry(overrides: Partial<AuditEntry> = {}): AuditEntry {
+  return {
+    id: 1,
+    at: "2026-12-01T16:20:00+01:00",
+    client: "127.0.0.1",
+    action: "key.limits_changed",
+    key_id: 1,
+    key_name: "alice-laptop",
+    before: { daily_token_limit: 50_000 },
+    after: { daily_token_limit: 80_000 },
+    ...overrides,
+  };
+}
+
+/** `n` entries with ids `first`, `first - 1`, … (newest first, as the API pages them). */
+export function auditEntries(first: number, n: number, overrides: Partial<AuditEntry> = {}): AuditEntry[] {
+  return Array.from({ length: n }, (_, i) =>
+    makeAuditEntry({
+      id: first - i,
+      before: { daily_token_limit: (first - i) * 1000 },
+      after: { daily_token_limit: (first - i) * 1000 + 500 },
+      ...overrides,
+    }),
+  );
+}
+
+const row = (key_id: number, key_name: string, model: string, date: string, requests: number, prompt: number, completion: number): UsageRow => ({
+  key_id,
+  key_name,
+  model,
+  date,
+  requests,
+  prompt_tokens: prompt,
+  completion_tokens: completion,
+});
+
+/** Three days of two keys and two models, by key, model and day (the API's finest rows). */
+export const USAGE_ROWS: UsageRow[] = [
+  row(1, "alice-laptop", "llama3", "2026-11-03", 4, 400, 200),
+  row(1, "alice-laptop", "qwen3:8b", "2026-11-03", 1, 100, 50),
+  row(2, "ci-pipeline", "llama3", "2026-11-03", 2, 300, 100),
+  row(1, "alice-laptop", "llama3", "2026-11-04", 6, 600, 300),
+  row(2, "ci-pipeline", "llama3", "2026-11-05", 3, 450, 150),
+  row(2, "ci-pipeline", "qwen3:8b", "2026-11-05", 1, 50, 25),
+];
+
+/** What `GET /api/usage` answers for `group_by` over the rows of `from`–`to`: sums, sorted by date, key id, model. */
+export function groupUsage(rows: UsageRow[], groupBy: string[], from = "0000-01-01", to = "9999-12-31"): UsageRow[] {
+  const sums = new Map<string, UsageRow>();
+  for (const r of rows) {
+    if (!r.date || r.date < from || r.date > to) continue;
+    const grouped: UsageRow = {
+      key_id: groupBy.includes("key") ? r.key_id : null,
+      key_name: groupBy.includes("key") ? r.key_name : null,
+      model: groupBy.includes("model") ? r.model : null,
+      date: groupBy.includes("day") ? r.date : null,
+      requests: 0,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+    };
+    const id = JSON.stringify([grouped.date, grouped.key_id, grouped.model]);
+    const sum = sums.get(id) ?? grouped;
+    sum.requests += r.requests;
+    sum.prompt_tokens += r.prompt_tokens;
+    sum.completion_tokens += r.completion_tokens;
+    sums.set(id, sum);
+  }
+  const order = (r: UsageRow) => [r.date ?? "", String(r.key_id ?? 0).padStart(12, "0"), r.model ?? ""].join("|");
+  return [...sums.values()].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+}
+
+/** `GET /api/usage` over `rows`, JSON or (`format=csv`) CSV with its Content-Disposition. */
+export function usageRoute(rows: UsageRow[] = USAGE_ROWS): Handler {
+  return ({ path }) => {
+    const params = new URL(path, "http://admin.test").searchParams;
+    const from = params.get("from") ?? "0000-01-01";
+    const to = params.get("to") ?? "9999-12-31";
+    const groupBy = params.has("group_by") ? (params.get("group_by") ?? "").split(",").filter(Boolean) : ["key", "model", "day"];
+    const answer = groupUsage(rows, groupBy, from, to);
+    if (params.get("format") !== "csv") return { status: 200, body: answer };
+    const cell = (v: unknown) => (v === null ? "" : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+    const lines = [
+      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens",
+      ...answer.map((r) => [r.key_id, r.key_name, r.model, r.date, r.requests, r.prompt_tokens, r.completion_tokens].map(cell).join(",")),
+    ];
+    return {
+      status: 200,
+      text: lines.join("\r\n") + "\r\n",
+      headers: {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": `attachment; filename="llm-quota-usage-${from}_${to}.csv"`,
+      },
+    };
+  };
 }

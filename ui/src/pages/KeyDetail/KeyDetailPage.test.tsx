@@ -1,11 +1,13 @@
 import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { makeKey } from "../../test/fixtures";
+import { auditEntries, makeAuditEntry, makeKey, type Handler } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { KeyDetailPage } from "./KeyDetailPage";
 
-function renderKey(key = makeKey()) {
+function renderKey(key = makeKey(), audit: Handler = () => ({ status: 200, body: [] })) {
   return renderWithApi(<KeyDetailPage id={key.id} />, {
+    "GET /api/audit": audit,
     [`GET /api/api-keys/${key.id}`]: () => ({ status: 200, body: key }),
     [`GET /api/api-keys/${key.id}/usage`]: () => ({
       status: 200,
@@ -34,5 +36,38 @@ describe("KeyDetailPage", () => {
     expect(priority).toHaveTextContent("the default");
     expect(screen.getByRole("region", { name: "Requests per minute" })).toHaveTextContent("No limit");
     expect(screen.getByRole("region", { name: "Max parallel requests" })).toHaveTextContent("No limit");
+  });
+
+  it("says until when the old secret works after a rotation, and nothing when none does", async () => {
+    const { unmount } = renderKey(makeKey({ old_secret_valid_until: "2026-12-02T16:20:00+01:00" }));
+    expect(await screen.findByTestId("old-secret")).toHaveTextContent("Old secret works until 2 Dec 2026, 16:20 UTC+01:00");
+    unmount();
+    renderKey(makeKey({ old_secret_valid_until: null }));
+    await screen.findByRole("heading", { name: /alice-laptop/, level: 1 });
+    expect(screen.queryByTestId("old-secret")).toBeNull();
+  });
+
+  it("lists the key's history (key_id=) without a key column, and pages it", async () => {
+    const { server } = renderKey(makeKey({ id: 3 }), ({ path }) =>
+      path.includes("before=")
+        ? { status: 200, body: [makeAuditEntry({ id: 1, key_id: 3, action: "key.created", before: null, after: { name: "alice-laptop", daily_token_limit: 50_000 } })] }
+        : { status: 200, body: auditEntries(21, 20, { key_id: 3 }) },
+    );
+    const history = await screen.findByRole("table", { name: "History of alice-laptop, newest first" });
+    expect(screen.getByRole("heading", { name: "History", level: 2 })).toBeInTheDocument();
+    expect(within(history).getAllByRole("columnheader").map((h) => h.textContent)).toEqual(["Time", "Client", "Action", "Changes"]);
+    expect(within(history).getAllByRole("row")).toHaveLength(21);
+    await userEvent.click(screen.getByRole("button", { name: "Load more" }));
+    expect(await within(history).findByText("Key created")).toBeInTheDocument();
+    expect(server.calls.filter((c) => c.path.startsWith("/api/audit")).map((c) => c.path)).toEqual([
+      "/api/audit?limit=20&key_id=3",
+      "/api/audit?limit=20&before=2&key_id=3",
+    ]);
+    expect(screen.getByText("All 21 entries shown.")).toBeInTheDocument();
+  });
+
+  it("says when nothing was recorded for the key", async () => {
+    renderKey();
+    expect(await screen.findByText("No change recorded for this key yet.")).toBeInTheDocument();
   });
 });

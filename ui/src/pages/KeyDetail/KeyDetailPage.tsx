@@ -1,5 +1,6 @@
 /** One key: its settings, the current budget of each limit, its pacing, what its requests in
- * flight hold reserved, and 30 days of usage. */
+ * flight hold reserved, 30 days of usage, and its history (the audit trail of the key). */
+import { useState } from "react";
 import { ApiError } from "../../api/client";
 import { useClient, useResource } from "../../api/context";
 import type { Key } from "../../api/types";
@@ -9,16 +10,21 @@ import { EmptyState, ErrorState, Spinner } from "../../components/States";
 import { Time } from "../../components/Time";
 import { formatNumber } from "../../format";
 import { Link, navigate, useTitle } from "../../router";
+import { AuditTable } from "../Audit/AuditTable";
+import { useAudit } from "../Audit/useAudit";
 import { KeyActions } from "../Keys/KeyActions";
 import { Models } from "../Keys/KeyTable";
 import { BudgetCards } from "./BudgetCards";
 import { PacingCards } from "./PacingCards";
+import { RotateKeyDialog } from "./RotateKeyDialog";
 import { UsageChart } from "./UsageChart";
 
 export function KeyDetailPage({ id }: { id: number }) {
   const client = useClient();
   const key = useResource(() => client.getKey(id), [client, id]);
   const usage = useResource(() => client.keyUsage(id, 30), [client, id]);
+  const history = useAudit(client, { keyId: id, pageSize: 20 });
+  const [rotating, setRotating] = useState(false);
   useTitle(key.data ? key.data.name : "API key");
 
   const back = (
@@ -51,6 +57,7 @@ export function KeyDetailPage({ id }: { id: number }) {
   const changed = (updated: Key) => {
     key.setData(updated);
     void usage.reload();
+    void history.reload();
   };
 
   return (
@@ -64,7 +71,9 @@ export function KeyDetailPage({ id }: { id: number }) {
           <dl className="meta">
             <div>
               <dt>Prefix</dt>
-              <dd className="mono">{k.key_prefix}…</dd>
+              <dd className="mono" data-testid="key-prefix">
+                {k.key_prefix}…
+              </dd>
             </div>
             <div>
               <dt>Created</dt>
@@ -87,8 +96,21 @@ export function KeyDetailPage({ id }: { id: number }) {
               <dd data-testid="in-flight">{inFlight(k)}</dd>
             </div>
           </dl>
+          {k.old_secret_valid_until && (
+            <p className="notice old-secret" data-testid="old-secret">
+              <Icon name="info" />
+              <span>
+                Old secret works until <Time value={k.old_secret_valid_until} relative />
+              </span>
+            </p>
+          )}
         </div>
-        <KeyActions keyData={k} onChanged={changed} onDeleted={() => navigate("/keys")} variant="buttons" />
+        <div className="page-actions">
+          <button type="button" className="btn btn-secondary" onClick={() => setRotating(true)}>
+            <Icon name="rotate" /> Rotate secret
+          </button>
+          <KeyActions keyData={k} onChanged={changed} onDeleted={() => navigate("/keys")} variant="buttons" />
+        </div>
       </div>
 
       <h2 className="section-title">Current budget</h2>
@@ -108,6 +130,24 @@ export function KeyDetailPage({ id }: { id: number }) {
         {!usage.data && usage.loading && <Spinner label="Loading the usage…" />}
         {usage.data && <UsageChart days={usage.data} />}
       </section>
+
+      <section className="card card-flush key-history" aria-labelledby="key-history-title">
+        <div className="card-head card-head-padded">
+          <h2 id="key-history-title">History</h2>
+          <span className="muted small">Changes to this key, newest first</span>
+        </div>
+        {history.error !== undefined && !history.entries ? (
+          <div className="card-body">
+            <ErrorState error={history.error} what="the history" onRetry={() => void history.reload()} />
+          </div>
+        ) : history.entries && history.entries.length === 0 ? (
+          <p className="table-empty">No change recorded for this key yet.</p>
+        ) : (
+          <AuditTable feed={history} showKey={false} caption={`History of ${k.name}, newest first`} />
+        )}
+      </section>
+
+      {rotating && <RotateKeyDialog keyData={k} onClose={() => setRotating(false)} onRotated={changed} />}
     </>
   );
 }

@@ -13,7 +13,7 @@ const LEFT = 48;
 const RIGHT = 8;
 
 /** The element's width in CSS pixels, so the SVG is drawn 1:1 (crisp text at any size). */
-function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
+export function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
   const ref = useRef<T>(null);
   const [width, setWidth] = useState(DEFAULT_WIDTH);
   useEffect(() => {

@@ -2,7 +2,7 @@
  * Creates a key, then shows its plaintext once: the API never returns it again, so the
  * dialog says so, offers a copy button, and forgets the plaintext when it closes.
  */
-import { useState, type FormEvent } from "react";
+import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../../api/client";
 import { useClient } from "../../api/context";
 import type { CreatedKey, Key } from "../../api/types";
@@ -74,11 +74,25 @@ export function CreateKeyDialog({ onClose, onCreated }: Props) {
   );
 }
 
-/** The one time the plaintext is on screen. */
-export function KeyCreated({ created, onClose }: { created: CreatedKey; onClose: () => void }) {
+/** The one time the plaintext is on screen: after creating a key, and after rotating its secret. */
+export function KeyCreated({
+  created,
+  onClose,
+  title = "Key created",
+  lost = "If it is lost, create a new key and delete this one.",
+  children,
+}: {
+  created: CreatedKey;
+  onClose: () => void;
+  title?: string;
+  /** What to do when the plaintext is lost. */
+  lost?: string;
+  /** More to say under the key. */
+  children?: ReactNode;
+}) {
   return (
     <Dialog
-      title="Key created"
+      title={title}
       onClose={onClose}
       dismissable={false}
       initialFocus=".secret-row button"
@@ -92,9 +106,7 @@ export function KeyCreated({ created, onClose }: { created: CreatedKey; onClose:
         <Icon name="alert" size={18} />
         <div>
           <strong>Copy this key now. It will not be shown again.</strong>
-          <p>
-            llm-quota stores only a hash of it. If it is lost, create a new key and delete this one.
-          </p>
+          <p>llm-quota stores only a hash of it. {lost}</p>
         </div>
       </div>
       <label className="field">
@@ -107,6 +119,7 @@ export function KeyCreated({ created, onClose }: { created: CreatedKey; onClose:
       <p className="field-hint">
         Clients send it as <code>Authorization: Bearer {created.key_prefix}…</code>. The Connect page has ready-to-copy examples.
       </p>
+      {children}
     </Dialog>
   );
 }

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { actionOf, changesOf, valueText } from "./auditFormat";
+
+describe("the audit trail in words", () => {
+  it("lists a creation's settings that have a value, after-side only", () => {
+    const changes = changesOf(null, {
+      name: "alice-laptop",
+      key_prefix: "sk-AbCd1234",
+      is_active: true,
+      expires_at: null,
+      daily_token_limit: 50_000,
+      monthly_token_limit: null,
+      allowed_models: ["llama3", "qwen3:8b"],
+    });
+    expect(changes.map((c) => [c.label, c.before, c.after])).toEqual([
+      ["Name", undefined, "alice-laptop"],
+      ["Prefix", undefined, "sk-AbCd1234…"],
+      ["Status", undefined, "active"],
+      ["Tokens per day", undefined, "50,000"],
+      ["Models", undefined, "llama3, qwen3:8b"],
+    ]);
+  });
+
+  it("says what null means for each field", () => {
+    expect(valueText("daily_request_limit", null)).toBe("no limit");
+    expect(valueText("requests_per_minute", null)).toBe("no limit");
+    expect(valueText("expires_at", null)).toBe("never");
+    expect(valueText("allowed_models", null)).toBe("all local models");
+    expect(valueText("old_secret_valid_until", null)).toBe("stops at once");
+    expect(valueText("ollama_urls", null)).toBe("from configuration");
+    expect(valueText("something_new", null)).toBe("none");
+    expect(valueText("expires_at", "2027-01-13T19:45:00+01:00")).toBe("13 Jan 2027, 19:45 UTC+01:00");
+    expect(valueText("ollama_urls", ["http://a:11434", "http://b:11434"])).toBe("http://a:11434, http://b:11434");
+  });
+
+  it("lists the fields in the key page's order, not the API's alphabetical one", () => {
+    const deleted = changesOf(
+      { daily_token_limit: 10_000, is_active: false, key_prefix: "sk-8y8S1LA6", name: "bob-notebook", priority: 1, zz_new: 1, a_new: 2 },
+      null,
+    );
+    expect(deleted.map((c) => c.label)).toEqual(["Name", "Prefix", "Status", "Tokens per day", "Priority", "zz_new", "a_new"]);
+  });
+
+  it("shows a field only one side names, and values that are not objects whole", () => {
+    expect(changesOf({ key_prefix: "sk-old" }, { key_prefix: "sk-new", old_secret_valid_until: null })).toEqual([
+      { field: "key_prefix", label: "Prefix", before: "sk-old…", after: "sk-new…" },
+      { field: "old_secret_valid_until", label: "Old secret", before: undefined, after: "stops at once" },
+    ]);
+    expect(changesOf("edited by hand", null)).toEqual([{ field: "value", label: "Value", before: '"edited by hand"', after: undefined }]);
+  });
+
+  it("names the actions, and shows an unknown one as it is", () => {
+    expect(actionOf("key.limits_changed").label).toBe("Limits changed");
+    expect(actionOf("key.exported")).toEqual({ label: "key.exported", tone: "info" });
+  });
+});

@@ -1,0 +1,102 @@
+/** The usage report as the page shows it: the range check, totals, and the chart's stacks. */
+import type { UsageRow } from "../../api/types";
+import { daysInclusive } from "../../format";
+
+export type StackBy = "key" | "model";
+export type Metric = "tokens" | "requests";
+
+/** The API answers at most this many days at once. */
+export const MAX_DAYS = 366;
+
+/** Why the range cannot be asked for, or `null`. */
+export function rangeProblem(from: string, to: string): string | null {
+  const days = daysInclusive(from, to);
+  if (days === null) return "Pick a first and a last day.";
+  if (days <= 0) return "The last day is before the first day.";
+  if (days > MAX_DAYS) return `At most ${MAX_DAYS} days at a time (this range has ${days}).`;
+  return null;
+}
+
+export interface Totals {
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+export function totalsOf(rows: readonly UsageRow[]): Totals {
+  return rows.reduce(
+    (t, r) => ({
+      requests: t.requests + r.requests,
+      prompt_tokens: t.prompt_tokens + r.prompt_tokens,
+      completion_tokens: t.completion_tokens + r.completion_tokens,
+    }),
+    { requests: 0, prompt_tokens: 0, completion_tokens: 0 },
+  );
+}
+
+export function valueOf(row: Pick<UsageRow, "requests" | "prompt_tokens" | "completion_tokens">, metric: Metric): number {
+  return metric === "tokens" ? row.prompt_tokens + row.completion_tokens : row.requests;
+}
+
+/** The chart has this many colours; more keys or models than that share the last, "others". */
+export const MAX_SERIES = 8;
+
+export interface Series {
+  id: string;
+  label: string;
+  total: number;
+  /** 0…MAX_SERIES-1, the colour (`series-N`). */
+  colour: number;
+  /** For a key: its id (the legend links to it). */
+  keyId?: number;
+}
+
+export interface StackedDay {
+  date: string;
+  /** One value per series, in the series' order (largest first, drawn at the bottom). */
+  values: number[];
+  total: number;
+}
+
+/** Rows grouped by `by` and day → one stack per day of `dates`, the largest series at the bottom. */
+export function stackRows(rows: readonly UsageRow[], dates: readonly string[], by: StackBy, metric: Metric): { series: Series[]; days: StackedDay[] } {
+  const found = new Map<string, { label: string; total: number; keyId?: number }>();
+  const idOf = (r: UsageRow) => (by === "key" ? `key:${r.key_id ?? ""}` : `model:${r.model ?? ""}`);
+  for (const r of rows) {
+    const id = idOf(r);
+    const entry =
+      found.get(id) ??
+      (by === "key"
+        ? { label: r.key_name ?? `key ${r.key_id ?? "?"}`, total: 0, keyId: r.key_id ?? undefined }
+        : { label: r.model ?? "no model", total: 0 });
+    entry.total += valueOf(r, metric);
+    found.set(id, entry);
+  }
+  const ranked = [...found.entries()]
+    .filter(([, s]) => s.total > 0)
+    .sort(([, a], [, b]) => b.total - a.total || a.label.localeCompare(b.label));
+  const named = ranked.length > MAX_SERIES ? ranked.slice(0, MAX_SERIES - 1) : ranked;
+  const series: Series[] = named.map(([id, s], i) => ({ id, label: s.label, total: s.total, colour: i, keyId: s.keyId }));
+  const index = new Map(series.map((s, i) => [s.id, i]));
+  if (ranked.length > named.length) {
+    const rest = ranked.slice(named.length);
+    series.push({
+      id: "others",
+      label: `${rest.length} others`,
+      total: rest.reduce((sum, [, s]) => sum + s.total, 0),
+      colour: MAX_SERIES - 1,
+    });
+  }
+  const byDate = new Map(dates.map((date) => [date, new Array<number>(series.length).fill(0)]));
+  for (const r of rows) {
+    const values = r.date ? byDate.get(r.date) : undefined;
+    if (!values) continue;
+    const i = index.get(idOf(r)) ?? (series.length > named.length ? series.length - 1 : undefined);
+    if (i !== undefined) values[i] += valueOf(r, metric);
+  }
+  const days = dates.map((date) => {
+    const values = byDate.get(date) ?? [];
+    return { date, values, total: values.reduce((a, b) => a + b, 0) };
+  });
+  return { series, days };
+}
