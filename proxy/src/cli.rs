@@ -293,7 +293,7 @@ async fn keys_command(
             };
             let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
             let (key, plaintext) = keys::create(&txn, &new, now).await.map_err(runtime)?;
-            let change = Change::created(CLIENT_CLI, &key);
+            let change = Change::created(CLIENT_CLI, &key, config.periods.tz());
             audit::record(&txn, change, now).await.map_err(runtime)?;
             quota_engine::db::commit(txn).await.map_err(runtime)?;
             eprintln!(
@@ -339,7 +339,7 @@ async fn keys_command(
             let key = keys::set_active(&txn, *id, active, now)
                 .await
                 .map_err(runtime)?;
-            let change = Change::of_key(CLIENT_CLI, action, &before, &key);
+            let change = Change::of_key(CLIENT_CLI, action, &before, &key, config.periods.tz());
             audit::record(&txn, change, now).await.map_err(runtime)?;
             quota_engine::db::commit(txn).await.map_err(runtime)?;
             out!(
@@ -355,8 +355,11 @@ async fn keys_command(
             let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
             let rotated = keys::rotate(&txn, *id, grace, now).await.map_err(runtime)?;
             let key = &rotated.key;
-            let valid_until = key.old_secret_valid_until.map(|t| t.to_rfc3339());
-            let change = Change::rotated(CLIENT_CLI, &rotated);
+            let tz = config.periods.tz();
+            let valid_until = key
+                .old_secret_valid_until
+                .map(|t| t.with_timezone(&tz).to_rfc3339());
+            let change = Change::rotated(CLIENT_CLI, &rotated, tz);
             audit::record(&txn, change, now).await.map_err(runtime)?;
             quota_engine::db::commit(txn).await.map_err(runtime)?;
             let old = match &valid_until {

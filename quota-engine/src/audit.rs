@@ -8,6 +8,7 @@
 //! [`key_settings`], which never holds a secret (the display prefix is not one).
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -77,9 +78,16 @@ pub struct Change<'a> {
 }
 
 impl<'a> Change<'a> {
-    /// A change of `key` from `before` to `after`, keeping only the fields that differ.
-    pub fn of_key(client: &'a str, action: Action, before: &ApiKey, after: &'a ApiKey) -> Self {
-        let (old, new) = changed_fields(&key_settings(before), &key_settings(after));
+    /// A change of `key` from `before` to `after`, keeping only the fields that differ
+    /// (instants in `tz`, the operator's zone, as the rest of the admin API shows them).
+    pub fn of_key(
+        client: &'a str,
+        action: Action,
+        before: &ApiKey,
+        after: &'a ApiKey,
+        tz: Tz,
+    ) -> Self {
+        let (old, new) = changed_fields(&key_settings(before, tz), &key_settings(after, tz));
         Change {
             client,
             action,
@@ -90,18 +98,18 @@ impl<'a> Change<'a> {
     }
 
     /// A key created with these settings.
-    pub fn created(client: &'a str, key: &'a ApiKey) -> Self {
+    pub fn created(client: &'a str, key: &'a ApiKey, tz: Tz) -> Self {
         Change {
             client,
             action: Action::KeyCreated,
             key: Some((key.id, &key.name)),
             before: None,
-            after: Some(key_settings(key)),
+            after: Some(key_settings(key, tz)),
         }
     }
 
     /// A key given a new secret: the display prefixes, and until when the old one works.
-    pub fn rotated(client: &'a str, rotated: &'a Rotated) -> Self {
+    pub fn rotated(client: &'a str, rotated: &'a Rotated, tz: Tz) -> Self {
         let key = &rotated.key;
         Change {
             client,
@@ -110,7 +118,7 @@ impl<'a> Change<'a> {
             before: Some(serde_json::json!({ "key_prefix": rotated.old_prefix })),
             after: Some(serde_json::json!({
                 "key_prefix": key.key_prefix,
-                "old_secret_valid_until": key.old_secret_valid_until.map(|t| t.to_rfc3339()),
+                "old_secret_valid_until": key.old_secret_valid_until.map(|t| local(t, tz)),
             })),
         }
     }
@@ -202,14 +210,19 @@ fn decode(row: audit_log::Model) -> AuditEntry {
     }
 }
 
-/// A key's settings as the audit trail shows them (the key object's names, no usage, no
-/// secret).
-pub fn key_settings(key: &ApiKey) -> Value {
+/// RFC 3339 in `tz`.
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).to_rfc3339()
+}
+
+/// A key's settings as the audit trail shows them (the key object's names, instants in `tz`,
+/// no usage, no secret).
+pub fn key_settings(key: &ApiKey, tz: Tz) -> Value {
     serde_json::json!({
         "name": key.name,
         "key_prefix": key.key_prefix,
         "is_active": key.is_active,
-        "expires_at": key.expires_at.map(|t| t.to_rfc3339()),
+        "expires_at": key.expires_at.map(|t| local(t, tz)),
         "daily_token_limit": key.limits.daily_tokens,
         "monthly_token_limit": key.limits.monthly_tokens,
         "daily_request_limit": key.limits.daily_requests,
@@ -219,7 +232,7 @@ pub fn key_settings(key: &ApiKey) -> Value {
         "max_parallel_requests": key.pacing.max_parallel_requests,
         "priority": key.pacing.priority,
         "allowed_models": key.allowed_models,
-        "old_secret_valid_until": key.old_secret_valid_until.map(|t| t.to_rfc3339()),
+        "old_secret_valid_until": key.old_secret_valid_until.map(|t| local(t, tz)),
     })
 }
 

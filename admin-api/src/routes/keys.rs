@@ -211,7 +211,7 @@ pub async fn create(
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
     let (key, plaintext) = keys::create(&txn, &new, now).await?;
-    audit::record(&txn, Change::created(&client, &key), now).await?;
+    audit::record(&txn, Change::created(&client, &key, state.periods.tz()), now).await?;
     quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(key.id);
     tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
@@ -276,7 +276,7 @@ impl KeyChange {
         action: Action,
         after: &ApiKey,
     ) -> ApiResult<()> {
-        let change = Change::of_key(client, action, &self.before, after);
+        let change = Change::of_key(client, action, &self.before, after, state.periods.tz());
         audit::record(&self.txn, change, self.now).await?;
         quota_engine::db::commit(self.txn).await?;
         state.hooks.key_changed(after.id);
@@ -435,7 +435,7 @@ pub async fn remove(
         client: &client,
         action: Action::KeyDeleted,
         key: Some((id, &key.name)),
-        before: Some(audit::key_settings(&key)),
+        before: Some(audit::key_settings(&key, state.periods.tz())),
         after: None,
     };
     audit::record(&txn, change, now).await?;
@@ -479,7 +479,7 @@ pub async fn rotate(
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
     let rotated = keys::rotate(&txn, id, grace, now).await?;
-    audit::record(&txn, Change::rotated(&client, &rotated), now).await?;
+    audit::record(&txn, Change::rotated(&client, &rotated, state.periods.tz()), now).await?;
     quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(id);
     let key = &rotated.key;

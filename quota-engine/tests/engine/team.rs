@@ -125,10 +125,10 @@ async fn audit_trail_pages_and_filters() {
         let a = key(&t.db, "a").await;
         let b = key(&t.db, "b").await;
         let now = at("2026-11-02T10:00:00Z");
-        audit::record(&t.db, Change::created("127.0.0.1", &a), now)
+        audit::record(&t.db, Change::created("127.0.0.1", &a, chrono_tz::UTC), now)
             .await
             .unwrap();
-        audit::record(&t.db, Change::created("cli", &b), now)
+        audit::record(&t.db, Change::created("cli", &b, chrono_tz::UTC), now)
             .await
             .unwrap();
         let mut renamed = a.clone();
@@ -136,7 +136,7 @@ async fn audit_trail_pages_and_filters() {
         renamed.limits.daily_tokens = Some(100);
         audit::record(
             &t.db,
-            Change::of_key("::1", Action::KeyLimitsChanged, &a, &renamed),
+            Change::of_key("::1", Action::KeyLimitsChanged, &a, &renamed, chrono_tz::UTC),
             now + Duration::seconds(1),
         )
         .await
