@@ -2,12 +2,15 @@
 //! one of its limits in a period, one JSON POST to `alerts.webhook_url`, and the gauge
 //! `llm_quota_key_usage_ratio{api_key,limit}` for Alertmanager.
 //!
-//! Nothing here is on the request path. A scan every [`SCAN_EVERY`] reads every key and its
-//! counters (two queries), updates the gauge and finds new crossings; a sender task delivers
-//! them one at a time with retries, through a bounded queue, so a slow or dead receiver never
-//! holds up a request or the scan. Each crossing is sent once per period and instance and
-//! recorded in the audit trail (`alert.sent`, delivered or not); at start the trail tells which
-//! crossings of the current periods were already sent, so a restart does not repeat them.
+//! Nothing here is on the request path. A scan every `alerts.scan_interval_seconds` reads the
+//! keys that have a limit and the counters (two queries), updates the gauge and finds new
+//! crossings; a sender task delivers them one at a time with retries, through a bounded
+//! queue, so a slow or dead receiver never holds up a request or the scan. Each crossing (of a
+//! threshold of a limit's value in a period) is sent once per instance and recorded in the
+//! audit trail (`alert.sent`) when delivered; one that could not be delivered is tried again
+//! at later scans, [`RETRY_AFTER`] apart and more. At start the trail tells which crossings of
+//! the current periods were already sent, so a restart does not repeat them. Delivery errors
+//! never name the webhook's URL: its path is a secret (Slack's is).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,8 +27,10 @@ use tokio::sync::mpsc;
 
 use crate::state::AppState;
 
-/// How often usage is compared with the limits.
-const SCAN_EVERY: Duration = Duration::from_secs(2);
+/// An undelivered crossing is tried again this long after it failed, doubling up to
+/// [`MAX_RETRY_AFTER`].
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Alerts waiting for delivery; a crossing that finds the queue full is tried at a later scan.
 const QUEUE: usize = 256;
 /// Delivery attempts per alert, the wait before the second (doubling after), and the time
@@ -55,8 +60,21 @@ pub struct Alert {
     pub text: String,
 }
 
-/// (key id, limit, threshold as bits) → the period it was last sent for.
-type Sent = HashMap<(i64, LimitKind, u64), String>;
+/// One crossing: (key id, limit, the limit's value, threshold as bits). A limit changed in a
+/// period gets crossings of its own.
+type Slot = (i64, LimitKind, i64, u64);
+
+/// Slot → the period it was last sent (or queued) for.
+type Sent = HashMap<Slot, String>;
+
+fn slot(alert: &Alert) -> Slot {
+    (
+        alert.key_id,
+        alert.kind,
+        alert.limit_value,
+        alert.threshold.to_bits(),
+    )
+}
 
 /// What one scan found: the gauge's values and the new crossings.
 #[derive(Debug, Default, PartialEq)]
@@ -97,7 +115,7 @@ pub fn scan(
                 if ratio < threshold {
                     continue;
                 }
-                let slot = (key.id, kind, threshold.to_bits());
+                let slot = (key.id, kind, limit, threshold.to_bits());
                 if sent.get(&slot) == Some(period) {
                     continue;
                 }
@@ -137,7 +155,7 @@ fn alert(
         period: period.to_owned(),
         resets_at: resets_at.to_rfc3339(),
         text: format!(
-            "llm-quota: key \"{}\" ({}) has used {percent}% of its {}: {used} of {limit} {unit} in {period}; it resets at {}",
+            "llm-quota: key \"{}\" ({}) has crossed {percent}% of its {}: {used} of {limit} {unit} used in {period}; it resets at {}",
             key.name,
             key.key_prefix,
             kind.noun(),
@@ -146,7 +164,7 @@ fn alert(
     }
 }
 
-/// The crossings of the current periods already in the audit trail.
+/// The crossings of the current periods already delivered, from the audit trail.
 async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
     let mut sent = Sent::new();
     let since = periods.month_start.with_timezone(&Utc);
@@ -161,30 +179,55 @@ async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
         let (Some(key_id), Some(after)) = (entry.key_id, entry.after) else {
             continue;
         };
+        if after.get("delivered").and_then(serde_json::Value::as_bool) == Some(false) {
+            continue; // recorded by an earlier version: not delivered, so not sent
+        }
         let limit = after.get("limit").and_then(|v| v.as_str());
         let kind = LimitKind::ALL
             .into_iter()
             .find(|k| Some(k.label()) == limit);
+        let value = after.get("limit_value").and_then(serde_json::Value::as_i64);
         let threshold = after.get("threshold").and_then(serde_json::Value::as_f64);
         let period = after.get("period").and_then(|v| v.as_str());
-        if let (Some(kind), Some(threshold), Some(period)) = (kind, threshold, period) {
-            sent.insert((key_id, kind, threshold.to_bits()), period.to_owned());
+        if let (Some(kind), Some(value), Some(threshold), Some(period)) =
+            (kind, value, threshold, period)
+        {
+            sent.insert(
+                (key_id, kind, value, threshold.to_bits()),
+                period.to_owned(),
+            );
         }
     }
     sent
 }
 
+/// What the scan and the sender share: the crossings sent or queued, and when an undelivered
+/// one may be tried again.
+#[derive(Default)]
+struct Deliveries {
+    sent: Sent,
+    retry: HashMap<Slot, (std::time::Instant, Duration)>,
+}
+
 /// Runs the scan (and, with a webhook, the sender) until shutdown.
 pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
     let thresholds = state.config.alerts.thresholds.clone();
-    let mut sent = already_sent(&state, &state.config.periods.at(Utc::now())).await;
+    let shared = Arc::new(parking_lot::Mutex::new(Deliveries {
+        sent: already_sent(&state, &state.config.periods.at(Utc::now())).await,
+        retry: HashMap::new(),
+    }));
     let outbox = state.config.alerts.webhook_url.clone().map(|url| {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(deliver_all(Arc::clone(&state), url, rx));
+        tokio::spawn(deliver_all(
+            Arc::clone(&state),
+            Arc::clone(&shared),
+            url,
+            rx,
+        ));
         tx
     });
     let mut shown: HashSet<(String, &'static str)> = HashSet::new();
-    let mut tick = tokio::time::interval(SCAN_EVERY);
+    let mut tick = tokio::time::interval(state.config.alerts.scan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -193,7 +236,7 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         }
         let periods = state.config.periods.at(Utc::now());
         let read = async {
-            let keys = keys::list(&state.db).await?;
+            let keys = keys::list_with_limits(&state.db).await?;
             let counters = gate::all_counters(&state.db, &periods).await?;
             Ok::<_, quota_engine::EngineError>((keys, counters))
         };
@@ -206,24 +249,28 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         };
         // Without a webhook nothing is sent, so nothing is remembered either.
         let mut scratch = Sent::new();
-        let found = scan(
-            &all,
-            &counters,
-            &periods,
-            &thresholds,
-            if outbox.is_some() {
-                &mut sent
+        let found = {
+            let mut ledger = shared.lock();
+            let target = if outbox.is_some() {
+                &mut ledger.sent
             } else {
                 &mut scratch
-            },
-        );
+            };
+            scan(&all, &counters, &periods, &thresholds, target)
+        };
         update_gauge(&state, &found.ratios, &mut shown);
         let Some(outbox) = &outbox else { continue };
+        let now = std::time::Instant::now();
         for alert in found.crossings {
-            let slot = (alert.key_id, alert.kind, alert.threshold.to_bits());
+            let slot = slot(&alert);
+            let mut ledger = shared.lock();
+            if ledger.retry.get(&slot).is_some_and(|(at, _)| *at > now) {
+                ledger.sent.remove(&slot); // found again at a later scan
+                continue;
+            }
             if let Err(mpsc::error::TrySendError::Full(alert)) = outbox.try_send(alert) {
                 tracing::warn!(key = %alert.key_prefix, limit = alert.limit, "alerts: the delivery queue is full; this crossing is tried again at the next scan");
-                sent.remove(&slot);
+                ledger.sent.remove(&slot);
             }
         }
     }
@@ -250,45 +297,70 @@ fn update_gauge(
     *shown = now_shown;
 }
 
-/// Delivers queued alerts one at a time, each with retries, and records each in the audit
-/// trail.
-async fn deliver_all(state: Arc<AppState>, url: url::Url, mut rx: mpsc::Receiver<Alert>) {
+/// Delivers queued alerts one at a time, each with retries. A delivered alert is recorded in
+/// the audit trail; one that is not is handed back to the scan for a later try.
+async fn deliver_all(
+    state: Arc<AppState>,
+    shared: Arc<parking_lot::Mutex<Deliveries>>,
+    url: url::Url,
+    mut rx: mpsc::Receiver<Alert>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .user_agent(concat!("llm-quota/", env!("CARGO_PKG_VERSION")))
+        // A redirect would re-send the alert wherever the receiver points, internal
+        // addresses included: a 3xx is a failed delivery instead.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(client) => client,
         Err(e) => {
-            tracing::error!(error = %e, "alerts: cannot build the HTTP client; no alerts are sent");
+            tracing::error!(error = %e.without_url(), "alerts: cannot build the HTTP client; no alerts are sent");
             return;
         }
     };
     while let Some(alert) = rx.recv().await {
-        let outcome = deliver(&client, &url, &alert).await;
-        match &outcome {
+        let slot = slot(&alert);
+        match deliver(&client, &url, &alert, ATTEMPTS, FIRST_BACKOFF).await {
             Ok(attempts) => {
                 tracing::info!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, attempts, "alert sent");
+                shared.lock().retry.remove(&slot);
+                record(&state, &alert, attempts).await;
             }
             Err(e) => {
-                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, error = %e, "alert not delivered after {ATTEMPTS} attempts");
+                let mut ledger = shared.lock();
+                let backoff = ledger
+                    .retry
+                    .get(&slot)
+                    .map_or(RETRY_AFTER, |(_, last)| (*last * 2).min(MAX_RETRY_AFTER));
+                ledger
+                    .retry
+                    .insert(slot, (std::time::Instant::now() + backoff, backoff));
+                ledger.sent.remove(&slot);
+                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, error = %e, retry_in_seconds = backoff.as_secs(), "alert not delivered after {ATTEMPTS} attempts; tried again later");
             }
         }
-        record(&state, &alert, outcome).await;
     }
 }
 
-/// POSTs `alert` until the receiver answers 2xx: the attempts it took, or the last error.
-async fn deliver(client: &reqwest::Client, url: &url::Url, alert: &Alert) -> Result<u32, String> {
-    let mut backoff = FIRST_BACKOFF;
+/// POSTs `alert` until the receiver answers 2xx: the attempts it took, or the last error
+/// (without the URL, whose path is a secret).
+async fn deliver(
+    client: &reqwest::Client,
+    url: &url::Url,
+    alert: &Alert,
+    attempts: u32,
+    first_backoff: Duration,
+) -> Result<u32, String> {
+    let mut backoff = first_backoff;
     let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
+    for attempt in 1..=attempts {
         match client.post(url.clone()).json(alert).send().await {
             Ok(answer) if answer.status().is_success() => return Ok(attempt),
             Ok(answer) => last = format!("the receiver answered {}", answer.status()),
-            Err(e) => last = e.to_string(),
+            Err(e) => last = e.without_url().to_string(),
         }
-        if attempt < ATTEMPTS {
+        if attempt < attempts {
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }
@@ -296,18 +368,16 @@ async fn deliver(client: &reqwest::Client, url: &url::Url, alert: &Alert) -> Res
     Err(last)
 }
 
-async fn record(state: &AppState, alert: &Alert, outcome: Result<u32, String>) {
-    let mut after = serde_json::json!({
+async fn record(state: &AppState, alert: &Alert, attempts: u32) {
+    let after = serde_json::json!({
         "limit": alert.limit,
         "threshold": alert.threshold,
         "used": alert.used,
         "limit_value": alert.limit_value,
         "period": alert.period,
-        "delivered": outcome.is_ok(),
+        "delivered": true,
+        "attempts": attempts,
     });
-    if let Err(e) = &outcome {
-        after["error"] = serde_json::Value::from(e.as_str());
-    }
     let change = Change {
         client: CLIENT_GATEWAY,
         action: Action::AlertSent,
@@ -394,7 +464,7 @@ mod tests {
         assert_eq!(a.period, periods.day);
         assert!(
             a.text
-                .contains("80% of its daily request quota: 8 of 10 requests"),
+                .contains("crossed 80% of its daily request quota: 8 of 10 requests used"),
             "{}",
             a.text
         );
@@ -428,5 +498,105 @@ mod tests {
         next.day = "2099-01-01".into();
         let fourth = scan(&[k], &used(12), &next, &thresholds, &mut sent);
         assert_eq!(fourth.crossings.len(), 2);
+    }
+
+    /// A limit changed during a period gets crossings of its own.
+    #[test]
+    fn a_changed_limit_alerts_again() {
+        let limits = |n| Limits {
+            daily_requests: Some(n),
+            ..Limits::default()
+        };
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let used = |n: i64| {
+            HashMap::from([(
+                1,
+                Counters {
+                    day_requests: n,
+                    ..Counters::default()
+                },
+            )])
+        };
+        let mut sent = Sent::new();
+        let first = scan(
+            &[key(1, limits(2))],
+            &used(2),
+            &periods,
+            &[0.8, 1.0],
+            &mut sent,
+        );
+        assert_eq!(first.crossings.len(), 2);
+        let raised = scan(
+            &[key(1, limits(10))],
+            &used(9),
+            &periods,
+            &[0.8, 1.0],
+            &mut sent,
+        );
+        assert_eq!(
+            raised
+                .crossings
+                .iter()
+                .map(|a| (a.limit_value, a.threshold))
+                .collect::<Vec<_>>(),
+            [(10, 0.8)]
+        );
+    }
+
+    fn an_alert() -> Alert {
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let k = key(1, Limits::default());
+        alert(
+            &k,
+            LimitKind::DailyTokens,
+            0.8,
+            8,
+            10,
+            &periods.day,
+            periods.day_resets_at,
+        )
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A failed delivery's error never holds the webhook's path (Slack's secret).
+    #[tokio::test]
+    async fn delivery_errors_do_not_name_the_url() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url =
+            url::Url::parse(&format!("http://127.0.0.1:{port}/services/T0/SECRETPATH")).unwrap();
+        let e = deliver(&client(), &url, &an_alert(), 2, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(!e.contains("SECRETPATH") && !e.contains("services"), "{e}");
+    }
+
+    /// A redirect is not followed: it is a failed delivery.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            url::Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/internal\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let e = deliver(&client(), &url, &an_alert(), 1, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(e.contains("307"), "{e}");
     }
 }

@@ -335,7 +335,7 @@ async fn keys_command(
                 Action::KeyDeactivated
             };
             let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
-            let before = keys::get(&txn, *id).await.map_err(runtime)?;
+            let before = keys::get_for_update(&txn, *id).await.map_err(runtime)?;
             let key = keys::set_active(&txn, *id, active, now)
                 .await
                 .map_err(runtime)?;

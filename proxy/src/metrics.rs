@@ -99,7 +99,7 @@ impl Metrics {
             )?,
             key_usage_ratio: prometheus::register_gauge_vec_with_registry!(
                 "llm_quota_key_usage_ratio",
-                "Usage in the current period over the limit, by API key (display prefix) and limit; 1 = used up (read every 2 s)",
+                "Usage in the current period over the limit, by API key (display prefix) and limit; 1 = used up (updated every alerts.scan_interval_seconds)",
                 &["api_key", "limit"],
                 registry
             )?,

@@ -205,7 +205,7 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
     use sea_orm::sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
-    use sea_orm::sqlx::{ConnectOptions as _, Sqlite, TransactionManager as _};
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Sqlite, TransactionManager as _};
     create_parent(path)?;
     let connect = SqliteConnectOptions::new()
         .filename(path)
@@ -227,16 +227,21 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
         .idle_timeout(IDLE_TIMEOUT)
         .test_before_acquire(false)
         .after_release(|conn, _| {
-            let clean =
-                <Sqlite as sea_orm::sqlx::Database>::TransactionManager::get_transaction_depth(
-                    conn,
-                ) == 0;
-            if !clean {
-                tracing::warn!(
-                    "a database connection was left inside a failed transaction; it is replaced"
-                );
-            }
-            Box::pin(async move { Ok(clean) })
+            Box::pin(async move {
+                // A transaction dropped without commit only queues its ROLLBACK; the ping
+                // goes through the same queue, so the depth is read after it ran.
+                conn.ping().await?;
+                let depth =
+                    <Sqlite as sea_orm::sqlx::Database>::TransactionManager::get_transaction_depth(
+                        conn,
+                    );
+                if depth > 0 {
+                    tracing::warn!(
+                        "a database connection was left inside a failed transaction; it is replaced"
+                    );
+                }
+                Ok(depth == 0)
+            })
         })
         .connect_with(connect)
         .await

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -266,6 +266,24 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
         .collect()
 }
 
+/// The keys with at least one of the four limits, oldest first (what usage alerts watch).
+pub async fn list_with_limits(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
+    api_key::Entity::find()
+        .filter(
+            Condition::any()
+                .add(api_key::Column::DailyTokenLimit.is_not_null())
+                .add(api_key::Column::MonthlyTokenLimit.is_not_null())
+                .add(api_key::Column::DailyRequestLimit.is_not_null())
+                .add(api_key::Column::MonthlyRequestLimit.is_not_null()),
+        )
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
     let model = api_key::Entity::find_by_id(id)
         .one(db)
@@ -296,13 +314,28 @@ pub async fn find_by_hash(
     if model.key_hash == hash {
         return decode(model).map(Some);
     }
-    let valid_until = model.previous_key_valid_until;
-    if valid_until.is_none_or(|t| t <= now) {
-        return Ok(None);
-    }
+    // A lapsed previous secret is still found, with the instant it lapsed: the caller refuses
+    // it saying it was rotated, which tells its holder more than "invalid API key".
+    let valid_until = model.previous_key_valid_until.unwrap_or(now);
     let mut key = decode(model)?;
-    key.secret_valid_until = valid_until;
+    key.secret_valid_until = Some(valid_until);
     Ok(Some(key))
+}
+
+/// [`get`] inside a transaction that is about to change the key. On PostgreSQL the row is
+/// locked (`FOR UPDATE`) until the transaction ends, so concurrent changes of one key (two
+/// rotations from a double click, an edit on another instance) take turns and each starts
+/// from the one before; SQLite's single pooled connection serialises them already.
+pub async fn get_for_update(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
+    decode(find_for_update(db, id).await?)
+}
+
+async fn find_for_update(db: &impl ConnectionTrait, id: i64) -> Result<api_key::Model> {
+    let mut query = api_key::Entity::find_by_id(id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query.one(db).await?.ok_or(EngineError::KeyNotFound(id))
 }
 
 /// The longest grace period a rotation may give the old secret: 30 days.
@@ -319,7 +352,8 @@ pub struct Rotated {
 
 /// Gives a key a new secret; it keeps its id, name, limits and usage. The old secret stops
 /// working at once (`grace_seconds` 0) or at `now + grace_seconds`; a secret rotated out
-/// earlier stops at once either way (a key has at most one previous secret).
+/// earlier stops at once either way (a key has at most one previous secret). Call it inside a
+/// transaction: the row is locked for it on PostgreSQL ([`get_for_update`]).
 pub async fn rotate(
     db: &impl ConnectionTrait,
     id: i64,
@@ -331,27 +365,24 @@ pub async fn rotate(
             "grace_seconds: at most {MAX_ROTATION_GRACE_SECONDS} (30 days)"
         )));
     }
-    let found = api_key::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(EngineError::KeyNotFound(id))?;
+    let found = find_for_update(db, id).await?;
     let old_prefix = found.key_prefix.clone();
     let old_hash = found.key_hash.clone();
     let material = generate();
     let mut model: api_key::ActiveModel = found.into();
     model.key_hash = Set(material.hash);
     model.key_prefix = Set(material.prefix);
-    if grace_seconds > 0 {
-        let grace = chrono::Duration::seconds(i64::try_from(grace_seconds).unwrap_or(i64::MAX));
-        model.previous_key_hash = Set(Some(old_hash));
-        model.previous_key_valid_until = Set(Some(now + grace));
-    } else {
-        model.previous_key_hash = Set(None);
-        model.previous_key_valid_until = Set(None);
-    }
+    // Kept also without a grace period (valid until now): the old secret is then refused as
+    // rotated rather than as unknown.
+    let grace = chrono::Duration::seconds(i64::try_from(grace_seconds).unwrap_or(i64::MAX));
+    model.previous_key_hash = Set(Some(old_hash));
+    model.previous_key_valid_until = Set(Some(now + grace));
     model.updated_at = Set(now);
+    let mut key = decode(model.update(db).await?)?;
+    // Without a grace period no previous secret works any more.
+    key.old_secret_valid_until = key.old_secret_valid_until.filter(|t| *t > now);
     Ok(Rotated {
-        key: decode(model.update(db).await?)?,
+        key,
         plaintext: material.plaintext,
         old_prefix,
     })

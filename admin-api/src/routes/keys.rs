@@ -211,7 +211,12 @@ pub async fn create(
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
     let (key, plaintext) = keys::create(&txn, &new, now).await?;
-    audit::record(&txn, Change::created(&client, &key, state.periods.tz()), now).await?;
+    audit::record(
+        &txn,
+        Change::created(&client, &key, state.periods.tz()),
+        now,
+    )
+    .await?;
     quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(key.id);
     tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
@@ -259,7 +264,7 @@ impl KeyChange {
     /// Starts a change of key `id` (404 when there is none).
     async fn begin(state: &AdminState, id: i64) -> ApiResult<KeyChange> {
         let txn = quota_engine::db::begin(&state.db).await?;
-        let before = keys::get(&txn, id).await?;
+        let before = keys::get_for_update(&txn, id).await?;
         Ok(KeyChange {
             txn,
             before,
@@ -427,7 +432,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
-    let key = keys::get(&txn, id).await?;
+    let key = keys::get_for_update(&txn, id).await?;
     if !keys::delete(&txn, id).await? {
         return Err(ApiError::key_not_found(id));
     }
@@ -479,7 +484,12 @@ pub async fn rotate(
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
     let rotated = keys::rotate(&txn, id, grace, now).await?;
-    audit::record(&txn, Change::rotated(&client, &rotated, state.periods.tz()), now).await?;
+    audit::record(
+        &txn,
+        Change::rotated(&client, &rotated, state.periods.tz()),
+        now,
+    )
+    .await?;
     quota_engine::db::commit(txn).await?;
     state.hooks.key_changed(id);
     let key = &rotated.key;

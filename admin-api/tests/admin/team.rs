@@ -208,7 +208,10 @@ async fn every_admin_action_is_audited_without_secrets() {
     assert_eq!(by("key.rotated")["before"]["key_prefix"], secret[..11]);
     assert_eq!(by("key.rotated")["after"]["key_prefix"], new_secret[..11]);
     // Instants in the operator's zone, like every other timestamp of the admin API.
-    let until = by("key.rotated")["after"]["old_secret_valid_until"].as_str().unwrap().to_owned();
+    let until = by("key.rotated")["after"]["old_secret_valid_until"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let at = by("key.rotated")["at"].as_str().unwrap().to_owned();
     let offset = &at[at.len() - 6..];
     assert!(until.ends_with(offset), "{until} vs {offset}");
@@ -263,10 +266,12 @@ async fn rotate_endpoint() {
     assert_eq!(body["daily_request_limit"], 9);
     assert_eq!(body["key_prefix"], new[..11]);
     assert_eq!(body["old_secret_valid_until"], Value::Null);
-    assert!(keys::find_by_hash(&h.db, &keys::hash_key(&old), Utc::now())
+    let now = Utc::now();
+    let by_old = keys::find_by_hash(&h.db, &keys::hash_key(&old), now)
         .await
         .unwrap()
-        .is_none());
+        .unwrap();
+    assert!(by_old.is_rotated_out(now), "the old secret stops at once");
     assert_eq!(h.hooks.key_changes.lock().last(), Some(&id));
 
     let graced = h

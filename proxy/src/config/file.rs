@@ -127,6 +127,7 @@ pub struct AlertsSection {
     pub webhook_url: Option<String>,
     /// Numbers in YAML; text from `ALERT_THRESHOLDS=0.8,1.0`.
     pub thresholds: Option<Vec<Scalar>>,
+    pub scan_interval_seconds: Option<u64>,
 }
 
 /// Any YAML/env scalar, read back as the text the operator wrote.

@@ -659,6 +659,10 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
+            (
+                "alerts.scan_interval_seconds".into(),
+                self.alerts.scan_interval.as_secs().to_string(),
+            ),
         ]
     }
 }
@@ -670,6 +674,8 @@ pub struct AlertsConfig {
     pub webhook_url: Option<url::Url>,
     /// Fractions of a limit, ascending, each above 0 (default 0.8 and 1.0).
     pub thresholds: Vec<f64>,
+    /// How often usage is compared with the limits (default 5 s).
+    pub scan_interval: Duration,
 }
 
 // Thresholds are finite (validated), so their equality is reflexive.
@@ -680,6 +686,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             webhook_url: None,
             thresholds: vec![0.8, 1.0],
+            scan_interval: Duration::from_secs(5),
         }
     }
 }
@@ -727,9 +734,20 @@ fn alerts_config(
             values
         }
     };
+    let scan_interval = match raw.scan_interval_seconds {
+        None => AlertsConfig::default().scan_interval,
+        Some(n) if (1..=3_600).contains(&n) => Duration::from_secs(n),
+        Some(n) => {
+            return Err(err(
+                "alerts.scan_interval_seconds",
+                format!("{n} is out of range: use 1 to 3600 seconds (default 5)"),
+            ))
+        }
+    };
     Ok(AlertsConfig {
         webhook_url,
         thresholds,
+        scan_interval,
     })
 }
 

@@ -252,3 +252,47 @@ fn redaction() {
     );
     assert!(dump.contains("postgres://u:***@h/d"));
 }
+
+/// Alerts: the webhook from the environment, thresholds sorted and range-checked (from YAML
+/// numbers or a comma list), the scan interval bounded, and the webhook's path never shown.
+#[test]
+fn alerts_settings() {
+    let c = load(&empty()).unwrap();
+    assert_eq!(c.alerts, AlertsConfig::default());
+    let mut s = empty();
+    s.env = vars(&[
+        (
+            "ALERT_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/SECRETPATH",
+        ),
+        ("ALERT_THRESHOLDS", "1, 0.5,0.9"),
+    ]);
+    let c = load(&s).unwrap();
+    assert_eq!(c.alerts.thresholds, [0.5, 0.9, 1.0]);
+    assert_eq!(
+        c.alerts.webhook_url.as_ref().map(url::Url::as_str),
+        Some("https://hooks.slack.com/services/T0/B0/SECRETPATH")
+    );
+    let dump = format!("{:?}", c.redacted_lines());
+    assert!(!dump.contains("SECRETPATH"), "{dump}");
+    assert!(dump.contains("https://hooks.slack.com/*** (set)"), "{dump}");
+
+    let (_dir, s) = with_yaml("alerts:\n  thresholds: [0.75]\n  scan_interval_seconds: 1\n");
+    let c = load(&s).unwrap();
+    assert_eq!(c.alerts.thresholds, [0.75]);
+    assert_eq!(c.alerts.scan_interval, Duration::from_secs(1));
+
+    for (yaml, path) in [
+        ("alerts:\n  thresholds: [0]\n", "alerts.thresholds"),
+        ("alerts:\n  thresholds: [\"lots\"]\n", "alerts.thresholds"),
+        ("alerts:\n  webhook_url: ftp://x/y\n", "alerts.webhook_url"),
+        (
+            "alerts:\n  scan_interval_seconds: 0\n",
+            "alerts.scan_interval_seconds",
+        ),
+    ] {
+        let (_dir, s) = with_yaml(yaml);
+        let e = load(&s).unwrap_err().0;
+        assert!(e.contains(path), "{yaml}: {e}");
+    }
+}

@@ -355,8 +355,9 @@ impl Drop for SmallDisk {
 }
 
 /// The SQLite file's disk fills up while requests run: every request answered 200 is in the
-/// usage at the end (after space is back and a restart), none is lost or counted twice; while
-/// usage cannot be written for long, admission fails closed with 503.
+/// usage at the end (after space is back, read by a fresh connection while the gateway runs and
+/// after it stopped), none is lost or counted twice; while usage cannot be written for long,
+/// admission fails closed with 503. Skipped, with a message, where a tmpfs cannot be mounted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_sqlite_disk_loses_no_usage() {
     let Some(disk) = SmallDisk::mount("3m") else {

@@ -209,12 +209,17 @@ impl Receiver {
 /// A gateway in front of a fake Ollama that sends its alerts to `hook`.
 async fn gateway_alerting_to(hook: String) -> (fake_ollama::FakeOllama, Gateway) {
     let upstream = fake();
-    let options = Options {
-        env: vec![("ALERT_WEBHOOK_URL".into(), hook)],
-        ..Options::default()
-    };
-    let gw = Gateway::start(&upstream.url(), options).await;
+    let gw = Gateway::start(&upstream.url(), alerting_to(hook, Db::Sqlite)).await;
     (upstream, gw)
+}
+
+/// Alerts to `hook`, usage compared with the limits every second.
+fn alerting_to(hook: String, db: Db) -> Options {
+    Options {
+        db,
+        env: vec![("ALERT_WEBHOOK_URL".into(), hook)],
+        yaml: "alerts:\n  scan_interval_seconds: 1\n".into(),
+    }
 }
 
 /// One alert per threshold crossing, with the documented fields and a text line; refused
@@ -224,7 +229,7 @@ async fn gateway_alerting_to(hook: String) -> (fake_ollama::FakeOllama, Gateway)
 async fn one_alert_per_threshold_crossing() {
     let receiver = Receiver::default();
     let hook = receiver.start().await;
-    let (_upstream, gw) = gateway_alerting_to(hook).await;
+    let (upstream, gw) = gateway_alerting_to(hook.clone()).await;
     let key = gw.create_key(&["--daily-requests", "5"]);
     for _ in 0..4 {
         assert_eq!(status(&gw, &key).await, 200);
@@ -254,8 +259,8 @@ async fn one_alert_per_threshold_crossing() {
     let both = receiver.wait_for(2).await;
     assert_eq!(both[1]["threshold"], 1.0);
     assert_eq!(both[1]["used"], 5);
-    // Several scans later (one every 2 s) there is still one alert per crossing.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Several scans later (one a second) there is still one alert per crossing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.alerts.lock().len(), 2);
 
     let trail = gw.admin_json("/api/audit?key_id=1").await;
@@ -274,6 +279,17 @@ async fn one_alert_per_threshold_crossing() {
         &key[..11]
     );
     assert!(metrics.contains(&series), "{series} not in:\n{metrics}");
+    // A restarted gateway reads the trail and does not send these crossings again.
+    let mut gw = gw;
+    gw.terminate();
+    let again = Gateway::start(
+        &upstream.url(),
+        alerting_to(hook, Db::Shared(gw.database_url.clone())),
+    )
+    .await;
+    assert_eq!(status(&again, &key).await, 429);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.alerts.lock().len(), 2, "a restart repeated alerts");
 }
 
 /// A receiver that accepts connections and never answers holds up nothing: requests are
