@@ -236,9 +236,7 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
                         conn,
                     );
                 if depth > 0 {
-                    tracing::warn!(
-                        "a database connection was left inside a failed transaction; it is replaced"
-                    );
+                    warn_replaced();
                 }
                 Ok(depth == 0)
             })
@@ -247,6 +245,32 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
         .await
         .map_err(|e| sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Logs a replaced connection at warn at most once a minute (on a full disk every flush
+/// fails, a hundred times a second), at debug otherwise.
+fn warn_replaced() {
+    static LAST_WARN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_WARN.load(std::sync::atomic::Ordering::Relaxed);
+    if now >= last + 60
+        && LAST_WARN
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        tracing::warn!("a database connection was left inside a failed transaction; it is replaced (logged at most once a minute)");
+    } else {
+        tracing::debug!(
+            "a database connection was left inside a failed transaction; it is replaced"
+        );
+    }
 }
 
 fn create_parent(path: &Path) -> Result<()> {
