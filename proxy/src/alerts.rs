@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -31,6 +31,8 @@ use crate::state::AppState;
 /// [`MAX_RETRY_AFTER`].
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// A full delivery queue is logged at most this often.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
 /// Alerts waiting for delivery; a crossing that finds the queue full is tried at a later scan.
 const QUEUE: usize = 256;
 /// Delivery attempts per alert, the wait before the second (doubling after), and the time
@@ -201,12 +203,86 @@ async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
     sent
 }
 
-/// What the scan and the sender share: the crossings sent or queued, and when an undelivered
-/// one may be tried again.
-#[derive(Default)]
+/// An undelivered crossing: when it may be tried again, the wait that led there, and the
+/// period it belongs to (a retry never carries over into the next period).
+#[derive(Clone, Debug, PartialEq)]
+struct Retry {
+    at: Instant,
+    backoff: Duration,
+    period: String,
+}
+
+/// What the scan and the sender share: the crossings sent or queued, and the undelivered ones
+/// waiting for a retry. Both sides act only on entries of the alert's own period.
+#[derive(Debug, Default)]
 struct Deliveries {
     sent: Sent,
-    retry: HashMap<Slot, (std::time::Instant, Duration)>,
+    retry: HashMap<Slot, Retry>,
+}
+
+impl Deliveries {
+    /// Forgets everything of periods that are over (deleted keys and old limit values go
+    /// with them), so the maps stay as large as the current periods' crossings.
+    fn prune(&mut self, periods: &PeriodKeys) {
+        let current = |p: &String| *p == periods.day || *p == periods.month;
+        self.sent.retain(|_, period| current(period));
+        self.retry.retain(|_, r| current(&r.period));
+    }
+
+    /// Whether a crossing just found must wait for its retry; if so it is found again later.
+    fn must_wait(&mut self, alert: &Alert, now: Instant) -> bool {
+        let slot = slot(alert);
+        let waiting = self
+            .retry
+            .get(&slot)
+            .is_some_and(|r| r.period == alert.period && r.at > now);
+        if waiting {
+            self.sent.remove(&slot);
+        }
+        waiting
+    }
+
+    /// The queue had no room: found again at the next scan.
+    fn not_queued(&mut self, alert: &Alert) {
+        self.forget(alert);
+    }
+
+    fn forget(&mut self, alert: &Alert) {
+        let slot = slot(alert);
+        if self.sent.get(&slot) == Some(&alert.period) {
+            self.sent.remove(&slot);
+        }
+    }
+
+    fn delivered(&mut self, alert: &Alert) {
+        let slot = slot(alert);
+        if self
+            .retry
+            .get(&slot)
+            .is_some_and(|r| r.period == alert.period)
+        {
+            self.retry.remove(&slot);
+        }
+    }
+
+    /// Not delivered: found again after the returned wait (30 s, doubling to 10 min).
+    fn failed(&mut self, alert: &Alert, now: Instant) -> Duration {
+        let slot = slot(alert);
+        self.forget(alert);
+        let backoff = match self.retry.get(&slot) {
+            Some(r) if r.period == alert.period => (r.backoff * 2).min(MAX_RETRY_AFTER),
+            _ => RETRY_AFTER,
+        };
+        self.retry.insert(
+            slot,
+            Retry {
+                at: now + backoff,
+                backoff,
+                period: alert.period.clone(),
+            },
+        );
+        backoff
+    }
 }
 
 /// Runs the scan (and, with a webhook, the sender) until shutdown.
@@ -227,6 +303,7 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         tx
     });
     let mut shown: HashSet<(String, &'static str)> = HashSet::new();
+    let mut last_full_warning: Option<Instant> = None;
     let mut tick = tokio::time::interval(state.config.alerts.scan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -250,9 +327,10 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         // Without a webhook nothing is sent, so nothing is remembered either.
         let mut scratch = Sent::new();
         let found = {
-            let mut ledger = shared.lock();
+            let mut deliveries = shared.lock();
+            deliveries.prune(&periods);
             let target = if outbox.is_some() {
-                &mut ledger.sent
+                &mut deliveries.sent
             } else {
                 &mut scratch
             };
@@ -260,18 +338,23 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         };
         update_gauge(&state, &found.ratios, &mut shown);
         let Some(outbox) = &outbox else { continue };
-        let now = std::time::Instant::now();
+        let now = Instant::now();
+        let mut full = 0usize;
         for alert in found.crossings {
-            let slot = slot(&alert);
-            let mut ledger = shared.lock();
-            if ledger.retry.get(&slot).is_some_and(|(at, _)| *at > now) {
-                ledger.sent.remove(&slot); // found again at a later scan
+            let mut deliveries = shared.lock();
+            if deliveries.must_wait(&alert, now) {
                 continue;
             }
             if let Err(mpsc::error::TrySendError::Full(alert)) = outbox.try_send(alert) {
-                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, "alerts: the delivery queue is full; this crossing is tried again at the next scan");
-                ledger.sent.remove(&slot);
+                deliveries.not_queued(&alert);
+                full += 1;
             }
+        }
+        if full > 0
+            && last_full_warning.is_none_or(|at| now.duration_since(at) >= FULL_WARNING_EVERY)
+        {
+            last_full_warning = Some(now);
+            tracing::warn!(crossings = full, "alerts: the delivery queue is full (the receiver is slow or down); these crossings are tried again at later scans");
         }
     }
 }
@@ -305,14 +388,7 @@ async fn deliver_all(
     url: url::Url,
     mut rx: mpsc::Receiver<Alert>,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .user_agent(concat!("llm-quota/", env!("CARGO_PKG_VERSION")))
-        // A redirect would re-send the alert wherever the receiver points, internal
-        // addresses included: a 3xx is a failed delivery instead.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let client = match webhook_client() {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e.without_url(), "alerts: cannot build the HTTP client; no alerts are sent");
@@ -320,27 +396,29 @@ async fn deliver_all(
         }
     };
     while let Some(alert) = rx.recv().await {
-        let slot = slot(&alert);
         match deliver(&client, &url, &alert, ATTEMPTS, FIRST_BACKOFF).await {
             Ok(attempts) => {
                 tracing::info!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, attempts, "alert sent");
-                shared.lock().retry.remove(&slot);
-                record(&state, &alert, attempts).await;
+                shared.lock().delivered(&alert);
+                record(&state, &alert).await;
             }
             Err(e) => {
-                let mut ledger = shared.lock();
-                let backoff = ledger
-                    .retry
-                    .get(&slot)
-                    .map_or(RETRY_AFTER, |(_, last)| (*last * 2).min(MAX_RETRY_AFTER));
-                ledger
-                    .retry
-                    .insert(slot, (std::time::Instant::now() + backoff, backoff));
-                ledger.sent.remove(&slot);
+                let backoff = shared.lock().failed(&alert, Instant::now());
                 tracing::warn!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, error = %e, retry_in_seconds = backoff.as_secs(), "alert not delivered after {ATTEMPTS} attempts; tried again later");
             }
         }
     }
+}
+
+/// The webhook's HTTP client: a timeout per try, and no redirects (a redirect would re-send
+/// the alert wherever the receiver points, internal addresses included; a 3xx is a failed
+/// delivery instead).
+fn webhook_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .user_agent(concat!("llm-quota/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 /// POSTs `alert` until the receiver answers 2xx: the attempts it took, or the last error
@@ -368,7 +446,7 @@ async fn deliver(
     Err(last)
 }
 
-async fn record(state: &AppState, alert: &Alert, attempts: u32) {
+async fn record(state: &AppState, alert: &Alert) {
     let after = serde_json::json!({
         "limit": alert.limit,
         "threshold": alert.threshold,
@@ -376,7 +454,6 @@ async fn record(state: &AppState, alert: &Alert, attempts: u32) {
         "limit_value": alert.limit_value,
         "period": alert.period,
         "delivered": true,
-        "attempts": attempts,
     });
     let change = Change {
         client: CLIENT_GATEWAY,
@@ -558,10 +635,7 @@ mod tests {
     }
 
     fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        webhook_client().unwrap()
     }
 
     /// A failed delivery's error never holds the webhook's path (Slack's secret).
@@ -598,5 +672,45 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("307"), "{e}");
+    }
+
+    /// The retry state across a period change: a late failure of one period's alert neither
+    /// unmarks the next period's crossing nor makes it wait; a failure waits 30 s, then twice
+    /// as long; pruning keeps only the current periods.
+    #[test]
+    fn retries_stay_in_their_period() {
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let this_period = an_alert();
+        let mut next_period = this_period.clone();
+        next_period.period = "2099-01-02".into();
+        let mut d = Deliveries::default();
+        let now = Instant::now();
+        d.sent
+            .insert(slot(&next_period), next_period.period.clone());
+        assert_eq!(d.failed(&this_period, now), RETRY_AFTER);
+        assert_eq!(
+            d.sent.get(&slot(&next_period)),
+            Some(&next_period.period),
+            "another period's stays sent"
+        );
+        assert!(
+            !d.must_wait(&next_period, now),
+            "one period's retry does not hold up another period's"
+        );
+        assert!(d.must_wait(&this_period, now));
+        assert_eq!(d.failed(&this_period, now), RETRY_AFTER * 2);
+        d.delivered(&next_period);
+        assert!(
+            d.retry.contains_key(&slot(&this_period)),
+            "only its own period's retry goes"
+        );
+        // Pruning keeps only the current periods.
+        d.sent.insert(slot(&this_period), periods.day.clone());
+        d.prune(&periods);
+        assert!(d.retry.is_empty() || d.retry.values().all(|r| r.period == periods.day));
+        assert!(d
+            .sent
+            .values()
+            .all(|p| *p == periods.day || *p == periods.month));
     }
 }

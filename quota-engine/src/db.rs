@@ -191,8 +191,8 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection> {
 /// Pooled connections unused this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The SQLite pool, built with sqlx directly for its release hook: a connection that comes
-/// back still inside a transaction is closed instead of reused.
+/// The SQLite pool, built with sqlx directly for its acquire hook: a connection still inside a
+/// transaction when it is next handed out is closed instead of reused.
 ///
 /// Why: when a write fails with `SQLITE_FULL` (a full disk) or an I/O error, SQLite may roll
 /// the transaction back by itself; the `ROLLBACK` that follows then fails, and sqlx keeps
@@ -205,7 +205,7 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
     use sea_orm::sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
-    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Sqlite, TransactionManager as _};
+    use sea_orm::sqlx::{ConnectOptions as _, Sqlite, TransactionManager as _};
     create_parent(path)?;
     let connect = SqliteConnectOptions::new()
         .filename(path)
@@ -226,20 +226,17 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10))
         .idle_timeout(IDLE_TIMEOUT)
         .test_before_acquire(false)
-        .after_release(|conn, _| {
-            Box::pin(async move {
-                // A transaction dropped without commit only queues its ROLLBACK; the ping
-                // goes through the same queue, so the depth is read after it ran.
-                conn.ping().await?;
-                let depth =
-                    <Sqlite as sea_orm::sqlx::Database>::TransactionManager::get_transaction_depth(
-                        conn,
-                    );
-                if depth > 0 {
-                    warn_replaced();
-                }
-                Ok(depth == 0)
-            })
+        // Checked when the connection is handed out: by then the pool's own ping after the
+        // release has flushed any queued ROLLBACK, so the depth is the real one.
+        .before_acquire(|conn, _| {
+            let depth =
+                <Sqlite as sea_orm::sqlx::Database>::TransactionManager::get_transaction_depth(
+                    conn,
+                );
+            if depth > 0 {
+                warn_replaced();
+            }
+            Box::pin(async move { Ok(depth == 0) })
         })
         .connect_with(connect)
         .await

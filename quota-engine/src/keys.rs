@@ -37,7 +37,8 @@ pub struct ApiKey {
     pub pacing: Pacing,
     /// `None` = every model.
     pub allowed_models: Option<Vec<String>>,
-    /// After a rotation with a grace period: until when the previous secret still works.
+    /// After a rotation with a grace period: until when the previous secret works (it may have
+    /// passed; views show it only while it is ahead).
     pub old_secret_valid_until: Option<DateTime<Utc>>,
     /// Set when this value was looked up by the previous secret of a rotated key: that secret
     /// stops working at this instant (checked on every request, like the expiry).
@@ -195,9 +196,10 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
         },
         pacing,
         allowed_models,
+        // The epoch marks a rotation without grace: no previous secret works.
         old_secret_valid_until: m
             .previous_key_valid_until
-            .filter(|_| m.previous_key_hash.is_some()),
+            .filter(|t| m.previous_key_hash.is_some() && *t > DateTime::<Utc>::UNIX_EPOCH),
         secret_valid_until: None,
     })
 }
@@ -293,8 +295,8 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
 }
 
 /// The key whose secret has digest `hash`, active or not: its current secret, or the previous
-/// one of a rotation (then [`ApiKey::secret_valid_until`] says until when; a lapsed previous
-/// secret is not found). One query on two indexed columns.
+/// one of the key's last rotation (then [`ApiKey::secret_valid_until`] says until when; once
+/// that has passed, the caller refuses it as rotated). One query on two indexed columns.
 pub async fn find_by_hash(
     db: &impl ConnectionTrait,
     hash: &str,
@@ -333,7 +335,9 @@ pub async fn get_for_update(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey
 async fn find_for_update(db: &impl ConnectionTrait, id: i64) -> Result<api_key::Model> {
     let mut query = api_key::Entity::find_by_id(id);
     if db.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_exclusive();
+        // Not FOR UPDATE: that would also conflict with the FOR KEY SHARE lock the usage
+        // writers' foreign-key checks take on the key's row.
+        query = query.lock(sea_orm::sea_query::LockType::NoKeyUpdate);
     }
     query.one(db).await?.ok_or(EngineError::KeyNotFound(id))
 }
@@ -372,11 +376,16 @@ pub async fn rotate(
     let mut model: api_key::ActiveModel = found.into();
     model.key_hash = Set(material.hash);
     model.key_prefix = Set(material.prefix);
-    // Kept also without a grace period (valid until now): the old secret is then refused as
-    // rotated rather than as unknown.
-    let grace = chrono::Duration::seconds(i64::try_from(grace_seconds).unwrap_or(i64::MAX));
+    // Kept also without a grace period, the old secret is then refused as rotated rather than
+    // as unknown. Its end is then the Unix epoch, not `now`: a gateway whose clock is behind
+    // the one that rotated must not accept it a moment longer.
+    let valid_until = if grace_seconds == 0 {
+        DateTime::<Utc>::UNIX_EPOCH
+    } else {
+        now + chrono::Duration::seconds(i64::try_from(grace_seconds).unwrap_or(i64::MAX))
+    };
     model.previous_key_hash = Set(Some(old_hash));
-    model.previous_key_valid_until = Set(Some(now + grace));
+    model.previous_key_valid_until = Set(Some(valid_until));
     model.updated_at = Set(now);
     let mut key = decode(model.update(db).await?)?;
     // Without a grace period no previous secret works any more.

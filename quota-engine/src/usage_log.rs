@@ -255,7 +255,13 @@ async fn flush(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) {
     if pending.is_empty() {
         return;
     }
-    match add(db, pending).await {
+    let mut outcome = add(db, pending).await;
+    // A key deleted while its last records waited here fails the whole batch on the foreign
+    // key, every time: its records go (its usage is deleted with it), the rest is written.
+    if outcome.is_err() && drop_deleted_keys(db, pending).await {
+        outcome = add(db, pending).await;
+    }
+    match outcome {
         Ok(()) => pending.clear(),
         Err(e) => {
             tracing::warn!(error = %e, records = pending.len(), "usage log write failed; will retry");
@@ -269,4 +275,30 @@ async fn flush(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) {
             }
         }
     }
+}
+
+/// Removes the records of keys that no longer exist; true when it removed any.
+async fn drop_deleted_keys(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) -> bool {
+    let ids: std::collections::BTreeSet<i64> = pending.iter().map(|r| r.key_id).collect();
+    let existing = match crate::entity::api_key::Entity::find()
+        .filter(crate::entity::api_key::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|k| k.id)
+            .collect::<std::collections::HashSet<i64>>(),
+        Err(_) => return false, // the database itself fails: keep everything for the retry
+    };
+    let before = pending.len();
+    pending.retain(|r| existing.contains(&r.key_id));
+    let dropped = before - pending.len();
+    if dropped > 0 {
+        tracing::info!(
+            dropped,
+            "usage log: records of deleted keys dropped (their usage went with them)"
+        );
+    }
+    dropped > 0
 }

@@ -367,12 +367,19 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
             ));
         }
     };
+    let now = Utc::now();
+    // First: a rotated-out (perhaps leaked) secret learns nothing about the key's state.
+    if key.is_rotated_out(now) {
+        return Err(ProxyError::unauthorized(
+            "this API key's secret was replaced (rotated); use the new secret the operator gave you"
+                .into(),
+        ));
+    }
     if !key.is_active {
         return Err(ProxyError::unauthorized(
             "API key is deactivated; ask the operator to activate it".into(),
         ));
     }
-    let now = Utc::now();
     if key.is_expired(now) {
         let at = key
             .expires_at
@@ -381,12 +388,6 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
         return Err(ProxyError::unauthorized(format!(
             "API key expired at {at}; ask the operator for a new one"
         )));
-    }
-    if key.is_rotated_out(now) {
-        return Err(ProxyError::unauthorized(
-            "this API key's secret was replaced (rotated); use the new secret the operator gave you"
-                .into(),
-        ));
     }
     Ok(key)
 }

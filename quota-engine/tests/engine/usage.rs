@@ -122,3 +122,36 @@ async fn settings_overrides() {
         assert!(settings::set(&t.db, "nope", None, now).await.is_err());
     }
 }
+
+/// A key deleted while its last records wait in the queue does not hold up everyone else's:
+/// its records are dropped (its usage went with it), the others land.
+#[tokio::test]
+async fn records_of_a_deleted_key_do_not_block_the_others() {
+    for t in databases().await {
+        let new = |name: &str| NewKey {
+            name: name.into(),
+            ..Default::default()
+        };
+        let (gone, _) = keys::create(&t.db, &new("gone"), at("2026-11-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let (kept, _) = keys::create(&t.db, &new("kept"), at("2026-11-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let (sink, mut queue) = usage_log::queue(16);
+        assert!(sink.record(record(gone.id, "2026-11-29", 5, 5)));
+        assert!(sink.record(record(kept.id, "2026-11-29", 1, 2)));
+        assert!(keys::delete(&t.db, gone.id).await.unwrap());
+        queue.drain(&t.db).await;
+        let series = usage_log::daily_series(
+            &t.db,
+            kept.id,
+            NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+            1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(series[0].requests, 1, "{}", t.name);
+        assert_eq!(series[0].completion_tokens, 2, "{}", t.name);
+    }
+}
