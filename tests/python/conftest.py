@@ -202,15 +202,22 @@ class Gateway:
         """Polls `keys list --json` until the key's daily request count reaches `requests` (usage
         is committed asynchronously, right after the response ends), then checks it stays there;
         returns `usage.day`."""
+        # A request's admission (its count and prompt) and its commit (the answer's tokens) land
+        # in separate group commits a few milliseconds apart, so the count can show before the
+        # tokens: wait until two reads 0.2 s apart agree.
         deadline = time.monotonic() + timeout
         while True:
             day = self.key_info(key)["usage"]["day"]
-            if day["requests"] >= requests or time.monotonic() > deadline:
+            if day["requests"] >= requests:
+                time.sleep(0.2)
+                again = self.key_info(key)["usage"]["day"]
+                if again == day or time.monotonic() > deadline:
+                    break
+            elif time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
+            else:
+                time.sleep(0.05)
         assert day["requests"] == requests, day
-        time.sleep(0.2)
-        again = self.key_info(key)["usage"]["day"]
         assert again == day, (day, again)
         return day
 
