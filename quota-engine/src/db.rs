@@ -247,21 +247,8 @@ async fn connect_sqlite(path: &Path) -> Result<DatabaseConnection> {
 /// Logs a replaced connection at warn at most once a minute (on a full disk every flush
 /// fails, a hundred times a second), at debug otherwise.
 fn warn_replaced() {
-    static LAST_WARN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_WARN.load(std::sync::atomic::Ordering::Relaxed);
-    if now >= last + 60
-        && LAST_WARN
-            .compare_exchange(
-                last,
-                now,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    static THROTTLE: crate::log_throttle::Throttle = crate::log_throttle::Throttle::new();
+    if THROTTLE.ready() {
         tracing::warn!("a database connection was left inside a failed transaction; it is replaced (logged at most once a minute)");
     } else {
         tracing::debug!(

@@ -36,6 +36,7 @@ pub mod gate;
 pub mod key_cache;
 pub mod keys;
 pub mod ledger;
+mod log_throttle;
 pub mod migration;
 pub mod pacing;
 pub mod periods;

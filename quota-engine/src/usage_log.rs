@@ -264,7 +264,12 @@ async fn flush(db: &DatabaseConnection, pending: &mut Vec<UsageRecord>) {
     match outcome {
         Ok(()) => pending.clear(),
         Err(e) => {
-            tracing::warn!(error = %e, records = pending.len(), "usage log write failed; will retry");
+            static THROTTLE: crate::log_throttle::Throttle = crate::log_throttle::Throttle::new();
+            if THROTTLE.ready() {
+                tracing::warn!(error = %e, records = pending.len(), "usage log write failed; kept and retried every 100 ms (logged at most once a minute)");
+            } else {
+                tracing::debug!(error = %e, records = pending.len(), "usage log write failed; will retry");
+            }
             if pending.len() > BACKLOG {
                 let dropped = pending.len() - BACKLOG;
                 pending.drain(..dropped);
