@@ -41,9 +41,6 @@ pub struct KeyView {
     pub priority: i64,
     /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
-    /// After a rotation with a grace period: until when the previous secret still works;
-    /// `null` when no previous secret works.
-    pub old_secret_valid_until: Option<String>,
     /// Usage so far; tokens include what requests in flight hold reserved.
     pub usage: UsageView,
     /// Requests of the key in flight on this instance and the tokens they hold reserved
@@ -123,10 +120,6 @@ impl KeyView {
             max_parallel_requests: key.pacing.max_parallel_requests,
             priority: key.pacing.priority,
             allowed_models: key.allowed_models.clone(),
-            old_secret_valid_until: key
-                .old_secret_valid_until
-                .filter(|t| *t > Utc::now())
-                .map(|t| timestamp(t, tz)),
             usage: UsageView {
                 day: PeriodUsage {
                     period: periods.day.clone(),
@@ -154,6 +147,17 @@ pub struct CreatedKeyView {
     /// The API key itself. Store it now: no other answer contains it.
     #[schema(example = "sk-AbCd1234efGH5678ijKL9012mnOP3456qrST7890uvW")]
     pub key: String,
+}
+
+/// The answer of `POST /api/api-keys/{id}/rotate`: the key object, its new secret (shown this
+/// once), and until when the old one still works. Kept out of the key object, whose fields
+/// docs/api.md fixes; the audit trail keeps it too (`key.rotated`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct RotatedKeyView {
+    #[serde(flatten)]
+    pub created: CreatedKeyView,
+    /// RFC 3339 in the operator's zone; `null` when the old secret stopped at once.
+    pub old_secret_valid_until: Option<String>,
 }
 
 /// One day of `GET /api/api-keys/{id}/usage` (a day of the operator's zone).

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{ApiJson, Client, KeyId, NonNegative, OptionalJson, Patch, Priority, Rfc3339};
-use crate::views::{CreatedKeyView, DailyUsageView, KeyView};
+use crate::views::{CreatedKeyView, DailyUsageView, KeyView, RotatedKeyView};
 use crate::AdminState;
 
 /// Days of the usage series when `?days` is left out, and the most it may ask for.
@@ -466,7 +466,7 @@ pub struct RotateKey {
 #[utoipa::path(post, path = "/api/api-keys/{id}/rotate", operation_id = "rotate_key", tag = "keys", request_body(content = Option<RotateKey>, description = "optional; an empty body rotates with no grace period"),
     params(("id" = i64, Path, description = "key id")),
     responses(
-        (status = 200, description = "the key with its new secret in `key` (shown once)", body = CreatedKeyView),
+        (status = 200, description = "the key with its new secret in `key` (shown once) and `old_secret_valid_until`", body = RotatedKeyView),
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
         (status = 404, description = "no key with this id", body = ErrorBody),
@@ -478,7 +478,7 @@ pub async fn rotate(
     Client(client): Client,
     KeyId(id): KeyId,
     OptionalJson(body): OptionalJson<RotateKey>,
-) -> ApiResult<Json<CreatedKeyView>> {
+) -> ApiResult<Json<RotatedKeyView>> {
     let grace = body.grace_seconds.map_or(0, |g| g.0);
     let grace = u64::try_from(grace).unwrap_or(u64::MAX);
     let now = Utc::now();
@@ -494,9 +494,15 @@ pub async fn rotate(
     state.hooks.key_changed(id);
     let key = &rotated.key;
     tracing::info!(key_id = id, key_prefix = %key.key_prefix, grace_seconds = grace, "admin: key rotated");
-    Ok(Json(CreatedKeyView {
-        view: view_of(&state, key).await?,
-        key: rotated.plaintext,
+    let old_secret_valid_until = key
+        .old_secret_valid_until
+        .map(|t| crate::views::timestamp(t, state.periods.tz()));
+    Ok(Json(RotatedKeyView {
+        created: CreatedKeyView {
+            view: view_of(&state, key).await?,
+            key: rotated.plaintext,
+        },
+        old_secret_valid_until,
     }))
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 19] = [
+const KEY_FIELDS: [&str; 18] = [
     "id",
     "name",
     "key_prefix",
@@ -24,7 +24,6 @@ const KEY_FIELDS: [&str; 19] = [
     "max_parallel_requests",
     "priority",
     "allowed_models",
-    "old_secret_valid_until",
     "usage",
     "in_flight",
     "key",
