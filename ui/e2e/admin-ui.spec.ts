@@ -465,6 +465,9 @@ test("rotate a key's secret: shown once, the old one works for the grace period,
   await expect(page.getByTestId("old-secret")).toContainText(/Old secret works until \d+ \w+ \d{4}, \d{2}:\d{2} UTC/);
   expect(await chat(rotated)).toBe(200);
   expect(await chat(old)).toBe(200);
+  // Reloaded, the page reads the deadline from the key's history (the key object has none).
+  await page.reload();
+  await expect(page.getByTestId("old-secret")).toContainText(/Old secret works until \d+ \w+ \d{4}, \d{2}:\d{2} UTC/);
 
   // Rotated again at once: only the newest secret works.
   await page.getByRole("button", { name: "Rotate secret" }).click();
@@ -477,6 +480,11 @@ test("rotate a key's secret: shown once, the old one works for the grace period,
   expect(await chat(plaintext)).toBe(200);
   expect(await chat(rotated)).toBe(401);
   expect(await chat(old)).toBe(401);
+  // The newest rotation (at once) replaces the earlier one's grace period in the history too.
+  await page.reload();
+  await expect(page.getByRole("heading", { name: /alice-laptop/, level: 1 })).toBeVisible();
+  await expect(page.getByRole("table", { name: "History of alice-laptop, newest first" })).toContainText("Secret rotated");
+  await expect(page.getByTestId("old-secret")).toHaveCount(0);
 
   // The key's history, newest first, never with a secret.
   const history = page.getByRole("table", { name: "History of alice-laptop, newest first" });

@@ -1,6 +1,6 @@
 /** The client's new calls: the query strings it builds, the CSV download, rotation, error bodies. */
 import { describe, expect, it } from "vitest";
-import { fakeServer, makeKey, usageRoute } from "../test/fixtures";
+import { fakeServer, makeRotatedKey, usageRoute } from "../test/fixtures";
 import { auditSearch, createClient, errorFrom, filenameFrom, usageSearch } from "./client";
 
 describe("the client's usage, audit and rotation calls", () => {
@@ -46,11 +46,15 @@ describe("the client's usage, audit and rotation calls", () => {
 
   it("rotates with the grace period in the body", async () => {
     const server = fakeServer({
-      "POST /api/api-keys/3/rotate": () => ({ status: 200, body: { ...makeKey({ id: 3 }), key: "sk-new" } }),
+      "POST /api/api-keys/3/rotate": () => ({
+        status: 200,
+        body: makeRotatedKey({ id: 3, key: "sk-new", old_secret_valid_until: "2026-12-02T16:20:00+01:00" }),
+      }),
     });
     const answer = await createClient("pw", { fetch: server.fetch }).rotateKey(3, { grace_seconds: 3600 });
     expect(server.calls[0]).toMatchObject({ method: "POST", path: "/api/api-keys/3/rotate", body: { grace_seconds: 3600 } });
     expect(answer.key).toBe("sk-new");
+    expect(answer.old_secret_valid_until).toBe("2026-12-02T16:20:00+01:00");
   });
 
   it("reads the API's message from its flat error body, and from the nested form too", async () => {

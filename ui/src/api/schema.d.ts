@@ -470,11 +470,6 @@ export interface components {
             monthly_token_limit?: number | null;
             name: string;
             /**
-             * @description After a rotation with a grace period: until when the previous secret still works;
-             *     `null` when no previous secret works.
-             */
-            old_secret_valid_until?: string | null;
-            /**
              * Format: int64
              * @description Weight in the fair queue for busy hosts, 1–10 (default 1).
              * @example 1
@@ -595,6 +590,15 @@ export interface components {
              * @example 3600
              */
             grace_seconds?: number | null;
+        };
+        /**
+         * @description The answer of `POST /api/api-keys/{id}/rotate`: the key object, its new secret (shown this
+         *     once), and until when the old one still works. Kept out of the key object, whose fields
+         *     docs/api.md fixes; the audit trail keeps it too (`key.rotated`).
+         */
+        RotatedKeyView: components["schemas"]["CreatedKeyView"] & {
+            /** @description RFC 3339 in the operator's zone; `null` when the old secret stopped at once. */
+            old_secret_valid_until?: string | null;
         };
         /**
          * @description `PUT /api/settings`: any subset; `null` clears an override, left out = unchanged.
@@ -1066,13 +1070,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the key with its new secret in `key` (shown once) */
+            /** @description the key with its new secret in `key` (shown once) and `old_secret_valid_until` */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CreatedKeyView"];
+                    "application/json": components["schemas"]["RotatedKeyView"];
                 };
             };
             /** @description malformed JSON */

@@ -9,6 +9,8 @@ type Schemas = components["schemas"];
 
 export type Key = Schemas["KeyView"];
 export type CreatedKey = Schemas["CreatedKeyView"];
+/** The answer of a rotation: the key, its new secret, and until when the old one works (`null`: not at all). */
+export type RotatedKey = Schemas["RotatedKeyView"];
 export type PeriodUsage = Schemas["PeriodUsage"];
 export type DailyUsage = Schemas["DailyUsageView"];
 export type CreateKeyBody = Schemas["CreateKey"];

@@ -1,5 +1,5 @@
 /** Sample answers of the admin API, shaped by its types, and a fake `fetch` that serves them. */
-import type { AuditEntry, Key, UsageRow } from "../api/types";
+import type { AuditEntry, Key, RotatedKey, UsageRow } from "../api/types";
 
 export function makeKey(overrides: Partial<Key> = {}): Key {
   return {
@@ -23,6 +23,16 @@ export function makeKey(overrides: Partial<Key> = {}): Key {
       month: { period: "2026-11", requests: 120, tokens: 654_321, resets_at: "2026-12-01T00:00:00+01:00" },
     },
     in_flight: { requests: 0, reserved_tokens: 0 },
+    ...overrides,
+  };
+}
+
+/** A rotation's answer: the key with its new prefix, the new secret, and until when the old one works. */
+export function makeRotatedKey(overrides: Partial<RotatedKey> = {}): RotatedKey {
+  return {
+    ...makeKey({ key_prefix: "sk-NeW5678a" }),
+    key: "sk-NeW5678abcdEFGH1234ijklMNOP5678qrstUVWX9012",
+    old_secret_valid_until: null,
     ...overrides,
   };
 }

@@ -1,9 +1,9 @@
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { auditEntries, makeAuditEntry, makeKey, type Handler } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
-import { KeyDetailPage } from "./KeyDetailPage";
+import { KeyDetailPage, oldSecretUntil } from "./KeyDetailPage";
 
 function renderKey(key = makeKey(), audit: Handler = () => ({ status: 200, body: [] })) {
   return renderWithApi(<KeyDetailPage id={key.id} />, {
@@ -17,6 +17,10 @@ function renderKey(key = makeKey(), audit: Handler = () => ({ status: 200, body:
 }
 
 describe("KeyDetailPage", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("shows the pacing: per-minute limits, the parallel cap (no limit when unset) and the priority", async () => {
     renderKey(makeKey({ requests_per_minute: 1_200, tokens_per_minute: null, max_parallel_requests: 4, priority: 7 }));
     expect(await screen.findByRole("heading", { name: /alice-laptop/, level: 1 })).toBeInTheDocument();
@@ -38,12 +42,18 @@ describe("KeyDetailPage", () => {
     expect(screen.getByRole("region", { name: "Max parallel requests" })).toHaveTextContent("No limit");
   });
 
-  it("says until when the old secret works after a rotation, and nothing when none does", async () => {
-    const { unmount } = renderKey(makeKey({ old_secret_valid_until: "2026-12-02T16:20:00+01:00" }));
+  it("says until when the old secret works, from the newest rotation in the key's history", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-12-01T17:00:00+01:00"));
+    const rotation = (id: number, until: string | null) =>
+      makeAuditEntry({ id, action: "key.rotated", before: { key_prefix: "sk-old" }, after: { key_prefix: "sk-AbCd1234", old_secret_valid_until: until } });
+    const limits = makeAuditEntry({ id: 9 });
+    const { unmount } = renderKey(makeKey(), () => ({ status: 200, body: [limits, rotation(8, "2026-12-02T16:20:00+01:00")] }));
     expect(await screen.findByTestId("old-secret")).toHaveTextContent("Old secret works until 2 Dec 2026, 16:20 UTC+01:00");
     unmount();
-    renderKey(makeKey({ old_secret_valid_until: null }));
-    await screen.findByRole("heading", { name: /alice-laptop/, level: 1 });
+    // A later rotation at once ends the earlier one's grace period.
+    renderKey(makeKey(), () => ({ status: 200, body: [rotation(9, null), rotation(8, "2026-12-02T16:20:00+01:00")] }));
+    expect(await screen.findByRole("table", { name: /^History of/ })).toBeInTheDocument();
     expect(screen.queryByTestId("old-secret")).toBeNull();
   });
 
@@ -69,5 +79,22 @@ describe("KeyDetailPage", () => {
   it("says when nothing was recorded for the key", async () => {
     renderKey();
     expect(await screen.findByText("No change recorded for this key yet.")).toBeInTheDocument();
+  });
+});
+
+describe("oldSecretUntil", () => {
+  const now = Date.parse("2026-12-01T17:00:00+01:00");
+  const rotated = (id: number, until: string | null) => makeAuditEntry({ id, action: "key.rotated", after: { key_prefix: "sk-x", old_secret_valid_until: until } });
+
+  it("takes the newest rotation's grace period while it lasts", () => {
+    expect(oldSecretUntil([makeAuditEntry({ id: 3 }), rotated(2, "2026-12-01T18:00:00+01:00")], now)).toBe("2026-12-01T18:00:00+01:00");
+    expect(oldSecretUntil([rotated(2, "2026-12-01T16:59:00+01:00")], now)).toBeNull();
+  });
+
+  it("ignores an earlier rotation once a later one replaced it, and says nothing without any", () => {
+    expect(oldSecretUntil([rotated(3, null), rotated(2, "2026-12-02T18:00:00+01:00")], now)).toBeNull();
+    expect(oldSecretUntil([rotated(3, "2026-12-01T17:30:00+01:00"), rotated(2, "2026-12-02T18:00:00+01:00")], now)).toBe("2026-12-01T17:30:00+01:00");
+    expect(oldSecretUntil([makeAuditEntry()], now)).toBeNull();
+    expect(oldSecretUntil(undefined, now)).toBeNull();
   });
 });

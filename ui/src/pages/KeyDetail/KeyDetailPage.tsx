@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { ApiError } from "../../api/client";
 import { useClient, useResource } from "../../api/context";
-import type { Key } from "../../api/types";
+import type { AuditEntry, Key } from "../../api/types";
 import { Icon } from "../../components/Icon";
 import { KeyStatus } from "../../components/KeyStatus";
 import { EmptyState, ErrorState, Spinner } from "../../components/States";
@@ -25,6 +25,8 @@ export function KeyDetailPage({ id }: { id: number }) {
   const usage = useResource(() => client.keyUsage(id, 30), [client, id]);
   const history = useAudit(client, { keyId: id, pageSize: 20 });
   const [rotating, setRotating] = useState(false);
+  // The rotate answer's `old_secret_valid_until`, once the key is rotated here (else the history says).
+  const [rotatedUntil, setRotatedUntil] = useState<string | null | undefined>(undefined);
   useTitle(key.data ? key.data.name : "API key");
 
   const back = (
@@ -59,6 +61,11 @@ export function KeyDetailPage({ id }: { id: number }) {
     void usage.reload();
     void history.reload();
   };
+  const rotated = (updated: Key, until: string | null) => {
+    setRotatedUntil(until);
+    changed(updated);
+  };
+  const oldSecret = rotatedUntil !== undefined ? rotatedUntil : oldSecretUntil(history.entries);
 
   return (
     <>
@@ -96,11 +103,11 @@ export function KeyDetailPage({ id }: { id: number }) {
               <dd data-testid="in-flight">{inFlight(k)}</dd>
             </div>
           </dl>
-          {k.old_secret_valid_until && (
+          {oldSecret && (
             <p className="notice old-secret" data-testid="old-secret">
               <Icon name="info" />
               <span>
-                Old secret works until <Time value={k.old_secret_valid_until} relative />
+                Old secret works until <Time value={oldSecret} relative />
               </span>
             </p>
           )}
@@ -147,9 +154,19 @@ export function KeyDetailPage({ id }: { id: number }) {
         )}
       </section>
 
-      {rotating && <RotateKeyDialog keyData={k} onClose={() => setRotating(false)} onRotated={changed} />}
+      {rotating && <RotateKeyDialog keyData={k} onClose={() => setRotating(false)} onRotated={rotated} />}
     </>
   );
+}
+
+/**
+ * Until when the old secret still works, from the key's history (newest first): the newest
+ * `key.rotated` entry's `old_secret_valid_until` if still ahead, else `null` (a later rotation
+ * replaces an earlier one's grace period).
+ */
+export function oldSecretUntil(history: AuditEntry[] | undefined, now = Date.now()): string | null {
+  const until = history?.find((e) => e.action === "key.rotated")?.after?.old_secret_valid_until;
+  return typeof until === "string" && Date.parse(until) > now ? until : null;
 }
 
 /** "None", or "2 requests · 512 tokens reserved". */

@@ -1,29 +1,38 @@
 import { screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it } from "vitest";
-import type { Key } from "../../api/types";
-import { makeAuditEntry, makeKey, type Handler } from "../../test/fixtures";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AuditEntry, Key } from "../../api/types";
+import { makeAuditEntry, makeKey, makeRotatedKey, type Handler } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { KeyDetailPage } from "./KeyDetailPage";
 
 const NEW_SECRET = "sk-NeW5678abcdEFGH1234ijklMNOP5678qrstUVWX9012";
 
-function renderKeyPage(rotate: Handler, key: Key = makeKey()) {
+function renderKeyPage(rotate: Handler, key: Key = makeKey(), history: AuditEntry[] = []) {
   return renderWithApi(<KeyDetailPage id={key.id} />, {
     [`GET /api/api-keys/${key.id}`]: () => ({ status: 200, body: key }),
     [`GET /api/api-keys/${key.id}/usage`]: () => ({ status: 200, body: [] }),
-    "GET /api/audit": () => ({ status: 200, body: [] }),
+    "GET /api/audit": () => ({ status: 200, body: history }),
     [`POST /api/api-keys/${key.id}/rotate`]: rotate,
   });
 }
 
-/** The 200 of a rotation: the key with its new prefix, and the plaintext. */
+/** The 200 of a rotation: the key with its new prefix, the plaintext, and until when the old secret works. */
 const rotated = (validUntil: string | null) => ({
   status: 200,
-  body: { ...makeKey({ key_prefix: "sk-NeW5678a", old_secret_valid_until: validUntil }), key: NEW_SECRET },
+  body: makeRotatedKey({ key: NEW_SECRET, old_secret_valid_until: validUntil }),
 });
 
 describe("rotating a key's secret", () => {
+  beforeEach(() => {
+    // Only the clock: user-event's timers stay real.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(new Date("2026-12-01T17:00:00+01:00"));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("offers the grace periods, sends the chosen one, and shows the new secret once", async () => {
     const user = userEvent.setup();
     const { server } = renderKeyPage(() => rotated("2026-12-02T16:20:00+01:00"));
@@ -63,10 +72,12 @@ describe("rotating a key's secret", () => {
     expect(document.body.innerHTML).not.toContain(NEW_SECRET);
   });
 
-  it("says when the old secret stopped at once", async () => {
+  it("says when the old secret stopped at once, which ends an earlier rotation's grace period", async () => {
     const user = userEvent.setup();
-    const { server } = renderKeyPage(() => rotated(null));
-    await user.click(await screen.findByRole("button", { name: "Rotate secret" }));
+    const earlier = makeAuditEntry({ action: "key.rotated", after: { key_prefix: "sk-AbCd1234", old_secret_valid_until: "2026-12-02T16:20:00+01:00" } });
+    const { server } = renderKeyPage(() => rotated(null), makeKey(), [earlier]);
+    expect(await screen.findByTestId("old-secret")).toHaveTextContent("Old secret works until 2 Dec 2026, 16:20 UTC+01:00");
+    await user.click(screen.getByRole("button", { name: "Rotate secret" }));
     await user.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Rotate secret" }));
     expect(server.calls.find((c) => c.method === "POST")?.body).toEqual({ grace_seconds: 0 });
     const shown = await screen.findByRole("dialog", { name: "Secret rotated" });

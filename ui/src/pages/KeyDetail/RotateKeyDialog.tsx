@@ -6,7 +6,7 @@
 import { useId, useState, type FormEvent } from "react";
 import { describeError } from "../../api/client";
 import { useClient } from "../../api/context";
-import type { CreatedKey, Key } from "../../api/types";
+import type { Key, RotatedKey } from "../../api/types";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/States";
 import { Time } from "../../components/Time";
@@ -23,8 +23,8 @@ export const GRACE_PERIODS = [
 interface Props {
   keyData: Key;
   onClose: () => void;
-  /** The key with its new prefix (without the plaintext), as soon as it is rotated. */
-  onRotated: (key: Key) => void;
+  /** The key with its new prefix (without the plaintext) and until when the old secret works, as soon as it is rotated. */
+  onRotated: (key: Key, oldSecretValidUntil: string | null) => void;
 }
 
 export function RotateKeyDialog({ keyData, onClose, onRotated }: Props) {
@@ -33,7 +33,7 @@ export function RotateKeyDialog({ keyData, onClose, onRotated }: Props) {
   const [grace, setGrace] = useState<number>(0);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<unknown>(undefined);
-  const [rotated, setRotated] = useState<CreatedKey | null>(null);
+  const [rotated, setRotated] = useState<RotatedKey | null>(null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -41,8 +41,8 @@ export function RotateKeyDialog({ keyData, onClose, onRotated }: Props) {
     setFailure(undefined);
     try {
       const answer = await client.rotateKey(keyData.id, { grace_seconds: grace });
-      const { key: _plaintext, ...rest } = answer;
-      onRotated(rest as Key);
+      const { key: _plaintext, old_secret_valid_until, ...rest } = answer;
+      onRotated(rest, old_secret_valid_until ?? null);
       setRotated(answer);
     } catch (e) {
       setFailure(e);
