@@ -25,8 +25,9 @@ async fn status(gw: &Gateway, key: &str) -> u16 {
 }
 
 /// Polls until `key` is refused with 401 (a change made elsewhere reaches the key cache
-/// within seconds); returns the refusal's body.
-async fn until_refused(gw: &Gateway, key: &str) -> String {
+/// within seconds); returns the refusal's body and how many requests were served meanwhile.
+async fn until_refused(gw: &Gateway, key: &str) -> (String, i64) {
+    let mut served = 0;
     for _ in 0..200 {
         let r = gw
             .post("/api/chat", key, chat("llama3"))
@@ -34,9 +35,10 @@ async fn until_refused(gw: &Gateway, key: &str) -> String {
             .await
             .unwrap();
         if r.status() == 401 {
-            return r.text().await.unwrap();
+            return (r.text().await.unwrap(), served);
         }
         assert_eq!(r.status(), 200);
+        served += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the old secret was never refused");
@@ -66,20 +68,22 @@ async fn rotated_secret_stops_after_its_grace_period() {
     assert_eq!(rotated["id"], 1);
     assert_eq!(rotated["daily_request_limit"], 100);
     assert_eq!(status(&gw, &new).await, 200);
-    let refusal = until_refused(&gw, &old).await;
+    let (refusal, during_grace) = until_refused(&gw, &old).await;
     assert!(refusal.contains("rotated"), "{refusal}");
     assert_eq!(status(&gw, &new).await, 200);
     // One key all along: every request of both secrets is on its counters.
-    let served = gw.wait_for_counters(1, |c| c.day_requests >= 3).await;
+    let served = 3 + during_grace;
+    gw.wait_for_counters(1, |c| c.day_requests == served).await;
     let key = gw.admin_json("/api/api-keys/1").await;
-    assert_eq!(key["usage"]["day"]["requests"], served.day_requests);
+    assert_eq!(key["usage"]["day"]["requests"], served);
 
     let (code, out, err) = gw.cli(&["keys", "rotate", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no longer works"), "{err}");
     let newest = out.lines().last().unwrap().to_owned();
     assert!(newest.starts_with("sk-") && newest != new);
-    until_refused(&gw, &new).await;
+    let (refusal, _) = until_refused(&gw, &new).await;
+    assert!(refusal.contains("rotated"), "{refusal}");
     assert_eq!(status(&gw, &newest).await, 200);
     let (code, _, err) = gw.cli(&["keys", "rotate", "1", "--grace", "31d"]);
     assert_eq!(code, 2, "{err}");
