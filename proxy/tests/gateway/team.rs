@@ -27,8 +27,7 @@ async fn status(gw: &Gateway, key: &str) -> u16 {
 /// Polls until `key` is refused with 401 (a change made elsewhere reaches the key cache
 /// within seconds); returns the refusal's body and how many requests were served meanwhile.
 async fn until_refused(gw: &Gateway, key: &str) -> (String, i64) {
-    let mut served = 0;
-    for _ in 0..200 {
+    for served in 0..200 {
         let r = gw
             .post("/api/chat", key, chat("llama3"))
             .send()
@@ -38,7 +37,6 @@ async fn until_refused(gw: &Gateway, key: &str) -> (String, i64) {
             return (r.text().await.unwrap(), served);
         }
         assert_eq!(r.status(), 200);
-        served += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the old secret was never refused");
