@@ -80,14 +80,7 @@ function BarChart({
 
   return (
     <svg className="chart" viewBox={`0 0 ${WIDTH} ${height}`} role="img" aria-label={title} width={WIDTH} height={height}>
-      {ticks.map((t) => (
-        <g key={t}>
-          <line className="chart-grid" x1={LEFT} x2={WIDTH - RIGHT} y1={y(t)} y2={y(t)} />
-          <text className="chart-axis" x={LEFT - 8} y={y(t) + 4} textAnchor="end">
-            {formatCompact(t)}
-          </text>
-        </g>
-      ))}
+      <ChartGrid ticks={ticks} y={y} left={LEFT} right={WIDTH - RIGHT} />
       {days.map((d, i) => {
         const x = LEFT + i * slot + (slot - barWidth) / 2;
         let base = 0;
@@ -242,5 +235,21 @@ function Total({ label, value, swatch }: { label: string; value: number; swatch:
         {formatCompact(value)}
       </span>
     </div>
+  );
+}
+
+/** The horizontal grid lines of a bar chart, each labelled with its value on the left. */
+export function ChartGrid({ ticks, y, left, right }: { ticks: number[]; y: (v: number) => number; left: number; right: number }) {
+  return (
+    <>
+      {ticks.map((t) => (
+        <g key={t}>
+          <line className="chart-grid" x1={left} x2={right} y1={y(t)} y2={y(t)} />
+          <text className="chart-axis" x={left - 8} y={y(t) + 4} textAnchor="end">
+            {formatCompact(t)}
+          </text>
+        </g>
+      ))}
+    </>
   );
 }

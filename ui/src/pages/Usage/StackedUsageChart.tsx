@@ -7,7 +7,7 @@ import { useState, type KeyboardEvent } from "react";
 import type { UsageRow } from "../../api/types";
 import { formatCompact, formatDay, formatNumber } from "../../format";
 import { Link } from "../../router";
-import { niceScale, useWidth } from "../KeyDetail/UsageChart";
+import { ChartGrid, niceScale, useWidth } from "../KeyDetail/UsageChart";
 import { stackRows, type Metric, type StackBy } from "./usage";
 
 const LEFT = 48;
@@ -104,14 +104,7 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
           )}
         </div>
         <svg className="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={title} width={WIDTH} height={HEIGHT}>
-          {ticks.map((t) => (
-            <g key={t}>
-              <line className="chart-grid" x1={LEFT} x2={WIDTH - RIGHT} y1={y(t)} y2={y(t)} />
-              <text className="chart-axis" x={LEFT - 8} y={y(t) + 4} textAnchor="end">
-                {formatCompact(t)}
-              </text>
-            </g>
-          ))}
+          <ChartGrid ticks={ticks} y={y} left={LEFT} right={WIDTH - RIGHT} />
           {days.map((d, i) => {
             const x = LEFT + i * slot + (slot - barWidth) / 2;
             let base = 0;
