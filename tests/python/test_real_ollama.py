@@ -1,0 +1,260 @@
+"""The gateway in front of a real Ollama (tests/python/real_ollama.py finds and starts it; every
+server found runs the whole module), with the real clients.
+
+What only a real server shows: the fields it really reads (`max_tokens`, not
+`max_completion_tokens`), the counts it really reports (the chat template in
+`prompt_eval_count`), how it really parses model names and `keep_alive`, and what it really
+answers on `/`.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import ollama
+import openai
+import pytest
+
+import real_ollama
+from conftest import start_gateway
+
+SERVERS, FOUND_IN = real_ollama.discover()
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+if not SERVERS:
+    pytest.skip(real_ollama.SKIP_REASON, allow_module_level=True)
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=[s.name for s in SERVERS])
+def server(request, tmp_path_factory):
+    """One real Ollama with the tiny models; its URL."""
+    with real_ollama.start(request.param, tmp_path_factory.mktemp("ollama")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(server, tmp_path_factory):
+    """The gateway in front of it, counting with tiktoken (the default)."""
+    with start_gateway(server, tmp_path_factory.mktemp("gateway-real")) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def upstream_gateway(server, tmp_path_factory):
+    """The gateway in front of it, charging Ollama's own counts."""
+    yaml = "quota:\n  token_counting: upstream\n"
+    with start_gateway(server, tmp_path_factory.mktemp("gateway-upstream"), yaml) as gw:
+        yield gw
+
+
+def call(base: str, path: str, body: dict | None = None, key: str | None = None, method=None):
+    """One request; `(status, headers, body bytes)`, also for error statuses."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if key:
+        req.add_header("authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def events(raw: bytes) -> list[dict]:
+    """The JSON objects of an NDJSON or SSE body (without `[DONE]`)."""
+    out = []
+    for line in raw.decode().splitlines():
+        line = line.strip()
+        if line.startswith("data:"):
+            line = line[5:].strip()
+        if not line or line == "[DONE]" or not line.startswith("{"):
+            continue
+        out.append(json.loads(line))
+    return out
+
+
+def reported(path: str, raw: bytes) -> tuple[int, int]:
+    """Ollama's own (prompt, completion) counts in an answer on `path`, streamed or not: the
+    last non-zero value of each (`message_start` and `message_delta` split them on
+    `/v1/messages`)."""
+    prompt = completion = None
+    for e in events(raw):
+        places = [e, e.get("usage")]
+        for nested in ("response", "message"):  # Responses' and Anthropic's envelopes
+            if isinstance(e.get(nested), dict):
+                places.append(e[nested].get("usage"))
+        for d in filter(None, places):
+            p = d.get("prompt_eval_count") or d.get("prompt_tokens") or d.get("input_tokens")
+            c = d.get("eval_count") or d.get("completion_tokens") or d.get("output_tokens")
+            prompt = p or prompt
+            completion = c or completion
+    assert prompt and completion, f"{path}: no counts in {raw[-600:]!r}"
+    return prompt, completion
+
+
+def test_root_answers_like_ollama(server, gateway):
+    """`GET /` and `HEAD /` answer what Ollama answers (its own client checks a server that
+    way), without a key."""
+    for base in (server, gateway.proxy):
+        status, headers, body = call(base, "/")
+        assert (status, body) == (200, b"Ollama is running"), base
+        assert headers["content-type"].startswith("text/plain"), base
+        status, _, body = call(base, "/", method="HEAD")
+        assert (status, body) == (200, b""), base
+
+
+def test_status_is_passed_through(server, gateway):
+    """`GET /api/status` needs a key, counts nothing and answers what the host answers."""
+    key = gateway.create_key(daily_requests=1)
+    status, _, body = call(gateway.proxy, "/api/status", key=key.plaintext)
+    assert status == 200, body
+    assert json.loads(body) == json.loads(call(server, "/api/status")[2])
+    assert call(gateway.proxy, "/api/status")[0] == 401
+    assert gateway.key_info(key)["usage"]["day"]["requests"] == 0
+
+
+def test_clients_chat_generate_and_embed(gateway):
+    """ollama-python and openai-python, streamed and not, against the real server."""
+    key = gateway.create_key()
+    client = ollama.Client(host=gateway.proxy, headers={"authorization": f"Bearer {key.plaintext}"})
+    answer = client.chat(model=real_ollama.CHAT_MODEL, messages=MESSAGES, options={"num_predict": 8})
+    assert answer.done and answer.eval_count and answer.eval_count <= 8
+    parts = list(client.generate(model=real_ollama.CHAT_MODEL, prompt="hi", stream=True, options={"num_predict": 8}))
+    assert parts[-1].done
+    vectors = client.embed(model=real_ollama.EMBED_MODEL, input=["a", "b"])
+    assert len(vectors.embeddings) == 2
+    oa = openai.OpenAI(base_url=gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
+    chat = oa.chat.completions.create(model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_tokens=8)
+    assert chat.usage.completion_tokens <= 8
+    chunks = list(oa.chat.completions.create(model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_tokens=8, stream=True))
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    # The gateway asked Ollama for usage and removed that chunk: the client did not ask.
+    assert all(c.usage is None for c in chunks)
+    gateway.wait_for_usage(key, requests=5)
+
+
+def test_output_cap_lands_where_ollama_reads_it(gateway):
+    """Ollama ignores `max_completion_tokens` (what current OpenAI SDKs send): the room left in
+    the quota must land in `max_tokens`, or the answer runs on however small the room is."""
+    limit = 60  # unbounded, the tiny model answers with hundreds of tokens
+    key = gateway.create_key(daily_tokens=limit)
+    oa = openai.OpenAI(base_url=gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
+    served = used = 0
+    for _ in range(20):
+        try:
+            chat = oa.chat.completions.create(
+                model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_completion_tokens=5000
+            )
+        except openai.RateLimitError:
+            break
+        served += 1
+        # Ollama's own count of what it generated fits in what the key had left.
+        assert chat.usage.completion_tokens <= limit - used, (chat.usage, used)
+        used = gateway.wait_for_usage(key, requests=served)["tokens"]
+        assert used <= limit, used
+    else:
+        pytest.fail("the key never ran out of tokens")
+    assert served >= 1
+    assert gateway.key_info(key)["usage"]["day"]["tokens"] <= limit
+
+
+def test_cloud_models_are_refused_in_every_spelling(gateway):
+    """A key allowed every local model never reaches a cloud model, however it is spelled:
+    Ollama trims the name and compares the source suffix case-insensitively."""
+    key = gateway.create_key()
+    for model in ("tiny:cloud", "gpt-oss:120b-CLOUD", "m:Cloud ", " kimi:CLOUD", "x:cloud:local"):
+        for path, body in (
+            ("/api/chat", {"model": model, "messages": MESSAGES, "stream": False}),
+            ("/v1/chat/completions", {"model": model, "messages": MESSAGES}),
+        ):
+            status, _, raw = call(gateway.proxy, path, body, key=key.plaintext)
+            assert status == 403, (model, path, raw)
+            assert b"cloud model" in raw, raw
+    assert gateway.key_info(key)["usage"]["day"]["requests"] == 0
+
+
+def test_keep_alive_is_bounded(server, gateway):
+    """`keep_alive: -1` would pin the model for good and `keep_alive: 0` would evict it for
+    every key: the host keeps the model at most `ollama.max_keep_alive` (1h), and an unload is
+    not passed on."""
+    from datetime import datetime, timedelta, timezone
+
+    key = gateway.create_key()
+    body = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False,
+            "keep_alive": -1, "options": {"num_predict": 2}}
+    status, _, raw = call(gateway.proxy, "/api/chat", body, key=key.plaintext)
+    assert status == 200, raw
+    running = json.loads(call(server, "/api/ps")[2])["models"]
+    tiny = [m for m in running if m["name"].startswith(real_ollama.CHAT_MODEL + ":")]
+    assert tiny, running
+    expires = datetime.fromisoformat(tiny[0]["expires_at"].replace("Z", "+00:00"))
+    assert expires <= datetime.now(timezone.utc) + timedelta(hours=1, minutes=1), expires
+    # An unload request through the gateway leaves the model in memory.
+    unload = {"model": real_ollama.CHAT_MODEL, "messages": [], "keep_alive": 0, "stream": False}
+    status, _, raw = call(gateway.proxy, "/api/chat", unload, key=key.plaintext)
+    assert status == 200, raw
+    assert json.loads(raw)["done_reason"] == "load", raw
+    running = json.loads(call(server, "/api/ps")[2])["models"]
+    assert any(m["name"].startswith(real_ollama.CHAT_MODEL + ":") for m in running), running
+
+
+def test_ps_lists_only_the_keys_models(server, gateway):
+    """`/api/ps` through the gateway shows the models in memory that the key may use, never
+    the others."""
+    key = gateway.create_key()
+    for model, path, body in (
+        (real_ollama.CHAT_MODEL, "/api/chat", {"messages": MESSAGES, "options": {"num_predict": 1}}),
+        (real_ollama.EMBED_MODEL, "/api/embed", {"input": "x"}),
+    ):
+        status, _, raw = call(gateway.proxy, path, {"model": model, "stream": False, **body}, key=key.plaintext)
+        assert status == 200, raw
+    both = {m["name"] for m in json.loads(call(gateway.proxy, "/api/ps", key=key.plaintext)[2])["models"]}
+    assert both == {f"{real_ollama.CHAT_MODEL}:latest", f"{real_ollama.EMBED_MODEL}:latest"}, both
+    only_chat = gateway.create_key(models=[real_ollama.CHAT_MODEL])
+    status, _, raw = call(gateway.proxy, "/api/ps", key=only_chat.plaintext)
+    assert status == 200, raw
+    assert [m["name"] for m in json.loads(raw)["models"]] == [f"{real_ollama.CHAT_MODEL}:latest"]
+
+
+COUNTED = [
+    ("/api/generate", {"prompt": "hello", "stream": False, "options": {"num_predict": 6}}),
+    ("/api/generate", {"prompt": "hello", "template": "{{ .Prompt }} is what the user said", "options": {"num_predict": 6}}),
+    ("/api/chat", {"messages": MESSAGES, "options": {"num_predict": 6}}),
+    ("/api/chat", {"messages": MESSAGES, "stream": False, "options": {"num_predict": 6}}),
+    ("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 6}),
+    ("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 6, "stream": True,
+                              "stream_options": {"include_usage": True}}),
+    ("/v1/completions", {"prompt": "hello", "max_tokens": 6}),
+    ("/v1/messages", {"messages": MESSAGES, "max_tokens": 6}),
+    ("/v1/messages", {"messages": MESSAGES, "max_tokens": 6, "stream": True}),
+    ("/v1/responses", {"input": "hello", "max_output_tokens": 6}),
+    ("/v1/responses", {"input": "hello", "max_output_tokens": 6, "stream": True}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), COUNTED, ids=[f"{p}-{i}" for i, (p, _) in enumerate(COUNTED)])
+def test_upstream_mode_charges_exactly_what_ollama_reported(upstream_gateway, path, body):
+    """`quota.token_counting: upstream` charges Ollama's own prompt + completion counts, the
+    template included, request by request, on every generating route, streamed or not."""
+    key = upstream_gateway.create_key()
+    status, _, raw = call(upstream_gateway.proxy, path, {"model": real_ollama.CHAT_MODEL, **body}, key=key.plaintext)
+    assert status == 200, raw
+    prompt, completion = reported(path, raw)
+    day = upstream_gateway.wait_for_usage(key, requests=1)
+    assert day["tokens"] == prompt + completion, (path, prompt, completion, day)
+
+
+@pytest.mark.parametrize(("path", "body"), COUNTED, ids=[f"{p}-{i}" for i, (p, _) in enumerate(COUNTED)])
+def test_tiktoken_mode_charges_every_generated_token(gateway, path, body):
+    """In `tiktoken` mode the completion charged is never less than what Ollama generated."""
+    key = gateway.create_key()
+    status, _, raw = call(gateway.proxy, path, {"model": real_ollama.CHAT_MODEL, **body}, key=key.plaintext)
+    assert status == 200, raw
+    _, completion = reported(path, raw)
+    gateway.wait_for_usage(key, requests=1)
+    info = gateway.key_info(key)
+    assert info["usage"]["day"]["tokens"] >= completion, (path, completion, info["usage"])
