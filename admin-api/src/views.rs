@@ -41,6 +41,9 @@ pub struct KeyView {
     pub priority: i64,
     /// `null` = every local model (cloud models must be named).
     pub allowed_models: Option<Vec<String>>,
+    /// Whether the key may use the web search tools Ollama runs on the host's ollama.com
+    /// account (`/v1/responses`, `/v1/messages`).
+    pub allow_web_search: bool,
     /// Usage so far; tokens include what requests in flight hold reserved.
     pub usage: UsageView,
     /// Requests of the key in flight on this instance and the tokens they hold reserved
@@ -120,6 +123,7 @@ impl KeyView {
             max_parallel_requests: key.pacing.max_parallel_requests,
             priority: key.pacing.priority,
             allowed_models: key.allowed_models.clone(),
+            allow_web_search: key.allow_web_search,
             usage: UsageView {
                 day: PeriodUsage {
                     period: periods.day.clone(),

@@ -17,8 +17,9 @@
 //! # Deterministic answers
 //! - Every answer is the first `n` pieces of [`answer_words`]: `"Hello"`, `" world"`, `" from"`,
 //!   `" fake"`, `" the"`, ... each exactly one `cl100k_base` token. `n` is
-//!   [`FakeConfig::chunks`], capped by `options.num_predict` (native), `max_completion_tokens`
-//!   or `max_tokens` (`/v1/chat/completions`), `max_tokens` (`/v1/completions`, `/v1/messages`)
+//!   [`FakeConfig::chunks`], capped by `options.num_predict` (native), `max_tokens`
+//!   (`/v1/chat/completions`, `/v1/completions`, `/v1/messages`; like Ollama, the fake ignores
+//!   `max_completion_tokens`)
 //!   or `max_output_tokens` (`/v1/responses`) when that is a positive number smaller than
 //!   `chunks`; the finish reason is then `length` (`max_tokens` on `/v1/messages`).
 //!   Output tokens (`eval_count`, `completion_tokens`, `output_tokens`) = `n`.

@@ -181,7 +181,10 @@ pub(crate) async fn chat_completions(shared: &Shared, body: &Bytes) -> Response 
         Ok(c) => c,
         Err((status, m)) => return error(status, &m),
     };
-    let cap = cap_of(req.get("max_completion_tokens")).or(cap_of(req.get("max_tokens")));
+    // Ollama's `openai.ChatCompletionRequest` has `MaxTokens` (`json:"max_tokens"`) only, which
+    // becomes `num_predict` (openai/openai.go, `FromChatRequest`): `max_completion_tokens` is
+    // ignored, so an answer runs on however small the client set it.
+    let cap = cap_of(req.get("max_tokens"));
     let gen = Gen::new(shared, &req, cap);
     let id = format!("chatcmpl-{}", shared.next_id() % 999);
     let created = unix_now();

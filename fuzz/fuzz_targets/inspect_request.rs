@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_quota::dialect::{inspect_request, set_output_limit, Api};
+use llm_quota::dialect::{inspect_request, set_output_limit, Api, KeepAlive, Rules};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
@@ -11,7 +11,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let api = Api::ALL[usize::from(selector) % Api::ALL.len()];
     let inject_usage = selector & 0x80 != 0;
-    match inspect_request(api, body, "llama3", inject_usage) {
+    let rules = Rules {
+        default_model: "llama3",
+        inject_usage,
+        image_tokens: 768,
+        keep_alive: KeepAlive::default(),
+    };
+    match inspect_request(api, body, &rules) {
         Ok(info) => {
             if let Some(rewritten) = &info.body {
                 assert!(

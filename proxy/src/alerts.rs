@@ -485,6 +485,7 @@ mod tests {
             limits,
             pacing: Pacing::default(),
             allowed_models: None,
+            allow_web_search: false,
             old_secret_valid_until: None,
             secret_valid_until: None,
         }

@@ -131,6 +131,10 @@ pub struct CreateArgs {
     /// Models this key may use, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "a,b")]
     pub models: Option<Vec<String>>,
+    /// Let the key use the web search tools that Ollama runs on the host's ollama.com
+    /// account (`/v1/responses`, `/v1/messages`); refused without it.
+    #[arg(long)]
+    pub allow_web_search: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +294,7 @@ async fn keys_command(
                         .filter(|s| !s.is_empty())
                         .collect()
                 }),
+                allow_web_search: args.allow_web_search,
             };
             let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
             let (key, plaintext) = keys::create(&txn, &new, now).await.map_err(runtime)?;

@@ -232,6 +232,7 @@ pub fn key_settings(key: &ApiKey, tz: Tz) -> Value {
         "max_parallel_requests": key.pacing.max_parallel_requests,
         "priority": key.pacing.priority,
         "allowed_models": key.allowed_models,
+        "allow_web_search": key.allow_web_search,
         "old_secret_valid_until": key.old_secret_valid_until.map(|t| local(t, tz)),
     })
 }

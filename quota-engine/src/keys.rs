@@ -37,6 +37,9 @@ pub struct ApiKey {
     pub pacing: Pacing,
     /// `None` = every model.
     pub allowed_models: Option<Vec<String>>,
+    /// Whether the key may use the web search tools that Ollama runs on the host's ollama.com
+    /// account (`web_search` on `/v1/responses`, `web_search_*` on `/v1/messages`).
+    pub allow_web_search: bool,
     /// After a rotation with a grace period: until when the previous secret works (it may have
     /// passed; views show it only while it is ahead).
     pub old_secret_valid_until: Option<DateTime<Utc>>,
@@ -55,8 +58,8 @@ impl ApiKey {
         self.secret_valid_until.is_some_and(|t| t <= now)
     }
 
-    /// Whether this key may use `model`. Cloud models (`…:cloud`, `…-cloud`) run on the Ollama
-    /// host's own ollama.com account, so they need to be named explicitly.
+    /// Whether this key may use `model`. Cloud models run on the Ollama host's own ollama.com
+    /// account, so they need to be named explicitly ([`is_cloud_model`]).
     pub fn allows_model(&self, model: &str) -> bool {
         match &self.allowed_models {
             Some(list) => list.iter().any(|m| model_matches(m, model)),
@@ -66,16 +69,64 @@ impl ApiKey {
 }
 
 /// `llama3` in an allow-list also allows `llama3:latest`, as Ollama treats them as one model.
+/// A cloud model matches an entry naming the same cloud model in any of Ollama's spellings
+/// (`kimi:cloud` also allows `KIMI:Cloud `): Ollama sends all of them to the same account.
 fn model_matches(allowed: &str, model: &str) -> bool {
     fn canonical(m: &str) -> &str {
         m.strip_suffix(":latest").unwrap_or(m)
     }
-    canonical(allowed) == canonical(model)
+    match (cloud_base(model), cloud_base(allowed)) {
+        (Some(requested), Some(named)) => requested.eq_ignore_ascii_case(&named),
+        (Some(_), None) => false,
+        (None, _) => canonical(allowed) == canonical(model),
+    }
 }
 
-/// Names ending in `:cloud` or `-cloud` (e.g. `gpt-oss:20b-cloud`) are cloud models.
+/// Whether Ollama runs `model` on ollama.com rather than on the host, decided as Ollama's
+/// `internal/modelref` parses a model reference: the name is trimmed, and the part after its
+/// last `:`, trimmed and compared case-insensitively, is `cloud`, or ends in `-cloud` (when it
+/// holds no `/`). `:local` forces a local model. A name with two source suffixes
+/// (`m:cloud:local`) is an error in Ollama; it counts as cloud here, so it is refused unless
+/// named.
 pub fn is_cloud_model(model: &str) -> bool {
-    model.ends_with(":cloud") || model.ends_with("-cloud")
+    cloud_base(model).is_some()
+}
+
+/// The model a cloud reference names, without its source suffix (`gpt-oss:120b` for
+/// `gpt-oss:120b-CLOUD`); `None` for a local model.
+fn cloud_base(model: &str) -> Option<String> {
+    match source_suffix(model.trim()) {
+        Some((base, Source::Cloud)) => Some(base),
+        // Two explicit sources: Ollama refuses the name; never let it pass as local.
+        Some((base, Source::Local)) => source_suffix(&base).map(|_| base),
+        None => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Local,
+    Cloud,
+}
+
+/// Ollama's `parseSourceSuffix`: an explicit `:cloud`, `:local` or `:<tag>-cloud` suffix, and
+/// the name without it.
+fn source_suffix(raw: &str) -> Option<(String, Source)> {
+    let idx = raw.rfind(':')?;
+    let suffix = raw[idx + 1..].trim();
+    if suffix.eq_ignore_ascii_case("cloud") {
+        return Some((raw[..idx].to_owned(), Source::Cloud));
+    }
+    if suffix.eq_ignore_ascii_case("local") {
+        return Some((raw[..idx].to_owned(), Source::Local));
+    }
+    let tag_len = suffix.len().checked_sub("-cloud".len())?;
+    // `get` is `None` off a character boundary: such a suffix cannot end in "-cloud".
+    let (tag, end) = (suffix.get(..tag_len)?, suffix.get(tag_len..)?);
+    if !suffix.contains('/') && end.eq_ignore_ascii_case("-cloud") {
+        return Some((format!("{}{tag}", &raw[..=idx]), Source::Cloud));
+    }
+    None
 }
 
 /// What a new key starts with.
@@ -86,6 +137,7 @@ pub struct NewKey {
     pub limits: Limits,
     pub pacing: Pacing,
     pub allowed_models: Option<Vec<String>>,
+    pub allow_web_search: bool,
 }
 
 /// An edit of a key's descriptive fields; `None` leaves a field as it is, `Some(None)` clears it.
@@ -94,6 +146,7 @@ pub struct KeyPatch {
     pub name: Option<String>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub allowed_models: Option<Option<Vec<String>>>,
+    pub allow_web_search: Option<bool>,
 }
 
 /// An edit of a key's limits; `None` leaves a limit as it is, `Some(None)` makes it unlimited.
@@ -196,6 +249,7 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
         },
         pacing,
         allowed_models,
+        allow_web_search: m.allow_web_search,
         // The epoch marks a rotation without grace: no previous secret works.
         old_secret_valid_until: m
             .previous_key_valid_until
@@ -233,6 +287,7 @@ pub async fn create(
         max_parallel_requests: Set(new.pacing.max_parallel_requests),
         priority: Set(new.pacing.priority_column()),
         allowed_models: Set(allowed_models),
+        allow_web_search: Set(new.allow_web_search),
         ..Default::default()
     }
     .insert(&txn)
@@ -491,6 +546,9 @@ pub async fn patch(
     if let Some(models) = &patch.allowed_models {
         model.allowed_models = Set(validate_models(models)?);
     }
+    if let Some(allow) = patch.allow_web_search {
+        model.allow_web_search = Set(allow);
+    }
     model.updated_at = Set(now);
     decode(model.update(db).await?)
 }
@@ -557,6 +615,7 @@ mod tests {
             limits: Limits::default(),
             pacing: Pacing::default(),
             allowed_models: None,
+            allow_web_search: false,
             old_secret_valid_until: None,
             secret_valid_until: None,
         };
@@ -566,6 +625,40 @@ mod tests {
         key.allowed_models = Some(vec!["llama3".into(), "kimi:cloud".into()]);
         assert!(key.allows_model("llama3:latest"));
         assert!(key.allows_model("kimi:cloud"));
+        assert!(key.allows_model(" KIMI:Cloud "));
         assert!(!key.allows_model("qwen3"));
+        assert!(!key.allows_model("kimi2:cloud"));
+    }
+
+    /// Cloud references as Ollama's `internal/modelref` parses them (its `modelref_test.go`).
+    #[test]
+    fn cloud_models_as_ollama_parses_them() {
+        for cloud in [
+            "kimi:cloud",
+            "gpt-oss:120b-cloud",
+            "gpt-oss:120b-CLOUD",
+            "m:Cloud ",
+            " m:CLOUD",
+            "m: cloud",
+            "ns/m:7b-Cloud",
+            "m:cloud:local",
+            "gpt-oss:120b-cloud:local",
+            "m:\u{e9}-cloud",
+        ] {
+            assert!(is_cloud_model(cloud), "{cloud:?} is a cloud model");
+        }
+        for local in [
+            "llama3",
+            "llama3:latest",
+            "gpt-oss-cloud",
+            "m:cloud2",
+            "m:local",
+            "registry:5000/m-cloud",
+            "m:\u{e9}",
+            "",
+            "cloud",
+        ] {
+            assert!(!is_cloud_model(local), "{local:?} is local");
+        }
     }
 }

@@ -82,6 +82,10 @@ pub struct CreateKey {
     /// Non-empty model names; `null` or left out = every local model.
     #[serde(default)]
     pub allowed_models: Option<Vec<String>>,
+    /// Whether the key may use the web search tools Ollama runs on the host's ollama.com
+    /// account; left out = false.
+    #[serde(default)]
+    pub allow_web_search: bool,
 }
 
 /// `PATCH /api/api-keys/{id}/quota`: any subset; `null` = unlimited, left out = unchanged.
@@ -134,6 +138,10 @@ pub struct KeyUpdate {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_models: Patch<Vec<String>>,
+    /// Whether the key may use Ollama's web search tools; `null` is refused.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    pub allow_web_search: Patch<bool>,
 }
 
 /// The key object with the key's usage in the current day and month.
@@ -207,6 +215,7 @@ pub async fn create(
             priority: body.priority.map_or(1, |p| p.0),
         },
         allowed_models: body.allowed_models,
+        allow_web_search: body.allow_web_search,
     };
     let now = Utc::now();
     let txn = quota_engine::db::begin(&state.db).await?;
@@ -402,10 +411,20 @@ pub async fn edit(
         Patch::Null => return Err(ApiError::invalid("name", "must be a non-empty string")),
         other => other.into_update().flatten(),
     };
+    let allow_web_search = match body.allow_web_search {
+        Patch::Null => {
+            return Err(ApiError::invalid(
+                "allow_web_search",
+                "must be true or false",
+            ))
+        }
+        other => other.into_update().flatten(),
+    };
     let update = KeyPatch {
         name,
         expires_at: body.expires_at.map(|t| t.0).into_update(),
         allowed_models: body.allowed_models.into_update(),
+        allow_web_search,
     };
     let change = KeyChange::begin(&state, id).await?;
     let key = keys::patch(&change.txn, id, &update, change.now).await?;

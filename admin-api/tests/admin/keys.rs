@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 18] = [
+const KEY_FIELDS: [&str; 19] = [
     "id",
     "name",
     "key_prefix",
@@ -24,6 +24,7 @@ const KEY_FIELDS: [&str; 18] = [
     "max_parallel_requests",
     "priority",
     "allowed_models",
+    "allow_web_search",
     "usage",
     "in_flight",
     "key",
@@ -366,8 +367,20 @@ async fn patch_key() {
     assert_eq!(key["expires_at"], Value::Null);
     assert_eq!(key["allowed_models"], Value::Null);
     assert_eq!(key["name"], "renamed");
+    assert_eq!(key["allow_web_search"], false, "off unless asked for");
+
+    let key = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"allow_web_search": true})),
+        )
+        .await
+        .json();
+    assert_eq!(key["allow_web_search"], true);
 
     for (body, field) in [
+        (json!({"allow_web_search": null}), "allow_web_search"),
         (json!({"name": null}), "name"),
         (json!({"name": ""}), "name"),
         (json!({"expires_at": "soon"}), "expires_at"),
@@ -382,7 +395,7 @@ async fn patch_key() {
             answer.error()
         );
     }
-    assert_eq!(h.hooks.key_changes.lock().as_slice(), &[id, id, id]);
+    assert_eq!(h.hooks.key_changes.lock().as_slice(), &[id, id, id, id]);
 }
 
 /// DELETE answers 204 without a body, removes the key and its usage, and tells the gateway;

@@ -68,6 +68,9 @@ pub struct OllamaSection {
     pub connect_timeout_ms: Option<u64>,
     pub read_timeout_seconds: Option<u64>,
     pub queue_timeout_seconds: Option<u64>,
+    /// A Go duration (`1h`, `30m`) or a number of seconds.
+    pub max_keep_alive: Option<Scalar>,
+    pub allow_unload: Option<bool>,
     #[serde(default)]
     pub health: HealthSection,
 }
@@ -106,6 +109,7 @@ pub struct QuotaSection {
     pub min_output_tokens: Option<u64>,
     pub output_reservation_tokens: Option<u64>,
     pub queue_timeout_seconds: Option<u64>,
+    pub image_tokens: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

@@ -20,7 +20,7 @@ use figment::providers::{Format, Serialized, Yaml};
 use figment::Figment;
 use quota_engine::{DatabaseUrl, Periods};
 
-use crate::dialect::TokenCounting;
+use crate::dialect::{KeepAlive, TokenCounting};
 use env::EnvLayer;
 use file::{FileConfig, UpstreamEntry};
 
@@ -110,6 +110,11 @@ pub struct Config {
     pub min_output_tokens: i64,
     /// Output tokens reserved at admission and by each extension of a growing stream.
     pub output_reservation_tokens: i64,
+    /// Prompt tokens counted per image or audio part in `tiktoken` mode (`quota.image_tokens`).
+    pub image_tokens: u64,
+    /// Bounds on the native routes' `keep_alive` (`ollama.max_keep_alive`,
+    /// `ollama.allow_unload`).
+    pub keep_alive: KeepAlive,
     pub allowed_origins: Vec<String>,
     /// Usage alerts (docs/configuration.md, "alerts").
     pub alerts: AlertsConfig,
@@ -482,6 +487,30 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         .map(file::Scalar::into_text)
         .filter(|p| !p.is_empty());
 
+    let max_keep_alive = match raw.ollama.max_keep_alive {
+        None => 3600,
+        Some(value) => {
+            let text = value.into_text();
+            let seconds = text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .or_else(|| crate::dialect::go_duration_seconds(text.trim()))
+                .filter(|s| s.is_finite() && *s >= 1.0 && *s <= 1.0e12)
+                .ok_or_else(|| {
+                    err(
+                        "ollama.max_keep_alive",
+                        format!("{text:?} is not a duration of at least 1s: use e.g. 1h, 30m or 300 (seconds)"),
+                    )
+                })?;
+            seconds.round() as u64
+        }
+    };
+    let keep_alive = KeepAlive {
+        max_seconds: max_keep_alive,
+        allow_unload: raw.ollama.allow_unload.unwrap_or(false),
+    };
+
     Ok(Config {
         admin_password,
         proxy,
@@ -512,6 +541,8 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         flush_interval,
         min_output_tokens,
         output_reservation_tokens,
+        image_tokens: raw.quota.image_tokens.unwrap_or(768),
+        keep_alive,
         allowed_origins,
         alerts,
         log_format,
@@ -607,6 +638,21 @@ impl Config {
                 "ollama.queue_timeout_seconds".into(),
                 self.host_queue_timeout.as_secs().to_string(),
             ),
+            (
+                "ollama.max_keep_alive".into(),
+                format!(
+                    "{}s (longer or negative keep_alive is replaced by it)",
+                    self.keep_alive.max_seconds
+                ),
+            ),
+            (
+                "ollama.allow_unload".into(),
+                if self.keep_alive.allow_unload {
+                    "true (keep_alive: 0 unloads models)".into()
+                } else {
+                    "false (keep_alive: 0 is removed)".into()
+                },
+            ),
             ("quota.timezone".into(), self.timezone.clone()),
             (
                 "quota.token_counting".into(),
@@ -627,6 +673,7 @@ impl Config {
                 "quota.output_reservation_tokens".into(),
                 self.output_reservation_tokens.to_string(),
             ),
+            ("quota.image_tokens".into(), self.image_tokens.to_string()),
             (
                 "quota.queue_timeout_seconds".into(),
                 self.parallel_queue_timeout.as_secs().to_string(),

@@ -77,10 +77,17 @@ pub struct Usage {
 
 impl Usage {
     /// `(prompt, completion)` to charge. Tiktoken: `(request_prompt_tokens,
-    /// counted_completion)`. Upstream: Ollama's values where present, else the tiktoken ones.
+    /// counted_completion)`, but never fewer completion tokens than Ollama reports: thinking
+    /// that `/v1/completions` generates but never sends, or a tool call Ollama parsed out of
+    /// the text, ran on the GPU all the same. Upstream: exactly Ollama's values where present,
+    /// else the tiktoken ones.
     pub fn charge(&self, mode: TokenCounting, request_prompt_tokens: u64) -> (u64, u64) {
         match mode {
-            TokenCounting::Tiktoken => (request_prompt_tokens, self.counted_completion),
+            TokenCounting::Tiktoken => (
+                request_prompt_tokens,
+                self.counted_completion
+                    .max(self.upstream_completion.unwrap_or(0)),
+            ),
             TokenCounting::Upstream => (
                 self.upstream_prompt.unwrap_or(request_prompt_tokens),
                 self.upstream_completion.unwrap_or(self.counted_completion),
@@ -428,16 +435,15 @@ impl Meter {
         if let Some(m) = &c.message {
             self.content.push(m.content.get().unwrap_or(""));
             self.reasoning.push(m.thinking.get().unwrap_or(""));
-            for f in m
-                .tool_calls
-                .iter()
-                .flatten()
-                .filter_map(|t| t.function.as_ref())
-            {
-                self.count_direct(f.name.get());
-                if let Some(args) = &f.arguments {
-                    self.count_json(args);
-                }
+        }
+        let calls = c.message.iter().flat_map(|m| m.tool_calls.iter().flatten());
+        for f in calls
+            .chain(c.tool_calls.iter().flatten())
+            .filter_map(|t| t.function.as_ref())
+        {
+            self.count_direct(f.name.get());
+            if let Some(args) = &f.arguments {
+                self.count_json(args);
             }
         }
         self.report(c.prompt_eval_count.0, c.eval_count.0);
@@ -653,6 +659,9 @@ struct NativeChunk<'a> {
     thinking: Text<'a>,
     #[serde(borrow)]
     message: Option<NativeMessage<'a>>,
+    /// `/api/generate` answers carry tool calls at the top level (`api.GenerateResponse`).
+    #[serde(borrow)]
+    tool_calls: Option<Vec<NativeToolCall<'a>>>,
     done: Option<bool>,
     prompt_eval_count: Count,
     eval_count: Count,
@@ -991,6 +1000,20 @@ mod tests {
             count_tokens("The sky is blue\nbecause of Rayleigh scattering.")
         );
         assert!(usage.complete);
+    }
+
+    /// `/api/generate` answers carry tool calls at the top level (`api.GenerateResponse`,
+    /// `tool_calls`): their names and arguments are generated output too.
+    #[test]
+    fn generate_top_level_tool_calls() {
+        let body = lines(&[
+            r#"{"model":"m","response":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}],"done":true,"done_reason":"stop"}"#,
+        ]);
+        let (usage, _) = run_all_splits(Api::Generate, Framing::Ndjson, false, &body);
+        assert!(
+            usage.counted_completion >= count_tokens("get_weather") + count_tokens("Paris"),
+            "{usage:?}"
+        );
     }
 
     /// A stream cut in the middle of a line: finish() counts the text of the lines that
@@ -1365,7 +1388,8 @@ mod tests {
         assert_eq!(meter.usage(), done);
     }
 
-    /// The charge picks tiktoken or upstream values, upstream falling back per field.
+    /// The charge picks tiktoken or upstream values, upstream falling back per field; tiktoken
+    /// never charges less output than Ollama reports.
     #[test]
     fn charge_modes() {
         let u = Usage {
@@ -1381,6 +1405,13 @@ mod tests {
             ..u
         };
         assert_eq!(u.charge(TokenCounting::Upstream, 20), (14, 9));
+        // Tiktoken mode charges hidden output: Ollama's count when it is larger.
+        assert_eq!(u.charge(TokenCounting::Tiktoken, 20), (20, 11));
+        let u = Usage {
+            upstream_completion: Some(40),
+            ..u
+        };
+        assert_eq!(u.charge(TokenCounting::Tiktoken, 20), (20, 40));
     }
 
     /// Framing follows the media type, ignoring parameters and case.

@@ -14,8 +14,11 @@
 //!
 //! # Layout
 //! - `mod.rs`: [`Api`] (which counted route a request is on) and [`TokenCounting`].
-//! - `request.rs`: [`inspect_request`] → [`RequestInfo`]: model defaulting, effective `stream`,
-//!   prompt token count, `stream_options.include_usage` injection, [`BodyError`].
+//! - `request.rs`: [`inspect_request`] under [`Rules`] → [`RequestInfo`]: model defaulting,
+//!   effective `stream`, prompt token count, `stream_options.include_usage` injection,
+//!   [`BodyError`].
+//! - `keep_alive.rs`: [`KeepAlive`], the operator's bounds on `keep_alive`, and Go's duration
+//!   syntax.
 //! - `meter.rs`: [`Meter`] (incremental response parser over NDJSON, SSE or a whole JSON body),
 //!   [`Framing`], [`Usage`] and [`Usage::charge`].
 //! - `output_limit.rs`: the client's own output limit, and [`set_output_limit`], which
@@ -28,15 +31,17 @@
 
 mod ending;
 mod json;
+mod keep_alive;
 mod meter;
 mod output_limit;
 mod request;
 mod tokens;
 
 pub use ending::Ending;
+pub use keep_alive::{go_duration_seconds, KeepAlive};
 pub use meter::{CutPoint, Framing, Meter, Usage};
 pub use output_limit::{has_output_limit, set_output_limit};
-pub use request::{inspect_request, BodyError, RequestInfo};
+pub use request::{inspect_request, BodyError, RequestInfo, Rules};
 pub use tokens::{count_tokens, warm_tokenizer};
 
 /// Which counted API a request is on (route classification is done elsewhere).
@@ -92,6 +97,15 @@ impl Api {
     /// `/api/chat`); every other route streams only on `"stream": true`.
     pub fn streams_by_default(self) -> bool {
         matches!(self, Api::Generate | Api::Chat)
+    }
+
+    /// Whether the route takes `keep_alive` (Ollama's native request types; its `/v1` layers
+    /// have no such field).
+    pub(crate) fn takes_keep_alive(self) -> bool {
+        matches!(
+            self,
+            Api::Generate | Api::Chat | Api::Embed | Api::EmbeddingsLegacy
+        )
     }
 
     /// Whether Ollama accepts `stream_options.include_usage` on this route.

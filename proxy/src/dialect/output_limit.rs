@@ -1,9 +1,12 @@
 //! The output limit of a counted request: reading the client's own, and writing the gateway's
 //! into the body when a token quota leaves less room than the client asked for.
 //!
-//! The field depends on the route: `options.num_predict` (`/api/generate`, `/api/chat`),
-//! `max_tokens` (`/v1/chat/completions`, or `max_completion_tokens` when the client sent that;
-//! `/v1/completions`, `/v1/messages`), `max_output_tokens` (`/v1/responses`). The body is
+//! The field is the one Ollama reads on the route (its `openai/openai.go`, `openai/responses.go`,
+//! `anthropic/anthropic.go` turn it into `num_predict`): `options.num_predict` (`/api/generate`,
+//! `/api/chat`), `max_tokens` (`/v1/chat/completions`, `/v1/completions`, `/v1/messages`),
+//! `max_output_tokens` (`/v1/responses`). Ollama ignores `max_completion_tokens`, the field
+//! current OpenAI SDKs send: it is never the client's limit, and when present it is capped as
+//! well, so the client's own view of the request agrees with what runs. The body is
 //! edited in place: one value replaced or one member inserted, every other byte kept, so a
 //! prompt of megabytes is copied once and never re-serialised.
 
@@ -25,10 +28,7 @@ pub(crate) fn client_limit(api: Api, root: &Json<'_>) -> Option<u64> {
             .filter(|(k, _)| k == "num_predict")
             .last()
             .and_then(|(_, v)| positive(v)),
-        _ => output_fields(api)
-            .iter()
-            .filter_map(|f| root.fields(f).last().and_then(positive))
-            .min(),
+        _ => output_field(api).and_then(|f| root.fields(f).last().and_then(positive)),
     }
 }
 
@@ -43,19 +43,27 @@ fn positive(v: &Json<'_>) -> Option<u64> {
     }
 }
 
-/// The top-level fields that limit the output on `api` (empty for routes without one).
-fn output_fields(api: Api) -> &'static [&'static str] {
+/// The top-level field Ollama reads as the output limit on `api` (`None` for routes without
+/// one, and for the native routes, whose limit is `options.num_predict`).
+fn output_field(api: Api) -> Option<&'static str> {
     match api {
-        Api::OpenAiChat => &["max_completion_tokens", "max_tokens"],
-        Api::OpenAiCompletions | Api::Messages => &["max_tokens"],
-        Api::Responses => &["max_output_tokens"],
+        Api::OpenAiChat | Api::OpenAiCompletions | Api::Messages => Some("max_tokens"),
+        Api::Responses => Some("max_output_tokens"),
+        _ => None,
+    }
+}
+
+/// Fields Ollama ignores but a client may read as its limit: capped with the real one.
+fn shadow_fields(api: Api) -> &'static [&'static str] {
+    match api {
+        Api::OpenAiChat => &["max_completion_tokens"],
         _ => &[],
     }
 }
 
 /// Whether answers on `api` have an output limit the gateway can set.
 pub fn has_output_limit(api: Api) -> bool {
-    matches!(api, Api::Generate | Api::Chat) || !output_fields(api).is_empty()
+    matches!(api, Api::Generate | Api::Chat) || output_field(api).is_some()
 }
 
 /// `body` (a JSON object, already validated) with its output limit set to `cap`: every
@@ -106,22 +114,19 @@ pub fn set_output_limit(api: Api, body: &[u8], cap: u64) -> Option<Vec<u8>> {
             }
         }
         _ => {
-            let fields = output_fields(api);
-            if fields.is_empty() {
-                return None;
-            }
+            let field = output_field(api)?;
             let mut found = false;
             for (key, span) in &top.members {
-                if fields
-                    .iter()
-                    .any(|f| go_key_matches(&key_text(body, key.clone()), f))
-                {
+                let key = key_text(body, key.clone());
+                if go_key_matches(&key, field) {
                     found = true;
+                    edits.extend(capped(span));
+                } else if shadow_fields(api).iter().any(|f| go_key_matches(&key, f)) {
                     edits.extend(capped(span));
                 }
             }
             if !found {
-                edits.push(top.insert(&format!("\"{}\":{value}", fields[fields.len() - 1])));
+                edits.push(top.insert(&format!("\"{field}\":{value}")));
             }
         }
     }
@@ -324,8 +329,9 @@ mod tests {
         assert_eq!(set_output_limit(Api::Chat, br#"{"options":"x"}"#, 9), None);
     }
 
-    /// OpenAI chat takes `max_tokens` unless the client used `max_completion_tokens`; every
-    /// present limit is replaced; other routes have their own field.
+    /// OpenAI chat: the cap goes into `max_tokens`, the only field Ollama reads, whatever else
+    /// the client sent; `max_completion_tokens` is capped too. Other routes have their own
+    /// field.
     #[test]
     fn openai_fields() {
         assert_eq!(
@@ -334,7 +340,11 @@ mod tests {
         );
         assert_eq!(
             set(Api::OpenAiChat, r#"{"max_completion_tokens":100}"#, 7),
-            json!({"max_completion_tokens":7})
+            json!({"max_completion_tokens":7,"max_tokens":7})
+        );
+        assert_eq!(
+            set(Api::OpenAiChat, r#"{"max_completion_tokens":3}"#, 7),
+            json!({"max_completion_tokens":3,"max_tokens":7})
         );
         assert_eq!(
             set(
@@ -387,7 +397,12 @@ mod tests {
                 Api::OpenAiChat,
                 &json!({"max_tokens":90,"max_completion_tokens":30})
             ),
-            Some(30)
+            Some(90)
+        );
+        // Ollama ignores max_completion_tokens: it limits nothing.
+        assert_eq!(
+            limit(Api::OpenAiChat, &json!({"max_completion_tokens":30})),
+            None
         );
         assert_eq!(
             limit(Api::Responses, &json!({"max_output_tokens":5})),

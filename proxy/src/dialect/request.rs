@@ -13,8 +13,24 @@ use std::borrow::Cow;
 use bytes::Bytes;
 
 use super::json::{go_key_matches, Json};
+use super::keep_alive::{number_seconds, string_seconds, KeepAlive, Verdict};
 use super::tokens::count_tokens;
 use super::Api;
+
+/// What the operator's configuration asks of every counted request body.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// Written when `model` is absent, null or `""` (unless this is empty, in which case the
+    /// body is left for Ollama to refuse).
+    pub default_model: &'a str,
+    /// Ask Ollama for usage on OpenAI chat/completions streams (`upstream` counting).
+    pub inject_usage: bool,
+    /// Prompt tokens counted per image or audio part (`quota.image_tokens`): Ollama renders
+    /// each into hundreds of tokens of the prompt, none of them visible as text.
+    pub image_tokens: u64,
+    /// Bounds on `keep_alive` on the native routes.
+    pub keep_alive: KeepAlive,
+}
 
 /// What the gateway needs to know about a counted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +52,10 @@ pub struct RequestInfo {
     pub usage_injected: bool,
     /// The client's own output limit (`options.num_predict`, `max_tokens`…), if it set one.
     pub client_output_limit: Option<u64>,
+    /// The first web search tool the request gives the model (`/v1/responses` tool
+    /// `type: "web_search"`, `/v1/messages` tools `web_search_*`): Ollama runs those searches
+    /// on the host's ollama.com account.
+    pub web_search_tool: Option<String>,
 }
 
 /// Why a counted request body was refused.
@@ -77,21 +97,27 @@ enum ModelEdit {
 
 /// Parses a counted request's JSON body.
 ///
-/// - Writes `default_model` when `model` is absent, null or `""` (unless `default_model` is
-///   empty, in which case the body is left for Ollama to refuse).
-/// - When `inject_usage` is set and the API is OpenAI chat/completions with `stream: true` and
-///   the client did not ask already, adds `"stream_options":{"include_usage":true}` (merged
-///   into an existing `stream_options` object).
+/// - Writes `rules.default_model` when `model` is absent, null or `""`.
+/// - When `rules.inject_usage` is set and the API is OpenAI chat/completions with
+///   `stream: true` and the client did not ask already, adds
+///   `"stream_options":{"include_usage":true}` (merged into an existing `stream_options`
+///   object).
+/// - Bounds `keep_alive` on the native routes ([`KeepAlive`]): too long or forever becomes
+///   the maximum in seconds, an unload is removed unless allowed, a value Ollama would refuse
+///   is a [`BodyError::FieldType`].
 /// - The body is re-encoded only when something changed. Added members are spliced in before
 ///   the closing brace, so the original bytes are kept; a replaced `model` or a merged
 ///   `stream_options` re-serialises the (order-preserving) tree.
 ///
-/// Prompt text counted (each string separately, with [`count_tokens`]):
-/// - Generate: `system`, `prompt`, `suffix`, plus one token per id of the legacy `context`.
+/// Prompt text counted (each string separately, with [`count_tokens`]), plus
+/// `rules.image_tokens` for each image or audio part (native `images`, OpenAI `image_url` and
+/// `input_audio`, Responses `input_image`, Anthropic `image` blocks):
+/// - Generate: `system`, `prompt`, `suffix`, `template` (Ollama renders the prompt with it),
+///   plus one token per id of the legacy `context`.
 /// - Chat / OpenAiChat: every `messages[].content` (a string, or content parts: `text` of
 ///   each part; image parts are skipped), `messages[].thinking` (native) or `.reasoning`
 ///   (OpenAI), `messages[].tool_calls[].function.name` and `.arguments`, and the `tools`
-///   definitions (every key and string). Native `images` (base64) are not counted.
+///   definitions (every key and string).
 /// - Embed / OpenAiEmbeddings: `input` (a string or an array of strings; token-id arrays
 ///   count one token per id). EmbeddingsLegacy: `prompt`.
 /// - OpenAiCompletions: `prompt` (string, array of strings or token ids) and `suffix`.
@@ -100,12 +126,8 @@ enum ModelEdit {
 ///   `encrypted_content`) + `tools`.
 /// - Messages: `system` (a string or text blocks) + `messages[].content` (a string, or
 ///   blocks: `text`, `thinking`, tool_use `input`, tool_result `content`) + `tools`.
-pub fn inspect_request(
-    api: Api,
-    body: &[u8],
-    default_model: &str,
-    inject_usage: bool,
-) -> Result<RequestInfo, BodyError> {
+pub fn inspect_request(api: Api, body: &[u8], rules: &Rules<'_>) -> Result<RequestInfo, BodyError> {
+    let default_model = rules.default_model;
     let mut root: Json<'_> =
         serde_json::from_slice(body).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
     let Json::Obj(members) = &root else {
@@ -114,6 +136,14 @@ pub fn inspect_request(
     let model_at = unique_field(members, "model")?;
     let stream_at = unique_field(members, "stream")?;
     let options_at = unique_field(members, "stream_options")?;
+    let keep_alive = match api.takes_keep_alive() {
+        true => match unique_field(members, "keep_alive")? {
+            Some(i) => Some((i, keep_alive_verdict(&members[i].1, &rules.keep_alive)?))
+                .filter(|(_, verdict)| *verdict != Verdict::Keep),
+            None => None,
+        },
+        false => None,
+    };
 
     let (model, model_edit) = match model_at.map(|i| (i, &members[i].1)) {
         Some((_, Json::Str(s))) if !s.is_empty() => (s.to_string(), ModelEdit::Keep),
@@ -137,16 +167,18 @@ pub fn inspect_request(
                 Some(Json::Bool(true))
             )
         });
-    let usage_injected = inject_usage && usage_api && !client_wants_usage;
+    let usage_injected = rules.inject_usage && usage_api && !client_wants_usage;
 
     check_types(api, &root)?;
-    let prompt_tokens = prompt_tokens(api, &root);
+    let prompt_tokens = prompt_tokens(api, &root) + rules.image_tokens * media_parts(api, &root);
     let client_output_limit = super::output_limit::client_limit(api, &root);
+    let web_search_tool = web_search_tool(api, &root);
 
     // A replaced model or a merged stream_options needs the tree; additions are spliced.
-    let edit_tree =
-        matches!(model_edit, ModelEdit::Replace(_)) || (usage_injected && options_at.is_some());
-    let body = if model_edit == ModelEdit::Keep && !usage_injected {
+    let edit_tree = matches!(model_edit, ModelEdit::Replace(_))
+        || (usage_injected && options_at.is_some())
+        || keep_alive.is_some();
+    let body = if model_edit == ModelEdit::Keep && !usage_injected && keep_alive.is_none() {
         None
     } else if !edit_tree {
         // Only members to add: splice them in front of the closing brace.
@@ -178,6 +210,14 @@ pub fn inspect_request(
                     None => members.push(("stream_options".into(), include_usage_object())),
                 }
             }
+            // Last: the edits above only replace or append, so the index still holds.
+            match keep_alive {
+                Some((i, Verdict::Clamp(seconds))) => members[i].1 = seconds_value(seconds),
+                Some((i, Verdict::Remove)) => {
+                    members.remove(i);
+                }
+                Some((_, Verdict::Keep)) | None => {}
+            }
         }
         Some(serde_json::to_vec(&root).map_err(|e| BodyError::InvalidJson(e.to_string()))?)
     };
@@ -190,7 +230,27 @@ pub fn inspect_request(
         client_wants_usage,
         usage_injected,
         client_output_limit,
+        web_search_tool,
     })
+}
+
+/// The `type` of the first tool Ollama would run as a web search: `web_search` on
+/// `/v1/responses` (`openai/responses.go`, `isWebSearchTool`), any `web_search*` on
+/// `/v1/messages` (`middleware/anthropic.go`, `hasWebSearchTool`). Matched without regard to
+/// case, so that no future spelling slips through.
+fn web_search_tool(api: Api, root: &Json<'_>) -> Option<String> {
+    if !matches!(api, Api::Responses | Api::Messages) {
+        return None;
+    }
+    root.fields("tools")
+        .flat_map(Json::items)
+        .flat_map(|tool| tool.fields("type"))
+        .filter_map(Json::as_str)
+        .find(|t| {
+            t.get(..10)
+                .is_some_and(|head| head.eq_ignore_ascii_case("web_search"))
+        })
+        .map(str::to_owned)
 }
 
 /// Index of the one member Go would decode into field `name`; an error if several would.
@@ -245,6 +305,27 @@ fn check_types(api: Api, root: &Json<'_>) -> Result<(), BodyError> {
     Ok(())
 }
 
+/// How `keep_alive` must change; a value Ollama would refuse (`api.Duration` takes a number or
+/// a Go duration string) is an error here too.
+fn keep_alive_verdict(value: &Json<'_>, rules: &KeepAlive) -> Result<Verdict, BodyError> {
+    let refused = BodyError::FieldType {
+        field: "keep_alive",
+        expected: "a number of seconds or a duration such as \"5m\"",
+    };
+    let seconds = match value {
+        // Go leaves a pointer field nil for null: the host's default applies.
+        Json::Null => return Ok(Verdict::Keep),
+        Json::Num(n) => number_seconds(n.as_f64().ok_or(refused)?),
+        Json::Str(s) => string_seconds(s).ok_or(refused)?,
+        _ => return Err(refused),
+    };
+    Ok(rules.judge(seconds))
+}
+
+fn seconds_value(seconds: u64) -> Json<'static> {
+    Json::Num(serde_json::Number::from(seconds))
+}
+
 fn include_usage_object() -> Json<'static> {
     Json::Obj(vec![("include_usage".into(), Json::Bool(true))])
 }
@@ -293,6 +374,7 @@ fn prompt_tokens(api: Api, root: &Json<'_>) -> u64 {
             texts(root, "system")
                 + texts(root, "prompt")
                 + texts(root, "suffix")
+                + texts(root, "template")
                 + root.fields("context").map(inputs).sum::<u64>()
         }
         Api::Chat => chat_messages(root, "thinking") + tools(root),
@@ -400,6 +482,47 @@ fn responses_input(v: &Json<'_>) -> u64 {
     }
 }
 
+/// Images and audio clips in the request, wherever the route carries them: native `images`
+/// (on generate, and on each chat message), OpenAI `image_url` / `input_audio` parts,
+/// Responses `input_image` items and Anthropic `image` blocks. Each costs the model hundreds
+/// of prompt tokens that no text shows.
+fn media_parts(api: Api, root: &Json<'_>) -> u64 {
+    fn images(v: &Json<'_>) -> u64 {
+        v.fields("images").map(|i| i.items().len() as u64).sum()
+    }
+    /// Parts anywhere below `v` whose `type` names an image or audio.
+    fn typed(v: &Json<'_>) -> u64 {
+        match v {
+            Json::Arr(items) => items.iter().map(typed).sum(),
+            Json::Obj(members) => {
+                let media = v.fields("type").any(|t| {
+                    matches!(
+                        t.as_str(),
+                        Some("image_url" | "input_image" | "image" | "input_audio" | "audio")
+                    )
+                });
+                u64::from(media) + members.iter().map(|(_, v)| typed(v)).sum::<u64>()
+            }
+            _ => 0,
+        }
+    }
+    match api {
+        Api::Generate => images(root),
+        Api::Chat => root
+            .fields("messages")
+            .flat_map(Json::items)
+            .map(images)
+            .sum(),
+        Api::OpenAiChat => root.fields("messages").map(typed).sum(),
+        Api::Responses => root.fields("input").map(typed).sum(),
+        Api::Messages => {
+            root.fields("messages").map(typed).sum::<u64>()
+                + root.fields("system").map(typed).sum::<u64>()
+        }
+        _ => 0,
+    }
+}
+
 /// Tool definitions are rendered into the prompt: count them.
 fn tools(root: &Json<'_>) -> u64 {
     root.fields("tools").map(walk).sum()
@@ -424,8 +547,19 @@ mod tests {
 
     const DEFAULT: &str = "llama3.2:1b";
 
+    /// The rules of these tests: images count nothing (their own test sets a price), the
+    /// default `keep_alive` bounds.
+    fn rules(default_model: &str, inject_usage: bool) -> Rules<'_> {
+        Rules {
+            default_model,
+            inject_usage,
+            image_tokens: 0,
+            keep_alive: KeepAlive::default(),
+        }
+    }
+
     fn inspect(api: Api, body: &serde_json::Value) -> RequestInfo {
-        inspect_request(api, body.to_string().as_bytes(), DEFAULT, true).unwrap()
+        inspect_request(api, body.to_string().as_bytes(), &rules(DEFAULT, true)).unwrap()
     }
 
     fn ct(parts: &[&str]) -> u64 {
@@ -434,6 +568,140 @@ mod tests {
 
     fn new_body(info: &RequestInfo) -> serde_json::Value {
         serde_json::from_slice(info.body.as_ref().expect("body rewritten")).unwrap()
+    }
+
+    /// `keep_alive` on the native routes, as Ollama reads it (seconds, Go durations, negative =
+    /// forever): bounded by the maximum, an unload removed, a value Ollama refuses is a 400;
+    /// the `/v1` routes have no such field and pass it on untouched.
+    #[test]
+    fn keep_alive_is_bounded() {
+        let with = |api: Api, keep_alive: serde_json::Value| {
+            let body = json!({"model":"m","prompt":"x","messages":[{"role":"user","content":"x"}],"keep_alive":keep_alive});
+            inspect_request(api, body.to_string().as_bytes(), &rules(DEFAULT, false))
+        };
+        for (sent, forwarded) in [
+            (json!(-1), Some(json!(3600))),
+            (json!("-1m"), Some(json!(3600))),
+            (json!("24h"), Some(json!(3600))),
+            (json!(86400.5), Some(json!(3600))),
+            (json!(0), None),
+            (json!("0s"), None),
+        ] {
+            for api in [Api::Generate, Api::Chat, Api::Embed, Api::EmbeddingsLegacy] {
+                let info = with(api, sent.clone()).unwrap();
+                let body = new_body(&info);
+                assert_eq!(body.get("keep_alive"), forwarded.as_ref(), "{api:?} {sent}");
+                assert_eq!(body["model"], "m");
+            }
+        }
+        for kept in [json!("30m"), json!(60), json!(null), json!("1h")] {
+            assert_eq!(with(Api::Chat, kept.clone()).unwrap().body, None, "{kept}");
+        }
+        for refused in [json!("forever"), json!(true), json!([1])] {
+            let err = with(Api::Generate, refused.clone()).unwrap_err();
+            assert!(err.to_string().contains("keep_alive"), "{refused}: {err}");
+        }
+        let err = inspect_request(
+            Api::Chat,
+            br#"{"keep_alive":-1,"Keep_Alive":5}"#,
+            &rules(DEFAULT, false),
+        )
+        .unwrap_err();
+        assert_eq!(err, BodyError::AmbiguousField("keep_alive"));
+        assert_eq!(with(Api::OpenAiChat, json!(-1)).unwrap().body, None);
+        // An operator who allows unloading gets 0 through.
+        let unload = Rules {
+            keep_alive: KeepAlive {
+                allow_unload: true,
+                ..KeepAlive::default()
+            },
+            ..rules(DEFAULT, false)
+        };
+        let info = inspect_request(Api::Chat, br#"{"model":"m","keep_alive":0}"#, &unload).unwrap();
+        assert_eq!(info.body, None);
+    }
+
+    /// Web search tools are found on the routes where Ollama runs them, in any case.
+    #[test]
+    fn web_search_tools_are_found() {
+        let tools = json!([{"type":"function","name":"f"},{"type":"Web_Search_20250305","name":"web_search"}]);
+        for api in [Api::Responses, Api::Messages] {
+            let info = inspect(
+                api,
+                &json!({"input":"a","max_tokens":5,"messages":[],"tools":tools}),
+            );
+            assert_eq!(
+                info.web_search_tool.as_deref(),
+                Some("Web_Search_20250305"),
+                "{api:?}"
+            );
+        }
+        let info = inspect(
+            Api::Responses,
+            &json!({"input":"a","tools":[{"type":"web_search"}]}),
+        );
+        assert_eq!(info.web_search_tool.as_deref(), Some("web_search"));
+        let info = inspect(
+            Api::Responses,
+            &json!({"input":"a","tools":[{"type":"function","name":"web_search"}]}),
+        );
+        assert_eq!(info.web_search_tool, None);
+        let info = inspect(
+            Api::OpenAiChat,
+            &json!({"messages":[],"tools":[{"type":"web_search"}]}),
+        );
+        assert_eq!(info.web_search_tool, None);
+    }
+
+    /// `template` is rendered into the prompt; every image and audio part costs
+    /// `image_tokens`, on every route that carries them.
+    #[test]
+    fn template_and_media_are_counted() {
+        let info = inspect(
+            Api::Generate,
+            &json!({"prompt":"hi","template":"{{ .Prompt }} please"}),
+        );
+        assert_eq!(info.prompt_tokens, ct(&["hi", "{{ .Prompt }} please"]));
+        let priced = Rules {
+            image_tokens: 768,
+            ..rules(DEFAULT, false)
+        };
+        for (api, body, media) in [
+            (
+                Api::Generate,
+                json!({"prompt":"a","images":["aGk=","aGk="]}),
+                2,
+            ),
+            (
+                Api::Chat,
+                json!({"messages":[{"role":"user","content":"a","images":["aGk="]},{"role":"user","content":"b","images":["aGk="]}]}),
+                2,
+            ),
+            (
+                Api::OpenAiChat,
+                json!({"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,aGk="}},{"type":"input_audio","input_audio":{"data":"aGk=","format":"wav"}}]}]}),
+                2,
+            ),
+            (
+                Api::Responses,
+                json!({"input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"data:image/png;base64,aGk="}]}]}),
+                1,
+            ),
+            (
+                Api::Messages,
+                json!({"max_tokens":9,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"aGk="}},{"type":"text","text":"a"}]}]}),
+                1,
+            ),
+        ] {
+            let raw = body.to_string();
+            let free = inspect_request(api, raw.as_bytes(), &rules(DEFAULT, false)).unwrap();
+            let paid = inspect_request(api, raw.as_bytes(), &priced).unwrap();
+            assert_eq!(
+                paid.prompt_tokens,
+                free.prompt_tokens + 768 * media,
+                "{api:?}"
+            );
+        }
     }
 
     /// /api/generate counts system + prompt + suffix (+ one per context id), not images;
@@ -464,7 +732,7 @@ mod tests {
     fn default_model_is_added() {
         let raw = br#"{ "prompt" : "Hello there", "options": {"temperature": 0.7} }
 "#;
-        let info = inspect_request(Api::Generate, raw, DEFAULT, true).unwrap();
+        let info = inspect_request(Api::Generate, raw, &rules(DEFAULT, true)).unwrap();
         assert_eq!(info.model, DEFAULT);
         let out = info.body.unwrap();
         let close = raw.iter().rposition(|&b| b == b'}').unwrap();
@@ -475,7 +743,7 @@ mod tests {
         assert_eq!(v["options"]["temperature"], 0.7);
         assert_eq!(info.prompt_tokens, count_tokens("Hello there"));
 
-        let info = inspect_request(Api::Chat, b"{}", DEFAULT, true).unwrap();
+        let info = inspect_request(Api::Chat, b"{}", &rules(DEFAULT, true)).unwrap();
         assert_eq!(
             info.body.unwrap(),
             format!(r#"{{"model":"{DEFAULT}"}}"#).as_bytes()
@@ -491,9 +759,9 @@ mod tests {
             assert_eq!(info.model, DEFAULT);
             assert_eq!(new_body(&info), json!({"model": DEFAULT, "messages": []}));
         }
-        let err = inspect_request(Api::Chat, br#"{"model":5}"#, DEFAULT, true).unwrap_err();
+        let err = inspect_request(Api::Chat, br#"{"model":5}"#, &rules(DEFAULT, true)).unwrap_err();
         assert_eq!(err, BodyError::BadModel);
-        let info = inspect_request(Api::Chat, br#"{"messages":[]}"#, "", true).unwrap();
+        let info = inspect_request(Api::Chat, br#"{"messages":[]}"#, &rules("", true)).unwrap();
         assert_eq!(info.model, "");
         assert_eq!(info.body, None);
     }
@@ -593,7 +861,8 @@ mod tests {
         assert_eq!(new_body(&info), expected);
 
         let raw = streaming.to_string();
-        let info = inspect_request(Api::OpenAiChat, raw.as_bytes(), DEFAULT, false).unwrap();
+        let info =
+            inspect_request(Api::OpenAiChat, raw.as_bytes(), &rules(DEFAULT, false)).unwrap();
         assert!(info.stream && !info.usage_injected);
         assert_eq!(info.body, None);
     }
@@ -753,7 +1022,7 @@ mod tests {
             (Api::Messages, r#"{"messages":[],"system":3}"#, "system"),
         ];
         for (api, body, field) in cases {
-            let err = inspect_request(*api, body.as_bytes(), DEFAULT, true).unwrap_err();
+            let err = inspect_request(*api, body.as_bytes(), &rules(DEFAULT, true)).unwrap_err();
             assert!(
                 matches!(err, BodyError::FieldType { field: f, .. } if f == *field),
                 "{body}: {err:?}"
@@ -767,7 +1036,7 @@ mod tests {
             (Api::Embed, r#"{"input":["a"]}"#),
         ] {
             assert!(
-                inspect_request(api, body.as_bytes(), DEFAULT, true).is_ok(),
+                inspect_request(api, body.as_bytes(), &rules(DEFAULT, true)).is_ok(),
                 "{body}"
             );
         }
@@ -777,12 +1046,12 @@ mod tests {
     #[test]
     fn invalid_bodies() {
         for raw in [&b"{\"model\":"[..], b"", b"not json", b"{} trailing"] {
-            let err = inspect_request(Api::Chat, raw, DEFAULT, true).unwrap_err();
+            let err = inspect_request(Api::Chat, raw, &rules(DEFAULT, true)).unwrap_err();
             assert!(matches!(err, BodyError::InvalidJson(_)), "{raw:?}: {err:?}");
         }
         for raw in [&b"[]"[..], b"\"str\"", b"42", b"null"] {
             assert_eq!(
-                inspect_request(Api::Chat, raw, DEFAULT, true).unwrap_err(),
+                inspect_request(Api::Chat, raw, &rules(DEFAULT, true)).unwrap_err(),
                 BodyError::NotAnObject
             );
         }
@@ -792,31 +1061,39 @@ mod tests {
     /// refused when several could win; counted fields are summed over every casing.
     #[test]
     fn go_key_semantics() {
-        let err = inspect_request(Api::Chat, br#"{"model":"a","Model":"b"}"#, DEFAULT, true);
+        let err = inspect_request(
+            Api::Chat,
+            br#"{"model":"a","Model":"b"}"#,
+            &rules(DEFAULT, true),
+        );
         assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("model"));
-        let err = inspect_request(Api::Chat, br#"{"model":"a","model":"b"}"#, DEFAULT, true);
+        let err = inspect_request(
+            Api::Chat,
+            br#"{"model":"a","model":"b"}"#,
+            &rules(DEFAULT, true),
+        );
         assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("model"));
         let err = inspect_request(
             Api::OpenAiChat,
             r#"{"model":"a","stream":true,"ſtream":false}"#.as_bytes(),
-            DEFAULT,
-            true,
+            &rules(DEFAULT, true),
         );
         assert_eq!(err.unwrap_err(), BodyError::AmbiguousField("stream"));
 
         let info = inspect_request(
             Api::Generate,
             br#"{"MODEL":"big","Prompt":"hidden text","prompt":"x"}"#,
-            DEFAULT,
-            true,
+            &rules(DEFAULT, true),
         )
         .unwrap();
         assert_eq!(info.model, "big");
         assert_eq!(info.body, None);
         assert_eq!(info.prompt_tokens, ct(&["hidden text", "x"]));
-        let info = inspect_request(Api::Generate, br#"{"Stream":false}"#, DEFAULT, true).unwrap();
+        let info =
+            inspect_request(Api::Generate, br#"{"Stream":false}"#, &rules(DEFAULT, true)).unwrap();
         assert!(!info.stream);
-        let info = inspect_request(Api::Generate, br#"{"Model":null}"#, DEFAULT, true).unwrap();
+        let info =
+            inspect_request(Api::Generate, br#"{"Model":null}"#, &rules(DEFAULT, true)).unwrap();
         assert_eq!(
             info.body.unwrap(),
             format!(r#"{{"model":"{DEFAULT}"}}"#).as_bytes()
@@ -838,7 +1115,7 @@ mod tests {
             let object = format!("{{\"messages\":[{{\"content\":{text:?}}}],\"stream\":true,\"prompt\":{text:?}}}");
             for api in apis {
                 for body in [&raw[..], text.as_bytes(), object.as_bytes()] {
-                    match inspect_request(api, body, DEFAULT, true) {
+                    match inspect_request(api, body, &rules(DEFAULT, true)) {
                         Ok(info) => {
                             if let Some(rewritten) = &info.body {
                                 proptest::prop_assert!(serde_json::from_slice::<serde_json::Value>(rewritten).is_ok());

@@ -1,5 +1,6 @@
 //! Every answer the gateway writes itself, in the dialect of the route: Ollama's
-//! `{"error": "..."}` on `/api/*`, OpenAI's error object on `/v1/*` (docs/api.md, "Errors").
+//! `{"error": "..."}` on `/api/*`, Anthropic's `{"type": "error", "error": {...}}` on
+//! `/v1/messages`, OpenAI's error object on the other `/v1/*` routes (docs/api.md, "Errors").
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -11,15 +12,35 @@ use pingora::Result;
 pub enum Dialect {
     Ollama,
     OpenAi,
+    /// `/v1/messages`: the Anthropic SDK reads `error.type` and `error.message`.
+    Anthropic,
 }
 
 impl Dialect {
     pub fn of_path(path: &str) -> Dialect {
-        if path.starts_with("/v1/") || path == "/v1" {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Dialect::Anthropic
+        } else if path.starts_with("/v1/") || path == "/v1" {
             Dialect::OpenAi
         } else {
             Dialect::Ollama
         }
+    }
+}
+
+/// The Anthropic error type of a status, as Ollama's own Anthropic layer maps it
+/// (`anthropic/anthropic.go`, `NewError`).
+fn anthropic_type(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        _ => "api_error",
     }
 }
 
@@ -92,6 +113,14 @@ impl ProxyError {
         };
         ProxyError::new(403, "permission_error", "model_not_allowed", message)
     }
+    pub fn web_search_not_allowed(tool: &str) -> ProxyError {
+        ProxyError::new(
+            403,
+            "permission_error",
+            "web_search_not_allowed",
+            format!("the {tool:?} tool runs web searches on the Ollama host's ollama.com account and is not allowed for this key; remove the tool, or ask the operator to allow web search for the key"),
+        )
+    }
     pub fn not_found(path: &str) -> ProxyError {
         ProxyError::new(
             404,
@@ -106,6 +135,14 @@ impl ProxyError {
             "invalid_request_error",
             "request_too_large",
             format!("request body is larger than {limit} bytes (proxy.max_request_body_bytes)"),
+        )
+    }
+    pub fn unsupported_encoding(message: String) -> ProxyError {
+        ProxyError::new(
+            415,
+            "invalid_request_error",
+            "unsupported_encoding",
+            message,
         )
     }
     pub fn quota_exceeded(message: String, retry_after: u64) -> ProxyError {
@@ -155,6 +192,10 @@ impl ProxyError {
     pub fn body(&self, dialect: Dialect) -> Bytes {
         let value = match dialect {
             Dialect::Ollama => serde_json::json!({ "error": self.message }),
+            Dialect::Anthropic => serde_json::json!({
+                "type": "error",
+                "error": { "type": anthropic_type(self.status), "message": self.message },
+            }),
             Dialect::OpenAi => serde_json::json!({
                 "error": {
                     "message": self.message,
@@ -176,8 +217,19 @@ pub async fn respond_json(
     body: Bytes,
     headers: &[(&'static str, String)],
 ) -> Result<bool> {
+    respond(session, status, "application/json", body, headers).await
+}
+
+/// Writes `body` as a complete response of `content_type`.
+pub async fn respond(
+    session: &mut Session,
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+    headers: &[(&'static str, String)],
+) -> Result<bool> {
     let mut header = ResponseHeader::build(status, Some(4 + headers.len()))?;
-    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-type", content_type)?;
     header.insert_header("content-length", body.len().to_string())?;
     for (name, value) in headers {
         header.insert_header(*name, value.as_str())?;
@@ -228,5 +280,12 @@ mod tests {
         );
         assert_eq!(Dialect::of_path("/v1/models"), Dialect::OpenAi);
         assert_eq!(Dialect::of_path("/api/chat"), Dialect::Ollama);
+        assert_eq!(Dialect::of_path("/v1/messages"), Dialect::Anthropic);
+        let anthropic: serde_json::Value =
+            serde_json::from_slice(&e.body(Dialect::Anthropic)).unwrap();
+        assert_eq!(
+            anthropic,
+            serde_json::json!({"type": "error", "error": {"type": "rate_limit_error", "message": "daily token quota exceeded"}})
+        );
     }
 }

@@ -3,12 +3,22 @@
 //! allowed models. Before any host's list is known (the first round of checks has not ended),
 //! the request is proxied to one host and its answer filtered instead
 //! ([`super::response::filter_listing`]).
+//!
+//! `GET /api/ps` changes with every request, so it is asked of every available host when a
+//! key asks ([`running`]): the entries of all of them, filtered by the key's allowed models
+//! (a key never learns which other models the hosts serve).
+
+use std::sync::OnceLock;
 
 use bytes::Bytes;
+use pingora::connectors::http::Connector;
 use quota_engine::ApiKey;
 use serde_json::{json, Value};
+use tokio::task::JoinSet;
 
+use super::errors::ProxyError;
 use super::route::FreeRoute;
+use crate::upstream::health::fetch_json;
 use crate::upstream::UpstreamPool;
 
 /// The answer body for `route` from the pool's cached lists, or `None` when no list is known.
@@ -31,6 +41,63 @@ pub fn render(models: Vec<Value>, route: FreeRoute, allowed: impl Fn(&str) -> bo
         _ => json!({ "models": kept.collect::<Vec<_>>() }),
     };
     Bytes::from(body.to_string())
+}
+
+/// The `/api/ps` answer for `key`: the models in memory on every available host, each host's
+/// entries in its order, hosts in configuration order, only those the key may use. A 502 when
+/// no host answered.
+pub async fn running(pool: &UpstreamPool, key: &ApiKey) -> Result<Bytes, ProxyError> {
+    static CONNECTOR: OnceLock<std::sync::Arc<Connector>> = OnceLock::new();
+    let connector = CONNECTOR.get_or_init(|| std::sync::Arc::new(Connector::new(None)));
+    let timeout = pool.thresholds().timeout;
+    let mut asks = JoinSet::new();
+    for (index, host) in pool.hosts().iter().enumerate() {
+        if !host.is_available() {
+            continue;
+        }
+        let (connector, host) = (
+            std::sync::Arc::clone(connector),
+            std::sync::Arc::clone(host),
+        );
+        asks.spawn(async move {
+            (
+                index,
+                fetch_json(&connector, &host, "/api/ps", timeout).await,
+            )
+        });
+    }
+    let mut answers: Vec<(usize, Value)> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    while let Some(done) = asks.join_next().await {
+        match done {
+            Ok((index, Ok(body))) => answers.push((index, body)),
+            Ok((index, Err(e))) => errors.push(format!("{}: {e}", pool.hosts()[index].url)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if answers.is_empty() {
+        return Err(ProxyError::bad_gateway(format!(
+            "no Ollama host answered GET /api/ps ({})",
+            if errors.is_empty() {
+                "none is available".to_owned()
+            } else {
+                errors.join("; ")
+            }
+        )));
+    }
+    answers.sort_by_key(|(index, _)| *index);
+    let models: Vec<Value> = answers
+        .into_iter()
+        .flat_map(|(_, body)| match body {
+            Value::Object(mut o) => match o.remove("models") {
+                Some(Value::Array(models)) => models,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        })
+        .filter(|entry| entry_name(entry).is_some_and(|name| key.allows_model(name)))
+        .collect();
+    Ok(Bytes::from(json!({ "models": models }).to_string()))
 }
 
 fn entry_name(entry: &Value) -> Option<&str> {

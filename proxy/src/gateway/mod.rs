@@ -25,6 +25,7 @@
 //! - [`context`]: the per-request context.
 
 pub mod accounting;
+pub mod body_encoding;
 pub mod context;
 pub mod cors;
 pub mod errors;

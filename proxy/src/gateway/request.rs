@@ -14,7 +14,9 @@ use quota_engine::{ApiKey, Ask, GateDecision};
 use super::context::RequestCtx;
 use super::errors::{respond_error, respond_json, Dialect, ProxyError};
 use super::route::{classify, model_in_path, FreeRoute, Route};
-use crate::dialect::{has_output_limit, inspect_request, set_output_limit, Api, RequestInfo};
+use crate::dialect::{
+    has_output_limit, inspect_request, set_output_limit, Api, RequestInfo, Rules,
+};
 use crate::state::AppState;
 
 /// Bodies above this are inspected on a blocking thread (tokenizing a megabyte takes a while).
@@ -77,15 +79,14 @@ pub async fn filter(
 
     match route {
         Route::Health => {
+            let body = Bytes::from_static(br#"{"status":"ok"}"#);
+            return answer_json(session, ctx, Ok(body)).await;
+        }
+        Route::Root => {
             ctx.answered_status = Some(200);
             let cors = cors_headers(ctx);
-            respond_json(
-                session,
-                200,
-                Bytes::from_static(br#"{"status":"ok"}"#),
-                &cors,
-            )
-            .await?;
+            let body = Bytes::from_static(b"Ollama is running");
+            super::errors::respond(session, 200, "text/plain; charset=utf-8", body, &cors).await?;
             return Ok(Decision::Answered);
         }
         Route::Refused => return refuse(session, ctx, ProxyError::route_refused(&path)).await,
@@ -130,30 +131,42 @@ pub async fn filter(
             // on the way back) until the first health checks have filled those lists.
             if session.req_header().method == http::Method::GET {
                 if let Some(body) = super::listing::from_cache(&runtime.pool, listing, &key) {
-                    ctx.answered_status = Some(200);
-                    let cors = cors_headers(ctx);
-                    respond_json(session, 200, body, &cors).await?;
-                    return Ok(Decision::Answered);
+                    return answer_json(session, ctx, Ok(body)).await;
                 }
             }
             ctx.listing = Some(BytesMut::new());
             Ok(Decision::Proxy)
         }
         Route::Free(FreeRoute::Plain) => Ok(Decision::Proxy),
+        Route::Free(FreeRoute::Running) => {
+            let answer = super::listing::running(&runtime.pool, &key).await;
+            answer_json(session, ctx, answer).await
+        }
         Route::Free(FreeRoute::Quota) => {
-            let body = match super::quota::own_quota(state, &key).await {
-                Ok(body) => body,
-                Err(e) => return refuse(session, ctx, e).await,
-            };
+            let answer = super::quota::own_quota(state, &key).await;
+            answer_json(session, ctx, answer).await
+        }
+        Route::Counted(api) => {
+            counted(state, session, ctx, &key, api, &runtime.default_model).await
+        }
+        Route::Health | Route::Root | Route::Refused | Route::Unknown => Ok(Decision::Answered),
+    }
+}
+
+/// Answers 200 with a JSON `body` the gateway made, or refuses with the error.
+async fn answer_json(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    answer: Result<Bytes, ProxyError>,
+) -> Result<Decision> {
+    match answer {
+        Ok(body) => {
             ctx.answered_status = Some(200);
             let cors = cors_headers(ctx);
             respond_json(session, 200, body, &cors).await?;
             Ok(Decision::Answered)
         }
-        Route::Counted(api) => {
-            counted(state, session, ctx, &key, api, &runtime.default_model).await
-        }
-        Route::Health | Route::Refused | Route::Unknown => Ok(Decision::Answered),
+        Err(e) => refuse(session, ctx, e).await,
     }
 }
 
@@ -170,13 +183,27 @@ async fn counted(
         Ok(body) => body,
         Err(e) => return refuse(session, ctx, e).await,
     };
-    let inject_usage = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
-    let info = match inspect(api, body.clone(), default_model, inject_usage).await {
+    let rules = Rules {
+        default_model,
+        // In both counting modes: Ollama's count shows output that the text hides (thinking
+        // `/v1/completions` never sends), and `tiktoken` charges it too.
+        inject_usage: true,
+        image_tokens: state.config.image_tokens,
+        keep_alive: state.config.keep_alive,
+    };
+    let info = match inspect(api, body.clone(), &rules).await {
         Ok(info) => info,
         Err(e) => return refuse(session, ctx, e).await,
     };
     if let Err(e) = check_model(key, &info.model) {
         return refuse(session, ctx, e).await;
+    }
+    if let Some(tool) = info
+        .web_search_tool
+        .as_deref()
+        .filter(|_| !key.allow_web_search)
+    {
+        return refuse(session, ctx, ProxyError::web_search_not_allowed(tool)).await;
     }
     ctx.model = Some(info.model.clone());
     ctx.prompt_tokens = info.prompt_tokens;
@@ -288,23 +315,26 @@ async fn with_output_limit(api: Api, body: Bytes, cap: u64) -> Bytes {
 
 /// Parses the body; large bodies on a blocking thread. A body the client got wrong is a 400;
 /// the inspection itself failing (a panic on the blocking thread) is the gateway's 500.
-async fn inspect(
-    api: Api,
-    body: Bytes,
-    default_model: &str,
-    inject_usage: bool,
-) -> Result<RequestInfo, ProxyError> {
+async fn inspect(api: Api, body: Bytes, rules: &Rules<'_>) -> Result<RequestInfo, ProxyError> {
     if body.is_empty() {
         return Err(ProxyError::bad_request(
             "missing request body: send a JSON object".into(),
         ));
     }
     let result = if body.len() <= INSPECT_INLINE_LIMIT {
-        inspect_request(api, &body, default_model, inject_usage)
+        inspect_request(api, &body, rules)
     } else {
-        let default_model = default_model.to_owned();
+        let default_model = rules.default_model.to_owned();
+        let rules = Rules {
+            default_model: "",
+            ..*rules
+        };
         match tokio::task::spawn_blocking(move || {
-            inspect_request(api, &body, &default_model, inject_usage)
+            let rules = Rules {
+                default_model: &default_model,
+                ..rules
+            };
+            inspect_request(api, &body, &rules)
         })
         .await
         {
@@ -436,7 +466,31 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Ok(body.freeze()))
+    let encoding = downstream
+        .req_header()
+        .headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let body = body.freeze();
+    if encoding.is_none() || body.len() <= INSPECT_INLINE_LIMIT / 8 {
+        return Ok(super::body_encoding::decode(
+            encoding.as_deref(),
+            body,
+            limit,
+        ));
+    }
+    // Decompressing megabytes takes a while: off the proxy's threads.
+    let decoded = tokio::task::spawn_blocking(move || {
+        super::body_encoding::decode(encoding.as_deref(), body, limit)
+    })
+    .await;
+    Ok(decoded.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "decoding a request body failed");
+        Err(ProxyError::internal(
+            "the gateway failed to decode this request body; it is logged, please report it".into(),
+        ))
+    }))
 }
 
 fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {

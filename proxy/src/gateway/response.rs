@@ -38,6 +38,8 @@ pub fn rewrite_upstream_request(
     // Token counting and listing filters read the answer: keep it uncompressed.
     req.insert_header("accept-encoding", "identity")?;
     if let Some(body) = &ctx.body {
+        // The body the gateway read is forwarded decoded (see `body_encoding`).
+        req.remove_header("content-encoding");
         req.remove_header("transfer-encoding");
         req.remove_header("expect");
         req.insert_header("content-length", body.len().to_string())?;

@@ -7,6 +7,9 @@ use crate::dialect::Api;
 pub enum Route {
     /// `GET /healthz`: answered by the gateway, no key.
     Health,
+    /// `GET /`, `HEAD /`: `Ollama is running`, as Ollama answers it (its own client and many
+    /// tools check a server that way), no key.
+    Root,
     /// Counts toward quotas; the body names the model.
     Counted(Api),
     /// Needs a key, never counted.
@@ -27,8 +30,11 @@ pub enum FreeRoute {
     Model,
     /// `POST /api/show`: the model is in the body.
     Show,
-    /// `GET /api/version`, `/api/versions`, `/api/ps`: passed through.
+    /// `GET /api/version`, `/api/versions`, `/api/status`: passed through.
     Plain,
+    /// `GET /api/ps`: the models in memory, only those the key may use, merged over the
+    /// healthy hosts.
+    Running,
     /// `GET /api/quota`, `GET /v1/quota`: the key's own budget, answered by the gateway.
     Quota,
 }
@@ -38,6 +44,7 @@ impl Route {
     pub fn template(self, path: &str) -> &'static str {
         match self {
             Route::Health => "/healthz",
+            Route::Root => "/",
             Route::Counted(api) => match api {
                 Api::Generate => "/api/generate",
                 Api::Chat => "/api/chat",
@@ -57,8 +64,9 @@ impl Route {
                 "/v1/quota" => "/v1/quota",
                 _ => "/api/quota",
             },
+            Route::Free(FreeRoute::Running) => "/api/ps",
             Route::Free(FreeRoute::Plain) => match path {
-                "/api/ps" => "/api/ps",
+                "/api/status" => "/api/status",
                 _ => "/api/version",
             },
             Route::Refused => "refused",
@@ -84,6 +92,7 @@ pub fn classify(method: &str, path: &str) -> Route {
     };
     match path {
         "/healthz" if method == "GET" || method == "HEAD" => Route::Health,
+        "/" if method == "GET" || method == "HEAD" => Route::Root,
         "/api/generate" => counted(Api::Generate),
         "/api/chat" => counted(Api::Chat),
         "/api/embed" => counted(Api::Embed),
@@ -94,9 +103,10 @@ pub fn classify(method: &str, path: &str) -> Route {
         "/v1/responses" => counted(Api::Responses),
         "/v1/messages" => counted(Api::Messages),
         "/api/tags" if method == "GET" || method == "HEAD" => Route::Free(FreeRoute::Tags),
-        "/api/version" | "/api/versions" | "/api/ps" if method == "GET" || method == "HEAD" => {
+        "/api/version" | "/api/versions" | "/api/status" if method == "GET" || method == "HEAD" => {
             Route::Free(FreeRoute::Plain)
         }
+        "/api/ps" if method == "GET" || method == "HEAD" => Route::Free(FreeRoute::Running),
         "/api/show" if method == "POST" => Route::Free(FreeRoute::Show),
         "/api/quota" | "/v1/quota" if method == "GET" || method == "HEAD" => {
             Route::Free(FreeRoute::Quota)
@@ -167,7 +177,12 @@ mod tests {
             classify("GET", "/api/versions"),
             Route::Free(FreeRoute::Plain)
         );
-        assert_eq!(classify("GET", "/api/ps"), Route::Free(FreeRoute::Plain));
+        assert_eq!(
+            classify("GET", "/api/status"),
+            Route::Free(FreeRoute::Plain)
+        );
+        assert_eq!(classify("GET", "/api/ps"), Route::Free(FreeRoute::Running));
+        assert_eq!(classify("HEAD", "/"), Route::Root);
         assert_eq!(classify("POST", "/api/show"), Route::Free(FreeRoute::Show));
         assert_eq!(classify("GET", "/api/quota"), Route::Free(FreeRoute::Quota));
         assert_eq!(classify("GET", "/v1/quota"), Route::Free(FreeRoute::Quota));
@@ -196,7 +211,8 @@ mod tests {
         }
         assert_eq!(classify("DELETE", "/api/delete"), Route::Refused);
         assert_eq!(classify("GET", "/api/chat"), Route::Unknown);
-        assert_eq!(classify("GET", "/"), Route::Unknown);
+        assert_eq!(classify("GET", "/"), Route::Root);
+        assert_eq!(classify("POST", "/"), Route::Unknown);
         assert_eq!(classify("GET", "/v2/anything"), Route::Unknown);
         assert_eq!(classify("POST", "/api/chat/"), Route::Counted(Api::Chat));
     }

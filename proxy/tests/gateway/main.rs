@@ -11,6 +11,7 @@ mod concurrency;
 mod faults;
 mod hard_quota;
 mod ledger;
+mod ollama_rules;
 mod pacing;
 mod routes;
 mod support;

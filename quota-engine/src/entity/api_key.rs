@@ -26,6 +26,9 @@ pub struct Model {
     pub priority: i32,
     /// JSON array of model names; `None` = every model.
     pub allowed_models: Option<String>,
+    /// Whether the key may use the web search tools Ollama runs on the host's ollama.com
+    /// account.
+    pub allow_web_search: bool,
     /// After a rotation with a grace period: the old secret's digest, accepted until
     /// `previous_key_valid_until`.
     pub previous_key_hash: Option<String>,

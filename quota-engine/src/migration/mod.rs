@@ -9,6 +9,7 @@ mod m20261201_000002_usage_daily;
 mod m20261201_000003_pacing;
 mod m20261201_000004_ledger_instances;
 mod m20261201_000005_team;
+mod m20261207_000001_web_search;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_pacing::Migration),
             Box::new(m20261201_000004_ledger_instances::Migration),
             Box::new(m20261201_000005_team::Migration),
+            Box::new(m20261207_000001_web_search::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ async fn key_lifecycle() {
                 ..Default::default()
             },
             allowed_models: Some(vec!["llama3".into()]),
+            allow_web_search: false,
         };
         let (key, plaintext) = keys::create(&t.db, &new, now).await.unwrap();
         assert_eq!(key.name, "demo");
@@ -47,6 +48,7 @@ async fn key_lifecycle() {
                 name: Some("renamed".into()),
                 expires_at: Some(None),
                 allowed_models: Some(None),
+                allow_web_search: Some(true),
             },
             now,
         )
@@ -56,9 +58,10 @@ async fn key_lifecycle() {
             (
                 edited.name.as_str(),
                 edited.expires_at,
-                edited.allowed_models
+                edited.allowed_models,
+                edited.allow_web_search
             ),
-            ("renamed", None, None)
+            ("renamed", None, None, true)
         );
         let limited = keys::update_limits(
             &t.db,

@@ -321,6 +321,11 @@ export interface components {
         };
         /** @description `POST /api/api-keys`. Limits: non-negative integers, `null` or left out = unlimited. */
         CreateKey: {
+            /**
+             * @description Whether the key may use the web search tools Ollama runs on the host's ollama.com
+             *     account; left out = false.
+             */
+            allow_web_search?: boolean;
             /** @description Non-empty model names; `null` or left out = every local model. */
             allowed_models?: string[] | null;
             /** Format: int64 */
@@ -423,6 +428,8 @@ export interface components {
         };
         /** @description `PATCH /api/api-keys/{id}`: any subset; left out = unchanged. */
         KeyUpdate: {
+            /** @description Whether the key may use Ollama's web search tools; `null` is refused. */
+            allow_web_search?: boolean | null;
             /** @description Non-empty model names; `null` = every local model. */
             allowed_models?: string[] | null;
             /**
@@ -435,6 +442,11 @@ export interface components {
         };
         /** @description The key object (docs/api.md, "The key object"). Never the plaintext, never the digest. */
         KeyView: {
+            /**
+             * @description Whether the key may use the web search tools Ollama runs on the host's ollama.com
+             *     account (`/v1/responses`, `/v1/messages`).
+             */
+            allow_web_search: boolean;
             /** @description `null` = every local model (cloud models must be named). */
             allowed_models?: string[] | null;
             /** @example 2026-11-29T10:00:00+01:00 */

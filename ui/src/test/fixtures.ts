@@ -18,6 +18,7 @@ export function makeKey(overrides: Partial<Key> = {}): Key {
     max_parallel_requests: 2,
     priority: 1,
     allowed_models: null,
+    allow_web_search: false,
     usage: {
       day: { period: "2026-11-29", requests: 3, tokens: 63, resets_at: "2026-11-30T00:00:00+01:00" },
       month: { period: "2026-11", requests: 120, tokens: 654_321, resets_at: "2026-12-01T00:00:00+01:00" },

@@ -99,6 +99,10 @@ export function KeyDetailPage({ id }: { id: number }) {
               </dd>
             </div>
             <div>
+              <dt title="Ollama's web search tools run on the host's ollama.com account">Web search</dt>
+              <dd data-testid="web-search">{k.allow_web_search ? "Allowed" : "Not allowed"}</dd>
+            </div>
+            <div>
               <dt title="Requests running now on this instance; their reservations count as used until each answer ends">In flight</dt>
               <dd data-testid="in-flight">{inFlight(k)}</dd>
             </div>

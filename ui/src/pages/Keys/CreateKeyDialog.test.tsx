@@ -34,6 +34,9 @@ describe("CreateKeyDialog", () => {
     expect(dialog).toHaveTextContent("5 of 10");
     await user.click(within(dialog).getByRole("radio", { name: "Only these" }));
     await user.click(await within(dialog).findByRole("checkbox", { name: "qwen3:8b" }));
+    const webSearch = within(dialog).getByRole("checkbox", { name: "Allow Ollama's web search tools" });
+    expect(webSearch).not.toBeChecked();
+    await user.click(webSearch);
     await user.click(within(dialog).getByRole("button", { name: "Create key" }));
 
     expect(server.calls.find((c) => c.method === "POST")?.body).toEqual({
@@ -48,6 +51,7 @@ describe("CreateKeyDialog", () => {
       max_parallel_requests: 3,
       priority: 5,
       allowed_models: ["qwen3:8b"],
+      allow_web_search: true,
     });
 
     const created = await screen.findByRole("dialog", { name: "Key created" });

@@ -1,6 +1,6 @@
 /**
  * The fields of the create and edit dialogs: name, the four limits, pacing (per-minute limits,
- * parallel cap, priority), expiry, allowed models.
+ * parallel cap, priority), expiry, allowed models, web search.
  */
 import { useId, useState } from "react";
 import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, type OllamaModel } from "../../api/types";
@@ -107,6 +107,19 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
       </fieldset>
 
       <ModelsField values={values} error={errors.allowed} onChange={onChange} />
+
+      <fieldset className="field">
+        <legend className="field-label">Web search</legend>
+        <div className="checkbox-row">
+          <label className="checkbox">
+            <input type="checkbox" checked={values.webSearch} onChange={(e) => onChange({ ...values, webSearch: e.target.checked })} />
+            <span>Allow Ollama's web search tools</span>
+          </label>
+        </div>
+        <span className="field-hint">
+          Ollama runs them on the host's ollama.com account (<code>/v1/responses</code>, <code>/v1/messages</code>). Without this, such requests get 403.
+        </span>
+      </fieldset>
     </div>
   );
 }

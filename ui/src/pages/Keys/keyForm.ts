@@ -34,6 +34,8 @@ export interface KeyFormValues {
   priority: string;
   models: "all" | "only";
   allowed: string[];
+  /** Whether the key may use Ollama's web search tools. */
+  webSearch: boolean;
 }
 
 export type KeyFormErrors = Partial<Record<"name" | "expiresAt" | "allowed" | "priority" | LimitField | PacingField, string>>;
@@ -48,6 +50,7 @@ export function emptyForm(): KeyFormValues {
     priority: String(PRIORITY_DEFAULT),
     models: "all",
     allowed: [],
+    webSearch: false,
   };
 }
 
@@ -73,6 +76,7 @@ export function formOf(key: Key): KeyFormValues {
     priority: String(pacing.priority),
     models: key.allowed_models ? "only" : "all",
     allowed: key.allowed_models ?? [],
+    webSearch: key.allow_web_search,
   };
 }
 
@@ -82,6 +86,7 @@ export interface ParsedForm {
   limits: Limits;
   pacing: Pacing;
   allowedModels: string[] | null;
+  allowWebSearch: boolean;
 }
 
 export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors: KeyFormErrors } {
@@ -115,7 +120,7 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
     if (allowedModels.length === 0) errors.allowed = "Pick at least one model, or allow all local models.";
   }
   if (Object.keys(errors).length > 0) return { errors };
-  return { parsed: { name, expiresAt, limits, pacing, allowedModels }, errors };
+  return { parsed: { name, expiresAt, limits, pacing, allowedModels, allowWebSearch: values.webSearch }, errors };
 }
 
 /** `"3"` → 3; anything but a whole number from 1 to 10 → `undefined`. */
@@ -127,7 +132,14 @@ export function parsePriority(text: string): number | undefined {
 }
 
 export function createBody(p: ParsedForm): CreateKeyBody {
-  return { name: p.name, expires_at: p.expiresAt, ...p.limits, ...p.pacing, allowed_models: p.allowedModels };
+  return {
+    name: p.name,
+    expires_at: p.expiresAt,
+    ...p.limits,
+    ...p.pacing,
+    allowed_models: p.allowedModels,
+    allow_web_search: p.allowWebSearch,
+  };
 }
 
 /** Only what changed, split by endpoint: `PATCH /api/api-keys/{id}` and `PATCH …/quota`. */
@@ -141,6 +153,7 @@ export function updateBodies(key: Key, p: ParsedForm): { key?: KeyUpdateBody; qu
   if (minute(oldExpiry) !== minute(newExpiry)) keyBody.expires_at = p.expiresAt;
   const oldModels = key.allowed_models ?? null;
   if (JSON.stringify(oldModels) !== JSON.stringify(p.allowedModels)) keyBody.allowed_models = p.allowedModels;
+  if (key.allow_web_search !== p.allowWebSearch) keyBody.allow_web_search = p.allowWebSearch;
   const quota: QuotaUpdateBody = {};
   const old = limitsOf(key);
   for (const limit of LIMITS) {

@@ -1,0 +1,283 @@
+//! What real Ollama's source decides (docs/api.md, "What Ollama really reads"), held against
+//! the fake: the root answer, `/api/status` and `/api/ps`, cloud names in every spelling, web
+//! search tools, `keep_alive`, compressed bodies and Anthropic's error shape.
+
+use std::io::Write;
+
+use fake_ollama::FakeConfig;
+use serde_json::{json, Value};
+
+use crate::support::{fake, fake_with, Gateway, Options};
+
+/// `GET /` and `HEAD /` answer `Ollama is running` like Ollama, without a key; other methods
+/// on `/` are unknown.
+#[tokio::test]
+async fn root_answers_like_ollama() {
+    let upstream = fake();
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let r = gw
+        .client
+        .get(format!("{}/", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "Ollama is running");
+    let r = gw
+        .client
+        .head(format!("{}/", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "17");
+    let r = gw
+        .client
+        .post(format!("{}/", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(upstream.requests().iter().all(|r| r.path != "/"));
+}
+
+/// `/api/ps` is asked of every available host and merged, showing only the key's models.
+#[tokio::test]
+async fn ps_is_merged_and_filtered() {
+    let host = |model: &str| {
+        fake_with(FakeConfig {
+            models: vec![model.to_string()],
+            ..Default::default()
+        })
+    };
+    let (a, b) = (host("llama3"), host("qwen3"));
+    let gw = Gateway::start(&format!("{},{}", a.url(), b.url()), Options::default()).await;
+    let everything = gw.create_key(&[]);
+    let names = |v: Value| -> Vec<String> {
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = gw.get("/api/ps", &everything).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        names(r.json().await.unwrap()),
+        ["llama3:latest", "qwen3:latest"]
+    );
+    let only_qwen = gw.create_key(&["--models", "qwen3"]);
+    let r = gw.get("/api/ps", &only_qwen).send().await.unwrap();
+    assert_eq!(names(r.json().await.unwrap()), ["qwen3:latest"]);
+    let r = gw
+        .client
+        .get(format!("{}/api/ps", gw.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+/// Every spelling Ollama reads as a cloud model is refused for a key allowed "every local
+/// model", before anything reaches the host; a key that names the cloud model may use it.
+#[tokio::test]
+async fn cloud_models_in_every_spelling() {
+    let upstream = fake();
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    for model in [
+        "gpt-oss:120b-CLOUD",
+        "kimi:Cloud ",
+        " kimi:cloud",
+        "m: CLOUD",
+        "m:cloud:local",
+    ] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let r = gw.post("/api/chat", &key, body).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{model:?}");
+        let error = r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(error.contains("cloud model"), "{error}");
+    }
+    assert!(upstream.requests().iter().all(|r| r.path != "/api/chat"));
+    let named = gw.create_key(&["--models", "kimi:cloud"]);
+    let body = json!({"model": "KIMI:cloud", "stream": false, "messages": [{"role": "user", "content": "hi"}]});
+    let r = gw.post("/api/chat", &named, body).send().await.unwrap();
+    assert_ne!(
+        r.status(),
+        403,
+        "a key that names the cloud model may use it"
+    );
+}
+
+/// Web search tools run on the host's ollama.com account: 403 naming the tool unless the key
+/// allows web search; the refusal on `/v1/messages` is in Anthropic's shape.
+#[tokio::test]
+async fn web_search_needs_the_keys_permission() {
+    let upstream = fake();
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let responses = json!({"model": "llama3", "input": "news?", "tools": [{"type": "web_search"}]});
+    let r = gw
+        .post("/v1/responses", &key, responses.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "web_search_not_allowed");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("web_search"));
+    let messages = json!({"model": "llama3", "max_tokens": 50,
+        "messages": [{"role": "user", "content": "news?"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+    let r = gw
+        .client
+        .post(format!("{}/v1/messages", gw.proxy))
+        .header("x-api-key", &key)
+        .json(&messages)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "permission_error");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("web_search_20250305"));
+    assert!(upstream.requests().iter().all(|r| r.method != "POST"));
+
+    let allowed = gw.create_key(&["--allow-web-search"]);
+    let r = gw
+        .post("/v1/responses", &allowed, responses)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// `keep_alive` on the native routes: forever or longer than `ollama.max_keep_alive` becomes
+/// the maximum, `0` is removed unless `ollama.allow_unload`; shorter passes as sent.
+#[tokio::test]
+async fn keep_alive_is_bounded() {
+    let upstream = fake();
+    let options = Options {
+        yaml: "ollama:\n  max_keep_alive: 30m\n".into(),
+        ..Default::default()
+    };
+    let gw = Gateway::start(&upstream.url(), options).await;
+    let key = gw.create_key(&[]);
+    let forwarded = |upstream: &fake_ollama::FakeOllama| -> Value {
+        upstream.requests().last().unwrap().json().unwrap()
+    };
+    for (sent, expected) in [
+        (json!(-1), Some(json!(1800))),
+        (json!("2h"), Some(json!(1800))),
+        (json!("10m"), Some(json!("10m"))),
+        (json!(0), None),
+    ] {
+        let body = json!({"model": "llama3", "prompt": "hi", "stream": false, "keep_alive": sent});
+        let r = gw.post("/api/generate", &key, body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{sent}");
+        assert_eq!(
+            forwarded(&upstream).get("keep_alive"),
+            expected.as_ref(),
+            "{sent}"
+        );
+    }
+    let body = json!({"model": "llama3", "prompt": "hi", "keep_alive": "forever"});
+    let r = gw.post("/api/generate", &key, body).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("keep_alive"));
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// zstd (what Codex sends) and gzip bodies are decoded, counted and forwarded decoded; the
+/// size limit applies after decoding.
+#[tokio::test]
+async fn compressed_bodies() {
+    let upstream = fake();
+    let options = Options {
+        yaml: "proxy:\n  max_request_body_bytes: 100000\n".into(),
+        ..Default::default()
+    };
+    let gw = Gateway::start(&upstream.url(), options).await;
+    let key = gw.create_key(&[]);
+    let body = json!({"model": "llama3", "input": "hello there"}).to_string();
+    for (encoding, bytes) in [
+        ("zstd", zstd::encode_all(body.as_bytes(), 3).unwrap()),
+        ("gzip", gzip(body.as_bytes())),
+    ] {
+        let r = gw
+            .client
+            .post(format!("{}/v1/responses", gw.proxy))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{encoding}: {}", r.text().await.unwrap());
+        let requests = upstream.requests();
+        let seen: Value = requests.last().unwrap().json().unwrap();
+        assert_eq!(seen["input"], "hello there", "{encoding}");
+    }
+    let bomb = gzip(&vec![b' '; 1_000_000]);
+    let r = gw
+        .client
+        .post(format!("{}/v1/responses", gw.proxy))
+        .bearer_auth(&key)
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = gw
+        .client
+        .post(format!("{}/v1/responses", gw.proxy))
+        .bearer_auth(&key)
+        .header("content-encoding", "br")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    gw.wait_for_counters(1, |c| c.day_requests == 2).await;
+}
+
+/// The gateway's own errors on `/v1/messages` are Anthropic's `{"type": "error", ...}`.
+#[tokio::test]
+async fn anthropic_errors() {
+    let upstream = fake();
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let r = gw
+        .client
+        .post(format!("{}/v1/messages", gw.proxy))
+        .json(&json!({"model": "llama3", "max_tokens": 5, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert!(v["error"]["message"].as_str().unwrap().contains("API key"));
+}
