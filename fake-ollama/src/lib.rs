@@ -45,6 +45,7 @@
 //! - `openai`: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`,
 //!   `/v1/models/{model}`, `/v1/responses`.
 //! - `anthropic`: `/v1/messages`.
+//! - `transcription`: `/v1/audio/transcriptions` (a multipart form; the answer whole).
 //! - `gen`: body parsing, answer size and metrics shared by the generating routes.
 //! - `body`: pre-serialised frames sent one chunk each, chunk delay and connection drop.
 //! - `text`: [`answer_words`], [`prompt_eval_count`], embeddings.
@@ -66,6 +67,7 @@ mod openai;
 mod record;
 mod server;
 mod text;
+mod transcription;
 
 use std::time::Duration;
 

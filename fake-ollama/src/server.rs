@@ -330,6 +330,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             shared.v1_models_json.clone(),
         ),
         Route::V1Model => openai::model(&shared, path.strip_prefix("/v1/models/").unwrap_or("")),
+        Route::V1Transcriptions => {
+            crate::transcription::transcribe(&shared, &parts.headers, body).await
+        }
     }
 }
 
@@ -364,6 +367,7 @@ enum Route {
     V1Model,
     V1Responses,
     V1Messages,
+    V1Transcriptions,
 }
 
 impl Route {
@@ -402,6 +406,7 @@ fn route_of(path: &str) -> Option<(Route, &'static [Method])> {
         "/v1/models" => (Route::V1Models, GET),
         "/v1/responses" => (Route::V1Responses, POST),
         "/v1/messages" => (Route::V1Messages, POST),
+        "/v1/audio/transcriptions" => (Route::V1Transcriptions, POST),
         _ => {
             let model = path.strip_prefix("/v1/models/")?;
             if model.is_empty() || model.contains('/') {

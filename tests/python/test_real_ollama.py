@@ -258,3 +258,35 @@ def test_tiktoken_mode_charges_every_generated_token(gateway, path, body):
     gateway.wait_for_usage(key, requests=1)
     info = gateway.key_info(key)
     assert info["usage"]["day"]["tokens"] >= completion, (path, completion, info["usage"])
+
+
+def test_transcription_reaches_ollama_and_a_refusal_costs_nothing(upstream_gateway):
+    """`/v1/audio/transcriptions` is a counted route: the form goes to Ollama as sent, and
+    Ollama's refusal (the tiny model has no audio: v0.33 answers 400, v0.24 an empty 200) is
+    passed through and charged nothing. The key's only charge is then the chat that follows,
+    exactly."""
+    key = upstream_gateway.create_key(models=[real_ollama.CHAT_MODEL])
+    boundary = "b0undary"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{real_ollama.CHAT_MODEL}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\nRIFFxxxx\r\n--{boundary}--\r\n"
+    ).encode()
+    req = urllib.request.Request(
+        upstream_gateway.proxy + "/v1/audio/transcriptions", data=form, method="POST"
+    )
+    req.add_header("content-type", f"multipart/form-data; boundary={boundary}")
+    req.add_header("authorization", f"Bearer {key.plaintext}")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    assert (status, raw) == (200, b"") or status == 400, (status, raw)
+    assert b"not allowed" not in raw and b"no route" not in raw, raw  # Ollama's own answer
+    chat = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False, "options": {"num_predict": 3}}
+    status, _, raw = call(upstream_gateway.proxy, "/api/chat", chat, key=key.plaintext)
+    assert status == 200, raw
+    prompt, completion = reported("/api/chat", raw)
+    day = upstream_gateway.wait_for_usage(key, requests=1)
+    assert day["tokens"] == prompt + completion, day

@@ -110,7 +110,7 @@ impl Ending<'_> {
                     }
                 }
             }
-            (Framing::Json, _) => {}
+            (Framing::Json | Framing::Text, _) => {}
         }
         Bytes::from(out)
     }

@@ -36,9 +36,27 @@ pub enum Framing {
     Sse,
     /// Anything else: one JSON document, parsed whole at the end.
     Json,
+    /// A transcription's successful `text/plain` answer (`response_format: "text"`): the
+    /// whole body is generated text. Never derived from a content type alone, since Ollama's
+    /// own error pages are plain text too (see [`Framing::of_answer`]).
+    Text,
 }
 
 impl Framing {
+    /// The framing of an answer on `api`: [`Framing::from_content_type`], except that a
+    /// successful plain-text transcription is [`Framing::Text`].
+    pub fn of_answer(api: Api, content_type: Option<&str>, success: bool) -> Framing {
+        let mime = content_type
+            .and_then(|ct| ct.split(';').next())
+            .unwrap_or("")
+            .trim();
+        if api == Api::Transcriptions && success && mime.eq_ignore_ascii_case("text/plain") {
+            Framing::Text
+        } else {
+            Framing::from_content_type(content_type)
+        }
+    }
+
     /// `application/x-ndjson` (or `application/ndjson`) → [`Framing::Ndjson`],
     /// `text/event-stream` → [`Framing::Sse`], anything else or nothing → [`Framing::Json`].
     /// Parameters (`; charset=utf-8`) and letter case are ignored.
@@ -209,7 +227,7 @@ impl Meter {
             return None;
         }
         match self.framing {
-            Framing::Json => {
+            Framing::Json | Framing::Text => {
                 self.feed_body(chunk);
                 None
             }
@@ -228,7 +246,7 @@ impl Meter {
         self.finished = true;
         let mut held = None;
         match self.framing {
-            Framing::Json => self.finish_body(),
+            Framing::Json | Framing::Text => self.finish_body(),
             Framing::Ndjson | Framing::Sse => {
                 if !self.overflow && !self.buf.is_empty() {
                     let line = std::mem::take(&mut self.buf);
@@ -278,6 +296,7 @@ impl Meter {
             }
             Api::Responses => self.responses_body(&body),
             Api::Messages => self.messages_body(&body),
+            Api::Transcriptions => self.transcription_body(&body),
         };
         if parsed {
             self.usage.complete = true;
@@ -369,7 +388,7 @@ impl Meter {
                 true
             }
             Framing::Sse => self.sse_line(line),
-            Framing::Json => true,
+            Framing::Json | Framing::Text => true,
         }
     }
 
@@ -422,6 +441,29 @@ impl Meter {
                 self.messages_event(data);
                 false
             }
+            // Ollama answers a transcription whole, never as a stream.
+            Api::Transcriptions => false,
+        }
+    }
+
+    /// A transcription's answer: `{"text": …}`, or the text itself ([`Framing::Text`]).
+    /// Returns whether it was one.
+    fn transcription_body(&mut self, body: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Transcription<'a> {
+            #[serde(borrow)]
+            text: Text<'a>,
+        }
+        if self.framing == Framing::Text {
+            self.content.push(&String::from_utf8_lossy(body));
+            return true;
+        }
+        match serde_json::from_slice::<Transcription<'_>>(body) {
+            Ok(t) => {
+                self.content.push(t.text.get().unwrap_or(""));
+                true
+            }
+            Err(_) => false,
         }
     }
 

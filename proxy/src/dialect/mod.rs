@@ -17,6 +17,7 @@
 //! - `request.rs`: [`inspect_request`] under [`Rules`] → [`RequestInfo`]: model defaulting,
 //!   effective `stream`, prompt token count, `stream_options.include_usage` injection,
 //!   [`BodyError`].
+//! - `form.rs`: [`inspect_form`], the multipart body of `/v1/audio/transcriptions`.
 //! - `keep_alive.rs`: [`KeepAlive`], the operator's bounds on `keep_alive`, and Go's duration
 //!   syntax.
 //! - `meter.rs`: [`Meter`] (incremental response parser over NDJSON, SSE or a whole JSON body),
@@ -30,6 +31,7 @@
 //!   (Ollama decodes request keys case-insensitively; we must read them the same way).
 
 mod ending;
+mod form;
 mod json;
 mod keep_alive;
 mod meter;
@@ -38,9 +40,10 @@ mod request;
 mod tokens;
 
 pub use ending::Ending;
+pub use form::inspect_form;
 pub use keep_alive::{go_duration_seconds, KeepAlive};
 pub use meter::{CutPoint, Framing, Meter, Usage};
-pub use output_limit::{has_output_limit, set_output_limit};
+pub use output_limit::set_output_limit;
 pub use request::{inspect_request, BodyError, RequestInfo, Rules};
 pub use tokens::{count_tokens, warm_tokenizer};
 
@@ -65,11 +68,13 @@ pub enum Api {
     Responses,
     /// `POST /v1/messages` (Anthropic compatibility).
     Messages,
+    /// `POST /v1/audio/transcriptions` (a multipart form; [`inspect_form`]).
+    Transcriptions,
 }
 
 impl Api {
     /// Every counted API (tests and fuzz targets go through all of them).
-    pub const ALL: [Api; 9] = [
+    pub const ALL: [Api; 10] = [
         Api::Generate,
         Api::Chat,
         Api::Embed,
@@ -79,6 +84,7 @@ impl Api {
         Api::OpenAiEmbeddings,
         Api::Responses,
         Api::Messages,
+        Api::Transcriptions,
     ];
 
     /// Whether the route is one of the `/v1` (OpenAI or Anthropic compatible) routes.
@@ -90,6 +96,16 @@ impl Api {
                 | Api::OpenAiEmbeddings
                 | Api::Responses
                 | Api::Messages
+                | Api::Transcriptions
+        )
+    }
+
+    /// Whether the route generates an answer (every counted route but the embeddings): under
+    /// a token limit its admission reserves room for output, even where no field can cap it.
+    pub fn generates(self) -> bool {
+        !matches!(
+            self,
+            Api::Embed | Api::EmbeddingsLegacy | Api::OpenAiEmbeddings
         )
     }
 
@@ -140,7 +156,8 @@ mod tests {
                 Api::OpenAiCompletions,
                 Api::OpenAiEmbeddings,
                 Api::Responses,
-                Api::Messages
+                Api::Messages,
+                Api::Transcriptions
             ]
         );
         let streaming: Vec<Api> = all.into_iter().filter(|a| a.streams_by_default()).collect();

@@ -61,11 +61,6 @@ fn shadow_fields(api: Api) -> &'static [&'static str] {
     }
 }
 
-/// Whether answers on `api` have an output limit the gateway can set.
-pub fn has_output_limit(api: Api) -> bool {
-    matches!(api, Api::Generate | Api::Chat) || output_field(api).is_some()
-}
-
 /// `body` (a JSON object, already validated) with its output limit set to `cap`: every
 /// output field present is replaced, or the route's field is added. `None` when the body
 /// cannot carry one (e.g. `options` that is not an object): the answer is then bounded by

@@ -67,6 +67,9 @@ pub enum BodyError {
     /// Valid JSON, but not an object.
     #[error("request body must be a JSON object")]
     NotAnObject,
+    /// A multipart form (`/v1/audio/transcriptions`) that cannot be read as Ollama reads it.
+    #[error("{0}")]
+    Form(String),
     /// `model` is present but neither a string nor null.
     #[error("request field `model` must be a string")]
     BadModel,
@@ -127,6 +130,11 @@ enum ModelEdit {
 /// - Messages: `system` (a string or text blocks) + `messages[].content` (a string, or
 ///   blocks: `text`, `thinking`, tool_use `input`, tool_result `content`) + `tools`.
 pub fn inspect_request(api: Api, body: &[u8], rules: &Rules<'_>) -> Result<RequestInfo, BodyError> {
+    if api == Api::Transcriptions {
+        return Err(BodyError::Form(
+            "a transcription is a multipart form, not JSON".into(),
+        ));
+    }
     let default_model = rules.default_model;
     let mut root: Json<'_> =
         serde_json::from_slice(body).map_err(|e| BodyError::InvalidJson(e.to_string()))?;
@@ -288,6 +296,7 @@ fn check_types(api: Api, root: &Json<'_>) -> Result<(), BodyError> {
         Api::Embed | Api::OpenAiEmbeddings => &[("input", STRING_OR_ARRAY)],
         Api::OpenAiCompletions => &[("prompt", STRING_OR_ARRAY), ("suffix", STRING)],
         Api::Responses => &[("input", STRING_OR_ARRAY), ("instructions", STRING)],
+        Api::Transcriptions => &[],
     };
     for &(field, expected) in checks {
         for value in root.fields(field) {
@@ -370,6 +379,8 @@ fn append_members(
 
 fn prompt_tokens(api: Api, root: &Json<'_>) -> u64 {
     match api {
+        // A form, read by `inspect_form`.
+        Api::Transcriptions => 0,
         Api::Generate => {
             texts(root, "system")
                 + texts(root, "prompt")

@@ -14,9 +14,7 @@ use quota_engine::{ApiKey, Ask, GateDecision};
 use super::context::RequestCtx;
 use super::errors::{respond_error, respond_json, Dialect, ProxyError};
 use super::route::{classify, model_in_path, FreeRoute, Route};
-use crate::dialect::{
-    has_output_limit, inspect_request, set_output_limit, Api, RequestInfo, Rules,
-};
+use crate::dialect::{inspect_form, inspect_request, set_output_limit, Api, RequestInfo, Rules};
 use crate::state::AppState;
 
 /// Bodies above this are inspected on a blocking thread (tokenizing a megabyte takes a while).
@@ -191,7 +189,18 @@ async fn counted(
         image_tokens: state.config.image_tokens,
         keep_alive: state.config.keep_alive,
     };
-    let info = match inspect(api, body.clone(), &rules).await {
+    let info = if api == Api::Transcriptions {
+        let req = session.req_header();
+        let content_type = req
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        inspect_form(&body, content_type, req.uri.query(), &rules)
+            .map_err(|e| ProxyError::bad_request(e.to_string()))
+    } else {
+        inspect(api, body.clone(), &rules).await
+    };
+    let info = match info {
         Ok(info) => info,
         Err(e) => return refuse(session, ctx, e).await,
     };
@@ -221,7 +230,7 @@ async fn counted(
     let mut periods = state.config.periods.at(now);
     let ask = Ask {
         prompt_tokens,
-        generates: has_output_limit(api),
+        generates: api.generates(),
         client_output_limit: client_limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
     };
     let mut decision = state

@@ -81,7 +81,7 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok());
-        let framing = Framing::from_content_type(content_type);
+        let framing = Framing::of_answer(api, content_type, resp.status.is_success());
         ctx.meter = Some(Meter::new(api, framing, ctx.usage_injected));
         if ctx.usage_injected {
             resp.remove_header("content-length");
@@ -203,7 +203,7 @@ fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<u
     let admission = ctx.admission.as_mut()?;
     admission.output_cap?;
     if !(200..300).contains(&ctx.upstream_status.unwrap_or(0))
-        || meter.framing() == Framing::Json
+        || matches!(meter.framing(), Framing::Json | Framing::Text)
         || meter.usage().complete
     {
         return None;

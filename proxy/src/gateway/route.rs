@@ -55,6 +55,7 @@ impl Route {
                 Api::OpenAiEmbeddings => "/v1/embeddings",
                 Api::Responses => "/v1/responses",
                 Api::Messages => "/v1/messages",
+                Api::Transcriptions => "/v1/audio/transcriptions",
             },
             Route::Free(FreeRoute::Tags) => "/api/tags",
             Route::Free(FreeRoute::Models) => "/v1/models",
@@ -102,6 +103,7 @@ pub fn classify(method: &str, path: &str) -> Route {
         "/v1/embeddings" => counted(Api::OpenAiEmbeddings),
         "/v1/responses" => counted(Api::Responses),
         "/v1/messages" => counted(Api::Messages),
+        "/v1/audio/transcriptions" => counted(Api::Transcriptions),
         "/api/tags" if method == "GET" || method == "HEAD" => Route::Free(FreeRoute::Tags),
         "/api/version" | "/api/versions" | "/api/status" if method == "GET" || method == "HEAD" => {
             Route::Free(FreeRoute::Plain)
@@ -167,6 +169,10 @@ mod tests {
         assert_eq!(
             classify("POST", "/v1/messages"),
             Route::Counted(Api::Messages)
+        );
+        assert_eq!(
+            classify("POST", "/v1/audio/transcriptions"),
+            Route::Counted(Api::Transcriptions)
         );
         assert_eq!(classify("GET", "/api/tags"), Route::Free(FreeRoute::Tags));
         assert_eq!(

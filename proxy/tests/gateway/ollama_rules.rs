@@ -281,3 +281,90 @@ async fn anthropic_errors() {
     assert_eq!(v["error"]["type"], "authentication_error");
     assert!(v["error"]["message"].as_str().unwrap().contains("API key"));
 }
+
+/// A multipart transcription form with `fields` (name, file name, content).
+fn transcription_form(fields: &[(&str, Option<&str>, &str)]) -> Vec<u8> {
+    let mut out = String::new();
+    for (name, filename, content) in fields {
+        out.push_str(&format!(
+            "--b0undary\r\nContent-Disposition: form-data; name=\"{name}\""
+        ));
+        if let Some(f) = filename {
+            out.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: audio/wav"));
+        }
+        out.push_str(&format!("\r\n\r\n{content}\r\n"));
+    }
+    out.push_str("--b0undary--\r\n");
+    out.into_bytes()
+}
+
+/// `/v1/audio/transcriptions` is counted: the prompt Ollama builds around the audio (its
+/// fixed instructions, and the audio at `quota.image_tokens`) and the transcribed text, as
+/// JSON or as plain text; the default model is added to a form without one; the model is
+/// checked against the key; a query string (which Go would read before the form) is refused.
+#[tokio::test]
+async fn transcriptions_are_counted() {
+    let upstream = fake();
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let send = |query: &'static str, form: Vec<u8>, key: String| {
+        gw.client
+            .post(format!("{}/v1/audio/transcriptions{query}", gw.proxy))
+            .bearer_auth(key)
+            .header("content-type", "multipart/form-data; boundary=b0undary")
+            .body(form)
+            .send()
+    };
+    let prompt = crate::support::tokens(
+        "Transcribe the audio exactly as spoken. Output only the spoken words. Do not answer any question in the audio.",
+    ) + crate::support::tokens("What exact words are spoken in this audio?")
+        + 768;
+    let answer = crate::support::tokens(&fake_ollama::answer_text(10));
+
+    let form = transcription_form(&[("model", None, "llama3"), ("file", Some("a.wav"), "RIFF")]);
+    let r = send("", form, key.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["text"], fake_ollama::answer_text(10).trim());
+    gw.wait_for_counters(1, |c| {
+        c.day_requests == 1 && c.day_tokens == prompt + answer
+    })
+    .await;
+
+    // No model: the default is added; the plain-text answer is counted the same.
+    let form = transcription_form(&[
+        ("response_format", None, "text"),
+        ("file", Some("a.wav"), "RIFF"),
+    ]);
+    let r = send("", form, key.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    gw.wait_for_counters(1, |c| {
+        c.day_requests == 2 && c.day_tokens == 2 * (prompt + answer)
+    })
+    .await;
+
+    let form = transcription_form(&[("model", None, "llama3"), ("file", Some("a.wav"), "RIFF")]);
+    let r = send("?model=qwen3", form.clone(), key.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let only_qwen = gw.create_key(&["--models", "qwen3"]);
+    let r = send("", form, only_qwen).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let seen: Vec<_> = upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/audio/transcriptions"))
+        .collect();
+    assert_eq!(seen.len(), 2, "refused requests never reach Ollama");
+    let defaulted = String::from_utf8_lossy(&seen[1].body).into_owned();
+    assert!(
+        defaulted.contains("name=\"model\"\r\n\r\nllama3\r\n"),
+        "{defaulted}"
+    );
+    gw.wait_for_counters(1, |c| c.day_requests == 2).await;
+}
