@@ -70,6 +70,7 @@ pub struct OllamaSection {
     pub queue_timeout_seconds: Option<u64>,
     /// A Go duration (`1h`, `30m`) or a number of seconds.
     pub max_keep_alive: Option<Scalar>,
+    pub min_keep_alive: Option<Scalar>,
     pub allow_unload: Option<bool>,
     #[serde(default)]
     pub health: HealthSection,

@@ -487,27 +487,19 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         .map(file::Scalar::into_text)
         .filter(|p| !p.is_empty());
 
-    let max_keep_alive = match raw.ollama.max_keep_alive {
-        None => 3600,
-        Some(value) => {
-            let text = value.into_text();
-            let seconds = text
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .or_else(|| crate::dialect::go_duration_seconds(text.trim()))
-                .filter(|s| s.is_finite() && *s >= 1.0 && *s <= 1.0e12)
-                .ok_or_else(|| {
-                    err(
-                        "ollama.max_keep_alive",
-                        format!("{text:?} is not a duration of at least 1s: use e.g. 1h, 30m or 300 (seconds)"),
-                    )
-                })?;
-            seconds.round() as u64
-        }
-    };
+    let max_keep_alive = keep_alive_setting(raw.ollama.max_keep_alive, 3600)
+        .map_err(|m| err("ollama.max_keep_alive", m))?;
+    let min_keep_alive = keep_alive_setting(raw.ollama.min_keep_alive, 300)
+        .map_err(|m| err("ollama.min_keep_alive", m))?;
+    if min_keep_alive > max_keep_alive {
+        return Err(err(
+            "ollama.min_keep_alive",
+            format!("{min_keep_alive}s is longer than ollama.max_keep_alive ({max_keep_alive}s)"),
+        ));
+    }
     let keep_alive = KeepAlive {
         max_seconds: max_keep_alive,
+        min_seconds: min_keep_alive,
         allow_unload: raw.ollama.allow_unload.unwrap_or(false),
     };
 
@@ -549,6 +541,27 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         sources: Vec::new(),
     })
+}
+
+/// A `keep_alive` bound in whole seconds: a Go duration (`1h`, `30m`) or a number of seconds,
+/// at least 1 s and at most ten years (Go's durations end at 292 years).
+fn keep_alive_setting(value: Option<file::Scalar>, default: u64) -> Result<u64, String> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let text = value.into_text();
+    let seconds = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .or_else(|| crate::dialect::go_duration_seconds(text.trim()))
+        .filter(|s| s.is_finite() && (1.0..=315_360_000.0).contains(s))
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a duration from 1s to 10 years: use e.g. 1h, 30m or 300 (seconds)"
+            )
+        })?;
+    Ok(seconds.round() as u64)
 }
 
 /// Validates one Ollama base URL: `http://host[:port]` with no path.
@@ -646,11 +659,18 @@ impl Config {
                 ),
             ),
             (
+                "ollama.min_keep_alive".into(),
+                format!(
+                    "{}s (shorter keep_alive, 0 included, is removed unless ollama.allow_unload)",
+                    self.keep_alive.min_seconds
+                ),
+            ),
+            (
                 "ollama.allow_unload".into(),
                 if self.keep_alive.allow_unload {
-                    "true (keep_alive: 0 unloads models)".into()
+                    "true (keep_alive: 0 and short values are passed on)".into()
                 } else {
-                    "false (keep_alive: 0 is removed)".into()
+                    "false".into()
                 },
             ),
             ("quota.timezone".into(), self.timezone.clone()),

@@ -6,21 +6,30 @@
 //! number is seconds, a string is Go's `time.ParseDuration`, and a negative value of either
 //! means "forever". `0` with an empty prompt (or empty `messages`) unloads the model at once
 //! (`server/routes.go`, `done_reason: "unload"`); with a prompt it unloads after the answer.
+//! Any value under a nanosecond is 0 to Ollama (`time.Duration(t * 1e9)`), and a few
+//! nanoseconds unload the model as soon as it is idle (`server/sched.go`): so the floor is not
+//! 0 but `ollama.min_keep_alive`.
 
-/// The operator's bounds on `keep_alive` (`ollama.max_keep_alive`, `ollama.allow_unload`).
+/// The operator's bounds on `keep_alive` (`ollama.max_keep_alive`, `ollama.min_keep_alive`,
+/// `ollama.allow_unload`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeepAlive {
     /// Longer (or negative, i.e. forever) is replaced by this many seconds.
     pub max_seconds: u64,
-    /// Whether `keep_alive: 0` (unload) is passed on; otherwise it is removed.
+    /// Shorter (0, an unload, included) is removed so that the host's default applies,
+    /// unless `allow_unload`.
+    pub min_seconds: u64,
+    /// Whether short values and `keep_alive: 0` (unload now) are passed on.
     pub allow_unload: bool,
 }
 
 impl Default for KeepAlive {
-    /// One hour, no unloading: the configuration's defaults.
+    /// One hour at most, five minutes (Ollama's own default) at least, no unloading: the
+    /// configuration's defaults.
     fn default() -> Self {
         KeepAlive {
             max_seconds: 3600,
+            min_seconds: 300,
             allow_unload: false,
         }
     }
@@ -33,15 +42,15 @@ pub(crate) enum Verdict {
     Keep,
     /// Too long or forever: forwarded as this many seconds.
     Clamp(u64),
-    /// An unload the operator does not allow: the member is removed (the host's default
-    /// applies).
+    /// An unload, or a residence so short that it amounts to one, that the operator does not
+    /// allow: the member is removed (the host's default applies).
     Remove,
 }
 
 impl KeepAlive {
     /// The verdict for a `keep_alive` of `seconds` (`f64::INFINITY` for forever).
     pub(crate) fn judge(&self, seconds: f64) -> Verdict {
-        if seconds == 0.0 {
+        if seconds < self.min_seconds as f64 {
             if self.allow_unload {
                 Verdict::Keep
             } else {
@@ -75,8 +84,12 @@ pub(crate) fn string_seconds(text: &str) -> Option<f64> {
     })
 }
 
+/// The longest duration Go can hold (`math.MaxInt64` nanoseconds), in seconds.
+const GO_MAX_SECONDS: f64 = 9_223_372_036.854_775;
+
 /// Go's `time.ParseDuration`: an optional sign, then one or more decimal numbers each with a
 /// unit (`ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`), e.g. `1h30m`, `1.5h`, `-1s`; or `0`.
+/// `None` where Go refuses it, an overflow included.
 pub fn go_duration_seconds(text: &str) -> Option<f64> {
     let (negative, mut rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -114,6 +127,9 @@ pub fn go_duration_seconds(text: &str) -> Option<f64> {
         };
         rest = &rest[unit_len..];
         total += value * scale;
+        if total > GO_MAX_SECONDS {
+            return None;
+        }
     }
     Some(if negative { -total } else { total })
 }
@@ -142,7 +158,9 @@ mod tests {
             let got = go_duration_seconds(text).unwrap_or(f64::NAN);
             assert!((got - seconds).abs() < 1e-12, "{text}: {got}");
         }
-        for bad in ["", "1", "s", "1x", "1h-2m", "1..5s", ".s", "-", "1 h", "1H"] {
+        for bad in [
+            "", "1", "s", "1x", "1h-2m", "1..5s", ".s", "-", "1 h", "1H", "3000000h",
+        ] {
             assert_eq!(go_duration_seconds(bad), None, "{bad:?}");
         }
     }
@@ -159,12 +177,20 @@ mod tests {
         );
         assert_eq!(rules.judge(7200.0), Verdict::Clamp(3600));
         assert_eq!(rules.judge(3600.0), Verdict::Keep);
-        assert_eq!(rules.judge(0.5), Verdict::Keep);
+        assert_eq!(rules.judge(300.0), Verdict::Keep);
         assert_eq!(rules.judge(0.0), Verdict::Remove);
+        // Under a nanosecond is 0 to Ollama; a nanosecond unloads as soon as it is idle.
+        assert_eq!(rules.judge(number_seconds(1e-10)), Verdict::Remove);
+        assert_eq!(
+            rules.judge(string_seconds("1ns").unwrap_or_default()),
+            Verdict::Remove
+        );
+        assert_eq!(rules.judge(299.0), Verdict::Remove);
         let unload = KeepAlive {
             allow_unload: true,
             ..rules
         };
         assert_eq!(unload.judge(0.0), Verdict::Keep);
+        assert_eq!(unload.judge(1e-9), Verdict::Keep);
     }
 }

@@ -255,7 +255,9 @@ fn web_search_tool(api: Api, root: &Json<'_>) -> Option<String> {
         .flat_map(|tool| tool.fields("type"))
         .filter_map(Json::as_str)
         .find(|t| {
-            t.get(..10)
+            // Ollama's cloud proxy trims the type (`server/cloud_proxy.go`).
+            t.trim()
+                .get(..10)
                 .is_some_and(|head| head.eq_ignore_ascii_case("web_search"))
         })
         .map(str::to_owned)
@@ -597,6 +599,9 @@ mod tests {
             (json!(86400.5), Some(json!(3600))),
             (json!(0), None),
             (json!("0s"), None),
+            (json!(1e-10), None),
+            (json!("1ns"), None),
+            (json!("10s"), None),
         ] {
             for api in [Api::Generate, Api::Chat, Api::Embed, Api::EmbeddingsLegacy] {
                 let info = with(api, sent.clone()).unwrap();
@@ -605,7 +610,7 @@ mod tests {
                 assert_eq!(body["model"], "m");
             }
         }
-        for kept in [json!("30m"), json!(60), json!(null), json!("1h")] {
+        for kept in [json!("30m"), json!(600), json!(null), json!("1h")] {
             assert_eq!(with(Api::Chat, kept.clone()).unwrap().body, None, "{kept}");
         }
         for refused in [json!("forever"), json!(true), json!([1])] {
@@ -636,6 +641,11 @@ mod tests {
     #[test]
     fn web_search_tools_are_found() {
         let tools = json!([{"type":"function","name":"f"},{"type":"Web_Search_20250305","name":"web_search"}]);
+        let info = inspect(
+            Api::Responses,
+            &json!({"input":"a","tools":[{"type":" web_search "}]}),
+        );
+        assert!(info.web_search_tool.is_some());
         for api in [Api::Responses, Api::Messages] {
             let info = inspect(
                 api,

@@ -72,10 +72,7 @@ pub async fn settle(
             prompt.min(MAX_TOKENS_PER_REQUEST),
             completion.min(MAX_TOKENS_PER_REQUEST),
         );
-        // A success status with no body at all is no answer: Ollama v0.24 answers a
-        // transcription its model cannot do with an empty 200.
-        let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s))
-            && ctx.first_byte.is_some();
+        let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
         let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
         // In memory: the ledger writes it to the database with its next flush. The charge
         // never passes a limit (an answer that outran its reservation is charged only as far

@@ -17,7 +17,14 @@ pub fn decode(encoding: Option<&str>, body: Bytes, limit: u64) -> Result<Bytes, 
         None | Some("" | "identity") => Ok(body),
         Some("gzip" | "x-gzip") => read_bounded(flate2::read::MultiGzDecoder::new(&body[..]), "gzip", limit),
         Some("zstd") => match zstd::stream::read::Decoder::new(&body[..]) {
-            Ok(decoder) => read_bounded(decoder, "zstd", limit),
+            Ok(mut decoder) => {
+                // An 8 MiB window at most, as Ollama's own decoder: a tiny frame must not
+                // make the gateway allocate zstd's default 128 MiB.
+                if let Err(e) = decoder.window_log_max(23) {
+                    return Err(undecodable("zstd", &e));
+                }
+                read_bounded(decoder, "zstd", limit)
+            }
             Err(e) => Err(undecodable("zstd", &e)),
         },
         Some(other) => Err(ProxyError::unsupported_encoding(format!(

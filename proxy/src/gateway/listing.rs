@@ -76,14 +76,11 @@ pub async fn running(pool: &UpstreamPool, key: &ApiKey) -> Result<Bytes, ProxyEr
         }
     }
     if answers.is_empty() {
-        return Err(ProxyError::bad_gateway(format!(
-            "no Ollama host answered GET /api/ps ({})",
-            if errors.is_empty() {
-                "none is available".to_owned()
-            } else {
-                errors.join("; ")
-            }
-        )));
+        // The hosts' addresses are the operator's business: in the log, not the answer.
+        tracing::warn!(errors = %errors.join("; "), "no Ollama host answered GET /api/ps");
+        return Err(ProxyError::bad_gateway(
+            "no Ollama host answered GET /api/ps; try again shortly".into(),
+        ));
     }
     answers.sort_by_key(|(index, _)| *index);
     let models: Vec<Value> = answers

@@ -482,14 +482,13 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
     let body = body.freeze();
-    if encoding.is_none() || body.len() <= INSPECT_INLINE_LIMIT / 8 {
-        return Ok(super::body_encoding::decode(
-            encoding.as_deref(),
-            body,
-            limit,
-        ));
+    if encoding
+        .as_deref()
+        .is_none_or(|e| e.is_empty() || e == "identity")
+    {
+        return Ok(Ok(body));
     }
-    // Decompressing megabytes takes a while: off the proxy's threads.
+    // A few compressed kilobytes may decode to megabytes: off the proxy's threads.
     let decoded = tokio::task::spawn_blocking(move || {
         super::body_encoding::decode(encoding.as_deref(), body, limit)
     })

@@ -168,12 +168,13 @@ async fn web_search_needs_the_keys_permission() {
 }
 
 /// `keep_alive` on the native routes: forever or longer than `ollama.max_keep_alive` becomes
-/// the maximum, `0` is removed unless `ollama.allow_unload`; shorter passes as sent.
+/// the maximum; shorter than `ollama.min_keep_alive`, `0` and what Ollama reads as 0 included,
+/// is removed unless `ollama.allow_unload`; in between passes as sent.
 #[tokio::test]
 async fn keep_alive_is_bounded() {
     let upstream = fake();
     let options = Options {
-        yaml: "ollama:\n  max_keep_alive: 30m\n".into(),
+        yaml: "ollama:\n  max_keep_alive: 30m\n  min_keep_alive: 1m\n".into(),
         ..Default::default()
     };
     let gw = Gateway::start(&upstream.url(), options).await;
@@ -185,7 +186,11 @@ async fn keep_alive_is_bounded() {
         (json!(-1), Some(json!(1800))),
         (json!("2h"), Some(json!(1800))),
         (json!("10m"), Some(json!("10m"))),
+        (json!(60), Some(json!(60))),
         (json!(0), None),
+        (json!(1e-10), None),
+        (json!("1ns"), None),
+        (json!("59s"), None),
     ] {
         let body = json!({"model": "llama3", "prompt": "hi", "stream": false, "keep_alive": sent});
         let r = gw.post("/api/generate", &key, body).send().await.unwrap();
