@@ -94,21 +94,29 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// `(prompt, completion)` to charge. Tiktoken: `(request_prompt_tokens,
-    /// counted_completion)`, but never fewer completion tokens than Ollama reports: thinking
-    /// that `/v1/completions` generates but never sends, or a tool call Ollama parsed out of
-    /// the text, ran on the GPU all the same. Upstream: exactly Ollama's values where present,
-    /// else the tiktoken ones.
-    pub fn charge(&self, mode: TokenCounting, request_prompt_tokens: u64) -> (u64, u64) {
+    /// `(prompt, completion)` to charge, given the answer's `output_chunks`
+    /// ([`Meter::output_chunks`]). Tiktoken: `(request_prompt_tokens, counted_completion)`,
+    /// but never fewer completion tokens than Ollama reports (thinking that `/v1/completions`
+    /// generates but never sends, a tool call Ollama parsed out of the text: they ran on the
+    /// GPU all the same) or than chunks of text streamed. Upstream: exactly Ollama's values
+    /// where present; where they never came (the client hung up, the host broke off), the
+    /// request's own prompt count and one token per chunk streamed (Ollama sends one token a
+    /// chunk), never less than the tiktoken count of the text.
+    pub fn charge(
+        &self,
+        mode: TokenCounting,
+        request_prompt_tokens: u64,
+        output_chunks: u64,
+    ) -> (u64, u64) {
+        let seen = self.counted_completion.max(output_chunks);
         match mode {
             TokenCounting::Tiktoken => (
                 request_prompt_tokens,
-                self.counted_completion
-                    .max(self.upstream_completion.unwrap_or(0)),
+                seen.max(self.upstream_completion.unwrap_or(0)),
             ),
             TokenCounting::Upstream => (
                 self.upstream_prompt.unwrap_or(request_prompt_tokens),
-                self.upstream_completion.unwrap_or(self.counted_completion),
+                self.upstream_completion.unwrap_or(seen),
             ),
         }
     }
@@ -174,6 +182,11 @@ impl Meter {
             event_open: false,
             tail_from: None,
         }
+    }
+
+    /// Payloads that carried generated text so far (Ollama streams one token per chunk).
+    pub fn output_chunks(&self) -> u64 {
+        self.output_chunks
     }
 
     /// The completion tokens of the answer so far: Ollama's count once reported, else one per
@@ -1075,7 +1088,7 @@ mod tests {
                 + ct(&["User says hi", ", so greet."])
         );
         assert_eq!(
-            usage.charge(TokenCounting::Upstream, 30),
+            usage.charge(TokenCounting::Upstream, 30, 0),
             (30, usage.counted_completion)
         );
     }
@@ -1221,7 +1234,7 @@ mod tests {
         assert_eq!(usage.upstream_prompt, None);
         assert_eq!(usage.upstream_completion, None);
         assert!(!usage.complete);
-        assert_eq!(usage.charge(TokenCounting::Upstream, 6), (6, text));
+        assert_eq!(usage.charge(TokenCounting::Upstream, 6, 0), (6, text));
     }
 
     /// A /v1/responses stream: named events; text and reasoning deltas are counted (the
@@ -1440,20 +1453,30 @@ mod tests {
             counted_completion: 11,
             complete: true,
         };
-        assert_eq!(u.charge(TokenCounting::Tiktoken, 20), (20, 11));
-        assert_eq!(u.charge(TokenCounting::Upstream, 20), (14, 11));
+        assert_eq!(u.charge(TokenCounting::Tiktoken, 20, 0), (20, 11));
+        assert_eq!(u.charge(TokenCounting::Upstream, 20, 0), (14, 11));
         let u = Usage {
             upstream_completion: Some(9),
             ..u
         };
-        assert_eq!(u.charge(TokenCounting::Upstream, 20), (14, 9));
+        assert_eq!(u.charge(TokenCounting::Upstream, 20, 0), (14, 9));
         // Tiktoken mode charges hidden output: Ollama's count when it is larger.
-        assert_eq!(u.charge(TokenCounting::Tiktoken, 20), (20, 11));
+        assert_eq!(u.charge(TokenCounting::Tiktoken, 20, 0), (20, 11));
         let u = Usage {
             upstream_completion: Some(40),
             ..u
         };
-        assert_eq!(u.charge(TokenCounting::Tiktoken, 20), (20, 40));
+        assert_eq!(u.charge(TokenCounting::Tiktoken, 20, 0), (20, 40));
+        // Without Ollama's counts (a hang-up), one token per chunk streamed at least.
+        let cut = Usage {
+            upstream_prompt: None,
+            upstream_completion: None,
+            counted_completion: 7,
+            complete: false,
+        };
+        assert_eq!(cut.charge(TokenCounting::Upstream, 20, 12), (20, 12));
+        assert_eq!(cut.charge(TokenCounting::Upstream, 20, 3), (20, 7));
+        assert_eq!(cut.charge(TokenCounting::Tiktoken, 20, 12), (20, 12));
     }
 
     /// Framing follows the media type, ignoring parameters and case.

@@ -11,6 +11,7 @@ use pingora::Error;
 use quota_engine::usage_log::UsageRecord;
 
 use super::context::RequestCtx;
+use crate::dialect::Meter;
 use crate::state::{AppState, RuntimeSettings};
 
 /// More than any model produces or reads in one request; counts above it are clamped.
@@ -66,7 +67,9 @@ pub async fn settle(
     }
 
     if let Some(admission) = ctx.admission.take() {
-        let (prompt, completion) = usage.charge(state.config.token_counting, ctx.prompt_tokens);
+        let chunks = ctx.meter.as_ref().map_or(0, Meter::output_chunks);
+        let (prompt, completion) =
+            usage.charge(state.config.token_counting, ctx.prompt_tokens, chunks);
         // A bogus count from upstream must not overflow the counters (and stop every flush).
         let (prompt, completion) = (
             prompt.min(MAX_TOKENS_PER_REQUEST),

@@ -183,7 +183,8 @@ impl Drop for RequestCtx {
             settle.ledger.refund(&admission);
             return;
         }
-        let (prompt, completion) = usage.charge(settle.counting, self.prompt_tokens);
+        let chunks = self.meter.as_ref().map_or(0, Meter::output_chunks);
+        let (prompt, completion) = usage.charge(settle.counting, self.prompt_tokens, chunks);
         let max = super::accounting::MAX_TOKENS_PER_REQUEST;
         let (prompt, completion) = (prompt.min(max), completion.min(max));
         let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);

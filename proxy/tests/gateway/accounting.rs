@@ -133,7 +133,8 @@ async fn streaming_is_not_buffered() {
     assert!(rest.contains("\"done\":true"));
 }
 
-/// A client that hangs up mid-stream is charged for what it received, and the request counts.
+/// A client that hangs up mid-stream is charged for what it received, the request counts, and
+/// the host connection is closed so that Ollama stops.
 #[tokio::test]
 async fn disconnect_charges_what_was_streamed() {
     let upstream = fake_with(fake_ollama::FakeConfig {
@@ -172,6 +173,14 @@ async fn disconnect_charges_what_was_streamed() {
     // the gateway recorded the request as ended early
     let c2 = gw.counters(1).await;
     assert_eq!(c2.day_tokens, c.day_tokens, "charged once");
+    // The host connection is closed, not drained: Ollama stops generating for nobody.
+    for _ in 0..400 {
+        if upstream.streams_abandoned() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the fake Ollama never saw its stream abandoned");
 }
 
 /// Over quota: 429 with Retry-After, x-should-retry: false and a message naming the limit,
