@@ -91,7 +91,7 @@ pub(crate) async fn messages(shared: &Shared, body: &Bytes) -> Response {
             "model": model,
             "content": content,
             "stop_reason": stop_reason,
-            "usage": { "input_tokens": gen.prompt_tokens, "output_tokens": gen.eval },
+            "usage": { "input_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens() },
         });
         return match json_bytes(&v, true) {
             Ok(b) => finished_answer(shared.timing.clone(), gen.eval, JSON, b).await,
@@ -148,7 +148,7 @@ pub(crate) async fn messages(shared: &Shared, body: &Bytes) -> Response {
             &json!({
                 "type": "message_delta",
                 "delta": { "stop_reason": stop_reason },
-                "usage": { "input_tokens": gen.prompt_tokens, "output_tokens": gen.eval },
+                "usage": { "input_tokens": gen.prompt_tokens, "output_tokens": gen.output_tokens() },
             }),
             false,
         )?;

@@ -87,30 +87,51 @@ pub(crate) fn cap_of(v: Option<&Value>) -> Option<usize> {
 /// The size of one answer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Gen {
-    /// [`prompt_eval_count`] of the request.
+    /// [`prompt_eval_count`] of the request plus [`crate::FakeConfig::template_tokens`]: Ollama
+    /// counts the prompt as the model's template renders it.
     pub(crate) prompt_tokens: u64,
-    /// Content chunks (= output tokens): the configured chunk count, capped.
+    /// Content chunks (one output token each): the configured chunk count, capped.
     pub(crate) eval: usize,
+    /// Tokens generated before the content and never sent (thinking that the route drops);
+    /// counted in the output.
+    pub(crate) hidden: usize,
     /// The cap cut the answer short (`done_reason:"length"`).
     pub(crate) truncated: bool,
 }
 
 impl Gen {
     pub(crate) fn new(shared: &Shared, body: &Value, cap: Option<usize>) -> Gen {
+        Gen::thinking_first(shared, body, cap, 0)
+    }
+
+    /// An answer that first generates `hidden` tokens the route does not send. Ollama's
+    /// `num_predict` (the cap) counts them too: what is left of it bounds the content.
+    pub(crate) fn thinking_first(
+        shared: &Shared,
+        body: &Value,
+        cap: Option<usize>,
+        hidden: usize,
+    ) -> Gen {
         let chunks = shared.config.chunks;
-        let (eval, truncated) = match cap {
-            Some(c) if c < chunks => (c, true),
-            _ => (chunks, false),
+        let (hidden, eval, truncated) = match cap {
+            Some(c) if c < hidden + chunks => (hidden.min(c), c.saturating_sub(hidden), true),
+            _ => (hidden, chunks, false),
         };
         Gen {
-            prompt_tokens: prompt_eval_count(body),
+            prompt_tokens: prompt_eval_count(body) + shared.config.template_tokens,
             eval,
+            hidden,
             truncated,
         }
     }
 
+    /// Output tokens as Ollama counts them (`eval_count`, `completion_tokens`…).
+    pub(crate) fn output_tokens(&self) -> u64 {
+        (self.eval + self.hidden) as u64
+    }
+
     pub(crate) fn total_tokens(&self) -> u64 {
-        self.prompt_tokens + self.eval as u64
+        self.prompt_tokens + self.output_tokens()
     }
 
     /// Native `done_reason`.
@@ -126,13 +147,13 @@ impl Gen {
     pub(crate) fn metrics(&self) -> Metrics {
         let load = 1_000_000;
         let prompt_eval_duration = 100_000 * self.prompt_tokens;
-        let eval_duration = 1_000_000 * self.eval as u64;
+        let eval_duration = 1_000_000 * self.output_tokens();
         Metrics {
             total_duration: load + prompt_eval_duration + eval_duration + 500_000,
             load_duration: load,
             prompt_eval_count: self.prompt_tokens,
             prompt_eval_duration,
-            eval_count: self.eval as u64,
+            eval_count: self.output_tokens(),
             eval_duration,
         }
     }

@@ -88,6 +88,24 @@ pub struct FakeConfig {
     pub chunk_delay: Duration,
     /// Close the connection abruptly after this many content chunks (no done line).
     pub drop_after_chunks: Option<usize>,
+    /// Tokens the model's chat template adds to every generating request's prompt count
+    /// (`prompt_eval_count`, `prompt_tokens`, `input_tokens`), as Ollama counts the rendered
+    /// prompt: 24 for one message with the real-Ollama suite's tiny model. Default 0, so that
+    /// counts equal the words of the prompt.
+    pub template_tokens: u64,
+    /// A thinking model on `/v1/completions`: this many tokens are generated before the answer
+    /// and counted in `completion_tokens`, but never sent (Ollama's `openai.ToCompletion`
+    /// sends the response only). They count against `max_tokens`. Default 0.
+    pub completions_thinking_tokens: usize,
+    /// Native streams: after this many content lines, one `{"error": …}` line and the end of
+    /// the answer (a 200; no final line), as Ollama reports a runner failing mid-answer.
+    pub error_after_chunks: Option<usize>,
+    /// Native streams end after their content without the final `done` line (no counts), as
+    /// v0.33 does when its runner produces invalid UTF-8.
+    pub end_without_done: bool,
+    /// `/v1/chat/completions` streams repeat `"role":"assistant"` in every chunk, as v0.24
+    /// does (v0.33 sends it in the first chunk only). Default false.
+    pub openai_role_every_chunk: bool,
     /// Answer 403 with an empty body when `Host` is not loopback / localhost / private, like
     /// Ollama listening on loopback (see [`host_allowed`]). Default false.
     pub host_check: bool,
@@ -109,6 +127,11 @@ impl Default for FakeConfig {
             chunks: 10,
             chunk_delay: Duration::ZERO,
             drop_after_chunks: None,
+            template_tokens: 0,
+            completions_thinking_tokens: 0,
+            error_after_chunks: None,
+            end_without_done: false,
+            openai_role_every_chunk: false,
             host_check: false,
             version: "0.13.5".to_string(),
             record_body_limit: MAX_RECORDED_BODY,

@@ -180,7 +180,26 @@ pub(crate) async fn generate(shared: &Shared, body: &Bytes, chat: bool) -> Respo
 
     let mut frames = Frames::with_capacity(gen.eval + 1);
     let result = (|| {
+        if let Some(sent) = shared.config.error_after_chunks {
+            // A runner that fails mid-answer: Ollama's handler sends the error as one more
+            // line of the stream (`ch <- gin.H{"error": err.Error()}` in server/routes.go),
+            // after a 200 and the lines so far, and no final line.
+            content_lines(
+                &mut frames,
+                shared,
+                chat,
+                model,
+                &created_at,
+                sent.min(gen.eval),
+            )?;
+            return frames.json_line(&json!({ "error": MID_STREAM_ERROR }), false);
+        }
         content_lines(&mut frames, shared, chat, model, &created_at, gen.eval)?;
+        if shared.config.end_without_done {
+            // v0.33 ends a stream whose runner produced invalid UTF-8 like this: a clean end
+            // of the HTTP answer without the final line (no counts, no done_reason).
+            return Ok(());
+        }
         let done =
             Line::new(chat, model, &created_at, "").finish(chat, gen.done_reason(), Some(&gen));
         frames.json_line(&done, false)
@@ -190,6 +209,11 @@ pub(crate) async fn generate(shared: &Shared, body: &Bytes, chat: bool) -> Respo
         Err(e) => internal(&e),
     }
 }
+
+/// What a failed runner reports in the middle of a stream (one of Ollama's llama-server
+/// errors).
+pub(crate) const MID_STREAM_ERROR: &str =
+    "an error was encountered while running the model: unexpected EOF";
 
 /// The `n` content lines of a native stream. Same bytes as serialising [`Line`] for each piece
 /// (checked by a unit test), but rendered from a per-request prefix and the pre-escaped pieces.

@@ -89,7 +89,7 @@ impl Usage {
     fn of(gen: &Gen) -> Usage {
         Usage {
             prompt_tokens: gen.prompt_tokens,
-            completion_tokens: gen.eval as u64,
+            completion_tokens: gen.output_tokens(),
             total_tokens: gen.total_tokens(),
         }
     }
@@ -274,7 +274,8 @@ fn chat_content_chunks(
     );
     const TAIL: &[u8] = b"},\"finish_reason\":null}]}\n\n";
     for i in 0..n {
-        let role: &[u8] = if i == 0 {
+        // v0.33 names the role in the first chunk only; v0.24 in every chunk.
+        let role: &[u8] = if i == 0 || shared.config.openai_role_every_chunk {
             b"\"role\":\"assistant\",\"content\":"
         } else {
             b"\"content\":"
@@ -322,7 +323,14 @@ pub(crate) async fn completions(shared: &Shared, body: &Bytes) -> Response {
         Ok(c) => c,
         Err((status, m)) => return error(status, &m),
     };
-    let gen = Gen::new(shared, &req, cap_of(req.get("max_tokens")));
+    // A thinking model thinks first; Ollama's `openai.ToCompletion` / `ToCompleteChunk` send
+    // only the response, so the thinking is counted in the usage and never shown.
+    let gen = Gen::thinking_first(
+        shared,
+        &req,
+        cap_of(req.get("max_tokens")),
+        shared.config.completions_thinking_tokens,
+    );
     let id = format!("cmpl-{}", shared.next_id() % 999);
     let created = unix_now();
     let finish = finish_reason(&gen);
@@ -497,7 +505,7 @@ fn responses_usage(gen: &Gen) -> Value {
     json!({
         "input_tokens": gen.prompt_tokens,
         "input_tokens_details": { "cached_tokens": 0 },
-        "output_tokens": gen.eval,
+        "output_tokens": gen.output_tokens(),
         "output_tokens_details": { "reasoning_tokens": 0 },
         "total_tokens": gen.total_tokens(),
     })

@@ -11,6 +11,7 @@ use quota_engine::usage_log::UsageSink;
 use quota_engine::{DatabaseConnection, KeyCache, Ledger, Pacer};
 
 use crate::config::{parse_upstream, Config, UpstreamConfig};
+use crate::gateway::overhead::PromptOverhead;
 use crate::metrics::Metrics;
 use crate::upstream::{FairQueue, ModelLoad, UpstreamPool};
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub queue: Arc<FairQueue>,
     /// Counted requests per model, running and waiting.
     pub load: Arc<ModelLoad>,
+    /// `upstream` counting: what Ollama's prompt counts add to the gateway's, per model.
+    pub prompt_overhead: PromptOverhead,
     pub keys: KeyCache,
     /// Read (an `Arc` clone) by every request; replaced whole when an override changes.
     runtime: RwLock<Arc<RuntimeSettings>>,
@@ -69,6 +72,7 @@ impl AppState {
             pacer,
             queue: Arc::default(),
             load: Arc::default(),
+            prompt_overhead: PromptOverhead::default(),
             config,
             db,
             usage,

@@ -293,3 +293,37 @@ def test_transcription_reaches_ollama(upstream_gateway):
         assert day["tokens"] == prompt + completion, day
     else:
         assert day["tokens"] > prompt + completion, day
+
+
+def test_upstream_mode_charges_every_token_up_to_the_limit(upstream_gateway):
+    """In `upstream` mode the room left for an answer counts what Ollama adds to the prompt
+    (its chat template, learned from the model's earlier answers), so that even the last
+    answer before the limit is generated within it: every token Ollama reports is charged,
+    and the key never passes its limit."""
+    warm = upstream_gateway.create_key()
+    status, _, raw = call(
+        upstream_gateway.proxy,
+        "/api/chat",
+        {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False, "options": {"num_predict": 2}},
+        key=warm.plaintext,
+    )
+    assert status == 200, raw
+    limit = 100
+    key = upstream_gateway.create_key(daily_tokens=limit)
+    oa = openai.OpenAI(base_url=upstream_gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
+    served = used = 0
+    for _ in range(20):
+        try:
+            chat = oa.chat.completions.create(
+                model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_completion_tokens=5000
+            )
+        except openai.RateLimitError:
+            break
+        served += 1
+        reported_tokens = chat.usage.prompt_tokens + chat.usage.completion_tokens
+        day = upstream_gateway.wait_for_usage(key, requests=served)
+        assert day["tokens"] == used + reported_tokens, (used, chat.usage, day)
+        used = day["tokens"]
+    else:
+        pytest.fail("the key never ran out of tokens")
+    assert served >= 1 and used <= limit

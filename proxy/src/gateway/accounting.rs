@@ -68,6 +68,15 @@ pub async fn settle(
 
     if let Some(admission) = ctx.admission.take() {
         let chunks = ctx.meter.as_ref().map_or(0, Meter::output_chunks);
+        let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
+        if let (Some(reported), Some(model), true) = (
+            usage.upstream_prompt.filter(|_| usage.complete),
+            ctx.model.as_deref(),
+            upstream && ctx.api.is_some_and(super::overhead::applies),
+        ) {
+            let estimate = ctx.prompt_tokens.saturating_sub(ctx.prompt_overhead);
+            state.prompt_overhead.learn(model, estimate, reported);
+        }
         let (prompt, completion) =
             usage.charge(state.config.token_counting, ctx.prompt_tokens, chunks);
         // A bogus count from upstream must not overflow the counters (and stop every flush).

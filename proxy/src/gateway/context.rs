@@ -30,10 +30,12 @@ pub struct RequestCtx {
     pub key: Option<Arc<ApiKey>>,
     /// request_filter: runtime settings snapshot (default model, upstream pool) for this request.
     pub runtime: Option<Arc<RuntimeSettings>>,
-    /// request_filter: the counted API, the model after defaulting, prompt tokens.
+    /// request_filter: the counted API, the model after defaulting, prompt tokens (with
+    /// `prompt_overhead`, the learned share of Ollama's template, included).
     pub api: Option<Api>,
     pub model: Option<String>,
     pub prompt_tokens: u64,
+    pub prompt_overhead: u64,
     /// request_filter: we added `stream_options.include_usage` and must strip its chunk.
     pub usage_injected: bool,
     /// request_filter → upstream_request_filter, request_body_filter: the exact bytes to send
@@ -106,6 +108,7 @@ impl RequestCtx {
             api: None,
             model: None,
             prompt_tokens: 0,
+            prompt_overhead: 0,
             usage_injected: false,
             body: None,
             client_wants_usage: false,

@@ -32,6 +32,7 @@ pub mod errors;
 pub mod failover;
 pub mod forward;
 pub mod listing;
+pub mod overhead;
 pub mod pacing;
 pub mod peer;
 pub mod quota;

@@ -215,13 +215,20 @@ async fn counted(
         return refuse(session, ctx, ProxyError::web_search_not_allowed(tool)).await;
     }
     ctx.model = Some(info.model.clone());
-    ctx.prompt_tokens = info.prompt_tokens;
+    // Upstream counting charges Ollama's prompt count, template included: the room for the
+    // answer is computed with what that count has been known to add (see `overhead`).
+    let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
+    ctx.prompt_overhead = match upstream && super::overhead::applies(api) {
+        true => state.prompt_overhead.of(&info.model),
+        false => 0,
+    };
+    ctx.prompt_tokens = info.prompt_tokens.saturating_add(ctx.prompt_overhead);
     ctx.usage_injected = info.usage_injected;
     ctx.client_wants_usage = info.client_wants_usage;
     let client_limit = info.client_output_limit;
     let body = info.body.unwrap_or(body);
 
-    let prompt_tokens = i64::try_from(info.prompt_tokens).unwrap_or(i64::MAX);
+    let prompt_tokens = i64::try_from(ctx.prompt_tokens).unwrap_or(i64::MAX);
     if let Err(stop) = super::pacing::before_gate(state, session, ctx, key, prompt_tokens).await {
         return stopped(session, ctx, stop).await;
     }

@@ -373,3 +373,131 @@ async fn transcriptions_are_counted() {
     );
     gw.wait_for_counters(1, |c| c.day_requests == 2).await;
 }
+
+/// Answers as the real server breaks them: a runner error in the middle of a stream (an
+/// `{"error": …}` line after a 200), and a stream that ends without its final line (v0.33
+/// on invalid UTF-8). The client gets Ollama's bytes; the key is charged its prompt and one
+/// token per chunk streamed, in both counting modes.
+#[tokio::test]
+async fn broken_streams_are_charged_what_was_streamed() {
+    for (mode, config, sent) in [
+        (
+            "tiktoken",
+            FakeConfig {
+                error_after_chunks: Some(3),
+                ..Default::default()
+            },
+            3,
+        ),
+        (
+            "upstream",
+            FakeConfig {
+                end_without_done: true,
+                ..Default::default()
+            },
+            10,
+        ),
+    ] {
+        let upstream = fake_with(config);
+        let options = Options {
+            yaml: format!("quota:\n  token_counting: {mode}\n"),
+            ..Default::default()
+        };
+        let gw = Gateway::start(&upstream.url(), options).await;
+        let key = gw.create_key(&[]);
+        let prompt = "tell me more";
+        let body = json!({"model": "llama3", "prompt": prompt});
+        let r = gw.post("/api/generate", &key, body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(lines.iter().all(|l| l["done"] != true), "{mode}: {text}");
+        if mode == "tiktoken" {
+            assert!(lines.last().unwrap()["error"].is_string(), "{text}");
+        }
+        let expected = crate::support::tokens(prompt) + sent;
+        gw.wait_for_counters(1, |c| c.day_requests == 1 && c.day_tokens == expected)
+            .await;
+    }
+}
+
+/// Output the answer's text hides is charged: a thinking model on `/v1/completions` thinks
+/// before it answers, and Ollama sends only the answer (its count includes the thinking).
+/// Tiktoken mode charges Ollama's count when it is larger, streamed (the gateway asks for the
+/// usage chunk and removes it again) or not.
+#[tokio::test]
+async fn hidden_thinking_is_charged() {
+    let upstream = fake_with(FakeConfig {
+        completions_thinking_tokens: 5,
+        ..Default::default()
+    });
+    let gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let prompt = "write a haiku";
+    let per_request = crate::support::tokens(prompt) + 10 + 5;
+    let r = gw
+        .post(
+            "/v1/completions",
+            &key,
+            json!({"model": "llama3", "prompt": prompt}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["usage"]["completion_tokens"], 15, "{v}");
+    gw.wait_for_counters(1, |c| c.day_tokens == per_request)
+        .await;
+    let r = gw
+        .post(
+            "/v1/completions",
+            &key,
+            json!({"model": "llama3", "prompt": prompt, "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("\"usage\":{\"prompt_tokens\":3"),
+        "the injected usage chunk is removed: {text}"
+    );
+    gw.wait_for_counters(1, |c| {
+        c.day_requests == 2 && c.day_tokens == 2 * per_request
+    })
+    .await;
+}
+
+/// v0.24's `/v1` chunks (the role in every chunk) and a model template in the prompt count:
+/// the stream passes through as sent and `upstream` mode charges Ollama's counts exactly,
+/// template included.
+#[tokio::test]
+async fn chunk_shapes_and_templates_of_each_version() {
+    let upstream = fake_with(FakeConfig {
+        openai_role_every_chunk: true,
+        template_tokens: 24,
+        ..Default::default()
+    });
+    let options = Options {
+        yaml: "quota:\n  token_counting: upstream\n".into(),
+        ..Default::default()
+    };
+    let gw = Gateway::start(&upstream.url(), options).await;
+    let key = gw.create_key(&[]);
+    let body = json!({"model": "llama3", "stream": true,
+        "messages": [{"role": "user", "content": "hello there"}]});
+    let r = gw
+        .post("/v1/chat/completions", &key, body)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert_eq!(text.matches("\"role\":\"assistant\"").count(), 10, "{text}");
+    assert!(!text.contains("\"usage\""), "{text}");
+    // prompt: 2 words + 24 of template; 10 chunks.
+    gw.wait_for_counters(1, |c| c.day_tokens == 2 + 24 + 10)
+        .await;
+}
