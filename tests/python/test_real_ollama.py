@@ -327,3 +327,30 @@ def test_upstream_mode_charges_every_token_up_to_the_limit(upstream_gateway):
     else:
         pytest.fail("the key never ran out of tokens")
     assert served >= 1 and used <= limit
+
+
+def test_web_search_needs_the_keys_permission(server, gateway):
+    """Ollama runs web search tools on the host's ollama.com account: a key without
+    `allow_web_search` is refused before anything reaches Ollama, in each route's own error
+    shape; a key with it gets Ollama's own answer."""
+    responses = {"model": real_ollama.CHAT_MODEL, "input": "news?", "tools": [{"type": "web_search"}]}
+    messages = {
+        "model": real_ollama.CHAT_MODEL,
+        "max_tokens": 20,
+        "messages": MESSAGES,
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+    }
+    key = gateway.create_key()
+    status, _, raw = call(gateway.proxy, "/v1/responses", responses, key=key.plaintext)
+    assert status == 403, raw
+    assert json.loads(raw)["error"]["code"] == "web_search_not_allowed"
+    status, _, raw = call(gateway.proxy, "/v1/messages", messages, key=key.plaintext)
+    assert status == 403, raw
+    body = json.loads(raw)
+    assert body["type"] == "error" and body["error"]["type"] == "permission_error", body
+    allowed = gateway.create_key(extra=("--allow-web-search",))
+    for path, request in (("/v1/responses", responses), ("/v1/messages", messages)):
+        status, _, raw = call(gateway.proxy, path, request, key=allowed.plaintext)
+        direct = call(server, path, request)
+        assert status == direct[0], (path, raw, direct)
+        assert b"web_search_not_allowed" not in raw

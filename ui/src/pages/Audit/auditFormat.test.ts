@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionOf, changesOf, valueText } from "./auditFormat";
+import { actionOf, changesOf, fieldLabel, valueText } from "./auditFormat";
 
 describe("the audit trail in words", () => {
   it("lists a creation's settings that have a value, after-side only", () => {
@@ -26,6 +26,8 @@ describe("the audit trail in words", () => {
     expect(valueText("requests_per_minute", null)).toBe("no limit");
     expect(valueText("expires_at", null)).toBe("never");
     expect(valueText("allowed_models", null)).toBe("all local models");
+    expect(valueText("allow_web_search", false)).toBe("not allowed");
+    expect(fieldLabel("allow_web_search")).toBe("Web search");
     expect(valueText("old_secret_valid_until", null)).toBe("stops at once");
     expect(valueText("ollama_urls", null)).toBe("from configuration");
     expect(valueText("something_new", null)).toBe("none");

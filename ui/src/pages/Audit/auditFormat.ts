@@ -34,6 +34,7 @@ const FIELDS: Record<string, string> = {
   expires_at: "Expires",
   priority: "Priority",
   allowed_models: "Models",
+  allow_web_search: "Web search",
   old_secret_valid_until: "Old secret",
   ollama_urls: "Ollama URLs",
   default_model: "Default model",
@@ -66,6 +67,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{
 export function valueText(field: string, value: unknown): string {
   if (value === null || value === undefined) return NULLS[field] ?? "none";
   if (field === "is_active" && typeof value === "boolean") return value ? "active" : "inactive";
+  if (field === "allow_web_search" && typeof value === "boolean") return value ? "allowed" : "not allowed";
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (field === "threshold" && typeof value === "number") return `${Math.round(value * 100)}%`;
   if (typeof value === "number") return formatNumber(value);
@@ -105,6 +107,7 @@ const ORDER = [
   ...PACING.map((l) => l.field),
   "priority",
   "allowed_models",
+  "allow_web_search",
   "old_secret_valid_until",
   "ollama_urls",
   "default_model",
