@@ -1,17 +1,13 @@
-//! `logging`: settle a request once, however it ended, and record it.
-//!
-//! - The upstream never answered (connect failure, timeout before the header): the admission
-//!   is refunded, the request consumes nothing.
-//! - Ollama answered with an error and generated nothing: refunded as well.
-//! - Otherwise the tokens are committed: the whole answer, or what was streamed before the
-//!   client hung up, or where its token quota ended it; never more than the limits allow.
+//! `logging`: settle a request once, however it ended, and record it. What it costs is
+//! [`RequestCtx::outcome`], the rule that `Drop` (at shutdown) applies too: refunded when the
+//! upstream never answered or answered an error without generating anything; otherwise the
+//! answer as metered is committed, never more than the limits allow.
 
 use pingora::proxy::Session;
 use pingora::Error;
 use quota_engine::usage_log::UsageRecord;
 
-use super::context::RequestCtx;
-use crate::dialect::Meter;
+use super::context::{Outcome, RequestCtx};
 use crate::state::{AppState, RuntimeSettings};
 
 /// More than any model produces or reads in one request; counts above it are clamped.
@@ -36,6 +32,7 @@ pub async fn settle(
         .unwrap_or(0);
     // The meter's last word (before the context is borrowed for labels).
     let usage = ctx.final_usage();
+    let outcome = ctx.outcome(state.config.token_counting);
     let model = ctx.model.as_deref().unwrap_or("");
     let model_label = model_label(ctx.model.as_deref(), ctx.runtime.as_deref());
     let key_label = ctx.key_label().to_owned();
@@ -67,7 +64,6 @@ pub async fn settle(
     }
 
     if let Some(admission) = ctx.admission.take() {
-        let chunks = ctx.meter.as_ref().map_or(0, Meter::output_chunks);
         let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
         if let (Some(reported), Some(model), true) = (
             usage.upstream_prompt.filter(|_| usage.complete),
@@ -77,40 +73,34 @@ pub async fn settle(
             let estimate = ctx.prompt_tokens.saturating_sub(ctx.prompt_overhead);
             state.prompt_overhead.learn(model, estimate, reported);
         }
-        let (prompt, completion) =
-            usage.charge(state.config.token_counting, ctx.prompt_tokens, chunks);
-        // A bogus count from upstream must not overflow the counters (and stop every flush).
-        let (prompt, completion) = (
-            prompt.min(MAX_TOKENS_PER_REQUEST),
-            completion.min(MAX_TOKENS_PER_REQUEST),
-        );
-        let answered_ok = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
-        let consumed = ctx.upstream_status.is_some() && (answered_ok || completion > 0);
+        let consumed = outcome != Outcome::Refund;
         // In memory: the ledger writes it to the database with its next flush. The charge
         // never passes a limit (an answer that outran its reservation is charged only as far
         // as the quota has room), so prompt and completion are what was charged.
-        let (prompt, completion) = if consumed {
-            let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-            let limits = ctx.key.as_deref().map(|k| k.limits).unwrap_or_default();
-            let charged = match ctx.periods.as_ref() {
-                Some(periods) => {
-                    state
-                        .ledger
-                        .commit(&admission, &limits, periods, total)
-                        .await
+        let (prompt, completion) = match outcome {
+            Outcome::Commit { prompt, .. } => {
+                let limits = ctx.key.as_deref().map(|k| k.limits).unwrap_or_default();
+                let charged = match ctx.periods.as_ref() {
+                    Some(periods) => {
+                        state
+                            .ledger
+                            .commit(&admission, &limits, periods, outcome.total())
+                            .await
+                    }
+                    None => 0,
+                };
+                if let Some(ticket) = &pace {
+                    state.pacer.finish(ticket, charged);
                 }
-                None => 0,
-            };
-            if let Some(ticket) = &pace {
-                state.pacer.finish(ticket, charged);
+                super::context::split_charge(prompt, charged)
             }
-            super::context::split_charge(prompt, charged)
-        } else {
-            state.ledger.refund(&admission);
-            if let Some(ticket) = &pace {
-                state.pacer.refund(ticket);
+            Outcome::Refund => {
+                state.ledger.refund(&admission);
+                if let Some(ticket) = &pace {
+                    state.pacer.refund(ticket);
+                }
+                (0, 0)
             }
-            (prompt, completion)
         };
         if consumed {
             metrics

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use quota_engine::gate::Headroom;
 use quota_engine::pacing::ParallelPermit;
 use quota_engine::usage_log::{UsageRecord, UsageSink};
-use quota_engine::{Admission, ApiKey, Ledger, PaceTicket, PeriodKeys};
+use quota_engine::{Admission, ApiKey, Ledger, PaceTicket, Pacer, PeriodKeys};
 
 use super::errors::{Dialect, ProxyError};
 use super::route::Route;
@@ -154,6 +154,51 @@ impl RequestCtx {
             (None, None) => Usage::default(),
         }
     }
+
+    /// What the request's end costs it, the one rule of `logging` and of `Drop` alike:
+    /// - the upstream never answered (connect failure, timeout before the header): refund;
+    /// - Ollama answered with an error and generated nothing: refund;
+    /// - otherwise commit the charge of the answer as metered ([`Usage::charge`]): the whole
+    ///   answer, or what was streamed before the client hung up, the host broke off, its
+    ///   quota ended it or the process stopped. Never more than the limits allow: the ledger's
+    ///   commit caps it.
+    pub fn outcome(&mut self, counting: TokenCounting) -> Outcome {
+        let usage = self.final_usage();
+        let chunks = self.meter.as_ref().map_or(0, Meter::output_chunks);
+        let (prompt, completion) = usage.charge(counting, self.prompt_tokens, chunks);
+        // A bogus count from upstream must not overflow the counters (and stop every flush).
+        let max = super::accounting::MAX_TOKENS_PER_REQUEST;
+        let (prompt, completion) = (prompt.min(max), completion.min(max));
+        let answered_ok = self
+            .upstream_status
+            .is_some_and(|s| (200..300).contains(&s));
+        if self.upstream_status.is_some() && (answered_ok || completion > 0) {
+            Outcome::Commit { prompt, completion }
+        } else {
+            Outcome::Refund
+        }
+    }
+}
+
+/// How a request settles ([`RequestCtx::outcome`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Give back what admission took: the request consumed nothing.
+    Refund,
+    /// Charge these tokens (the ledger may cap them at the limits).
+    Commit { prompt: u64, completion: u64 },
+}
+
+impl Outcome {
+    /// The tokens to commit in all.
+    pub fn total(&self) -> i64 {
+        match self {
+            Outcome::Refund => 0,
+            Outcome::Commit { prompt, completion } => {
+                i64::try_from(prompt.saturating_add(*completion)).unwrap_or(i64::MAX)
+            }
+        }
+    }
 }
 
 /// (prompt, completion) of a request charged `charged` tokens in all: the prompt first, the
@@ -167,32 +212,44 @@ pub fn split_charge(prompt: u64, charged: i64) -> (u64, u64) {
 /// What a request needs to settle itself when its task is dropped before `logging`.
 pub struct DropSettlement {
     pub ledger: Ledger,
+    pub pacer: Pacer,
     pub usage: UsageSink,
     pub counting: TokenCounting,
 }
 
 impl Drop for RequestCtx {
     /// At shutdown, after the grace period, Pingora drops the tasks of requests still
-    /// streaming: their `logging` never runs. Whatever was streamed to the client so far is
-    /// committed here (in memory; the ledger's last flush writes it), so no admitted usage is
-    /// lost.
+    /// streaming: their `logging` never runs. They settle here by the same rule
+    /// ([`RequestCtx::outcome`]): whatever was streamed to the client so far is committed (in
+    /// memory; the ledger's last flush writes it), so no admitted usage is lost, and a failed
+    /// answer that generated nothing is refunded.
     fn drop(&mut self) {
         let (Some(admission), Some(settle)) = (self.admission.take(), self.settle_on_drop.take())
         else {
             return;
         };
-        let usage = self.final_usage();
-        if self.upstream_status.is_none() {
-            settle.ledger.refund(&admission);
-            return;
-        }
-        let chunks = self.meter.as_ref().map_or(0, Meter::output_chunks);
-        let (prompt, completion) = usage.charge(settle.counting, self.prompt_tokens, chunks);
-        let max = super::accounting::MAX_TOKENS_PER_REQUEST;
-        let (prompt, completion) = (prompt.min(max), completion.min(max));
-        let total = i64::try_from(prompt.saturating_add(completion)).unwrap_or(i64::MAX);
-        let charged = settle.ledger.commit_now(&admission, total);
-        let (prompt, completion) = split_charge(prompt, charged);
+        let pace = self.pace.take();
+        let (prompt, completion) = match self.outcome(settle.counting) {
+            Outcome::Refund => {
+                settle.ledger.refund(&admission);
+                if let Some(ticket) = &pace {
+                    settle.pacer.refund(ticket);
+                }
+                return;
+            }
+            outcome @ Outcome::Commit { prompt, .. } => {
+                let charged = settle.ledger.commit_now(&admission, outcome.total());
+                if let Some(ticket) = &pace {
+                    settle.pacer.finish(ticket, charged);
+                }
+                tracing::info!(
+                    key_id = admission.key_id,
+                    tokens = charged,
+                    "request cut off by shutdown: its streamed usage is committed"
+                );
+                split_charge(prompt, charged)
+            }
+        };
         settle.usage.record(UsageRecord {
             key_id: admission.key_id,
             day: admission.day.clone(),
@@ -200,16 +257,61 @@ impl Drop for RequestCtx {
             prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
             completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
         });
-        tracing::info!(
-            key_id = admission.key_id,
-            tokens = charged,
-            "request cut off by shutdown: its streamed usage is committed"
-        );
     }
 }
 
 impl Default for RequestCtx {
     fn default() -> Self {
         RequestCtx::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::Framing;
+
+    fn ctx(status: Option<u16>, streamed: &str) -> RequestCtx {
+        let mut ctx = RequestCtx::new();
+        ctx.prompt_tokens = 7;
+        ctx.upstream_status = status;
+        let mut meter = Meter::new(Api::Generate, Framing::Ndjson, false);
+        meter.feed(streamed.as_bytes());
+        ctx.meter = Some(meter);
+        ctx
+    }
+
+    /// The one settlement rule (`logging` and `Drop` both apply it): no answer or a failed one
+    /// that generated nothing is refunded; anything else is charged as metered.
+    #[test]
+    fn outcome_rules() {
+        let line = "{\"response\":\"Hello\",\"done\":false}\n";
+        for counting in [TokenCounting::Tiktoken, TokenCounting::Upstream] {
+            assert_eq!(ctx(None, "").outcome(counting), Outcome::Refund);
+            assert_eq!(ctx(Some(500), "").outcome(counting), Outcome::Refund);
+            assert_eq!(
+                ctx(Some(200), "").outcome(counting),
+                Outcome::Commit {
+                    prompt: 7,
+                    completion: 0
+                }
+            );
+            assert_eq!(
+                ctx(Some(500), line).outcome(counting),
+                Outcome::Commit {
+                    prompt: 7,
+                    completion: 1
+                },
+                "a failed answer that generated something is charged it"
+            );
+        }
+        assert_eq!(
+            Outcome::Commit {
+                prompt: 7,
+                completion: 1
+            }
+            .total(),
+            8
+        );
     }
 }

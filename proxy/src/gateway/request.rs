@@ -270,6 +270,7 @@ async fn counted(
             ctx.periods = Some(periods);
             ctx.settle_on_drop = Some(super::context::DropSettlement {
                 ledger: state.ledger.clone(),
+                pacer: state.pacer.clone(),
                 usage: state.usage.clone(),
                 counting: state.config.token_counting,
             });
