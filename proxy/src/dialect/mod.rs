@@ -87,19 +87,6 @@ impl Api {
         Api::Transcriptions,
     ];
 
-    /// Whether the route is one of the `/v1` (OpenAI or Anthropic compatible) routes.
-    pub fn is_openai_dialect(self) -> bool {
-        matches!(
-            self,
-            Api::OpenAiChat
-                | Api::OpenAiCompletions
-                | Api::OpenAiEmbeddings
-                | Api::Responses
-                | Api::Messages
-                | Api::Transcriptions
-        )
-    }
-
     /// Whether the route generates an answer (every counted route but the embeddings): under
     /// a token limit its admission reserves room for output, even where no field can cap it.
     pub fn generates(self) -> bool {
@@ -143,23 +130,10 @@ pub enum TokenCounting {
 mod tests {
     use super::*;
 
-    /// Every `/v1` route is in the OpenAI dialect and only the native generate/chat routes
-    /// stream by default.
+    /// Only the native generate/chat routes stream by default.
     #[test]
     fn api_classification() {
         let all = Api::ALL;
-        let openai: Vec<Api> = all.into_iter().filter(|a| a.is_openai_dialect()).collect();
-        assert_eq!(
-            openai,
-            [
-                Api::OpenAiChat,
-                Api::OpenAiCompletions,
-                Api::OpenAiEmbeddings,
-                Api::Responses,
-                Api::Messages,
-                Api::Transcriptions
-            ]
-        );
         let streaming: Vec<Api> = all.into_iter().filter(|a| a.streams_by_default()).collect();
         assert_eq!(streaming, [Api::Generate, Api::Chat]);
     }

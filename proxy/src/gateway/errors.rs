@@ -7,25 +7,13 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
-/// Which API's clients will read the answer.
+/// Which API's clients will read the answer (each route's is in `route::ROUTES`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     Ollama,
     OpenAi,
     /// `/v1/messages`: the Anthropic SDK reads `error.type` and `error.message`.
     Anthropic,
-}
-
-impl Dialect {
-    pub fn of_path(path: &str) -> Dialect {
-        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
-            Dialect::Anthropic
-        } else if path.starts_with("/v1/") || path == "/v1" {
-            Dialect::OpenAi
-        } else {
-            Dialect::Ollama
-        }
-    }
 }
 
 /// The Anthropic error type of a status, as Ollama's own Anthropic layer maps it
@@ -278,9 +266,6 @@ mod tests {
                 ("x-should-retry", "false".to_string())
             ]
         );
-        assert_eq!(Dialect::of_path("/v1/models"), Dialect::OpenAi);
-        assert_eq!(Dialect::of_path("/api/chat"), Dialect::Ollama);
-        assert_eq!(Dialect::of_path("/v1/messages"), Dialect::Anthropic);
         let anthropic: serde_json::Value =
             serde_json::from_slice(&e.body(Dialect::Anthropic)).unwrap();
         assert_eq!(

@@ -12,7 +12,7 @@ use quota_engine::keys::is_cloud_model;
 use quota_engine::{ApiKey, Ask, GateDecision};
 
 use super::context::RequestCtx;
-use super::errors::{respond_error, respond_json, Dialect, ProxyError};
+use super::errors::{respond_error, respond_json, ProxyError};
 use super::route::{classify, model_in_path, FreeRoute, Route};
 use crate::dialect::{inspect_form, inspect_request, set_output_limit, Api, RequestInfo, Rules};
 use crate::state::AppState;
@@ -70,10 +70,11 @@ pub async fn filter(
     }
     let req = session.req_header();
     let path = req.uri.path().to_owned();
-    let route = classify(req.method.as_str(), &path);
+    let classified = classify(req.method.as_str(), &path);
+    let route = classified.route;
     ctx.route = route;
-    ctx.template = route.template(&path);
-    ctx.dialect = Dialect::of_path(&path);
+    ctx.template = classified.template;
+    ctx.dialect = classified.dialect;
 
     match route {
         Route::Health => {
