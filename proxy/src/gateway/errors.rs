@@ -16,6 +16,24 @@ pub enum Dialect {
     Anthropic,
 }
 
+/// The one mapping of the quota engine's errors to the gateway's answers: an unknown key is a
+/// 401; everything else means the database cannot be read or written now, a 503 that says to
+/// retry shortly (admission fails closed: nothing passes unaccounted).
+impl From<quota_engine::EngineError> for ProxyError {
+    fn from(e: quota_engine::EngineError) -> ProxyError {
+        use quota_engine::EngineError;
+        match e {
+            EngineError::KeyNotFound(_) => ProxyError::unauthorized("invalid API key".into()),
+            EngineError::UsageNotLanding(_) => {
+                ProxyError::database_unavailable(format!("the quota database is unavailable: {e}"))
+            }
+            _ => ProxyError::database_unavailable(
+                "the quota database is unavailable; try again shortly".into(),
+            ),
+        }
+    }
+}
+
 /// The Anthropic error type of a status, as Ollama's own Anthropic layer maps it
 /// (`anthropic/anthropic.go`, `NewError`).
 fn anthropic_type(status: u16) -> &'static str {
@@ -272,5 +290,23 @@ mod tests {
             anthropic,
             serde_json::json!({"type": "error", "error": {"type": "rate_limit_error", "message": "daily token quota exceeded"}})
         );
+    }
+
+    /// One mapping of the engine's errors: an unknown key is a 401, a database that cannot be
+    /// used a 503 with Retry-After wherever it happens (the gate, a grant, a key lookup, a
+    /// quota read).
+    #[test]
+    fn engine_errors() {
+        use quota_engine::EngineError;
+        assert_eq!(ProxyError::from(EngineError::KeyNotFound(3)).status, 401);
+        for e in [
+            EngineError::UsageNotLanding("disk full".into()),
+            EngineError::Corrupt("x".into()),
+            EngineError::StalePeriods,
+        ] {
+            let p = ProxyError::from(e);
+            assert_eq!((p.status, p.code), (503, "database_unavailable"));
+            assert!(p.headers.iter().any(|(h, _)| *h == "retry-after"));
+        }
     }
 }

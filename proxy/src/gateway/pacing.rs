@@ -84,9 +84,7 @@ pub async fn before_gate(
         Ok(Err(refusal)) => Err(refuse(state, key, &refusal)),
         Err(e) => {
             tracing::warn!(error = %e, key_id = key.id, "per-minute grant failed");
-            Err(Stop::Refuse(ProxyError::database_unavailable(
-                "the quota database is unavailable; try again shortly".into(),
-            )))
+            Err(Stop::Refuse(e.into()))
         }
     }
 }

@@ -16,9 +16,7 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
         Ok(counters) => counters.unwrap_or_default(),
         Err(e) => {
             tracing::error!(error = %e, key_id = key.id, "quota read failed");
-            return Err(ProxyError::internal(
-                "the quota database is unavailable; try again shortly".into(),
-            ));
+            return Err(e.into());
         }
     };
     let held = state.ledger.in_flight(key.id);

@@ -289,29 +289,15 @@ async fn counted(
             let e = ProxyError::quota_exceeded(refusal.to_string(), refusal.retry_after_secs(now));
             refuse(session, ctx, e).await
         }
-        Err(quota_engine::EngineError::KeyNotFound(_)) => {
-            refuse(
-                session,
-                ctx,
-                ProxyError::unauthorized("invalid API key".into()),
-            )
-            .await
-        }
-        Err(e @ quota_engine::EngineError::UsageNotLanding(_)) => {
-            tracing::debug!(error = %e, key_id = key.id, "refused: usage cannot be written");
-            let message = format!("the quota database is unavailable: {e}");
-            refuse(session, ctx, ProxyError::database_unavailable(message)).await
-        }
         Err(e) => {
-            tracing::error!(error = %e, key_id = key.id, "quota gate failed");
-            refuse(
-                session,
-                ctx,
-                ProxyError::database_unavailable(
-                    "the quota database is unavailable; try again shortly".into(),
-                ),
-            )
-            .await
+            match &e {
+                quota_engine::EngineError::KeyNotFound(_) => {}
+                quota_engine::EngineError::UsageNotLanding(_) => {
+                    tracing::debug!(error = %e, key_id = key.id, "refused: usage cannot be written");
+                }
+                _ => tracing::error!(error = %e, key_id = key.id, "quota gate failed"),
+            }
+            refuse(session, ctx, e.into()).await
         }
     }
 }
@@ -410,9 +396,7 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
         Ok(None) => return Err(ProxyError::unauthorized("invalid API key".into())),
         Err(e) => {
             tracing::error!(error = %e, "key lookup failed");
-            return Err(ProxyError::database_unavailable(
-                "the key database is unavailable; try again shortly".into(),
-            ));
+            return Err(e.into());
         }
     };
     let now = Utc::now();
