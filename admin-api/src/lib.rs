@@ -171,33 +171,27 @@ async fn only_allowed_origins(mut response: Response) -> Response {
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
-/// CORS for `origins` (`ALLOWED_ORIGINS`): only a listed origin gets CORS headers; preflights
-/// are answered for the methods the admin API uses and the `Authorization` and `Content-Type`
-/// headers; `Retry-After` is readable by scripts. Origins are compared exactly (scheme, host,
-/// port), a trailing `/` is ignored, and `*` allows every origin. Unparseable entries are
-/// skipped with a warning.
+/// Whether `origin` (a request's `Origin`) is one of `allowed` (`ALLOWED_ORIGINS`): the one
+/// rule of both listeners. Origins are compared as browsers send them, scheme, host and port,
+/// without regard to ASCII case; a trailing `/` in the list is ignored, and `*` allows every
+/// origin.
+pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| {
+        let a = a.trim().trim_end_matches('/');
+        a == "*" || (!a.is_empty() && a.eq_ignore_ascii_case(origin))
+    })
+}
+
+/// CORS for `origins` (`ALLOWED_ORIGINS`, see [`origin_allowed`]): only a listed origin gets
+/// CORS headers; preflights are answered for the methods the admin API uses and the
+/// `Authorization` and `Content-Type` headers; `Retry-After` is readable by scripts.
 pub fn cors_layer(origins: &[String]) -> CorsLayer {
-    let mut any = false;
-    let mut listed = Vec::new();
-    for origin in origins {
-        let origin = origin.trim().trim_end_matches('/');
-        if origin.is_empty() {
-            continue;
-        }
-        if origin == "*" {
-            any = true;
-            continue;
-        }
-        match HeaderValue::from_str(origin) {
-            Ok(value) => listed.push(value),
-            Err(_) => tracing::warn!(origin, "allowed_origins: not a valid origin; ignored"),
-        }
-    }
-    let allow = if any {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(listed)
-    };
+    let origins = origins.to_vec();
+    let allow = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+        origin
+            .to_str()
+            .is_ok_and(|origin| origin_allowed(origin, &origins))
+    });
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([

@@ -163,6 +163,13 @@ async fn cors_allowed_and_refused_origin() {
     );
     let foreign = h.send(from("http://evil.example", PASSWORD)).await;
     assert_eq!(foreign.header(header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    // The proxy listener's rule: origins compare without regard to ASCII case.
+    let upper = ORIGIN.to_ascii_uppercase();
+    let shouted = h.send(from(&upper, PASSWORD)).await;
+    assert_eq!(
+        shouted.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some(upper.as_str())
+    );
 }
 
 /// A preflight from an allowed origin is answered without a password, naming the methods and

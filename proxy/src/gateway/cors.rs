@@ -5,13 +5,11 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::Result;
 
-/// The request's `Origin` when it is allowed.
+/// The request's `Origin` when it is allowed (the admin listener's rule,
+/// [`admin_api::origin_allowed`]).
 pub fn allowed_origin(req: &RequestHeader, allowed: &[String]) -> Option<String> {
     let origin = req.headers.get("origin")?.to_str().ok()?;
-    allowed
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-        .then(|| origin.to_owned())
+    admin_api::origin_allowed(origin, allowed).then(|| origin.to_owned())
 }
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
