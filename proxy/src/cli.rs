@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
-use quota_engine::audit::{self, Action, Change, CLIENT_CLI};
+use quota_engine::audit::{Action, Audited, Change, CLIENT_CLI};
 use quota_engine::{gate, keys, DatabaseConnection, Limits, NewKey, Pacing};
 
 use crate::config::{self, Config, Sources};
@@ -296,11 +296,12 @@ async fn keys_command(
                 }),
                 allow_web_search: args.allow_web_search,
             };
-            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
-            let (key, plaintext) = keys::create(&txn, &new, now).await.map_err(runtime)?;
+            let audited = Audited::begin(db, now).await.map_err(runtime)?;
+            let (key, plaintext) = keys::create(audited.txn(), &new, now)
+                .await
+                .map_err(runtime)?;
             let change = Change::created(CLIENT_CLI, &key, config.periods.tz());
-            audit::record(&txn, change, now).await.map_err(runtime)?;
-            quota_engine::db::commit(txn).await.map_err(runtime)?;
+            audited.commit(change).await.map_err(runtime)?;
             eprintln!(
                 "created key {} ({}), id {}; store it now, it is not shown again:",
                 key.name, key.key_prefix, key.id
@@ -339,14 +340,15 @@ async fn keys_command(
             } else {
                 Action::KeyDeactivated
             };
-            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
-            let before = keys::get_for_update(&txn, *id).await.map_err(runtime)?;
-            let key = keys::set_active(&txn, *id, active, now)
+            let audited = Audited::begin(db, now).await.map_err(runtime)?;
+            let before = keys::get_for_update(audited.txn(), *id)
+                .await
+                .map_err(runtime)?;
+            let key = keys::set_active(audited.txn(), *id, active, now)
                 .await
                 .map_err(runtime)?;
             let change = Change::of_key(CLIENT_CLI, action, &before, &key, config.periods.tz());
-            audit::record(&txn, change, now).await.map_err(runtime)?;
-            quota_engine::db::commit(txn).await.map_err(runtime)?;
+            audited.commit(change).await.map_err(runtime)?;
             out!(
                 "key {} ({}) is now {}",
                 key.id,
@@ -357,16 +359,17 @@ async fn keys_command(
         }
         KeysCommand::Rotate { id, grace } => {
             let grace = grace.unwrap_or(0);
-            let txn = quota_engine::db::begin(db).await.map_err(runtime)?;
-            let rotated = keys::rotate(&txn, *id, grace, now).await.map_err(runtime)?;
+            let audited = Audited::begin(db, now).await.map_err(runtime)?;
+            let rotated = keys::rotate(audited.txn(), *id, grace, now)
+                .await
+                .map_err(runtime)?;
             let key = &rotated.key;
             let tz = config.periods.tz();
             let valid_until = key
                 .old_secret_valid_until
                 .map(|t| t.with_timezone(&tz).to_rfc3339());
             let change = Change::rotated(CLIENT_CLI, &rotated, tz);
-            audit::record(&txn, change, now).await.map_err(runtime)?;
-            quota_engine::db::commit(txn).await.map_err(runtime)?;
+            audited.commit(change).await.map_err(runtime)?;
             let old = match &valid_until {
                 Some(t) => format!("the old secret ({}) works until {t}", rotated.old_prefix),
                 None => format!("the old secret ({}) no longer works", rotated.old_prefix),

@@ -124,7 +124,41 @@ impl<'a> Change<'a> {
     }
 }
 
-/// Records `change` at `now`.
+/// A change and its audit entry in one transaction: both land, or neither. Every audited
+/// change of the admin API and the CLI goes through it: [`Audited::begin`], the change made in
+/// [`Audited::txn`], then [`Audited::commit`] with what changed.
+pub struct Audited {
+    txn: sea_orm::DatabaseTransaction,
+    now: DateTime<Utc>,
+}
+
+impl Audited {
+    /// Starts a change made at `now`.
+    pub async fn begin(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) -> Result<Audited> {
+        Ok(Audited {
+            txn: crate::db::begin(db).await?,
+            now,
+        })
+    }
+
+    /// The transaction to make the change in.
+    pub fn txn(&self) -> &sea_orm::DatabaseTransaction {
+        &self.txn
+    }
+
+    /// When the change is made.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Records `change` in the audit trail and commits it with the change.
+    pub async fn commit(self, change: Change<'_>) -> Result<()> {
+        record(&self.txn, change, self.now).await?;
+        crate::db::commit(self.txn).await
+    }
+}
+
+/// Records `change` at `now` (alone: a delivered alert; changes go through [`Audited`]).
 pub async fn record(
     db: &impl ConnectionTrait,
     change: Change<'_>,

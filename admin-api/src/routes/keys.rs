@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
-use quota_engine::audit::{self, Action, Change};
+use quota_engine::audit::{self, Action, Audited, Change};
 use quota_engine::gate::{self, Counters};
 use quota_engine::keys::{self, LimitsPatch};
 use quota_engine::pacing::PacingPatch;
@@ -218,15 +218,11 @@ pub async fn create(
         allow_web_search: body.allow_web_search,
     };
     let now = Utc::now();
-    let txn = quota_engine::db::begin(&state.db).await?;
-    let (key, plaintext) = keys::create(&txn, &new, now).await?;
-    audit::record(
-        &txn,
-        Change::created(&client, &key, state.periods.tz()),
-        now,
-    )
-    .await?;
-    quota_engine::db::commit(txn).await?;
+    let audited = Audited::begin(&state.db, now).await?;
+    let (key, plaintext) = keys::create(audited.txn(), &new, now).await?;
+    audited
+        .commit(Change::created(&client, &key, state.periods.tz()))
+        .await?;
     state.hooks.key_changed(key.id);
     tracing::info!(key_id = key.id, key_prefix = %key.key_prefix, "admin: key created");
     let view = KeyView::new(
@@ -264,21 +260,24 @@ pub async fn show(
 
 /// A change of one key in progress: its transaction and the key as it was.
 struct KeyChange {
-    txn: quota_engine::DatabaseTransaction,
+    audited: Audited,
     before: ApiKey,
-    now: chrono::DateTime<Utc>,
 }
 
 impl KeyChange {
     /// Starts a change of key `id` (404 when there is none).
     async fn begin(state: &AdminState, id: i64) -> ApiResult<KeyChange> {
-        let txn = quota_engine::db::begin(&state.db).await?;
-        let before = keys::get_for_update(&txn, id).await?;
-        Ok(KeyChange {
-            txn,
-            before,
-            now: Utc::now(),
-        })
+        let audited = Audited::begin(&state.db, Utc::now()).await?;
+        let before = keys::get_for_update(audited.txn(), id).await?;
+        Ok(KeyChange { audited, before })
+    }
+
+    fn txn(&self) -> &quota_engine::DatabaseTransaction {
+        self.audited.txn()
+    }
+
+    fn now(&self) -> chrono::DateTime<Utc> {
+        self.audited.now()
     }
 
     /// Records the fields that changed as `action` in the audit trail, commits both, and tells
@@ -291,8 +290,7 @@ impl KeyChange {
         after: &ApiKey,
     ) -> ApiResult<()> {
         let change = Change::of_key(client, action, &self.before, after, state.periods.tz());
-        audit::record(&self.txn, change, self.now).await?;
-        quota_engine::db::commit(self.txn).await?;
+        self.audited.commit(change).await?;
         state.hooks.key_changed(after.id);
         Ok(())
     }
@@ -310,7 +308,7 @@ async fn set_active(
         Action::KeyDeactivated
     };
     let change = KeyChange::begin(state, id).await?;
-    let key = keys::set_active(&change.txn, id, active, change.now).await?;
+    let key = keys::set_active(change.txn(), id, active, change.now()).await?;
     change.finish(state, client, action, &key).await?;
     tracing::info!(key_id = id, active, "admin: key activation changed");
     Ok(Json(view_of(state, &key).await?))
@@ -382,7 +380,7 @@ pub async fn set_quota(
         },
     };
     let change = KeyChange::begin(&state, id).await?;
-    let key = keys::update_limits(&change.txn, id, &update, change.now).await?;
+    let key = keys::update_limits(change.txn(), id, &update, change.now()).await?;
     change
         .finish(&state, &client, Action::KeyLimitsChanged, &key)
         .await?;
@@ -427,7 +425,7 @@ pub async fn edit(
         allow_web_search,
     };
     let change = KeyChange::begin(&state, id).await?;
-    let key = keys::patch(&change.txn, id, &update, change.now).await?;
+    let key = keys::patch(change.txn(), id, &update, change.now()).await?;
     change
         .finish(&state, &client, Action::KeyEdited, &key)
         .await?;
@@ -449,10 +447,9 @@ pub async fn remove(
     Client(client): Client,
     KeyId(id): KeyId,
 ) -> ApiResult<StatusCode> {
-    let now = Utc::now();
-    let txn = quota_engine::db::begin(&state.db).await?;
-    let key = keys::get_for_update(&txn, id).await?;
-    if !keys::delete(&txn, id).await? {
+    let audited = Audited::begin(&state.db, Utc::now()).await?;
+    let key = keys::get_for_update(audited.txn(), id).await?;
+    if !keys::delete(audited.txn(), id).await? {
         return Err(ApiError::key_not_found(id));
     }
     let change = Change {
@@ -462,8 +459,7 @@ pub async fn remove(
         before: Some(audit::key_settings(&key, state.periods.tz())),
         after: None,
     };
-    audit::record(&txn, change, now).await?;
-    quota_engine::db::commit(txn).await?;
+    audited.commit(change).await?;
     state.hooks.key_changed(id);
     tracing::info!(key_id = id, "admin: key deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -500,16 +496,11 @@ pub async fn rotate(
 ) -> ApiResult<Json<RotatedKeyView>> {
     let grace = body.grace_seconds.map_or(0, |g| g.0);
     let grace = u64::try_from(grace).unwrap_or(u64::MAX);
-    let now = Utc::now();
-    let txn = quota_engine::db::begin(&state.db).await?;
-    let rotated = keys::rotate(&txn, id, grace, now).await?;
-    audit::record(
-        &txn,
-        Change::rotated(&client, &rotated, state.periods.tz()),
-        now,
-    )
-    .await?;
-    quota_engine::db::commit(txn).await?;
+    let audited = Audited::begin(&state.db, Utc::now()).await?;
+    let rotated = keys::rotate(audited.txn(), id, grace, audited.now()).await?;
+    audited
+        .commit(Change::rotated(&client, &rotated, state.periods.tz()))
+        .await?;
     state.hooks.key_changed(id);
     let key = &rotated.key;
     tracing::info!(key_id = id, key_prefix = %key.key_prefix, grace_seconds = grace, "admin: key rotated");

@@ -79,34 +79,30 @@ pub async fn update(
 ) -> ApiResult<Json<SettingsView>> {
     let urls = urls_update(body.ollama_url, body.ollama_urls)?;
     let model = model_update(body.default_model)?;
-    let now = Utc::now();
-    let txn = quota_engine::db::begin(&state.db).await?;
-    let before = settings::load(&txn).await?;
+    let change = audit::Audited::begin(&state.db, Utc::now()).await?;
+    let (txn, now) = (change.txn(), change.now());
+    let before = settings::load(txn).await?;
     for (name, change) in [
         (settings::OLLAMA_URLS, urls.map(serde_json::Value::from)),
         (settings::DEFAULT_MODEL, model.map(serde_json::Value::from)),
     ] {
         match change {
             Patch::Absent => {}
-            Patch::Null => settings::set(&txn, name, None, now).await?,
-            Patch::Value(v) => settings::set(&txn, name, Some(v), now).await?,
+            Patch::Null => settings::set(txn, name, None, now).await?,
+            Patch::Value(v) => settings::set(txn, name, Some(v), now).await?,
         }
     }
-    let overrides = settings::load(&txn).await?;
+    let overrides = settings::load(txn).await?;
     let (old, new) = audit::changed_fields(&audited(&before), &audited(&overrides));
-    audit::record(
-        &txn,
-        audit::Change {
+    change
+        .commit(audit::Change {
             client: &client,
             action: audit::Action::SettingsChanged,
             key: None,
             before: Some(old),
             after: Some(new),
-        },
-        now,
-    )
-    .await?;
-    quota_engine::db::commit(txn).await?;
+        })
+        .await?;
     state.hooks.settings_changed(overrides.clone());
     tracing::info!(
         ollama_urls = ?overrides.ollama_urls,
