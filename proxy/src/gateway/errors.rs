@@ -16,6 +16,35 @@ pub enum Dialect {
     Anthropic,
 }
 
+/// Why the request phase ends before anything goes upstream: every refusal of
+/// `request_filter` travels as `Err(Stop)` and is written in one place.
+pub enum Stop {
+    /// Answer with this error, in the route's dialect.
+    Refuse(ProxyError),
+    /// The client is gone: nothing to answer (the settlement gives back what was taken).
+    Gone,
+    /// The downstream connection failed under Pingora.
+    Fail(Box<pingora::Error>),
+}
+
+impl From<ProxyError> for Stop {
+    fn from(e: ProxyError) -> Stop {
+        Stop::Refuse(e)
+    }
+}
+
+impl From<Box<pingora::Error>> for Stop {
+    fn from(e: Box<pingora::Error>) -> Stop {
+        Stop::Fail(e)
+    }
+}
+
+impl From<quota_engine::EngineError> for Stop {
+    fn from(e: quota_engine::EngineError) -> Stop {
+        Stop::Refuse(e.into())
+    }
+}
+
 /// The one mapping of the quota engine's errors to the gateway's answers: an unknown key is a
 /// 401; everything else means the database cannot be read or written now, a 503 that says to
 /// retry shortly (admission fails closed: nothing passes unaccounted).

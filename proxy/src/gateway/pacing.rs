@@ -11,7 +11,7 @@ use pingora::Result;
 use quota_engine::{ApiKey, PaceRefusal};
 
 use super::context::RequestCtx;
-use super::errors::ProxyError;
+use super::errors::{ProxyError, Stop};
 use super::failover::no_host_error;
 use crate::state::AppState;
 use crate::upstream::{NoHost, QueueError};
@@ -40,14 +40,6 @@ async fn unless_client_leaves<T>(
         out = &mut wait => Waited::Done(out),
         _ = session.as_downstream_mut().read_body_or_idle(true) => Waited::ClientGone,
     }
-}
-
-/// How a pacing step ended when the request cannot go on.
-pub enum Stop {
-    /// Refuse with this answer.
-    Refuse(ProxyError),
-    /// The client is gone: nothing to answer.
-    Gone,
 }
 
 /// The parallel slot and the per-minute window, before the quota gate.

@@ -12,7 +12,7 @@ use quota_engine::keys::is_cloud_model;
 use quota_engine::{ApiKey, Ask, GateDecision};
 
 use super::context::RequestCtx;
-use super::errors::{respond_error, respond_json, ProxyError};
+use super::errors::{ProxyError, Stop};
 use super::route::{classify, model_in_path, FreeRoute, Route};
 use crate::dialect::{inspect_form, inspect_request, set_output_limit, Api, RequestInfo, Rules};
 use crate::state::AppState;
@@ -55,7 +55,8 @@ pub fn key_from_headers(req: &RequestHeader) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Runs the request phase. Every refusal is answered here, in the route's dialect.
+/// Runs the request phase. Its steps return `Err(Stop)` to refuse, and every answer the
+/// gateway writes itself (a refusal or its own reply) is written here, by [`write_own`].
 pub async fn filter(
     state: &AppState,
     session: &mut Session,
@@ -68,6 +69,68 @@ pub async fn filter(
         super::cors::answer_preflight(session, ctx.cors_origin.as_deref()).await?;
         return Ok(Decision::Answered);
     }
+    match route(state, session, ctx).await {
+        Ok(Next::Forward(decision)) => Ok(decision),
+        Ok(Next::Reply(reply)) => {
+            write_own(
+                session,
+                ctx,
+                reply.status,
+                reply.content_type,
+                reply.body,
+                Vec::new(),
+            )
+            .await?;
+            Ok(Decision::Answered)
+        }
+        Err(Stop::Refuse(error)) => {
+            let (status, body) = (error.status, error.body(ctx.dialect));
+            write_own(
+                session,
+                ctx,
+                status,
+                "application/json",
+                body,
+                error.headers,
+            )
+            .await?;
+            Ok(Decision::Answered)
+        }
+        Err(Stop::Gone) => {
+            session.set_keepalive(None);
+            Ok(Decision::Answered)
+        }
+        Err(Stop::Fail(e)) => Err(e),
+    }
+}
+
+/// What the request phase decided when it did not refuse.
+enum Next {
+    /// Forward upstream.
+    Forward(Decision),
+    /// The gateway answers by itself.
+    Reply(Reply),
+}
+
+/// A successful answer of the gateway's own.
+struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(body: Bytes) -> Next {
+        Next::Reply(Reply {
+            status: 200,
+            content_type: "application/json",
+            body,
+        })
+    }
+}
+
+/// Classifies the request, authenticates it and runs its route's checks.
+async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) -> StepResult {
     let req = session.req_header();
     let path = req.uri.path().to_owned();
     let classified = classify(req.method.as_str(), &path);
@@ -77,26 +140,20 @@ pub async fn filter(
     ctx.dialect = classified.dialect;
 
     match route {
-        Route::Health => {
-            let body = Bytes::from_static(br#"{"status":"ok"}"#);
-            return answer_json(session, ctx, Ok(body)).await;
-        }
+        Route::Health => return Ok(Reply::json(Bytes::from_static(br#"{"status":"ok"}"#))),
         Route::Root => {
-            ctx.answered_status = Some(200);
-            let cors = cors_headers(ctx);
-            let body = Bytes::from_static(b"Ollama is running");
-            super::errors::respond(session, 200, "text/plain; charset=utf-8", body, &cors).await?;
-            return Ok(Decision::Answered);
+            return Ok(Next::Reply(Reply {
+                status: 200,
+                content_type: "text/plain; charset=utf-8",
+                body: Bytes::from_static(b"Ollama is running"),
+            }))
         }
-        Route::Refused => return refuse(session, ctx, ProxyError::route_refused(&path)).await,
-        Route::Unknown => return refuse(session, ctx, ProxyError::not_found(&path)).await,
+        Route::Refused => return Err(ProxyError::route_refused(&path).into()),
+        Route::Unknown => return Err(ProxyError::not_found(&path).into()),
         Route::Counted(_) | Route::Free(_) => {}
     }
 
-    let key = match authenticate(state, session.req_header()).await {
-        Ok(key) => key,
-        Err(e) => return refuse(session, ctx, e).await,
-    };
+    let key = authenticate(state, session.req_header()).await?;
     ctx.key = Some(Arc::clone(&key));
     let runtime = state.runtime();
     ctx.runtime = Some(Arc::clone(&runtime));
@@ -104,70 +161,48 @@ pub async fn filter(
     match route {
         Route::Free(FreeRoute::Model) => {
             let model = model_in_path(&path).unwrap_or_default().to_owned();
-            if let Err(e) = check_model(&key, &model) {
-                return refuse(session, ctx, e).await;
-            }
+            check_model(&key, &model)?;
             ctx.model = Some(model);
-            Ok(Decision::Proxy)
+            Ok(Next::Forward(Decision::Proxy))
         }
         Route::Free(FreeRoute::Show) => {
-            let body = match read_body(session, state.config.max_request_body_bytes).await? {
-                Ok(body) => body,
-                Err(e) => return refuse(session, ctx, e).await,
-            };
+            let body = read_body(session, state.config.max_request_body_bytes).await?;
             let model = show_model(&body);
             if let Some(model) = &model {
-                if let Err(e) = check_model(&key, model) {
-                    return refuse(session, ctx, e).await;
-                }
+                check_model(&key, model)?;
             }
             ctx.model = model;
             ctx.body = Some(body);
-            Ok(body_decision(session))
+            Ok(Next::Forward(body_decision(session)))
         }
         Route::Free(listing @ (FreeRoute::Tags | FreeRoute::Models)) => {
             // Merged over the hosts from their cached lists; proxied to one host (and filtered
             // on the way back) until the first health checks have filled those lists.
             if session.req_header().method == http::Method::GET {
                 if let Some(body) = super::listing::from_cache(&runtime.pool, listing, &key) {
-                    return answer_json(session, ctx, Ok(body)).await;
+                    return Ok(Reply::json(body));
                 }
             }
             ctx.listing = Some(BytesMut::new());
-            Ok(Decision::Proxy)
+            Ok(Next::Forward(Decision::Proxy))
         }
-        Route::Free(FreeRoute::Plain) => Ok(Decision::Proxy),
-        Route::Free(FreeRoute::Running) => {
-            let answer = super::listing::running(&runtime.pool, &key).await;
-            answer_json(session, ctx, answer).await
-        }
+        Route::Free(FreeRoute::Plain) => Ok(Next::Forward(Decision::Proxy)),
+        Route::Free(FreeRoute::Running) => Ok(Reply::json(
+            super::listing::running(&runtime.pool, &key).await?,
+        )),
         Route::Free(FreeRoute::Quota) => {
-            let answer = super::quota::own_quota(state, &key).await;
-            answer_json(session, ctx, answer).await
+            Ok(Reply::json(super::quota::own_quota(state, &key).await?))
         }
         Route::Counted(api) => {
             counted(state, session, ctx, &key, api, &runtime.default_model).await
         }
-        Route::Health | Route::Root | Route::Refused | Route::Unknown => Ok(Decision::Answered),
+        Route::Health | Route::Root | Route::Refused | Route::Unknown => {
+            Ok(Next::Forward(Decision::Answered))
+        }
     }
 }
 
-/// Answers 200 with a JSON `body` the gateway made, or refuses with the error.
-async fn answer_json(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    answer: Result<Bytes, ProxyError>,
-) -> Result<Decision> {
-    match answer {
-        Ok(body) => {
-            ctx.answered_status = Some(200);
-            let cors = cors_headers(ctx);
-            respond_json(session, 200, body, &cors).await?;
-            Ok(Decision::Answered)
-        }
-        Err(e) => refuse(session, ctx, e).await,
-    }
-}
+type StepResult = std::result::Result<Next, Stop>;
 
 async fn counted(
     state: &AppState,
@@ -176,12 +211,9 @@ async fn counted(
     key: &Arc<ApiKey>,
     api: Api,
     default_model: &str,
-) -> Result<Decision> {
+) -> StepResult {
     ctx.api = Some(api);
-    let body = match read_body(session, state.config.max_request_body_bytes).await? {
-        Ok(body) => body,
-        Err(e) => return refuse(session, ctx, e).await,
-    };
+    let body = read_body(session, state.config.max_request_body_bytes).await?;
     let rules = Rules {
         default_model,
         // In both counting modes: Ollama's count shows output that the text hides (thinking
@@ -201,19 +233,14 @@ async fn counted(
     } else {
         inspect(api, body.clone(), &rules).await
     };
-    let info = match info {
-        Ok(info) => info,
-        Err(e) => return refuse(session, ctx, e).await,
-    };
-    if let Err(e) = check_model(key, &info.model) {
-        return refuse(session, ctx, e).await;
-    }
+    let info = info?;
+    check_model(key, &info.model)?;
     if let Some(tool) = info
         .web_search_tool
         .as_deref()
         .filter(|_| !key.allow_web_search)
     {
-        return refuse(session, ctx, ProxyError::web_search_not_allowed(tool)).await;
+        return Err(ProxyError::web_search_not_allowed(tool).into());
     }
     ctx.model = Some(info.model.clone());
     // Upstream counting charges Ollama's prompt count, template included: the room for the
@@ -230,9 +257,7 @@ async fn counted(
     let body = info.body.unwrap_or(body);
 
     let prompt_tokens = i64::try_from(ctx.prompt_tokens).unwrap_or(i64::MAX);
-    if let Err(stop) = super::pacing::before_gate(state, session, ctx, key, prompt_tokens).await {
-        return stopped(session, ctx, stop).await;
-    }
+    super::pacing::before_gate(state, session, ctx, key, prompt_tokens).await?;
 
     let mut now = Utc::now();
     let mut periods = state.config.periods.at(now);
@@ -275,10 +300,8 @@ async fn counted(
                 usage: state.usage.clone(),
                 counting: state.config.token_counting,
             });
-            if let Err(stop) = super::pacing::take_host(state, session, ctx, key).await {
-                return stopped(session, ctx, stop).await;
-            }
-            Ok(body_decision(session))
+            super::pacing::take_host(state, session, ctx, key).await?;
+            Ok(Next::Forward(body_decision(session)))
         }
         Ok(GateDecision::Refused(refusal)) => {
             state
@@ -287,7 +310,7 @@ async fn counted(
                 .with_label_values(&[key.key_prefix.as_str(), refusal.kind.label()])
                 .inc();
             let e = ProxyError::quota_exceeded(refusal.to_string(), refusal.retry_after_secs(now));
-            refuse(session, ctx, e).await
+            Err(e.into())
         }
         Err(e) => {
             match &e {
@@ -297,7 +320,7 @@ async fn counted(
                 }
                 _ => tracing::error!(error = %e, key_id = key.id, "quota gate failed"),
             }
-            refuse(session, ctx, e.into()).await
+            Err(e.into())
         }
     }
 }
@@ -426,7 +449,7 @@ async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKe
 
 /// Reads the whole request body, at most `limit` bytes, keeping Pingora's retry buffer so that
 /// bodies up to 64 KiB go through Pingora's own proxy loop.
-async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, ProxyError>> {
+async fn read_body(session: &mut Session, limit: u64) -> std::result::Result<Bytes, Stop> {
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
     let declared = session
         .req_header()
@@ -435,7 +458,7 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Ok(Err(ProxyError::too_large(limit)));
+        return Err(ProxyError::too_large(limit).into());
     }
     let downstream = session.as_downstream_mut();
     if downstream
@@ -460,11 +483,11 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
                 tracing::debug!(error = %e, "the client's request body broke off");
                 // What is left of the body cannot be read: the connection ends with the answer.
                 downstream.set_keepalive(None);
-                return Ok(Err(ProxyError::client_body(&e)));
+                return Err(ProxyError::client_body(&e).into());
             }
         };
         if body.len() + chunk.len() > limit_usize {
-            return Ok(Err(ProxyError::too_large(limit)));
+            return Err(ProxyError::too_large(limit).into());
         }
         body.extend_from_slice(&chunk);
     }
@@ -479,61 +502,54 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Result<Bytes, Pr
         .as_deref()
         .is_none_or(|e| e.is_empty() || e == "identity")
     {
-        return Ok(Ok(body));
+        return Ok(body);
     }
     // A few compressed kilobytes may decode to megabytes: off the proxy's threads.
     let decoded = tokio::task::spawn_blocking(move || {
         super::body_encoding::decode(encoding.as_deref(), body, limit)
     })
     .await;
-    Ok(decoded.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "decoding a request body failed");
-        Err(ProxyError::internal(
-            "the gateway failed to decode this request body; it is logged, please report it".into(),
-        ))
-    }))
+    match decoded {
+        Ok(decoded) => Ok(decoded?),
+        Err(e) => {
+            tracing::error!(error = %e, "decoding a request body failed");
+            Err(ProxyError::internal(
+                "the gateway failed to decode this request body; it is logged, please report it"
+                    .into(),
+            )
+            .into())
+        }
+    }
 }
 
 fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
     super::cors::headers(ctx.cors_origin.as_deref())
 }
 
-/// A pacing step ended the request: refused, or the client is gone (nothing to answer; the
-/// settlement gives back what the request took).
-async fn stopped(
+/// Writes an answer of the gateway's own (a refusal or a reply): the one place that sets
+/// the answered status, adds the CORS headers (and `x-queue-wait-ms` on counted routes), and
+/// closes the connection after a 413, lingering to read what the client still sends.
+async fn write_own(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    stop: super::pacing::Stop,
-) -> Result<Decision> {
-    match stop {
-        super::pacing::Stop::Refuse(error) => refuse(session, ctx, error).await,
-        super::pacing::Stop::Gone => {
-            session.set_keepalive(None);
-            Ok(Decision::Answered)
-        }
-    }
-}
-
-async fn refuse(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    mut error: ProxyError,
-) -> Result<Decision> {
-    ctx.answered_status = Some(error.status);
-    error.headers.extend(cors_headers(ctx));
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+    mut headers: Vec<(&'static str, String)>,
+) -> Result<()> {
+    ctx.answered_status = Some(status);
+    headers.extend(cors_headers(ctx));
     if ctx.api.is_some() {
-        error
-            .headers
-            .push(("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string()));
+        headers.push(("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string()));
     }
-    if error.status == 413 {
+    if status == 413 {
         session.set_keepalive(None);
     }
-    respond_error(session, ctx.dialect, &error).await?;
-    if error.status == 413 {
+    super::errors::respond(session, status, content_type, body, &headers).await?;
+    if status == 413 {
         linger(session).await;
     }
-    Ok(Decision::Answered)
+    Ok(())
 }
 
 /// How long, and how much, of a refused body is read and thrown away after the answer.
