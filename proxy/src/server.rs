@@ -69,10 +69,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 
     let metrics = Metrics::register().context("cannot register metrics")?;
     let (sink, queue) = usage_log::queue(USAGE_QUEUE);
-    let (stop_usage, usage_stopped) = tokio::sync::oneshot::channel::<()>();
-    let usage_writer = db_runtime.spawn(queue.run(db.clone(), async move {
-        let _ = usage_stopped.await;
-    }));
+    let mut writers = Writers::new();
+    writers.spawn(&db_runtime, "usage log", Duration::from_secs(5), |stop| {
+        queue.run(db.clone(), stop)
+    });
 
     let proxy_addr = concrete(&config.proxy).context("proxy listener")?;
     let metrics_addr = concrete(&config.metrics).context("metrics listener")?;
@@ -104,15 +104,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             ..LedgerConfig::default()
         },
     );
-    let (stop_ledger, ledger_stopped) = tokio::sync::oneshot::channel::<()>();
-    let ledger_flusher = db_runtime.spawn(ledger.clone().run_flusher(async move {
-        let _ = ledger_stopped.await;
-    }));
+    let flusher = ledger.clone();
+    writers.spawn(
+        &db_runtime,
+        "usage flush",
+        Duration::from_secs(10),
+        |stop| flusher.run_flusher(stop),
+    );
     let pacer = Pacer::new(db.clone(), config.database_url.is_postgres());
-    let (stop_pacer, pacer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let pacer_flusher = db_runtime.spawn(pacer.clone().run_flusher(async move {
-        let _ = pacer_stopped.await;
-    }));
+    let flusher = pacer.clone();
+    writers.spawn(
+        &db_runtime,
+        "per-minute windows",
+        Duration::from_secs(5),
+        |stop| flusher.run_flusher(stop),
+    );
     let state = Arc::new(AppState::new(
         config, db, ledger, pacer, sink, metrics, overrides,
     ));
@@ -190,25 +196,57 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     server.run(RunArgs::default());
 
     // Every request has finished: the ledger's last flush cannot miss one.
-    let _ = stop_ledger.send(());
-    let _ = stop_usage.send(());
-    let _ = stop_pacer.send(());
-    db_runtime.block_on(async {
-        let _ = tokio::time::timeout(Duration::from_secs(5), pacer_flusher).await;
-        if tokio::time::timeout(Duration::from_secs(10), ledger_flusher)
-            .await
-            .is_err()
-        {
-            tracing::error!("the last usage flush did not finish before exit");
-        }
-        if tokio::time::timeout(Duration::from_secs(5), usage_writer)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the usage log was not fully written before exit");
-        }
-    });
+    writers.stop(&db_runtime);
     Ok(())
+}
+
+/// The database runtime's writers (the ledger's usage flush, the per-minute windows, the usage
+/// log): started with one stop signal, and stopped together once the last request has ended,
+/// each given its time to write what it holds.
+struct Writers {
+    stop: tokio::sync::watch::Sender<bool>,
+    running: Vec<(&'static str, Duration, tokio::task::JoinHandle<()>)>,
+}
+
+impl Writers {
+    fn new() -> Writers {
+        Writers {
+            stop: tokio::sync::watch::channel(false).0,
+            running: Vec::new(),
+        }
+    }
+
+    /// Runs `writer` on `runtime`; the future it is given resolves when the writers are
+    /// stopped, and it then has `grace` to finish.
+    fn spawn<W, F>(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        name: &'static str,
+        grace: Duration,
+        writer: W,
+    ) where
+        W: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stopped = self.stop.subscribe();
+        let stop = Box::pin(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        self.running
+            .push((name, grace, runtime.spawn(writer(stop))));
+    }
+
+    /// Tells every writer to stop and waits for each, at most its grace.
+    fn stop(self, runtime: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(true);
+        runtime.block_on(async {
+            for (name, grace, task) in self.running {
+                if tokio::time::timeout(grace, task).await.is_err() {
+                    tracing::error!(writer = name, "did not finish writing before exit");
+                }
+            }
+        });
+    }
 }
 
 /// `host:port` with port 0 replaced by a free port (Pingora binds its listeners itself and
