@@ -1,6 +1,5 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fake_ollama::{FakeConfig, FakeOllama};
@@ -47,8 +46,6 @@ pub struct Gateway {
     pub client: reqwest::Client,
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
         .ok()
@@ -57,18 +54,9 @@ pub fn postgres_url() -> Option<String> {
 
 pub async fn fresh_postgres_schema() -> String {
     let base = postgres_url().expect("TEST_DATABASE_URL");
-    let schema = format!(
-        "gw_{}_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let admin = sea_orm::Database::connect(base.as_str()).await.unwrap();
-    sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
+    quota_engine::db::fresh_schema_url(&base, "gw")
         .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        .expect("TEST_DATABASE_URL unreachable")
 }
 
 /// `llm-quota serve` with the test's configuration in `dir` (ports 0, quiet logs).

@@ -1,8 +1,5 @@
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use chrono::{DateTime, Utc};
 use quota_engine::{db, DatabaseConnection, DatabaseUrl, Ledger, LedgerConfig, Periods};
-use sea_orm::{ConnectionTrait, Database};
 
 /// A database under test, with what keeps it alive.
 pub struct TestDb {
@@ -18,8 +15,6 @@ impl TestDb {
         db::connect(&self.url).await.unwrap()
     }
 }
-
-static SCHEMA_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh SQLite file, and a fresh PostgreSQL schema when `TEST_DATABASE_URL` is set; both
 /// migrated.
@@ -46,22 +41,10 @@ async fn postgres() -> Option<TestDb> {
     let base = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
-    let schema = format!(
-        "qe_{}_{}_{}",
-        std::process::id(),
-        SCHEMA_SEQ.fetch_add(1, Ordering::Relaxed),
-        Utc::now().timestamp_micros()
-    );
-    let admin = Database::connect(base.as_str())
+    let url = db::fresh_schema_url(&base, "qe")
         .await
         .expect("TEST_DATABASE_URL unreachable");
-    admin
-        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url =
-        DatabaseUrl::parse(&format!("{base}{sep}options=-c%20search_path%3D{schema}")).unwrap();
+    let url = DatabaseUrl::parse(&url).unwrap();
     let conn = db::connect(&url).await.unwrap();
     db::migrate(&conn).await.unwrap();
     Some(TestDb {
