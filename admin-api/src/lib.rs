@@ -186,12 +186,16 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 /// CORS headers; preflights are answered for the methods the admin API uses and the
 /// `Authorization` and `Content-Type` headers; `Retry-After` is readable by scripts.
 pub fn cors_layer(origins: &[String]) -> CorsLayer {
-    let origins = origins.to_vec();
-    let allow = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-        origin
-            .to_str()
-            .is_ok_and(|origin| origin_allowed(origin, &origins))
-    });
+    let allow = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        let origins = origins.to_vec();
+        AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| origin_allowed(origin, &origins))
+        })
+    };
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([

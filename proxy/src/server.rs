@@ -69,10 +69,6 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 
     let metrics = Metrics::register().context("cannot register metrics")?;
     let (sink, queue) = usage_log::queue(USAGE_QUEUE);
-    let mut writers = Writers::new();
-    writers.spawn(&db_runtime, "usage log", Duration::from_secs(5), |stop| {
-        queue.run(db.clone(), stop)
-    });
 
     let proxy_addr = concrete(&config.proxy).context("proxy listener")?;
     let metrics_addr = concrete(&config.metrics).context("metrics listener")?;
@@ -104,14 +100,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             ..LedgerConfig::default()
         },
     );
-    let flusher = ledger.clone();
-    writers.spawn(
-        &db_runtime,
-        "usage flush",
-        Duration::from_secs(10),
-        |stop| flusher.run_flusher(stop),
-    );
     let pacer = Pacer::new(db.clone(), config.database_url.is_postgres());
+    // Stopped in this order, each waited for in turn: the usage log's last write may queue
+    // behind the ledger's last flush (SQLite has one writer), so it is waited for last.
+    let mut writers = Writers::new();
     let flusher = pacer.clone();
     writers.spawn(
         &db_runtime,
@@ -119,6 +111,17 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(5),
         |stop| flusher.run_flusher(stop),
     );
+    let flusher = ledger.clone();
+    writers.spawn(
+        &db_runtime,
+        "usage flush",
+        Duration::from_secs(10),
+        |stop| flusher.run_flusher(stop),
+    );
+    let usage_db = db.clone();
+    writers.spawn(&db_runtime, "usage log", Duration::from_secs(5), |stop| {
+        queue.run(usage_db, stop)
+    });
     let state = Arc::new(AppState::new(
         config, db, ledger, pacer, sink, metrics, overrides,
     ));
@@ -236,7 +239,8 @@ impl Writers {
             .push((name, grace, runtime.spawn(writer(stop))));
     }
 
-    /// Tells every writer to stop and waits for each, at most its grace.
+    /// Tells every writer to stop and waits for each in the order they were started, at most
+    /// its grace from when its turn comes.
     fn stop(self, runtime: &tokio::runtime::Runtime) {
         let _ = self.stop.send(true);
         runtime.block_on(async {

@@ -151,6 +151,13 @@ impl Audited {
         self.now
     }
 
+    /// Takes the time anew, after a row lock was taken, so that changes of one row are
+    /// stamped (and listed in the audit trail) in the order they commit.
+    pub fn restamp(&mut self) -> DateTime<Utc> {
+        self.now = Utc::now();
+        self.now
+    }
+
     /// Records `change` in the audit trail and commits it with the change.
     pub async fn commit(self, change: Change<'_>) -> Result<()> {
         record(&self.txn, change, self.now).await?;

@@ -267,8 +267,9 @@ struct KeyChange {
 impl KeyChange {
     /// Starts a change of key `id` (404 when there is none).
     async fn begin(state: &AdminState, id: i64) -> ApiResult<KeyChange> {
-        let audited = Audited::begin(&state.db, Utc::now()).await?;
+        let mut audited = Audited::begin(&state.db, Utc::now()).await?;
         let before = keys::get_for_update(audited.txn(), id).await?;
+        audited.restamp();
         Ok(KeyChange { audited, before })
     }
 
