@@ -96,6 +96,20 @@ def reported(path: str, raw: bytes) -> tuple[int, int]:
     return prompt, completion
 
 
+def chats_until_refused(gateway, key, at_most: int = 20):
+    """openai-python chats on `key` with `max_completion_tokens: 5000` (what current SDKs send),
+    each answer in turn, until the key's quota refuses one (429); fails if it never does."""
+    oa = openai.OpenAI(base_url=gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
+    for _ in range(at_most):
+        try:
+            yield oa.chat.completions.create(
+                model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_completion_tokens=5000
+            )
+        except openai.RateLimitError:
+            return
+    pytest.fail("the key never ran out of tokens")
+
+
 def test_root_answers_like_ollama(server, gateway):
     """`GET /` and `HEAD /` answer what Ollama answers (its own client checks a server that
     way), without a key."""
@@ -142,22 +156,13 @@ def test_output_cap_lands_where_ollama_reads_it(gateway):
     the quota must land in `max_tokens`, or the answer runs on however small the room is."""
     limit = 60  # unbounded, the tiny model answers with hundreds of tokens
     key = gateway.create_key(daily_tokens=limit)
-    oa = openai.OpenAI(base_url=gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
     served = used = 0
-    for _ in range(20):
-        try:
-            chat = oa.chat.completions.create(
-                model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_completion_tokens=5000
-            )
-        except openai.RateLimitError:
-            break
+    for chat in chats_until_refused(gateway, key):
         served += 1
         # Ollama's own count of what it generated fits in what the key had left.
         assert chat.usage.completion_tokens <= limit - used, (chat.usage, used)
         used = gateway.wait_for_usage(key, requests=served)["tokens"]
         assert used <= limit, used
-    else:
-        pytest.fail("the key never ran out of tokens")
     assert served >= 1
     assert gateway.key_info(key)["usage"]["day"]["tokens"] <= limit
 
@@ -310,22 +315,13 @@ def test_upstream_mode_charges_every_token_up_to_the_limit(upstream_gateway):
     assert status == 200, raw
     limit = 100
     key = upstream_gateway.create_key(daily_tokens=limit)
-    oa = openai.OpenAI(base_url=upstream_gateway.proxy + "/v1", api_key=key.plaintext, max_retries=0)
     served = used = 0
-    for _ in range(20):
-        try:
-            chat = oa.chat.completions.create(
-                model=real_ollama.CHAT_MODEL, messages=MESSAGES, max_completion_tokens=5000
-            )
-        except openai.RateLimitError:
-            break
+    for chat in chats_until_refused(upstream_gateway, key):
         served += 1
         reported_tokens = chat.usage.prompt_tokens + chat.usage.completion_tokens
         day = upstream_gateway.wait_for_usage(key, requests=served)
         assert day["tokens"] == used + reported_tokens, (used, chat.usage, day)
         used = day["tokens"]
-    else:
-        pytest.fail("the key never ran out of tokens")
     assert served >= 1 and used <= limit
 
 
