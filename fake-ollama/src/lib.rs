@@ -90,7 +90,8 @@ pub struct FakeConfig {
     pub drop_after_chunks: Option<usize>,
     /// Tokens the model's chat template adds to every generating request's prompt count
     /// (`prompt_eval_count`, `prompt_tokens`, `input_tokens`), as Ollama counts the rendered
-    /// prompt: 24 for one message with the real-Ollama suite's tiny model. Default 0, so that
+    /// prompt (`server/prompt.go`, `chatPrompt`): 24 for one message with the real-Ollama
+    /// suite's tiny model. Default 0, so that
     /// counts equal the words of the prompt.
     pub template_tokens: u64,
     /// A thinking model on `/v1/completions`: this many tokens are generated before the answer
@@ -104,7 +105,8 @@ pub struct FakeConfig {
     /// v0.33 does when its runner produces invalid UTF-8.
     pub end_without_done: bool,
     /// `/v1/chat/completions` streams repeat `"role":"assistant"` in every chunk, as v0.24
-    /// does (v0.33 sends it in the first chunk only). Default false.
+    /// does (v0.33 sends it in the first chunk only: `middleware/openai.go`, `ChatWriter`,
+    /// pinned by `TestChatWriter_StreamRoleOnlyOnFirstChunk`). Default false.
     pub openai_role_every_chunk: bool,
     /// Answer 403 with an empty body when `Host` is not loopback / localhost / private, like
     /// Ollama listening on loopback (see [`host_allowed`]). Default false.
