@@ -108,6 +108,10 @@ pub struct FakeConfig {
     /// does (v0.33 sends it in the first chunk only: `middleware/openai.go`, `ChatWriter`,
     /// pinned by `TestChatWriter_StreamRoleOnlyOnFirstChunk`). Default false.
     pub openai_role_every_chunk: bool,
+    /// Generating routes answer this status and then never send the body: a host that fails
+    /// and hangs (for what the gateway does with a failed answer it has to abandon). Not
+    /// something Ollama's source does on purpose; a broken host or network does.
+    pub error_then_stall: Option<u16>,
     /// Answer 403 with an empty body when `Host` is not loopback / localhost / private, like
     /// Ollama listening on loopback (see [`host_allowed`]). Default false.
     pub host_check: bool,
@@ -134,6 +138,7 @@ impl Default for FakeConfig {
             error_after_chunks: None,
             end_without_done: false,
             openai_role_every_chunk: false,
+            error_then_stall: None,
             host_check: false,
             version: "0.13.5".to_string(),
             record_body_limit: MAX_RECORDED_BODY,

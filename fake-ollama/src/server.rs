@@ -297,6 +297,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
 
     if route.generates() {
+        if let Some(status) = shared.config.error_then_stall {
+            // A host that fails and then hangs: the status line goes out, the body never ends.
+            let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+            let mut r = Response::new(Body::from_stream(never));
+            *r.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static(JSON_UTF8),
+            );
+            return r;
+        }
         let active = shared.concurrency.enter();
         let response = generate(&shared, route, &body).await;
         return hold_until_sent(response, active);

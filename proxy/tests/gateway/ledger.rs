@@ -186,3 +186,35 @@ async fn sigterm_commits_what_cut_streams_had_sent() {
     .await;
     let _ = reader.await;
 }
+
+/// SIGTERM cuts off a failed answer (the host sent a 500 and then hung): the shutdown settles
+/// it by the same rule as `logging` does, so it generated nothing and is refunded: the request
+/// does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_refunds_a_failed_answer_it_cuts_off() {
+    let upstream = crate::support::fake_with(fake_ollama::FakeConfig {
+        error_then_stall: Some(500),
+        ..Default::default()
+    });
+    let mut gw = Gateway::start(&upstream.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let r = gw
+        .post(
+            "/api/generate",
+            &key,
+            serde_json::json!({"model": "llama3", "prompt": "hi"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let gw = tokio::task::spawn_blocking(move || {
+        gw.terminate();
+        gw
+    })
+    .await
+    .unwrap();
+    drop(r);
+    let c = gw.counters(1).await;
+    assert_eq!((c.day_requests, c.day_tokens), (0, 0), "{c:?}");
+}
