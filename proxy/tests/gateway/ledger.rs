@@ -142,16 +142,7 @@ async fn sigterm_commits_what_cut_streams_had_sent() {
     let key = gw.create_key(&[]);
     let mut streams = Vec::new();
     for _ in 0..3 {
-        let r = gw
-            .post(
-                "/api/generate",
-                &key,
-                serde_json::json!({"model": "llama3", "prompt": "hi"}),
-            )
-            .send()
-            .await
-            .unwrap();
-        streams.push(r.bytes_stream());
+        streams.push(generate_hi(&gw, &key).await.bytes_stream());
     }
     // Every stream has sent at least 10 tokens to its client.
     for stream in &mut streams {
@@ -198,15 +189,7 @@ async fn sigterm_refunds_a_failed_answer_it_cuts_off() {
     });
     let mut gw = Gateway::start(&upstream.url(), Options::default()).await;
     let key = gw.create_key(&[]);
-    let r = gw
-        .post(
-            "/api/generate",
-            &key,
-            serde_json::json!({"model": "llama3", "prompt": "hi"}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = generate_hi(&gw, &key).await;
     assert_eq!(r.status(), 500);
     let gw = tokio::task::spawn_blocking(move || {
         gw.terminate();
@@ -217,4 +200,16 @@ async fn sigterm_refunds_a_failed_answer_it_cuts_off() {
     drop(r);
     let c = gw.counters(1).await;
     assert_eq!((c.day_requests, c.day_tokens), (0, 0), "{c:?}");
+}
+
+/// `/api/generate` of `hi` on llama3 (streamed), as the SIGTERM tests send it.
+async fn generate_hi(gw: &Gateway, key: &str) -> reqwest::Response {
+    gw.post(
+        "/api/generate",
+        key,
+        serde_json::json!({"model": "llama3", "prompt": "hi"}),
+    )
+    .send()
+    .await
+    .unwrap()
 }
