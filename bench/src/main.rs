@@ -6,8 +6,8 @@
 //!   upstream, `Host` rewritten, nothing else), same Pingora version and thread count as the
 //!   gateway: the baseline that isolates what llm-quota's own logic costs;
 //! - **llm-quota**: the gateway on SQLite;
-//! - with `--postgres URL`: **llm-quota (PostgreSQL)**, one gateway on a fresh database
-//!   `llm_quota_bench` (dropped and created with `psql` on the server of URL), and
+//! - with `--postgres URL`: **llm-quota (PostgreSQL)**, one gateway on a fresh schema of the
+//!   database at URL (`bench_…`, as the tests make theirs), and
 //!   **llm-quota (PostgreSQL, 2 instances)**, two gateways sharing that database and one key,
 //!   the client's connections split between them.
 //!
@@ -107,8 +107,8 @@ struct Args {
     #[arg(long)]
     no_nginx: bool,
     /// Also run the gateway on PostgreSQL (one instance, then two sharing the database), e.g.
-    /// postgres://postgres@127.0.0.1:5432/postgres. The database `llm_quota_bench` on that
-    /// server is dropped and recreated (needs `psql`).
+    /// postgres://postgres@127.0.0.1:5432/postgres. The run gets a fresh schema of that
+    /// database (`bench_…`).
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
     /// Memory mode: N concurrent streamed chats through plain-pingora, then through the
@@ -221,7 +221,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut pg_gateways = Vec::new();
     if let Some(url) = &args.postgres {
-        let db = procs::fresh_postgres_db(url)?;
+        let db = test_kit::postgres::fresh_schema_url(url, "bench")
+            .await
+            .with_context(|| format!("--postgres {url}: cannot create a schema there"))?;
         let first = procs::start_gateway(&gateway_bin, &fake.url, Db::Url(&db), None)
             .context("starting llm-quota on PostgreSQL")?;
         // The same database, so the same key.
@@ -257,9 +259,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     if args.postgres.is_some() {
         println!(
-            "PostgreSQL: a fresh database `{}`; the 2-instance target splits the connections \
-             between two gateways sharing it (and one key).\n",
-            procs::PG_DATABASE
+            "PostgreSQL: a fresh schema; the 2-instance target splits the connections \
+             between two gateways sharing it (and one key).\n"
         );
     }
     for scenario in SCENARIOS {

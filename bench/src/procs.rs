@@ -14,9 +14,6 @@ use anyhow::{bail, Context as _};
 const BUILD_HINT: &str =
     "build it with `cargo build --release -p llm-quota -p fake-ollama -p llm-quota-bench`";
 
-/// The database created (dropped first when it exists) for the PostgreSQL runs.
-pub const PG_DATABASE: &str = "llm_quota_bench";
-
 pub struct Proc {
     child: Child,
     pub pid: u32,
@@ -232,11 +229,8 @@ pub fn start_gateway(
             .env("DATABASE_URL", &database_url)
             .env("OLLAMA_URL", upstream)
             .env("ADMIN_PASSWORD", "bench")
-            .env("PROXY_HOST", "127.0.0.1")
-            .env("PROXY_PORT", "0")
-            .env("ADMIN_PORT", "0")
-            .env("METRICS_PORT", "0")
             .env("LOG_LEVEL", "warn");
+        test_kit::serve::on_free_ports(cmd);
     };
     let key = match key {
         Some(k) => k.to_owned(),
@@ -272,29 +266,15 @@ pub fn start_gateway(
     };
     let mut serve = Command::new(bin);
     env(&mut serve);
-    let child = serve
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .spawn()
+    serve.arg("serve");
+    let (child, listening) = test_kit::serve::spawn(serve)
         .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
     let mut proc = Proc::new(child, false, Some(dir));
     proc.key = key;
     proc.database_url = database_url;
-    let line = first_line_with(&mut proc.child, "llm-quota: proxy on http://")?;
-    proc.admin_addr = line
-        .split("admin on http://")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    proc.set_addr(
-        line.trim_start_matches("llm-quota: proxy on http://")
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-    );
+    let host_port = |url: &str| url.trim_start_matches("http://").to_owned();
+    proc.admin_addr = host_port(&listening.admin);
+    proc.set_addr(host_port(&listening.proxy));
     proc.wait_for_port()?;
     Ok(proc)
 }
@@ -377,48 +357,6 @@ pub fn start_nginx(upstream: &str, workers: usize) -> anyhow::Result<Option<Proc
     proc.set_addr(format!("127.0.0.1:{port}"));
     proc.wait_for_port()?;
     Ok(Some(proc))
-}
-
-/// Recreates the database [`PG_DATABASE`] on the server of `url` (with `psql`) and returns the
-/// URL of that database.
-pub fn fresh_postgres_db(url: &str) -> anyhow::Result<String> {
-    let parsed = url::Url::parse(url)
-        .with_context(|| format!("--postgres {url:?} is not a postgres:// URL"))?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        bail!("--postgres {url:?} is not a postgres:// URL");
-    }
-    let mut bench_db = parsed.clone();
-    bench_db.set_path(&format!("/{PG_DATABASE}"));
-    // psql connects to the given database, unless it is the one to drop.
-    let mut admin = parsed;
-    if admin.path().trim_start_matches('/') == PG_DATABASE {
-        admin.set_path("/postgres");
-    }
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
-        .arg(admin.as_str())
-        .arg("-c")
-        .arg(format!("DROP DATABASE IF EXISTS {PG_DATABASE}"))
-        .arg("-c")
-        .arg(format!("CREATE DATABASE {PG_DATABASE}"))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                "--postgres needs psql to create the database {PG_DATABASE}: install the \
-                 PostgreSQL client (e.g. apt-get install postgresql-client)"
-            ),
-            _ => anyhow::Error::new(e).context("cannot run psql"),
-        })?;
-    if !out.status.success() {
-        let mut shown = admin.clone();
-        let _ = shown.set_password(None);
-        bail!(
-            "psql could not recreate the database {PG_DATABASE} on {shown}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(bench_db.to_string())
 }
 
 fn which(name: &str) -> anyhow::Result<String> {

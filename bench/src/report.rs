@@ -52,7 +52,9 @@ pub async fn run(gateway_bin: &Path, postgres: Option<&str>) -> anyhow::Result<(
     let sqlite = format!("sqlite://{}/report.db", dir.path().display());
     measure("SQLite", gateway_bin, &sqlite).await?;
     if let Some(url) = postgres {
-        let url = procs::fresh_postgres_db(url)?;
+        let url = test_kit::postgres::fresh_schema_url(url, "bench_report")
+            .await
+            .with_context(|| format!("--postgres {url}: cannot create a schema there"))?;
         measure("PostgreSQL", gateway_bin, &url).await?;
     }
     Ok(())

@@ -316,7 +316,7 @@ async fn keys_command(
             let views: Vec<_> = all
                 .iter()
                 .map(|k| {
-                    admin_api::views::KeyView::new(
+                    quota_engine::key_view::KeyView::new(
                         k,
                         counters.get(&k.id).copied().unwrap_or_default(),
                         Default::default(),
@@ -385,7 +385,7 @@ async fn keys_command(
 }
 
 fn print_table(
-    views: &[admin_api::views::KeyView],
+    views: &[quota_engine::key_view::KeyView],
     all: &[quota_engine::ApiKey],
     now: DateTime<Utc>,
 ) {

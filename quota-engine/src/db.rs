@@ -316,26 +316,6 @@ pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
     Ok(sea_orm::TransactionTrait::begin(db).await?)
 }
 
-/// A new, empty schema on the PostgreSQL server of `base_url`, named `prefix` plus this
-/// process and a sequence number, and the URL whose connections use it: every test (and
-/// benchmark) gets a database of its own on one server.
-pub async fn fresh_schema_url(base_url: &str, prefix: &str) -> Result<String> {
-    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let schema = format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let admin = sea_orm::Database::connect(base_url).await?;
-    sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
-        .await?;
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    Ok(format!(
-        "{base_url}{sep}options=-c%20search_path%3D{schema}"
-    ))
-}
-
 /// Commits what [`begin`] started.
 pub async fn commit(txn: sea_orm::DatabaseTransaction) -> Result<()> {
     Ok(txn.commit().await?)

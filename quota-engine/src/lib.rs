@@ -18,6 +18,8 @@
 //! - [`migration`]: one file per schema change, never edited after it lands.
 //! - [`keys`]: key material (`sk-…`, SHA-256, display prefix) and key CRUD.
 //! - [`key_cache`]: the in-memory key lookup with bounded staleness.
+//! - [`key_view`]: the key object with its usage, as the admin API, the CLI and `/v1/quota`
+//!   show it.
 //! - [`periods`]: calendar day and month in a time zone, and their reset instants.
 //! - [`gate`]: limits, counters, admissions and refusals; the counters' read model.
 //! - [`ledger`]: admission, commit and refund against per-key leases; the group commit.
@@ -34,6 +36,7 @@ pub mod entity;
 mod error;
 pub mod gate;
 pub mod key_cache;
+pub mod key_view;
 pub mod keys;
 pub mod ledger;
 mod log_throttle;

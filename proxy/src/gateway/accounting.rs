@@ -1,14 +1,14 @@
 //! `logging`: settle a request once, however it ended, and record it. What it costs is
-//! [`RequestCtx::outcome`], the rule that `Drop` (at shutdown) applies too: refunded when the
+//! [`RequestCtx::outcome`], and what it gives back is settled by
+//! [`super::holds::Holds::settle`]; `Drop` (at shutdown) runs the same two. Refunded when the
 //! upstream never answered or answered an error without generating anything; otherwise the
 //! answer as metered is committed, never more than the limits allow.
 
+use super::context::RequestCtx;
+use super::holds::Commit;
+use crate::state::{AppState, RuntimeSettings};
 use pingora::proxy::Session;
 use pingora::Error;
-use quota_engine::usage_log::UsageRecord;
-
-use super::context::{Outcome, RequestCtx};
-use crate::state::{AppState, RuntimeSettings};
 
 /// More than any model produces or reads in one request; counts above it are clamped.
 pub(crate) const MAX_TOKENS_PER_REQUEST: u64 = 1 << 40;
@@ -19,23 +19,17 @@ pub async fn settle(
     error: Option<&Error>,
     ctx: &mut RequestCtx,
 ) {
-    // The host is done with this request: its slot is free before the commit's round trip,
-    // and so is the key's parallel slot.
-    ctx.inflight = None;
-    ctx.reserved_host = None;
-    ctx.model_running = None;
-    ctx.parallel = None;
-    let pace = ctx.pace.take();
     let status = ctx
-        .answered_status
+        .own_status
         .or_else(|| session.response_written().map(|r| r.status.as_u16()))
         .unwrap_or(0);
     // The meter's last word (before the context is borrowed for labels).
     let usage = ctx.final_usage();
     let outcome = ctx.outcome(state.config.token_counting);
-    let model = ctx.model.as_deref().unwrap_or("");
-    let model_label = model_label(ctx.model.as_deref(), ctx.runtime.as_deref());
-    let key_label = ctx.key_label().to_owned();
+    let inbound = &ctx.inbound;
+    let model = inbound.model.as_deref().unwrap_or("");
+    let model_label = model_label(inbound.model.as_deref(), inbound.runtime.as_deref());
+    let key_label = inbound.key_label();
     let metrics = &state.metrics;
     let status_label = if status == 0 {
         "499".to_owned()
@@ -45,92 +39,53 @@ pub async fn settle(
     metrics
         .requests
         .with_label_values(&[
-            ctx.template,
+            inbound.template,
             model_label,
             status_label.as_str(),
-            key_label.as_str(),
+            key_label,
         ])
         .inc();
     metrics
         .request_duration
-        .with_label_values(&[ctx.template])
+        .with_label_values(&[inbound.template])
         .observe(ctx.started.elapsed().as_secs_f64());
     metrics.inflight.dec();
-    if let (Some(first), Some(_)) = (ctx.first_byte, ctx.api) {
+    if let (Some(first), Some(_)) = (ctx.answer.first_byte, inbound.api) {
         metrics
             .time_to_first_token
             .with_label_values(&[model_label])
             .observe(first.duration_since(ctx.started).as_secs_f64());
     }
 
-    if let Some(admission) = ctx.admission.take() {
-        let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
-        if let (Some(reported), Some(model), true) = (
-            usage.upstream_prompt.filter(|_| usage.complete),
-            ctx.model.as_deref(),
-            upstream && ctx.api.is_some_and(super::overhead::applies),
-        ) {
-            let estimate = ctx.prompt_tokens.saturating_sub(ctx.prompt_overhead);
-            state.prompt_overhead.learn(model, estimate, reported);
-        }
-        let consumed = outcome != Outcome::Refund;
-        // In memory: the ledger writes it to the database with its next flush. The charge
-        // never passes a limit (an answer that outran its reservation is charged only as far
-        // as the quota has room), so prompt and completion are what was charged.
-        let (prompt, completion) = match outcome {
-            Outcome::Commit { prompt, .. } => {
-                let limits = ctx.key.as_deref().map(|k| k.limits).unwrap_or_default();
-                let charged = match ctx.periods.as_ref() {
-                    Some(periods) => {
-                        state
-                            .ledger
-                            .commit(&admission, &limits, periods, outcome.total())
-                            .await
-                    }
-                    None => 0,
-                };
-                if let Some(ticket) = &pace {
-                    state.pacer.finish(ticket, charged);
-                }
-                super::context::split_charge(prompt, charged)
-            }
-            Outcome::Refund => {
-                state.ledger.refund(&admission);
-                if let Some(ticket) = &pace {
-                    state.pacer.refund(ticket);
-                }
-                (0, 0)
-            }
-        };
-        if consumed {
+    // Slots first (the host is free before the commit's round trip), then the admission.
+    let settled = ctx.holds.settle(outcome, model, Commit::Await).await;
+    let Some(settled) = settled else {
+        return;
+    };
+    let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
+    if let (Some(reported), Some(model), true) = (
+        usage.upstream_prompt.filter(|_| usage.complete),
+        inbound.model.as_deref(),
+        upstream && inbound.api.is_some_and(super::overhead::applies),
+    ) {
+        let estimate = inbound
+            .prompt_tokens
+            .saturating_sub(inbound.prompt_overhead);
+        state.prompt_overhead.learn(model, estimate, reported);
+    }
+    if settled.consumed {
+        for (kind, tokens) in [
+            ("prompt", settled.prompt),
+            ("completion", settled.completion),
+        ] {
             metrics
                 .tokens
-                .with_label_values(&[model_label, key_label.as_str(), "prompt"])
-                .inc_by(prompt);
-            metrics
-                .tokens
-                .with_label_values(&[model_label, key_label.as_str(), "completion"])
-                .inc_by(completion);
-            let record = UsageRecord {
-                key_id: admission.key_id,
-                day: admission.day.clone(),
-                model: model.to_owned(),
-                prompt_tokens: i64::try_from(prompt).unwrap_or(i64::MAX),
-                completion_tokens: i64::try_from(completion).unwrap_or(i64::MAX),
-            };
-            if !state.usage.record(record) {
-                tracing::warn!(
-                    key_id = admission.key_id,
-                    "usage log queue is full; record dropped (counters are exact)"
-                );
-            }
+                .with_label_values(&[model_label, key_label, kind])
+                .inc_by(tokens);
         }
-        if let Some(e) = error {
-            tracing::debug!(error = %e, key_id = admission.key_id, route = ctx.template, consumed, "request ended with an error");
-        }
-    } else if let Some(ticket) = &pace {
-        // Refused by the quota gate after the per-minute window counted it.
-        state.pacer.refund(ticket);
+    }
+    if let Some(e) = error {
+        tracing::debug!(error = %e, key_id = settled.key_id, route = inbound.template, consumed = settled.consumed, "request ended with an error");
     }
 }
 

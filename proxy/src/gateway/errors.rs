@@ -63,6 +63,16 @@ impl From<quota_engine::EngineError> for ProxyError {
     }
 }
 
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.message)
+    }
+}
+
+/// An answer travels as the cause of a Pingora error from `upstream_peer` and the retry
+/// hooks to `fail_to_proxy`.
+impl std::error::Error for ProxyError {}
+
 /// The Anthropic error type of a status, as Ollama's own Anthropic layer maps it
 /// (`anthropic/anthropic.go`, `NewError`).
 fn anthropic_type(status: u16) -> &'static str {
@@ -244,17 +254,6 @@ impl ProxyError {
     }
 }
 
-/// Writes `body` as a complete JSON response. Returns `Ok(true)`, what `request_filter`
-/// returns when it answered by itself.
-pub async fn respond_json(
-    session: &mut Session,
-    status: u16,
-    body: Bytes,
-    headers: &[(&'static str, String)],
-) -> Result<bool> {
-    respond(session, status, "application/json", body, headers).await
-}
-
 /// Writes `body` as a complete response of `content_type`.
 pub async fn respond(
     session: &mut Session,
@@ -262,7 +261,7 @@ pub async fn respond(
     content_type: &'static str,
     body: Bytes,
     headers: &[(&'static str, String)],
-) -> Result<bool> {
+) -> Result<()> {
     let mut header = ResponseHeader::build(status, Some(4 + headers.len()))?;
     header.insert_header("content-type", content_type)?;
     header.insert_header("content-length", body.len().to_string())?;
@@ -276,17 +275,7 @@ pub async fn respond(
     session
         .write_response_header(Box::new(header), false)
         .await?;
-    session.write_response_body(Some(body), true).await?;
-    Ok(true)
-}
-
-/// Writes `error` in `dialect`.
-pub async fn respond_error(
-    session: &mut Session,
-    dialect: Dialect,
-    error: &ProxyError,
-) -> Result<bool> {
-    respond_json(session, error.status, error.body(dialect), &error.headers).await
+    session.write_response_body(Some(body), true).await
 }
 
 #[cfg(test)]

@@ -27,41 +27,54 @@ const STALE_RETRIES: u8 = 3;
 /// Chooses a host for the request (its model, hosts not tried yet) and counts the request in
 /// flight there; the error answer when there is none.
 pub fn choose(state: &AppState, ctx: &mut RequestCtx) -> Result<HttpPeer, ProxyError> {
-    let Some(runtime) = ctx.runtime.clone() else {
+    let Some(runtime) = ctx.inbound.runtime.clone() else {
         return Err(ProxyError::internal(
             "no runtime settings for this request".into(),
         ));
     };
     loop {
-        let selected = match ctx.reserved_host.take() {
+        let selected = match ctx.holds.take_reserved_host() {
             Some(reserved) => reserved,
             None => {
                 let mut selected = runtime
                     .pool
-                    .select(ctx.model.as_deref(), &ctx.tried)
+                    .select(ctx.inbound.model.as_deref(), &ctx.attempt.tried)
                     .map_err(no_host_error)?;
                 // Retries free their slot to the fair queue too.
                 selected.guard.queue = Some(std::sync::Arc::clone(&state.queue));
                 selected
             }
         };
-        ctx.tried.push(selected.index);
+        ctx.attempt.tried.push(selected.index);
         // Selection only returns resolved hosts; the loop is a guard, not a path.
         if let Some(peer) = make_peer(&selected.guard.upstream, &state.config) {
-            ctx.inflight = Some(selected.guard);
+            ctx.holds.occupy(selected.guard);
             return Ok(peer);
         }
     }
 }
 
+/// What a failed attempt may do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NextAttempt {
+    /// Send the request again (another host, or the same after a stale pooled connection).
+    Retry,
+    /// Not retryable: the error stands.
+    GiveUp,
+    /// Retryable, but no host is left: this answer says why (e.g. the only hosts with the
+    /// model are down).
+    NoHostLeft(ProxyError),
+}
+
 /// The connection to the current host could not be made. Marks the host and tells whether
 /// another host may take the request.
-pub fn connect_failed(ctx: &mut RequestCtx) -> bool {
-    let (Some(runtime), Some(&index)) = (ctx.runtime.clone(), ctx.tried.last()) else {
-        return false;
+pub fn connect_failed(ctx: &mut RequestCtx) -> NextAttempt {
+    let (Some(runtime), Some(&index)) = (ctx.inbound.runtime.clone(), ctx.attempt.tried.last())
+    else {
+        return NextAttempt::GiveUp;
     };
     // Give the slot back now: the request is no longer on its way there.
-    ctx.inflight = None;
+    ctx.holds.leave_host();
     runtime.pool.request_failed(index);
     another_host(ctx, &runtime.pool)
 }
@@ -74,38 +87,35 @@ pub fn retry_after_error(
     client_got_bytes: bool,
     reused_connection: bool,
     body_truncated: bool,
-) -> bool {
+) -> NextAttempt {
     let retryable_error = matches!(error.esource(), ErrorSource::Upstream | ErrorSource::Unset)
         && matches!(
             error.etype(),
             ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
         );
-    if !retryable_error || client_got_bytes || body_truncated || ctx.upstream_status.is_some() {
-        return false;
+    if !retryable_error || client_got_bytes || body_truncated || ctx.answer.status.is_some() {
+        return NextAttempt::GiveUp;
     }
-    let (Some(runtime), Some(&index)) = (ctx.runtime.clone(), ctx.tried.last()) else {
-        return false;
+    let (Some(runtime), Some(&index)) = (ctx.inbound.runtime.clone(), ctx.attempt.tried.last())
+    else {
+        return NextAttempt::GiveUp;
     };
-    ctx.inflight = None;
-    if reused_connection && ctx.stale_retries < STALE_RETRIES {
-        ctx.stale_retries += 1;
+    ctx.holds.leave_host();
+    if reused_connection && ctx.attempt.stale_retries < STALE_RETRIES {
+        ctx.attempt.stale_retries += 1;
         // The host may be fine: let selection consider it again.
-        ctx.tried.pop();
-        return true;
+        ctx.attempt.tried.pop();
+        return NextAttempt::Retry;
     }
     runtime.pool.request_failed(index);
     another_host(ctx, &runtime.pool)
 }
 
-/// Whether a host remains for the request; when none does, the answer that says why is kept
-/// for `fail_to_proxy` (e.g. the only hosts with the model are down).
-fn another_host(ctx: &mut RequestCtx, pool: &UpstreamPool) -> bool {
-    match pool.has_candidate(ctx.model.as_deref(), &ctx.tried) {
-        Ok(()) => true,
-        Err(reason) => {
-            ctx.no_host = Some(no_host_error(reason));
-            false
-        }
+/// Whether a host remains for the request, and when none does, the answer that says why.
+fn another_host(ctx: &RequestCtx, pool: &UpstreamPool) -> NextAttempt {
+    match pool.has_candidate(ctx.inbound.model.as_deref(), &ctx.attempt.tried) {
+        Ok(()) => NextAttempt::Retry,
+        Err(reason) => NextAttempt::NoHostLeft(no_host_error(reason)),
     }
 }
 
@@ -139,7 +149,7 @@ mod tests {
             .collect();
         let pool = Arc::new(UpstreamPool::resolve(&configs, &thresholds(), None));
         let mut ctx = RequestCtx::new();
-        ctx.runtime = Some(Arc::new(RuntimeSettings {
+        ctx.inbound.runtime = Some(Arc::new(RuntimeSettings {
             default_model: "llama3".into(),
             pool,
             upstreams: configs,
@@ -149,11 +159,13 @@ mod tests {
     }
 
     fn pick(ctx: &mut RequestCtx) {
-        let pool = Arc::clone(&ctx.runtime.as_ref().unwrap().pool);
-        let s = pool.select(None, &ctx.tried).unwrap();
-        ctx.tried.push(s.index);
-        ctx.inflight = Some(s.guard);
+        let pool = Arc::clone(&ctx.inbound.runtime.as_ref().unwrap().pool);
+        let s = pool.select(None, &ctx.attempt.tried).unwrap();
+        ctx.attempt.tried.push(s.index);
+        ctx.holds.occupy(s.guard);
     }
+
+    const GIVE_UP: NextAttempt = NextAttempt::GiveUp;
 
     fn lost() -> Box<Error> {
         Error::explain(ErrorType::ConnectionClosed, "closed")
@@ -164,12 +176,14 @@ mod tests {
     fn connect_failures() {
         let mut ctx = ctx_with(2);
         pick(&mut ctx);
-        assert!(connect_failed(&mut ctx));
-        assert!(ctx.inflight.is_none());
+        assert_eq!(connect_failed(&mut ctx), NextAttempt::Retry);
+        assert!(ctx.holds.host_authority().is_none());
         pick(&mut ctx);
-        assert!(!connect_failed(&mut ctx), "no host left");
-        assert_eq!(ctx.no_host.as_ref().unwrap().status, 502);
-        let pool = &ctx.runtime.as_ref().unwrap().pool;
+        match connect_failed(&mut ctx) {
+            NextAttempt::NoHostLeft(answer) => assert_eq!(answer.status, 502),
+            other => panic!("no host left, got {other:?}"),
+        }
+        let pool = &ctx.inbound.runtime.as_ref().unwrap().pool;
         assert!(pool.hosts().iter().all(|h| !h.is_available()));
     }
 
@@ -181,29 +195,47 @@ mod tests {
         let mut ctx = ctx_with(1);
         pick(&mut ctx);
         let timeout = Error::explain(ErrorType::ReadTimedout, "slow");
-        assert!(!retry_after_error(&mut ctx, &timeout, false, false, false));
-        assert!(!retry_after_error(&mut ctx, &lost(), true, false, false));
-        assert!(!retry_after_error(&mut ctx, &lost(), false, false, true));
+        assert_eq!(
+            GIVE_UP,
+            retry_after_error(&mut ctx, &timeout, false, false, false)
+        );
+        assert_eq!(
+            GIVE_UP,
+            retry_after_error(&mut ctx, &lost(), true, false, false)
+        );
+        assert_eq!(
+            GIVE_UP,
+            retry_after_error(&mut ctx, &lost(), false, false, true)
+        );
         let mut downstream = lost();
         downstream.as_down();
-        assert!(!retry_after_error(
-            &mut ctx,
-            &downstream,
-            false,
-            false,
-            false
-        ));
-        ctx.upstream_status = Some(200);
-        assert!(!retry_after_error(&mut ctx, &lost(), false, false, false));
-        ctx.upstream_status = None;
+        assert_eq!(
+            GIVE_UP,
+            retry_after_error(&mut ctx, &downstream, false, false, false)
+        );
+        ctx.answer.status = Some(200);
+        assert_eq!(
+            GIVE_UP,
+            retry_after_error(&mut ctx, &lost(), false, false, false)
+        );
+        ctx.answer.status = None;
 
         for _ in 0..STALE_RETRIES {
-            assert!(retry_after_error(&mut ctx, &lost(), false, true, false));
-            assert!(ctx.tried.is_empty(), "the same host may be chosen again");
+            assert_eq!(
+                retry_after_error(&mut ctx, &lost(), false, true, false),
+                NextAttempt::Retry
+            );
+            assert!(
+                ctx.attempt.tried.is_empty(),
+                "the same host may be chosen again"
+            );
             pick(&mut ctx);
         }
         assert!(
-            !retry_after_error(&mut ctx, &lost(), false, true, false),
+            matches!(
+                retry_after_error(&mut ctx, &lost(), false, true, false),
+                NextAttempt::NoHostLeft(_)
+            ),
             "then it counts as the host's failure, and there is no other host"
         );
     }

@@ -11,9 +11,12 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::context::RequestCtx;
-use super::errors::respond_error;
-use super::failover;
-use super::response::{on_response_body, on_response_header, rewrite_upstream_request, BodyStep};
+use super::errors::ProxyError;
+use super::failover::{self, NextAttempt};
+use super::own_answer::{self, OwnAnswer};
+use super::response::{
+    on_response_body, on_response_header, rewrite_upstream_request, BodyStep, CutEnd,
+};
 use crate::state::AppState;
 
 pub async fn run(
@@ -22,20 +25,13 @@ pub async fn run(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
-    let body = ctx.body.clone().unwrap_or_default();
+    let body = ctx.inbound.body.clone().unwrap_or_default();
     // Same failover as Pingora's loop: a host that cannot be reached, or that drops the
     // connection before answering, hands the request to another one.
     let (mut upstream_session, peer) = loop {
         let peer = match failover::choose(state, ctx) {
             Ok(peer) => peer,
-            Err(mut answer) => {
-                ctx.answered_status = Some(answer.status);
-                answer
-                    .headers
-                    .extend(super::cors::headers(ctx.cors_origin.as_deref()));
-                respond_error(session, ctx.dialect, &answer).await?;
-                return Ok(());
-            }
+            Err(answer) => return refuse(session, ctx, answer).await,
         };
         let (mut upstream, reused) = match connector.get_http_session(&peer).await {
             Ok(connected) => {
@@ -46,22 +42,25 @@ pub async fn run(
                 session.set_write_timeout(peer.options.write_timeout);
                 (session, reused)
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot connect to an Ollama host; trying another");
-                // When no host is left, the next choice answers 502.
-                failover::connect_failed(ctx);
-                continue;
-            }
+            Err(e) => match failover::connect_failed(ctx) {
+                NextAttempt::Retry => {
+                    tracing::warn!(error = %e, "cannot connect to an Ollama host; trying another");
+                    continue;
+                }
+                NextAttempt::NoHostLeft(answer) => return refuse(session, ctx, answer).await,
+                NextAttempt::GiveUp => return Err(e),
+            },
         };
         match send_request(&mut upstream, session, ctx, body.clone()).await {
             Ok(()) => break (upstream, peer),
-            Err(e) => {
-                if failover::retry_after_error(ctx, &e, false, reused, false) {
+            Err(e) => match failover::retry_after_error(ctx, &e, false, reused, false) {
+                NextAttempt::Retry => {
                     tracing::warn!(error = %e, "an Ollama host dropped the request before answering; trying again");
                     continue;
                 }
-                return Err(e);
-            }
+                NextAttempt::NoHostLeft(answer) => return refuse(session, ctx, answer).await,
+                NextAttempt::GiveUp => return Err(e),
+            },
         }
     };
     let Some(header) = upstream_session.response_header() else {
@@ -84,12 +83,10 @@ pub async fn run(
         };
         let Some(chunk) = chunk else { break };
         let mut out: Option<Bytes> = Some(chunk);
-        if on_response_body(state, &mut out, false, ctx) == BodyStep::Cut {
+        if let BodyStep::Cut(CutEnd(tail)) = on_response_body(state, &mut out, false, ctx) {
             // The key's token quota ended the answer: its clean end, then the upstream
             // connection is dropped (not pooled), so Ollama stops generating.
-            session
-                .write_response_body(ctx.cut_tail.take(), true)
-                .await?;
+            session.write_response_body(Some(tail), true).await?;
             return Ok(());
         }
         if let Some(out) = out.filter(|b| !b.is_empty()) {
@@ -114,15 +111,16 @@ async fn send_request(
     ctx: &RequestCtx,
     body: Bytes,
 ) -> Result<()> {
-    let authority = ctx
-        .inflight
-        .as_ref()
-        .map(|g| g.upstream.authority.clone())
-        .unwrap_or_default();
     let mut req = session.req_header().clone();
-    rewrite_upstream_request(&mut req, ctx, &authority)?;
+    rewrite_upstream_request(&mut req, ctx)?;
     upstream.write_request_header(Box::new(req)).await?;
     upstream.write_request_body(body, true).await?;
     upstream.finish_request_body().await?;
     upstream.read_response_header().await
+}
+
+/// No host can take the request: the answer that says why.
+async fn refuse(session: &mut Session, ctx: &mut RequestCtx, answer: ProxyError) -> Result<()> {
+    let answer = OwnAnswer::refusal(ctx, answer);
+    own_answer::write(session, ctx, answer).await
 }

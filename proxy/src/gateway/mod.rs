@@ -31,8 +31,10 @@ pub mod cors;
 pub mod errors;
 pub mod failover;
 pub mod forward;
+pub mod holds;
 pub mod listing;
 pub mod overhead;
+pub mod own_answer;
 pub mod pacing;
 pub mod peer;
 pub mod quota;
@@ -53,7 +55,10 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use context::RequestCtx;
 use errors::ProxyError;
+use failover::NextAttempt;
+use own_answer::OwnAnswer;
 use request::Decision;
+use response::CutEnd;
 
 use crate::state::AppState;
 
@@ -98,13 +103,10 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        // No host: the answer travels in the error, to fail_to_proxy.
         match failover::choose(&self.state, ctx) {
             Ok(peer) => Ok(Box::new(peer)),
-            Err(answer) => {
-                let explain = answer.message.clone();
-                ctx.no_host = Some(answer);
-                Error::e_explain(ErrorType::ConnectNoRoute, explain)
-            }
+            Err(answer) => Error::e_because(ErrorType::ConnectNoRoute, "no host", answer),
         }
     }
 
@@ -116,10 +118,14 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         // Nothing reached the client yet: another host may take the request.
-        if failover::connect_failed(ctx) {
-            e.set_retry(true);
+        match failover::connect_failed(ctx) {
+            NextAttempt::Retry => {
+                e.set_retry(true);
+                e
+            }
+            NextAttempt::GiveUp => e,
+            NextAttempt::NoHostLeft(answer) => carrying(e, answer),
         }
-        e
     }
 
     fn error_while_proxy(
@@ -133,15 +139,23 @@ impl ProxyHttp for Gateway {
         // Replaces Pingora's rule (never retry a POST): a counted request whose connection
         // broke before Ollama answered is safe to send again (see failover).
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let retry = failover::retry_after_error(
+        match failover::retry_after_error(
             ctx,
             &e,
             session.response_written().is_some(),
             client_reused,
             session.as_ref().retry_buffer_truncated(),
-        );
-        e.set_retry(retry);
-        e
+        ) {
+            NextAttempt::Retry => {
+                e.set_retry(true);
+                e
+            }
+            NextAttempt::GiveUp => {
+                e.set_retry(false);
+                e
+            }
+            NextAttempt::NoHostLeft(answer) => carrying(e, answer),
+        }
     }
 
     async fn upstream_request_filter(
@@ -150,12 +164,7 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let authority = ctx
-            .inflight
-            .as_ref()
-            .map(|g| g.upstream.authority.clone())
-            .unwrap_or_default();
-        response::rewrite_upstream_request(req, ctx, &authority)
+        response::rewrite_upstream_request(req, ctx)
     }
 
     async fn request_body_filter(
@@ -167,7 +176,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // The body was read in request_filter: send exactly those bytes (clone: a retry on
         // another host runs this again).
-        if let Some(read) = &ctx.body {
+        if let Some(read) = &ctx.inbound.body {
             *body = Some(read.clone());
         }
         Ok(())
@@ -192,10 +201,12 @@ impl ProxyHttp for Gateway {
         match response::on_response_body(&self.state, body, end_of_stream, ctx) {
             response::BodyStep::Continue => Ok(None),
             // Aborting the proxy loop drops the upstream connection, so Ollama stops
-            // generating; fail_to_proxy then writes the answer's clean end (ctx.cut_tail).
-            response::BodyStep::Cut => Error::e_explain(
+            // generating; fail_to_proxy then writes the answer's clean end, which travels
+            // in the error.
+            response::BodyStep::Cut(end) => Error::e_because(
                 ErrorType::Custom("token quota ended the answer"),
-                "the key's token quota has no room left for this answer",
+                "cut",
+                end,
             ),
         }
     }
@@ -206,9 +217,9 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if let Some(tail) = ctx.cut_tail.take() {
-            let status = ctx.upstream_status.unwrap_or(200);
-            if let Err(write_error) = session.write_response_body(Some(tail), true).await {
+        if let Some(CutEnd(tail)) = cause::<CutEnd>(e) {
+            let status = ctx.answer.status.unwrap_or(200);
+            if let Err(write_error) = session.write_response_body(Some(tail.clone()), true).await {
                 tracing::debug!(error = %write_error, "could not end the answer cut by its quota");
             }
             return FailToProxy {
@@ -217,14 +228,14 @@ impl ProxyHttp for Gateway {
             };
         }
         let error = match e.etype() {
-            _ if ctx.no_host.is_some() => ctx.no_host.take(),
+            _ if cause::<ProxyError>(e).is_some() => cause::<ProxyError>(e).cloned(),
             _ if *e.esource() == ErrorSource::Downstream => None,
             ErrorType::HTTPStatus(code) => Some(ProxyError {
                 status: *code,
                 ..ProxyError::internal(e.to_string())
             }),
             ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout
-                if ctx.upstream_status.is_none() =>
+                if ctx.answer.status.is_none() =>
             {
                 Some(ProxyError::gateway_timeout(
                     "the Ollama host did not answer in time".into(),
@@ -234,18 +245,15 @@ impl ProxyHttp for Gateway {
                 "no Ollama host is reachable".into(),
             )),
         };
-        let code = match &error {
-            Some(err) if session.response_written().is_none() => {
-                ctx.answered_status = Some(err.status);
-                let mut err = err.clone();
-                err.headers
-                    .extend(cors::headers(ctx.cors_origin.as_deref()));
+        let code = match error {
+            Some(error) if session.response_written().is_none() => {
                 // The connection is not reused after a failed proxy: tell the client.
-                session.set_keepalive(None);
-                if let Err(write_error) = errors::respond_error(session, ctx.dialect, &err).await {
+                let answer = OwnAnswer::refusal(ctx, error).closing();
+                let status = answer.status();
+                if let Err(write_error) = own_answer::write(session, ctx, answer).await {
                     tracing::debug!(error = %write_error, "could not send the error answer");
                 }
-                err.status
+                status
             }
             _ => 0,
         };
@@ -262,6 +270,32 @@ impl ProxyHttp for Gateway {
     fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
         // Clients hanging up mid-stream are normal for LLM traffic, and so are answers that
         // their token quota ended.
-        *e.esource() == ErrorSource::Downstream || ctx.cut_wanted
+        *e.esource() == ErrorSource::Downstream || ctx.answer.cut_wanted
     }
+}
+
+/// `error`, now carrying `answer` (the answer `fail_to_proxy` writes), its text kept for the
+/// log.
+fn carrying(error: Box<Error>, answer: ProxyError) -> Box<Error> {
+    let mut carried = Error::because(error.etype().clone(), error.to_string(), answer);
+    carried.set_retry(false);
+    carried
+}
+
+/// The first cause of type `T` in the chain of `error` (an answer or a cut end that
+/// travels in a Pingora error).
+fn cause<T: std::error::Error + 'static>(error: &Error) -> Option<&T> {
+    let mut next = error.cause.as_deref();
+    while let Some(cause) = next {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        // Pingora chains its errors as `Box<Error>` causes (`Error::more_context`).
+        let inner = cause
+            .downcast_ref::<Box<Error>>()
+            .map(|e| &**e)
+            .or_else(|| cause.downcast_ref::<Error>());
+        next = inner.and_then(|e| e.cause.as_deref());
+    }
+    None
 }

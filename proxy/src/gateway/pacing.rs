@@ -4,23 +4,17 @@
 //! while it waits leaves the queue; whatever it had taken is given back when it is settled.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pingora::proxy::Session;
-use pingora::Result;
-use quota_engine::{ApiKey, PaceRefusal};
+use quota_engine::pacing::ParallelPermit;
+use quota_engine::{ApiKey, PaceRefusal, PaceTicket};
 
-use super::context::RequestCtx;
 use super::errors::{ProxyError, Stop};
 use super::failover::no_host_error;
-use crate::state::AppState;
-use crate::upstream::{NoHost, QueueError};
-
-/// The request's model as metrics label it: bounded (`other` for a name no host lists), so
-/// that clients cannot grow the per-model load table or the depth metric.
-fn model_label(ctx: &RequestCtx) -> &str {
-    super::accounting::model_label(ctx.model.as_deref(), ctx.runtime.as_deref())
-}
+use crate::state::{AppState, RuntimeSettings};
+use crate::upstream::load::Counted;
+use crate::upstream::{NoHost, QueueError, Selected};
 
 /// What a wait ended with.
 enum Waited<T> {
@@ -42,17 +36,33 @@ async fn unless_client_leaves<T>(
     }
 }
 
-/// The parallel slot and the per-minute window, before the quota gate.
+/// What pacing took for a request, and how long it waited; `result` is the refusal, if any
+/// (what was taken before it is still given back at the settlement).
+pub struct Paced {
+    pub parallel: Option<ParallelPermit>,
+    pub pace: Option<PaceTicket>,
+    pub waited: Duration,
+    pub result: Result<(), Stop>,
+}
+
+/// The parallel slot and the per-minute window, before the quota gate. `model_label` is the
+/// request's model as metrics label it (bounded: `other` for a name no host lists).
 pub async fn before_gate(
     state: &AppState,
     session: &mut Session,
-    ctx: &mut RequestCtx,
     key: &ApiKey,
+    model_label: &str,
     prompt_tokens: i64,
-) -> Result<(), Stop> {
+) -> Paced {
     let started = Instant::now();
+    let mut paced = Paced {
+        parallel: None,
+        pace: None,
+        waited: Duration::ZERO,
+        result: Ok(()),
+    };
     if key.pacing.max_parallel_requests.is_some() {
-        let waiting = state.load.waiting(model_label(ctx));
+        let waiting = state.load.waiting(model_label);
         let entered = unless_client_leaves(
             session,
             state
@@ -61,16 +71,19 @@ pub async fn before_gate(
         )
         .await;
         drop(waiting);
+        paced.waited = started.elapsed();
         match entered {
-            Waited::ClientGone => return Err(Stop::Gone),
-            Waited::Done(Ok(permit)) => ctx.parallel = permit,
-            Waited::Done(Err(refusal)) => return Err(refuse(state, key, &refusal)),
+            Waited::ClientGone => paced.result = Err(Stop::Gone),
+            Waited::Done(Ok(permit)) => paced.parallel = permit,
+            Waited::Done(Err(refusal)) => paced.result = Err(refuse(state, key, &refusal)),
+        }
+        if paced.result.is_err() {
+            return paced;
         }
     }
-    ctx.queue_wait = started.elapsed();
-    match state.pacer.admit(key.id, &key.pacing, prompt_tokens).await {
+    paced.result = match state.pacer.admit(key.id, &key.pacing, prompt_tokens).await {
         Ok(Ok(ticket)) => {
-            ctx.pace = ticket;
+            paced.pace = ticket;
             Ok(())
         }
         Ok(Err(refusal)) => Err(refuse(state, key, &refusal)),
@@ -78,7 +91,8 @@ pub async fn before_gate(
             tracing::warn!(error = %e, key_id = key.id, "per-minute grant failed");
             Err(Stop::Refuse(e.into()))
         }
-    }
+    };
+    paced
 }
 
 fn refuse(state: &AppState, key: &ApiKey, refusal: &PaceRefusal) -> Stop {
@@ -94,50 +108,51 @@ fn refuse(state: &AppState, key: &ApiKey, refusal: &PaceRefusal) -> Stop {
     ))
 }
 
+/// The host slot of an admitted request and its count on the model, and how long it waited.
+pub struct HostTaken {
+    pub waited: Duration,
+    pub result: Result<(Selected, Counted), Stop>,
+}
+
 /// A host for the admitted request: at once, or from the fair queue.
 pub async fn take_host(
     state: &AppState,
     session: &mut Session,
-    ctx: &mut RequestCtx,
     key: &ApiKey,
-) -> Result<(), Stop> {
-    let Some(runtime) = ctx.runtime.clone() else {
-        return Err(Stop::Refuse(ProxyError::internal(
-            "no runtime settings for this request".into(),
-        )));
-    };
+    runtime: &RuntimeSettings,
+    model: &str,
+    model_label: &str,
+) -> HostTaken {
     let started = Instant::now();
     let fast = if state.queue.is_empty() {
-        runtime.pool.select(ctx.model.as_deref(), &[])
+        runtime.pool.select(Some(model), &[])
     } else {
         Err(NoHost::AtCapacity)
     };
     let selected = match fast {
         Ok(mut selected) => {
             selected.guard.queue = Some(std::sync::Arc::clone(&state.queue));
-            selected
+            Ok(selected)
         }
         Err(NoHost::AtCapacity) => {
-            let model = ctx.model.clone().unwrap_or_default();
-            let waiting = state.load.waiting(model_label(ctx));
+            let waiting = state.load.waiting(model_label);
             let acquired = unless_client_leaves(
                 session,
                 state.queue.acquire(
                     key.id,
                     key.pacing.priority,
-                    ctx.model.as_deref(),
+                    Some(model),
                     &runtime.pool,
                     state.config.host_queue_timeout,
                 ),
             )
             .await;
             drop(waiting);
-            ctx.queue_wait += started.elapsed();
             match acquired {
-                Waited::ClientGone => return Err(Stop::Gone),
-                Waited::Done(Ok(selected)) => selected,
+                Waited::ClientGone => Err(Stop::Gone),
+                Waited::Done(Ok(selected)) => Ok(selected),
                 Waited::Done(Err(QueueError::TimedOut)) => {
-                    return Err(Stop::Refuse(ProxyError::queue_timeout(
+                    Err(Stop::Refuse(ProxyError::queue_timeout(
                         format!(
                             "every Ollama host that serves '{model}' stayed at its max_concurrency \
                              for {} s (ollama.queue_timeout_seconds); retry shortly",
@@ -147,17 +162,13 @@ pub async fn take_host(
                     )))
                 }
                 Waited::Done(Err(QueueError::NoHost(reason))) => {
-                    return Err(Stop::Refuse(no_host_error(reason)))
+                    Err(Stop::Refuse(no_host_error(reason)))
                 }
             }
         }
-        Err(other) => return Err(Stop::Refuse(no_host_error(other))),
+        Err(other) => Err(Stop::Refuse(no_host_error(other))),
     };
-    state
-        .metrics
-        .queue_wait
-        .observe(ctx.queue_wait.as_secs_f64());
-    ctx.model_running = Some(state.load.running(model_label(ctx)));
-    ctx.reserved_host = Some(selected);
-    Ok(())
+    let waited = started.elapsed();
+    let result = selected.map(|selected| (selected, state.load.running(model_label)));
+    HostTaken { waited, result }
 }

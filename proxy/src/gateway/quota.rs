@@ -20,11 +20,11 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
         }
     };
     let held = state.ledger.in_flight(key.id);
-    let in_flight = admin_api::views::InFlightView {
+    let in_flight = quota_engine::key_view::InFlightView {
         requests: held.requests,
         reserved_tokens: held.tokens,
     };
-    let view = admin_api::views::KeyView::new(key, counters, in_flight, &periods);
+    let view = quota_engine::key_view::KeyView::new(key, counters, in_flight, &periods);
     let mut body = serde_json::to_value(&view)
         .map_err(|e| ProxyError::internal(format!("cannot encode the quota: {e}")))?;
     let left = |limit: Option<i64>, used: i64| limit.map(|l| (l - used).max(0));

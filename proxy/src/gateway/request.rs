@@ -1,7 +1,6 @@
 //! `request_filter`: route → key → body → model → gate, before any byte goes upstream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -13,9 +12,12 @@ use quota_engine::{ApiKey, Ask, GateDecision};
 
 use super::context::RequestCtx;
 use super::errors::{ProxyError, Stop};
+use super::holds::Books;
+use super::own_answer::{self, OwnAnswer};
+use super::pacing;
 use super::route::{classify, model_in_path, FreeRoute, Route};
 use crate::dialect::{inspect_form, inspect_request, set_output_limit, Api, RequestInfo, Rules};
-use crate::state::AppState;
+use crate::state::{AppState, RuntimeSettings};
 
 /// Bodies above this are inspected on a blocking thread (tokenizing a megabyte takes a while).
 const INSPECT_INLINE_LIMIT: usize = 256 * 1024;
@@ -56,52 +58,30 @@ pub fn key_from_headers(req: &RequestHeader) -> Option<&str> {
 }
 
 /// Runs the request phase. Its steps return `Err(Stop)` to refuse, and every answer the
-/// gateway writes itself (a refusal or its own reply) is written here, by [`write_own`].
+/// gateway gives itself is written by [`own_answer::write`].
 pub async fn filter(
     state: &AppState,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<Decision> {
     let req = session.req_header();
-    ctx.cors_origin = super::cors::allowed_origin(req, &state.config.allowed_origins);
+    ctx.inbound.cors_origin = super::cors::allowed_origin(req, &state.config.allowed_origins);
     if super::cors::is_preflight(req) {
-        ctx.answered_status = Some(204);
-        super::cors::answer_preflight(session, ctx.cors_origin.as_deref()).await?;
+        own_answer::preflight(session, ctx).await?;
         return Ok(Decision::Answered);
     }
-    match route(state, session, ctx).await {
-        Ok(Next::Forward(decision)) => Ok(decision),
-        Ok(Next::Reply(reply)) => {
-            write_own(
-                session,
-                ctx,
-                reply.status,
-                reply.content_type,
-                reply.body,
-                Vec::new(),
-            )
-            .await?;
-            Ok(Decision::Answered)
-        }
-        Err(Stop::Refuse(error)) => {
-            let (status, body) = (error.status, error.body(ctx.dialect));
-            write_own(
-                session,
-                ctx,
-                status,
-                "application/json",
-                body,
-                error.headers,
-            )
-            .await?;
-            Ok(Decision::Answered)
-        }
+    let answer = match route(state, session, ctx).await {
+        Ok(Next::Forward(decision)) => return Ok(decision),
+        Ok(Next::Reply(reply)) => reply,
+        Err(Stop::Refuse(error)) => OwnAnswer::refusal(ctx, error),
         Err(Stop::Gone) => {
             session.set_keepalive(None);
-            Ok(Decision::Answered)
+            return Ok(Decision::Answered);
         }
-        Err(Stop::Fail(e)) => Err(e),
-    }
+        Err(Stop::Fail(e)) => return Err(e),
+    };
+    own_answer::write(session, ctx, answer).await?;
+    Ok(Decision::Answered)
 }
 
 /// What the request phase decided when it did not refuse.
@@ -109,24 +89,7 @@ enum Next {
     /// Forward upstream.
     Forward(Decision),
     /// The gateway answers by itself.
-    Reply(Reply),
-}
-
-/// A successful answer of the gateway's own.
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(body: Bytes) -> Next {
-        Next::Reply(Reply {
-            status: 200,
-            content_type: "application/json",
-            body,
-        })
-    }
+    Reply(OwnAnswer),
 }
 
 /// Classifies the request, authenticates it and runs its route's checks.
@@ -135,18 +98,16 @@ async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) ->
     let path = req.uri.path().to_owned();
     let classified = classify(req.method.as_str(), &path);
     let route = classified.route;
-    ctx.route = route;
-    ctx.template = classified.template;
-    ctx.dialect = classified.dialect;
+    ctx.inbound.route = route;
+    ctx.inbound.template = classified.template;
+    ctx.inbound.dialect = classified.dialect;
 
     match route {
-        Route::Health => return Ok(Reply::json(Bytes::from_static(br#"{"status":"ok"}"#))),
+        Route::Health => return Ok(reply_json(Bytes::from_static(br#"{"status":"ok"}"#))),
         Route::Root => {
-            return Ok(Next::Reply(Reply {
-                status: 200,
-                content_type: "text/plain; charset=utf-8",
-                body: Bytes::from_static(b"Ollama is running"),
-            }))
+            return Ok(Next::Reply(OwnAnswer::text(Bytes::from_static(
+                b"Ollama is running",
+            ))))
         }
         Route::Refused => return Err(ProxyError::route_refused(&path).into()),
         Route::Unknown => return Err(ProxyError::not_found(&path).into()),
@@ -154,15 +115,15 @@ async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) ->
     }
 
     let key = authenticate(state, session.req_header()).await?;
-    ctx.key = Some(Arc::clone(&key));
+    ctx.inbound.key = Some(Arc::clone(&key));
     let runtime = state.runtime();
-    ctx.runtime = Some(Arc::clone(&runtime));
+    ctx.inbound.runtime = Some(Arc::clone(&runtime));
 
     match route {
         Route::Free(FreeRoute::Model) => {
             let model = model_in_path(&path).unwrap_or_default().to_owned();
             check_model(&key, &model)?;
-            ctx.model = Some(model);
+            ctx.inbound.model = Some(model);
             Ok(Next::Forward(Decision::Proxy))
         }
         Route::Free(FreeRoute::Show) => {
@@ -171,8 +132,8 @@ async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) ->
             if let Some(model) = &model {
                 check_model(&key, model)?;
             }
-            ctx.model = model;
-            ctx.body = Some(body);
+            ctx.inbound.model = model;
+            ctx.inbound.body = Some(body);
             Ok(Next::Forward(body_decision(session)))
         }
         Route::Free(listing @ (FreeRoute::Tags | FreeRoute::Models)) => {
@@ -180,22 +141,20 @@ async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) ->
             // on the way back) until the first health checks have filled those lists.
             if session.req_header().method == http::Method::GET {
                 if let Some(body) = super::listing::from_cache(&runtime.pool, listing, &key) {
-                    return Ok(Reply::json(body));
+                    return Ok(reply_json(body));
                 }
             }
-            ctx.listing = Some(BytesMut::new());
+            ctx.inbound.filter_listing = true;
             Ok(Next::Forward(Decision::Proxy))
         }
         Route::Free(FreeRoute::Plain) => Ok(Next::Forward(Decision::Proxy)),
-        Route::Free(FreeRoute::Running) => Ok(Reply::json(
+        Route::Free(FreeRoute::Running) => Ok(reply_json(
             super::listing::running(&runtime.pool, &key).await?,
         )),
         Route::Free(FreeRoute::Quota) => {
-            Ok(Reply::json(super::quota::own_quota(state, &key).await?))
+            Ok(reply_json(super::quota::own_quota(state, &key).await?))
         }
-        Route::Counted(api) => {
-            counted(state, session, ctx, &key, api, &runtime.default_model).await
-        }
+        Route::Counted(api) => counted(state, session, ctx, &key, api, &runtime).await,
         Route::Health | Route::Root | Route::Refused | Route::Unknown => {
             Ok(Next::Forward(Decision::Answered))
         }
@@ -204,18 +163,22 @@ async fn route(state: &AppState, session: &mut Session, ctx: &mut RequestCtx) ->
 
 type StepResult = std::result::Result<Next, Stop>;
 
+fn reply_json(body: Bytes) -> Next {
+    Next::Reply(OwnAnswer::json(body))
+}
+
 async fn counted(
     state: &AppState,
     session: &mut Session,
     ctx: &mut RequestCtx,
     key: &Arc<ApiKey>,
     api: Api,
-    default_model: &str,
+    runtime: &RuntimeSettings,
 ) -> StepResult {
-    ctx.api = Some(api);
+    ctx.inbound.api = Some(api);
     let body = read_body(session, state.config.max_request_body_bytes).await?;
     let rules = Rules {
-        default_model,
+        default_model: &runtime.default_model,
         // In both counting modes: Ollama's count shows output that the text hides (thinking
         // `/v1/completions` never sends), and `tiktoken` charges it too.
         inject_usage: true,
@@ -242,22 +205,34 @@ async fn counted(
     {
         return Err(ProxyError::web_search_not_allowed(tool).into());
     }
-    ctx.model = Some(info.model.clone());
+    ctx.inbound.model = Some(info.model.clone());
     // Upstream counting charges Ollama's prompt count, template included: the room for the
     // answer is computed with what that count has been known to add (see `overhead`).
     let upstream = state.config.token_counting == crate::dialect::TokenCounting::Upstream;
-    ctx.prompt_overhead = match upstream && super::overhead::applies(api) {
+    let inbound = &mut ctx.inbound;
+    inbound.prompt_overhead = match upstream && super::overhead::applies(api) {
         true => state.prompt_overhead.of(&info.model),
         false => 0,
     };
-    ctx.prompt_tokens = info.prompt_tokens.saturating_add(ctx.prompt_overhead);
-    ctx.usage_injected = info.usage_injected;
-    ctx.client_wants_usage = info.client_wants_usage;
+    inbound.prompt_tokens = info.prompt_tokens.saturating_add(inbound.prompt_overhead);
+    inbound.usage_injected = info.usage_injected;
+    inbound.client_wants_usage = info.client_wants_usage;
     let client_limit = info.client_output_limit;
     let body = info.body.unwrap_or(body);
 
-    let prompt_tokens = i64::try_from(ctx.prompt_tokens).unwrap_or(i64::MAX);
-    super::pacing::before_gate(state, session, ctx, key, prompt_tokens).await?;
+    let prompt_tokens = i64::try_from(inbound.prompt_tokens).unwrap_or(i64::MAX);
+    ctx.holds.open(Books {
+        ledger: state.ledger.clone(),
+        pacer: state.pacer.clone(),
+        usage: state.usage.clone(),
+        counting: state.config.token_counting,
+    });
+    let model_label = super::accounting::model_label(Some(&info.model), Some(runtime));
+    let paced = pacing::before_gate(state, session, key, model_label, prompt_tokens).await;
+    ctx.inbound.queue_wait = paced.waited;
+    ctx.holds.keep_parallel(paced.parallel);
+    ctx.holds.keep_pace(paced.pace);
+    paced.result?;
 
     let mut now = Utc::now();
     let mut periods = state.config.periods.at(now);
@@ -281,26 +256,26 @@ async fn counted(
     }
     match decision {
         Ok(GateDecision::Admitted(admission)) => {
-            ctx.headroom = admission.headroom(&key.limits, &periods);
             // A token quota with less room than the client asked for (or than no limit):
             // the forwarded body carries the room.
             let cap = admission
                 .output_cap
                 .and_then(|cap| u64::try_from(cap).ok())
                 .filter(|cap| client_limit.is_none_or(|own| own > *cap));
-            ctx.body = Some(match cap {
+            ctx.inbound.body = Some(match cap {
                 Some(cap) => with_output_limit(api, body, cap).await,
                 None => body,
             });
-            ctx.admission = Some(admission);
-            ctx.periods = Some(periods);
-            ctx.settle_on_drop = Some(super::context::DropSettlement {
-                ledger: state.ledger.clone(),
-                pacer: state.pacer.clone(),
-                usage: state.usage.clone(),
-                counting: state.config.token_counting,
-            });
-            super::pacing::take_host(state, session, ctx, key).await?;
+            ctx.holds.keep_admission(admission, key.limits, periods);
+            let host =
+                pacing::take_host(state, session, key, runtime, &info.model, model_label).await;
+            ctx.inbound.queue_wait += host.waited;
+            let (selected, running) = host.result?;
+            state
+                .metrics
+                .queue_wait
+                .observe(ctx.inbound.queue_wait.as_secs_f64());
+            ctx.holds.keep_host(selected, running);
             Ok(Next::Forward(body_decision(session)))
         }
         Ok(GateDecision::Refused(refusal)) => {
@@ -520,62 +495,6 @@ async fn read_body(session: &mut Session, limit: u64) -> std::result::Result<Byt
             .into())
         }
     }
-}
-
-fn cors_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
-    super::cors::headers(ctx.cors_origin.as_deref())
-}
-
-/// Writes an answer of the gateway's own (a refusal or a reply): the one place that sets
-/// the answered status, adds the CORS headers (and `x-queue-wait-ms` on counted routes), and
-/// closes the connection after a 413, lingering to read what the client still sends.
-async fn write_own(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    status: u16,
-    content_type: &'static str,
-    body: Bytes,
-    mut headers: Vec<(&'static str, String)>,
-) -> Result<()> {
-    ctx.answered_status = Some(status);
-    headers.extend(cors_headers(ctx));
-    if ctx.api.is_some() {
-        headers.push(("x-queue-wait-ms", ctx.queue_wait.as_millis().to_string()));
-    }
-    if status == 413 {
-        session.set_keepalive(None);
-    }
-    super::errors::respond(session, status, content_type, body, &headers).await?;
-    if status == 413 {
-        linger(session).await;
-    }
-    Ok(())
-}
-
-/// How long, and how much, of a refused body is read and thrown away after the answer.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 256 << 20;
-
-/// Reads and discards what the client still sends of a body refused as too large, for a
-/// bounded time, as nginx's lingering close does: clients that send the whole body before
-/// reading (Python's `http.client`, curl without `Expect`) then read the 413 instead of
-/// failing with a broken pipe. The connection is closed afterwards.
-async fn linger(session: &mut Session) {
-    let expects_continue = session.req_header().headers.contains_key("expect");
-    if expects_continue {
-        return; // the client waits for a 100 that never comes: it sends nothing more
-    }
-    let downstream = session.as_downstream_mut();
-    let drain = async {
-        let mut read = 0usize;
-        while let Ok(Some(chunk)) = downstream.read_request_body().await {
-            read += chunk.len();
-            if read > LINGER_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 #[cfg(test)]

@@ -12,23 +12,32 @@ use crate::dialect::{CutPoint, Ending, Framing, Meter};
 use crate::state::AppState;
 
 /// What the response body phase decided about the answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BodyStep {
     /// Forward `body` and go on.
     Continue,
-    /// The key's token quota ended the answer: send `ctx.cut_tail` as the last bytes of the
-    /// body, and drop the upstream connection so that Ollama stops generating.
-    Cut,
+    /// The key's token quota ended the answer: send this as the last bytes of the body, and
+    /// drop the upstream connection so that Ollama stops generating.
+    Cut(CutEnd),
 }
+
+/// The last bytes of an answer its token quota ended. In Pingora's proxy loop it travels as
+/// the cause of the error that stops the loop, to `fail_to_proxy`, which writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CutEnd(pub Bytes);
+
+impl std::fmt::Display for CutEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the key's token quota has no room left for this answer")
+    }
+}
+
+impl std::error::Error for CutEnd {}
 
 /// `Host` becomes the upstream's authority (Ollama 403s a foreign one), the client's
 /// credentials never leave, and a body the gateway read gets its exact length.
-pub fn rewrite_upstream_request(
-    req: &mut RequestHeader,
-    ctx: &RequestCtx,
-    authority: &str,
-) -> Result<()> {
-    req.insert_header("host", authority)?;
+pub fn rewrite_upstream_request(req: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    req.insert_header("host", ctx.holds.host_authority().unwrap_or_default())?;
     // `/api/versions` is our alias of Ollama's `/api/version`.
     if req.uri.path() == "/api/versions" {
         req.set_uri(http::Uri::from_static("/api/version"));
@@ -37,7 +46,7 @@ pub fn rewrite_upstream_request(
     req.remove_header("x-api-key");
     // Token counting and listing filters read the answer: keep it uncompressed.
     req.insert_header("accept-encoding", "identity")?;
-    if let Some(body) = &ctx.body {
+    if let Some(body) = &ctx.inbound.body {
         // The body the gateway read is forwarded decoded (see `body_encoding`).
         req.remove_header("content-encoding");
         req.remove_header("transfer-encoding");
@@ -62,7 +71,7 @@ pub fn openai_duration(secs: u64) -> String {
 /// Sets up metering and listing filters for the answer and adds the `x-ratelimit-*` headers.
 pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
     let status = resp.status.as_u16();
-    ctx.upstream_status = Some(status);
+    ctx.answer.status = Some(status);
     // Ollama's own CORS policy must not leak through: only ALLOWED_ORIGINS decide.
     for name in [
         "access-control-allow-origin",
@@ -73,27 +82,29 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
     ] {
         resp.remove_header(name);
     }
-    if let Some(origin) = &ctx.cors_origin {
+    if let Some(origin) = &ctx.inbound.cors_origin {
         super::cors::decorate(resp, origin)?;
     }
-    if let Some(api) = ctx.api {
+    let inbound = &ctx.inbound;
+    if let Some(api) = inbound.api {
         let content_type = resp
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok());
         let framing = Framing::of_answer(api, content_type, resp.status.is_success());
-        ctx.meter = Some(Meter::new(api, framing, ctx.usage_injected));
-        if ctx.usage_injected {
+        ctx.answer.meter = Some(Meter::new(api, framing, inbound.usage_injected));
+        if inbound.usage_injected {
             resp.remove_header("content-length");
         }
-        let waited = u64::try_from(ctx.queue_wait.as_millis()).unwrap_or(u64::MAX);
+        let waited = u64::try_from(inbound.queue_wait.as_millis()).unwrap_or(u64::MAX);
         resp.insert_header("x-queue-wait-ms", waited)?;
+        let headroom = ctx.holds.headroom();
         if (200..300).contains(&status) {
-            if let Some((limit, remaining)) = ctx.headroom.requests {
+            if let Some((limit, remaining)) = headroom.requests {
                 resp.insert_header("x-ratelimit-limit-requests", limit.to_string())?;
                 resp.insert_header("x-ratelimit-remaining-requests", remaining.to_string())?;
             }
-            if let Some((limit, remaining)) = ctx.headroom.tokens {
+            if let Some((limit, remaining)) = headroom.tokens {
                 resp.insert_header("x-ratelimit-limit-tokens", limit.to_string())?;
                 resp.insert_header("x-ratelimit-remaining-tokens", remaining.to_string())?;
             }
@@ -101,20 +112,17 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
             let until = |at: chrono::DateTime<chrono::Utc>| {
                 openai_duration(u64::try_from((at - now).num_seconds()).unwrap_or(0))
             };
-            if let Some(at) = ctx.headroom.requests_reset_at {
+            if let Some(at) = headroom.requests_reset_at {
                 resp.insert_header("x-ratelimit-reset-requests", until(at))?;
             }
-            if let Some(at) = ctx.headroom.tokens_reset_at {
+            if let Some(at) = headroom.tokens_reset_at {
                 resp.insert_header("x-ratelimit-reset-tokens", until(at))?;
             }
         }
     }
-    if ctx.listing.is_some() {
-        if status == 200 {
-            resp.remove_header("content-length");
-        } else {
-            ctx.listing = None;
-        }
+    if ctx.inbound.filter_listing && status == 200 {
+        resp.remove_header("content-length");
+        ctx.answer.listing = Some(BytesMut::new());
     }
     Ok(())
 }
@@ -128,27 +136,28 @@ pub fn on_response_body(
     end_of_stream: bool,
     ctx: &mut RequestCtx,
 ) -> BodyStep {
-    if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
-        ctx.first_byte = Some(Instant::now());
+    let answer = &mut ctx.answer;
+    if answer.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
+        answer.first_byte = Some(Instant::now());
     }
-    if ctx.cut_tail.is_some() {
+    if answer.cut {
         // Cut already: nothing more goes to the client.
         *body = None;
-        return BodyStep::Cut;
+        return BodyStep::Cut(CutEnd(Bytes::new()));
     }
-    if let Some(listing) = &mut ctx.listing {
+    if let Some(listing) = &mut answer.listing {
         if let Some(chunk) = body.take() {
             listing.extend_from_slice(&chunk);
         }
         if end_of_stream {
-            let key = ctx.key.as_deref();
+            let key = ctx.inbound.key.as_deref();
             *body = Some(filter_listing(listing, |m| {
                 key.is_some_and(|k| k.allows_model(m))
             }));
         }
         return BodyStep::Continue;
     }
-    let Some(meter) = &mut ctx.meter else {
+    let Some(meter) = &mut answer.meter else {
         return BodyStep::Continue;
     };
     if let Some(chunk) = body.as_ref() {
@@ -163,20 +172,22 @@ pub fn on_response_body(
                 let mut tail = BytesMut::with_capacity(at + ending.len());
                 tail.extend_from_slice(kept.as_deref().unwrap_or_default());
                 tail.extend_from_slice(&ending);
-                ctx.cut_tail = Some(tail.freeze());
-                if let Some(meter) = &mut ctx.meter {
-                    ctx.usage = Some(meter.finish().0);
+                let answer = &mut ctx.answer;
+                answer.cut = true;
+                if let Some(meter) = &mut answer.meter {
+                    answer.usage = Some(meter.finish().0);
                 }
-                return BodyStep::Cut;
+                return BodyStep::Cut(CutEnd(tail.freeze()));
             }
         }
     }
-    let Some(meter) = &mut ctx.meter else {
+    let answer = &mut ctx.answer;
+    let Some(meter) = &mut answer.meter else {
         return BodyStep::Continue;
     };
-    if end_of_stream && ctx.usage.is_none() {
+    if end_of_stream && answer.usage.is_none() {
         let (usage, held) = meter.finish();
-        ctx.usage = Some(usage);
+        answer.usage = Some(usage);
         if let Some(held) = held.filter(|h| !h.is_empty()) {
             *body = Some(match body.take() {
                 Some(b) if !b.is_empty() => {
@@ -199,28 +210,23 @@ pub fn on_response_body(
 /// line boundary, or `None` to go on (also while a line the client has the start of is still
 /// open). An answer whose end already came through is never cut.
 fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
-    let meter = ctx.meter.as_ref()?;
-    let admission = ctx.admission.as_mut()?;
-    admission.output_cap?;
-    if !(200..300).contains(&ctx.upstream_status.unwrap_or(0))
+    let answer = &mut ctx.answer;
+    let meter = answer.meter.as_ref()?;
+    ctx.holds.output_cap()?;
+    if !(200..300).contains(&answer.status.unwrap_or(0))
         || matches!(meter.framing(), Framing::Json | Framing::Text)
         || meter.usage().complete
     {
         return None;
     }
-    if !ctx.cut_wanted {
-        let (key, periods) = (ctx.key.as_deref()?, ctx.periods.as_ref()?);
+    if !answer.cut_wanted {
         let completion = meter.running_completion(state.config.token_counting);
-        let used = i64::try_from(ctx.prompt_tokens.saturating_add(completion)).unwrap_or(i64::MAX);
+        let used = ctx.inbound.prompt_tokens.saturating_add(completion);
+        let used = i64::try_from(used).unwrap_or(i64::MAX);
         let mut exhausted = false;
         // Asked for as the count reaches the reservation, so that the next tokens are covered.
-        while used >= admission.reserved_tokens {
-            match state.ledger.extend(
-                admission,
-                &key.limits,
-                periods,
-                state.config.output_reservation_tokens,
-            ) {
+        while used >= ctx.holds.reserved_tokens() {
+            match ctx.holds.extend(state.config.output_reservation_tokens) {
                 quota_engine::Extension::Granted(n) if n > 0 => continue,
                 // A grant is on its way: the answer goes on, and asks again with the next
                 // chunk (what it uses meanwhile is charged only as far as the quota allows).
@@ -233,9 +239,9 @@ fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<u
         }
         // Exactly at its reservation an answer may be about to end by itself (its output
         // limit): it is ended only once it goes past.
-        ctx.cut_wanted = exhausted && used > admission.reserved_tokens;
+        answer.cut_wanted = exhausted && used > ctx.holds.reserved_tokens();
     }
-    if !ctx.cut_wanted {
+    if !answer.cut_wanted {
         return None;
     }
     match meter.cut_point(output_len) {
@@ -246,24 +252,22 @@ fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<u
 
 /// The clean end of an answer cut by its token quota, reporting what it is charged.
 fn ending_of(state: &AppState, ctx: &RequestCtx) -> Bytes {
-    let Some(meter) = ctx.meter.as_ref() else {
+    let Some(meter) = ctx.answer.meter.as_ref() else {
         return Bytes::new();
     };
-    let reserved = ctx
-        .admission
-        .as_ref()
-        .map_or(0, |a| u64::try_from(a.reserved_tokens).unwrap_or(0));
+    let inbound = &ctx.inbound;
+    let reserved = u64::try_from(ctx.holds.reserved_tokens()).unwrap_or(0);
     let completion = meter
         .running_completion(state.config.token_counting)
-        .min(reserved.saturating_sub(ctx.prompt_tokens));
+        .min(reserved.saturating_sub(inbound.prompt_tokens));
     Ending {
         api: meter.api(),
         framing: meter.framing(),
-        model: ctx.model.as_deref().unwrap_or(""),
-        prompt_tokens: ctx.prompt_tokens,
+        model: inbound.model.as_deref().unwrap_or(""),
+        prompt_tokens: inbound.prompt_tokens,
         completion_tokens: completion,
         event_open: meter.event_open(),
-        with_usage: ctx.client_wants_usage,
+        with_usage: inbound.client_wants_usage,
     }
     .bytes()
 }

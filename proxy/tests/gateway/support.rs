@@ -1,4 +1,3 @@
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -46,15 +45,11 @@ pub struct Gateway {
     pub client: reqwest::Client,
 }
 
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
+pub use test_kit::postgres::test_database_url as postgres_url;
 
 pub async fn fresh_postgres_schema() -> String {
     let base = postgres_url().expect("TEST_DATABASE_URL");
-    quota_engine::db::fresh_schema_url(&base, "gw")
+    test_kit::postgres::fresh_schema_url(&base, "gw")
         .await
         .expect("TEST_DATABASE_URL unreachable")
 }
@@ -83,16 +78,12 @@ fn serve_command(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ADMIN_PASSWORD", "test-password")
-        .env("PROXY_HOST", "127.0.0.1")
-        .env("PROXY_PORT", "0")
-        .env("ADMIN_PORT", "0")
-        .env("METRICS_PORT", "0")
         .env("DATABASE_URL", database_url)
         .env("APP_TZ", "Europe/Berlin")
         .env("LOG_LEVEL", "warn")
-        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    test_kit::serve::on_free_ports(&mut cmd);
+    cmd.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     // Empty: the test's YAML names the upstreams (e.g. with a max_concurrency).
     if !upstream.is_empty() {
         cmd.env("OLLAMA_URL", upstream);
@@ -109,37 +100,16 @@ impl Gateway {
             Db::Postgres => fresh_postgres_schema().await,
             Db::Shared(url) => url.clone(),
         };
-        let mut cmd = serve_command(dir.path(), &database_url, upstream, &options);
-        let mut child = cmd.spawn().expect("start llm-quota");
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return None;
-                }
-                if line.starts_with("llm-quota: proxy on ") {
-                    // keep draining stdout so the child never blocks on a full pipe
-                    std::thread::spawn(move || for _ in reader.lines() {});
-                    return Some(line.trim().to_owned());
-                }
-            }
-        })
-        .await
-        .unwrap()
-        .expect("llm-quota exited before listening");
-        let urls: Vec<String> = line
-            .split("http://")
-            .skip(1)
-            .map(|s| format!("http://{}", s.split([',', ' ']).next().unwrap()))
-            .collect();
+        let cmd = serve_command(dir.path(), &database_url, upstream, &options);
+        let (child, listening) = tokio::task::spawn_blocking(move || test_kit::serve::spawn(cmd))
+            .await
+            .unwrap()
+            .expect("start llm-quota");
         let gateway = Gateway {
             child,
-            proxy: urls[0].clone(),
-            admin: urls[1].clone(),
-            metrics: urls[2].clone(),
+            proxy: listening.proxy,
+            admin: listening.admin,
+            metrics: listening.metrics,
             database_url,
             upstream: upstream.to_owned(),
             dir,
@@ -292,7 +262,7 @@ impl Gateway {
             &self.upstream,
             &Options::default(),
         );
-        cmd.stderr(Stdio::piped());
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         for _ in 0..300 {
             if let Some(status) = child.try_wait().unwrap() {

@@ -38,10 +38,8 @@ pub async fn databases() -> Vec<TestDb> {
 }
 
 async fn postgres() -> Option<TestDb> {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let url = db::fresh_schema_url(&base, "qe")
+    let base = test_kit::postgres::test_database_url()?;
+    let url = test_kit::postgres::fresh_schema_url(&base, "qe")
         .await
         .expect("TEST_DATABASE_URL unreachable");
     let url = DatabaseUrl::parse(&url).unwrap();

@@ -1,0 +1,125 @@
+//! The key object as the admin API, the CLI (`keys list --json`) and a key's own
+//! `GET /v1/quota` show it (docs/api.md, "The key object"): the key's settings and its usage
+//! in the current periods. Every timestamp is RFC 3339 with the offset of the operator's zone
+//! ([`timestamp`]). Never the plaintext, never the digest.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::gate::Counters;
+use crate::{ApiKey, PeriodKeys};
+
+/// The key object (docs/api.md, "The key object"). Never the plaintext, never the digest.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct KeyView {
+    pub id: i64,
+    pub name: String,
+    /// `sk-` and the first 8 characters, for recognising a key.
+    #[schema(example = "sk-AbCd1234")]
+    pub key_prefix: String,
+    pub is_active: bool,
+    #[schema(example = "2026-11-29T10:00:00+01:00")]
+    pub created_at: String,
+    /// `null` = never expires.
+    pub expires_at: Option<String>,
+    pub daily_token_limit: Option<i64>,
+    pub monthly_token_limit: Option<i64>,
+    pub daily_request_limit: Option<i64>,
+    pub monthly_request_limit: Option<i64>,
+    /// Requests in any sliding 60 seconds; `null` = unlimited.
+    pub requests_per_minute: Option<i64>,
+    /// Tokens in any sliding 60 seconds (prompts at admission, answers when they end);
+    /// `null` = unlimited.
+    pub tokens_per_minute: Option<i64>,
+    /// Counted requests in flight at once on an instance; more wait in the key's queue.
+    /// `null` = unlimited.
+    pub max_parallel_requests: Option<i64>,
+    /// Weight in the fair queue for busy hosts, 1–10 (default 1).
+    #[schema(minimum = 1, maximum = 10, example = 1)]
+    pub priority: i64,
+    /// `null` = every local model (cloud models must be named).
+    pub allowed_models: Option<Vec<String>>,
+    /// Whether the key may use the web search tools Ollama runs on the host's ollama.com
+    /// account (`/v1/responses`, `/v1/messages`).
+    pub allow_web_search: bool,
+    /// Usage so far; tokens include what requests in flight hold reserved.
+    pub usage: UsageView,
+    /// Requests of the key in flight on this instance and the tokens they hold reserved
+    /// (prompts plus output reservations, settled when each answer ends).
+    pub in_flight: InFlightView,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq, ToSchema)]
+pub struct InFlightView {
+    pub requests: i64,
+    pub reserved_tokens: i64,
+}
+
+/// A key's usage in the current day and month of the operator's zone.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct UsageView {
+    pub day: PeriodUsage,
+    pub month: PeriodUsage,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+pub struct PeriodUsage {
+    /// `2026-11-29` or `2026-11`.
+    #[schema(example = "2026-11-29")]
+    pub period: String,
+    pub requests: i64,
+    pub tokens: i64,
+    /// When this period's counters start again from zero.
+    pub resets_at: String,
+}
+
+/// RFC 3339 with the offset of the operator's zone.
+pub fn timestamp(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).to_rfc3339()
+}
+
+impl KeyView {
+    pub fn new(
+        key: &ApiKey,
+        counters: Counters,
+        in_flight: InFlightView,
+        periods: &PeriodKeys,
+    ) -> KeyView {
+        let tz = periods.day_start.timezone();
+        KeyView {
+            id: key.id,
+            name: key.name.clone(),
+            key_prefix: key.key_prefix.clone(),
+            is_active: key.is_active,
+            created_at: timestamp(key.created_at, tz),
+            expires_at: key.expires_at.map(|t| timestamp(t, tz)),
+            daily_token_limit: key.limits.daily_tokens,
+            monthly_token_limit: key.limits.monthly_tokens,
+            daily_request_limit: key.limits.daily_requests,
+            monthly_request_limit: key.limits.monthly_requests,
+            requests_per_minute: key.pacing.requests_per_minute,
+            tokens_per_minute: key.pacing.tokens_per_minute,
+            max_parallel_requests: key.pacing.max_parallel_requests,
+            priority: key.pacing.priority,
+            allowed_models: key.allowed_models.clone(),
+            allow_web_search: key.allow_web_search,
+            usage: UsageView {
+                day: PeriodUsage {
+                    period: periods.day.clone(),
+                    requests: counters.day_requests,
+                    tokens: counters.day_tokens,
+                    resets_at: periods.day_resets_at.to_rfc3339(),
+                },
+                month: PeriodUsage {
+                    period: periods.month.clone(),
+                    requests: counters.month_requests,
+                    tokens: counters.month_tokens,
+                    resets_at: periods.month_resets_at.to_rfc3339(),
+                },
+            },
+            in_flight,
+        }
+    }
+}
