@@ -58,7 +58,11 @@ pub async fn run(
                     tracing::warn!(error = %e, "an Ollama host dropped the request before answering; trying again");
                     continue;
                 }
-                NextAttempt::NoHostLeft(answer) => return refuse(session, ctx, answer).await,
+                // As after any failed proxy, the client's connection ends with the answer.
+                NextAttempt::NoHostLeft(answer) => {
+                    let answer = OwnAnswer::refusal(ctx, answer).closing();
+                    return own_answer::write(session, ctx, answer).await;
+                }
                 NextAttempt::GiveUp => return Err(e),
             },
         }

@@ -1,9 +1,9 @@
 //! The one writer of the answers the gateway gives itself: refusals and errors (from
 //! `request_filter`, from `fail_to_proxy`, from the large-body loop) and its own replies
 //! (`/healthz`, `/`, listings from the cache, `/api/quota`). It records the answered status,
-//! adds the CORS headers (and `x-queue-wait-ms` on counted routes), closes the connection when
-//! the request body was not read or the proxy failed, and after a 413 lingers to read what
-//! the client still sends.
+//! adds the CORS headers (and `x-queue-wait-ms` on counted routes), closes the connection
+//! after a failed proxy or a 413 (and `errors::respond` when the request body was not read),
+//! and after a 413 lingers to read what the client still sends.
 
 use std::time::Duration;
 
