@@ -43,6 +43,10 @@ pub struct Metrics {
     pub queue_wait: prometheus::Histogram,
     /// Usage over limit per key and limit, set by the alerts scan (`crate::alerts`).
     pub key_usage_ratio: prometheus::GaugeVec,
+    /// GPU time of counted requests (docs/api.md, "GPU time").
+    pub gpu_seconds: prometheus::CounterVec,
+    /// Ollama's own `load_duration`, summed.
+    pub model_load_seconds: prometheus::CounterVec,
 }
 
 impl Metrics {
@@ -103,13 +107,25 @@ impl Metrics {
                 &["api_key", "limit"],
                 registry
             )?,
+            gpu_seconds: prometheus::register_counter_vec_with_registry!(
+                "llm_quota_gpu_seconds_total",
+                "GPU time of counted requests: seconds from sending a request to its host until its answer ended, times the host's gpu_weight; by model, API key (display prefix) and upstream",
+                &["model", "api_key", "upstream"],
+                registry
+            )?,
+            model_load_seconds: prometheus::register_counter_vec_with_registry!(
+                "llm_quota_model_load_seconds_total",
+                "Seconds Ollama reported loading models for counted requests (load_duration of the native routes), by model and upstream",
+                &["model", "upstream"],
+                registry
+            )?,
         })
     }
 
     /// The name of every metric this struct owns.
     #[cfg(test)]
     fn names(&self) -> Vec<String> {
-        let collectors: [&dyn Collector; 8] = [
+        let collectors: [&dyn Collector; 10] = [
             &self.requests,
             &self.tokens,
             &self.quota_rejections,
@@ -118,6 +134,8 @@ impl Metrics {
             &self.inflight,
             &self.queue_wait,
             &self.key_usage_ratio,
+            &self.gpu_seconds,
+            &self.model_load_seconds,
         ];
         collectors
             .iter()
@@ -319,7 +337,7 @@ mod tests {
         names.extend(upstream.desc().iter().map(|d| d.fq_name.clone()));
         let queue = QueueCollector::new(Arc::default()).unwrap();
         names.extend(queue.desc().iter().map(|d| d.fq_name.clone()));
-        assert_eq!(names.len(), 13);
+        assert_eq!(names.len(), 15);
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/");
         let operations = std::fs::read_to_string(format!("{root}operations.md")).unwrap();
         for name in &names {

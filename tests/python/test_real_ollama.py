@@ -350,3 +350,22 @@ def test_web_search_needs_the_keys_permission(server, gateway):
         direct = call(server, path, request)
         assert status == direct[0], (path, raw, direct)
         assert b"web_search_not_allowed" not in raw
+
+
+def test_gpu_time_and_model_loads_are_measured(server, tmp_path):
+    """Each request's GPU time is measured, and Ollama's own `load_duration` is kept apart:
+    what the real server reported loading, summed, is what the gateway exports."""
+    with start_gateway(server, tmp_path) as gw:
+        key = gw.create_key()
+        reported_ns = 0
+        body = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False, "options": {"num_predict": 4}}
+        for _ in range(2):
+            status, _, raw = call(gw.proxy, "/api/chat", body, key.plaintext)
+            assert status == 200, raw
+            reported_ns += json.loads(raw).get("load_duration", 0)
+        gw.wait_for_usage(key, requests=2)
+        assert reported_ns > 0, "the real server reports the time it took to have the model ready"
+        load = gw.metric("llm_quota_model_load_seconds_total", upstream=server)
+        assert load == pytest.approx(reported_ns / 1e9)
+        gpu = gw.metric("llm_quota_gpu_seconds_total", upstream=server)
+        assert gpu is not None and gpu > 0

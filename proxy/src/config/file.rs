@@ -76,7 +76,8 @@ pub struct OllamaSection {
     pub health: HealthSection,
 }
 
-/// `- http://host:11434` or `- {url: http://host:11434, weight: 2, max_concurrency: 4}`.
+/// `- http://host:11434` or `- {url: http://host:11434, weight: 2, max_concurrency: 4,
+/// gpu_weight: 2.0}`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum UpstreamEntry {
@@ -90,6 +91,7 @@ pub struct UpstreamDetail {
     pub url: String,
     pub weight: Option<u32>,
     pub max_concurrency: Option<u32>,
+    pub gpu_weight: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

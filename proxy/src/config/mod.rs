@@ -59,6 +59,34 @@ pub struct UpstreamConfig {
     pub weight: u32,
     /// `None` = no cap on requests in flight.
     pub max_concurrency: Option<u32>,
+    /// What a second of this host's time counts as GPU time.
+    pub gpu_weight: GpuWeight,
+}
+
+/// What one second of a host's time counts as GPU time (`gpu_weight` of an upstream, default
+/// 1.0; a host whose GPU time is worth twice as much gets 2.0, a CPU-only host may get 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GpuWeight(f64);
+
+/// Never NaN: [`GpuWeight::new`] refuses anything but a finite number of at least 0.
+impl Eq for GpuWeight {}
+
+impl GpuWeight {
+    pub const ONE: GpuWeight = GpuWeight(1.0);
+
+    pub fn new(weight: f64) -> Option<GpuWeight> {
+        (weight.is_finite() && weight >= 0.0).then_some(GpuWeight(weight))
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl Default for GpuWeight {
+    fn default() -> GpuWeight {
+        GpuWeight::ONE
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,9 +353,9 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
     }
     let mut upstreams = Vec::with_capacity(entries.len());
     for entry in entries {
-        let (url, weight, max_concurrency) = match entry {
-            UpstreamEntry::Url(url) => (url, None, None),
-            UpstreamEntry::Detailed(d) => (d.url, d.weight, d.max_concurrency),
+        let (url, weight, max_concurrency, gpu_weight) = match entry {
+            UpstreamEntry::Url(url) => (url, None, None, None),
+            UpstreamEntry::Detailed(d) => (d.url, d.weight, d.max_concurrency, d.gpu_weight),
         };
         let upstream = parse_upstream(&url).map_err(|m| err("ollama.urls", m))?;
         if weight == Some(0) {
@@ -342,9 +370,19 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 format!("{url}: max_concurrency must be at least 1 (leave it out for no cap)"),
             ));
         }
+        let gpu_weight = match gpu_weight {
+            None => GpuWeight::ONE,
+            Some(w) => GpuWeight::new(w).ok_or_else(|| {
+                err(
+                    "ollama.urls",
+                    format!("{url}: gpu_weight must be a number of at least 0, e.g. 2.0 (got {w})"),
+                )
+            })?,
+        };
         upstreams.push(UpstreamConfig {
             weight: weight.unwrap_or(1),
             max_concurrency,
+            gpu_weight,
             ..upstream
         });
     }
@@ -588,6 +626,7 @@ pub fn parse_upstream(raw: &str) -> Result<UpstreamConfig, String> {
         authority,
         weight: 1,
         max_concurrency: None,
+        gpu_weight: GpuWeight::ONE,
     })
 }
 
@@ -604,6 +643,9 @@ impl Config {
                 }
                 if let Some(c) = u.max_concurrency {
                     s.push_str(&format!(" (max_concurrency {c})"));
+                }
+                if u.gpu_weight != GpuWeight::ONE {
+                    s.push_str(&format!(" (gpu_weight {})", u.gpu_weight.get()));
                 }
                 s
             })

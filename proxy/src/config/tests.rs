@@ -122,6 +122,24 @@ fn detailed_upstreams() {
     let c = load(&s).unwrap();
     assert_eq!(c.upstreams[1].weight, 3);
     assert_eq!(c.upstreams[1].max_concurrency, Some(4));
+    assert_eq!(c.upstreams[0].gpu_weight, GpuWeight::ONE);
+}
+
+/// `gpu_weight`: any number of at least 0; anything else is refused naming the field.
+#[test]
+fn gpu_weights() {
+    let yaml =
+        |w: &str| format!("ollama:\n  urls:\n    - {{url: http://b:11434, gpu_weight: {w}}}\n");
+    let (_dir, s) = with_yaml(&yaml("2.5"));
+    assert_eq!(load(&s).unwrap().upstreams[0].gpu_weight.get(), 2.5);
+    let (_dir, s) = with_yaml(&yaml("0"));
+    assert_eq!(load(&s).unwrap().upstreams[0].gpu_weight.get(), 0.0);
+    let (_dir, s) = with_yaml(&yaml("-1"));
+    let e = load(&s).unwrap_err().to_string();
+    assert!(
+        e.contains("gpu_weight must be a number of at least 0"),
+        "{e}"
+    );
 }
 
 /// Every accepted DATABASE_URL form loads.

@@ -91,6 +91,18 @@ pub struct Usage {
     /// The final chunk (`done:true`, `[DONE]`, `response.completed`, `message_stop`) or the
     /// whole JSON body was seen.
     pub complete: bool,
+    /// The durations Ollama reports on its native routes (the `/v1` routes carry none).
+    pub durations: OllamaDurations,
+}
+
+/// What Ollama says its time went to, in nanoseconds as it reports them (`load_duration`,
+/// `prompt_eval_duration`, `eval_duration` of the final native chunk); `None` where not
+/// reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OllamaDurations {
+    pub load_ns: Option<u64>,
+    pub prompt_eval_ns: Option<u64>,
+    pub eval_ns: Option<u64>,
 }
 
 impl Usage {
@@ -502,6 +514,16 @@ impl Meter {
             }
         }
         self.report(c.prompt_eval_count.0, c.eval_count.0);
+        let durations = &mut self.usage.durations;
+        for (reported, kept) in [
+            (c.load_duration.0, &mut durations.load_ns),
+            (c.prompt_eval_duration.0, &mut durations.prompt_eval_ns),
+            (c.eval_duration.0, &mut durations.eval_ns),
+        ] {
+            if reported.is_some() {
+                *kept = reported;
+            }
+        }
         if c.done == Some(true) {
             self.usage.complete = true;
         }
@@ -720,6 +742,9 @@ struct NativeChunk<'a> {
     done: Option<bool>,
     prompt_eval_count: Count,
     eval_count: Count,
+    load_duration: Count,
+    prompt_eval_duration: Count,
+    eval_duration: Count,
 }
 
 #[derive(Deserialize, Default)]
@@ -1021,6 +1046,11 @@ mod tests {
                 counted_completion: ct(&["Hello", " there, café friend", "! How are you ☕?"])
                     + ct(&["User says hi", ", so greet."]),
                 complete: true,
+                durations: OllamaDurations {
+                    load_ns: Some(21_000_000),
+                    prompt_eval_ns: Some(90_000_000),
+                    eval_ns: Some(650_000_000),
+                },
             }
         );
         // \r\n line ends and a last line without a line end are read too.
@@ -1137,6 +1167,7 @@ mod tests {
                 upstream_completion: Some(9),
                 counted_completion: chat_sse_text(),
                 complete: true,
+                durations: OllamaDurations::default(),
             }
         );
     }
@@ -1155,6 +1186,7 @@ mod tests {
                 upstream_completion: None,
                 counted_completion: chat_sse_text(),
                 complete: true,
+                durations: OllamaDurations::default(),
             }
         );
     }
@@ -1225,7 +1257,8 @@ mod tests {
                 upstream_prompt: Some(5),
                 upstream_completion: Some(4),
                 counted_completion: text,
-                complete: true
+                complete: true,
+                durations: OllamaDurations::default(),
             }
         );
 
@@ -1264,6 +1297,7 @@ mod tests {
                 counted_completion: count_tokens("Hello from responses.")
                     + count_tokens("Think about it."),
                 complete: true,
+                durations: OllamaDurations::default(),
             }
         );
     }
@@ -1298,6 +1332,7 @@ mod tests {
                 upstream_completion: Some(9),
                 counted_completion: count_tokens("Hello there!") + count_tokens("Hmm, a greeting."),
                 complete: true,
+                durations: OllamaDurations::default(),
             }
         );
         let first_event_end = body.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
@@ -1452,6 +1487,7 @@ mod tests {
             upstream_completion: None,
             counted_completion: 11,
             complete: true,
+            durations: OllamaDurations::default(),
         };
         assert_eq!(u.charge(TokenCounting::Tiktoken, 20, 0), (20, 11));
         assert_eq!(u.charge(TokenCounting::Upstream, 20, 0), (14, 11));
@@ -1473,6 +1509,7 @@ mod tests {
             upstream_completion: None,
             counted_completion: 7,
             complete: false,
+            durations: OllamaDurations::default(),
         };
         assert_eq!(cut.charge(TokenCounting::Upstream, 20, 12), (20, 12));
         assert_eq!(cut.charge(TokenCounting::Upstream, 20, 3), (20, 7));

@@ -42,7 +42,7 @@ mod tokens;
 pub use ending::Ending;
 pub use form::inspect_form;
 pub use keep_alive::{go_duration_seconds, KeepAlive};
-pub use meter::{CutPoint, Framing, Meter, Usage};
+pub use meter::{CutPoint, Framing, Meter, OllamaDurations, Usage};
 pub use output_limit::set_output_limit;
 pub use request::{inspect_request, BodyError, RequestInfo, Rules};
 pub use tokens::{count_tokens, warm_tokenizer};

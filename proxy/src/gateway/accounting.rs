@@ -7,6 +7,8 @@
 use super::context::RequestCtx;
 use super::holds::Commit;
 use crate::state::{AppState, RuntimeSettings};
+use std::time::Duration;
+
 use pingora::proxy::Session;
 use pingora::Error;
 
@@ -55,6 +57,21 @@ pub async fn settle(
             .time_to_first_token
             .with_label_values(&[model_label])
             .observe(first.duration_since(ctx.started).as_secs_f64());
+    }
+    // GPU time: the host's time on the request (before the settlement frees its slot).
+    if let (Some(host), Some(_)) = (ctx.holds.host(), inbound.api) {
+        let seconds = ctx.answer.host_seconds() * host.gpu_weight;
+        let upstream = host.url.as_str();
+        metrics
+            .gpu_seconds
+            .with_label_values(&[model_label, key_label, upstream])
+            .inc_by(seconds);
+        if let Some(load_ns) = usage.durations.load_ns {
+            metrics
+                .model_load_seconds
+                .with_label_values(&[model_label, upstream])
+                .inc_by(Duration::from_nanos(load_ns).as_secs_f64());
+        }
     }
 
     // Slots first (the host is free before the commit's round trip), then the admission.

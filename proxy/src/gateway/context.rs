@@ -95,6 +95,10 @@ pub struct Answer {
     pub cut_wanted: bool,
     /// The answer was cut: nothing more goes to the client.
     pub cut: bool,
+    /// When the current attempt's request went to its host, and when its answer ended (last
+    /// byte or the cut; `None` until then): the host's time on the request, its GPU time.
+    pub sent_at: Option<Instant>,
+    pub ended_at: Option<Instant>,
 }
 
 impl Default for Inbound {
@@ -125,6 +129,18 @@ impl Inbound {
         self.key
             .as_deref()
             .map_or("none", |k| k.key_prefix.as_str())
+    }
+}
+
+impl Answer {
+    /// Seconds the host spent on the request: from sending it until its answer ended (or
+    /// until now, for an answer the client or the host broke off). Zero if it was never sent.
+    pub fn host_seconds(&self) -> f64 {
+        let Some(sent) = self.sent_at else {
+            return 0.0;
+        };
+        let ended = self.ended_at.unwrap_or_else(Instant::now);
+        ended.saturating_duration_since(sent).as_secs_f64()
     }
 }
 

@@ -15,7 +15,7 @@ use super::errors::ProxyError;
 use super::failover::{self, NextAttempt};
 use super::own_answer::{self, OwnAnswer};
 use super::response::{
-    on_response_body, on_response_header, rewrite_upstream_request, BodyStep, CutEnd,
+    on_response_body, on_response_header, on_upstream_request, BodyStep, CutEnd,
 };
 use crate::state::AppState;
 
@@ -112,11 +112,11 @@ pub async fn run(
 async fn send_request(
     upstream: &mut HttpSession,
     session: &Session,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     body: Bytes,
 ) -> Result<()> {
     let mut req = session.req_header().clone();
-    rewrite_upstream_request(&mut req, ctx)?;
+    on_upstream_request(&mut req, ctx)?;
     upstream.write_request_header(Box::new(req)).await?;
     upstream.write_request_body(body, true).await?;
     upstream.finish_request_body().await?;

@@ -21,7 +21,7 @@ use quota_engine::{Admission, Extension, Ledger, Limits, PaceTicket, Pacer, Peri
 use super::context::Outcome;
 use crate::dialect::TokenCounting;
 use crate::upstream::load::Counted;
-use crate::upstream::{InflightGuard, Selected};
+use crate::upstream::{InflightGuard, Selected, Upstream};
 
 /// Where a request's holds go back to: set when the request first takes something that must
 /// be given back by hand (its per-minute ticket or its admission).
@@ -128,6 +128,11 @@ impl Holds {
     /// The current attempt's host authority (for the upstream `Host` header).
     pub fn host_authority(&self) -> Option<&str> {
         self.host.as_ref().map(|g| g.upstream.authority.as_str())
+    }
+
+    /// The current attempt's host (until the settlement gives its slot back).
+    pub fn host(&self) -> Option<&Upstream> {
+        self.host.as_ref().map(|g| &*g.upstream)
     }
 
     pub fn admission(&self) -> Option<&Admission> {

@@ -164,7 +164,7 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response::rewrite_upstream_request(req, ctx)
+        response::on_upstream_request(req, ctx)
     }
 
     async fn request_body_filter(

@@ -34,9 +34,17 @@ impl std::fmt::Display for CutEnd {
 
 impl std::error::Error for CutEnd {}
 
+/// The request goes to its host now: rewritten (see [`rewrite_upstream_request`]), and its
+/// host's time starts (a retry on another host starts it again).
+pub fn on_upstream_request(req: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+    rewrite_upstream_request(req, ctx)?;
+    ctx.answer.sent_at = Some(Instant::now());
+    Ok(())
+}
+
 /// `Host` becomes the upstream's authority (Ollama 403s a foreign one), the client's
 /// credentials never leave, and a body the gateway read gets its exact length.
-pub fn rewrite_upstream_request(req: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+fn rewrite_upstream_request(req: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     req.insert_header("host", ctx.holds.host_authority().unwrap_or_default())?;
     // `/api/versions` is our alias of Ollama's `/api/version`.
     if req.uri.path() == "/api/versions" {
@@ -174,6 +182,7 @@ pub fn on_response_body(
                 tail.extend_from_slice(&ending);
                 let answer = &mut ctx.answer;
                 answer.cut = true;
+                answer.ended_at = Some(Instant::now());
                 if let Some(meter) = &mut answer.meter {
                     answer.usage = Some(meter.finish().0);
                 }
@@ -186,6 +195,7 @@ pub fn on_response_body(
         return BodyStep::Continue;
     };
     if end_of_stream && answer.usage.is_none() {
+        answer.ended_at = Some(Instant::now());
         let (usage, held) = meter.finish();
         answer.usage = Some(usage);
         if let Some(held) = held.filter(|h| !h.is_empty()) {

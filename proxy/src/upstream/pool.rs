@@ -84,6 +84,8 @@ pub struct Upstream {
     pub weight: u32,
     /// `None` = no cap on requests in flight.
     pub max_concurrency: Option<u32>,
+    /// What a second of this host's time counts as GPU time.
+    pub gpu_weight: f64,
     state: Arc<HostState>,
 }
 
@@ -104,6 +106,7 @@ impl Upstream {
             addr,
             weight: config.weight.max(1),
             max_concurrency: config.max_concurrency,
+            gpu_weight: config.gpu_weight.get(),
             state,
         }
     }

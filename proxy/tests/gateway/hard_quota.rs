@@ -264,15 +264,7 @@ async fn a_key_far_from_its_limit_is_never_shortened() {
     let upstream = answering(3_000, 0);
     let gw = Gateway::start(&upstream.url(), Options::default()).await;
     let key = gw.create_key(&["--daily-tokens", "10000000"]);
-    let r = gw
-        .post(
-            "/api/chat",
-            &key,
-            json!({"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = gw.chat_hi(&key).send().await.unwrap();
     let body = read_all(r).await;
     let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
     assert_eq!(last["done_reason"], "stop");

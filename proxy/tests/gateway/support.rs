@@ -201,6 +201,15 @@ impl Gateway {
             .json(&body)
     }
 
+    /// A streamed native chat of one short message to `llama3`.
+    pub fn chat_hi(&self, key: &str) -> reqwest::RequestBuilder {
+        self.post(
+            "/api/chat",
+            key,
+            serde_json::json!({"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+    }
+
     /// `GET` on the proxy with `key`.
     pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
         self.client
@@ -322,4 +331,25 @@ pub async fn split_burst(gws: &[&Gateway], key: &str, counts: &[usize]) -> (usiz
         }
     }
     (ok, limited)
+}
+
+/// The value of the sample `name{labels…}` in a Prometheus exposition (all of `labels` must
+/// be among the sample's labels).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric_name != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().ok()).flatten()
+        })
 }

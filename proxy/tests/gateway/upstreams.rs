@@ -8,7 +8,7 @@ use std::time::Duration;
 use fake_ollama::{FakeConfig, FakeOllama};
 use serde_json::{json, Value};
 
-use crate::support::{fake_with, Gateway, Options};
+use crate::support::{fake_with, metric, Gateway, Options};
 
 const PASSWORD: &str = "test-password";
 
@@ -86,27 +86,6 @@ async fn generate(gw: &Gateway, key: &str, model: &str) -> reqwest::Response {
     .send()
     .await
     .unwrap()
-}
-
-/// The value of the sample `name{labels…}` in a Prometheus exposition (all of `labels` must
-/// be among the sample's labels).
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric_name, rest) = match series.split_once('{') {
-                Some((n, rest)) => (n, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            if metric_name != name {
-                return None;
-            }
-            let all = labels
-                .iter()
-                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
-            all.then(|| value.parse().ok()).flatten()
-        })
 }
 
 /// A model present on one host only is always routed there; a model on both goes to both;

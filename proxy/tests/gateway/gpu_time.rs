@@ -1,0 +1,82 @@
+//! GPU time: the seconds a host spends on a counted request (from sending it until its answer
+//! ends) times the host's `gpu_weight`, per model, key and host; Ollama's `load_duration`
+//! kept apart.
+
+use std::time::Duration;
+
+use fake_ollama::FakeConfig;
+
+use crate::support::{fake_with, metric, Gateway, Options};
+
+const CHUNKS: usize = 5;
+const CHUNK_DELAY: Duration = Duration::from_millis(60);
+
+/// A host with `gpu_weight: 2`: two streamed chats, each of which the fake makes last at least
+/// `CHUNKS × CHUNK_DELAY`, are charged at least twice that each and at most twice the time
+/// the gateway held them (its request-duration sum); the fake's `load_duration` (1 ms a
+/// request) is summed exactly.
+#[tokio::test]
+async fn host_time_times_gpu_weight() {
+    let host = fake_with(FakeConfig {
+        chunks: CHUNKS,
+        chunk_delay: CHUNK_DELAY,
+        ..Default::default()
+    });
+    let gw = Gateway::start(
+        "",
+        Options {
+            yaml: format!(
+                "ollama:\n  urls:\n    - {{url: {}, gpu_weight: 2.0}}\n",
+                host.url()
+            ),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = gw.create_key(&[]);
+    for _ in 0..2 {
+        let answer = gw.chat_hi(&key).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.text().await.unwrap();
+    }
+    let prefix = &key[..11];
+    let upstream = host.url();
+    let mut text = String::new();
+    // The answer's last byte reaches the client just before the gateway's logging runs.
+    for _ in 0..200 {
+        text = gw.metrics_text().await;
+        let requests = metric(&text, "llm_quota_requests_total", &[("route", "/api/chat")]);
+        if requests == Some(2.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let labels = [
+        ("model", "llama3"),
+        ("api_key", prefix),
+        ("upstream", upstream.as_str()),
+    ];
+    let gpu = metric(&text, "llm_quota_gpu_seconds_total", &labels).expect("gpu seconds");
+    let held = metric(
+        &text,
+        "llm_quota_request_duration_seconds_sum",
+        &[("route", "/api/chat")],
+    )
+    .expect("request durations");
+    let slept = 2.0 * CHUNKS as f64 * CHUNK_DELAY.as_secs_f64();
+    assert!(
+        gpu >= 2.0 * slept,
+        "GPU time {gpu} s < 2 × the host's {slept} s"
+    );
+    assert!(
+        gpu <= 2.0 * held + 1e-6,
+        "GPU time {gpu} s > 2 × the {held} s the gateway held the requests"
+    );
+    let load = metric(
+        &text,
+        "llm_quota_model_load_seconds_total",
+        &[("model", "llama3"), ("upstream", upstream.as_str())],
+    )
+    .expect("load seconds");
+    assert!((load - 0.002).abs() < 1e-9, "load seconds {load}");
+}
