@@ -4,7 +4,7 @@
 
 use chrono_tz::Tz;
 use quota_engine::settings::Overrides;
-use quota_engine::usage_log::DailyUsage;
+use quota_engine::usage_log::{DailyUsage, GpuTime};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -51,13 +51,39 @@ pub struct RotatedKeyView {
 }
 
 /// One day of `GET /api/api-keys/{id}/usage` (a day of the operator's zone).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+#[derive(Clone, Debug, Serialize, PartialEq, ToSchema)]
 pub struct DailyUsageView {
     #[schema(example = "2026-11-29")]
     pub date: String,
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    #[serde(flatten)]
+    pub gpu: GpuTimeView,
+}
+
+/// GPU time in seconds (3 decimals): host time × `gpu_weight`, and what Ollama reported of it
+/// (0 where it reported nothing: the `/v1` routes).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, ToSchema)]
+pub struct GpuTimeView {
+    #[schema(example = 12.345)]
+    pub gpu_seconds: f64,
+    pub load_seconds: f64,
+    pub prompt_eval_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+impl From<GpuTime> for GpuTimeView {
+    fn from(g: GpuTime) -> GpuTimeView {
+        // Milliseconds are exact in an f64 far beyond any usage; /1000 gives the 3 decimals.
+        let s = |ms: i64| ms as f64 / 1000.0;
+        GpuTimeView {
+            gpu_seconds: s(g.gpu_ms),
+            load_seconds: s(g.load_ms),
+            prompt_eval_seconds: s(g.prompt_eval_ms),
+            eval_seconds: s(g.eval_ms),
+        }
+    }
 }
 
 impl From<DailyUsage> for DailyUsageView {
@@ -67,6 +93,7 @@ impl From<DailyUsage> for DailyUsageView {
             requests: d.requests,
             prompt_tokens: d.prompt_tokens,
             completion_tokens: d.completion_tokens,
+            gpu: d.gpu.into(),
         }
     }
 }
@@ -187,7 +214,7 @@ pub struct HealthView {
 }
 
 /// One row of `GET /api/usage`. A dimension not grouped by is `null`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
+#[derive(Clone, Debug, Serialize, PartialEq, ToSchema)]
 pub struct UsageRowView {
     pub key_id: Option<i64>,
     pub key_name: Option<String>,
@@ -199,6 +226,8 @@ pub struct UsageRowView {
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    #[serde(flatten)]
+    pub gpu: GpuTimeView,
 }
 
 impl From<quota_engine::usage_report::ReportRow> for UsageRowView {
@@ -211,6 +240,7 @@ impl From<quota_engine::usage_report::ReportRow> for UsageRowView {
             requests: r.requests,
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
+            gpu: r.gpu.into(),
         }
     }
 }

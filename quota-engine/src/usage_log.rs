@@ -30,6 +30,27 @@ pub struct UsageRecord {
     pub model: String,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    pub gpu: GpuTime,
+}
+
+/// GPU time in milliseconds: the host time of requests × their host's `gpu_weight`
+/// (`gpu_ms`), and what Ollama reported of it where it did (`load_ms`, `prompt_eval_ms`,
+/// `eval_ms`; 0 where it did not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuTime {
+    pub gpu_ms: i64,
+    pub load_ms: i64,
+    pub prompt_eval_ms: i64,
+    pub eval_ms: i64,
+}
+
+impl GpuTime {
+    pub fn add(&mut self, other: &GpuTime) {
+        self.gpu_ms = self.gpu_ms.saturating_add(other.gpu_ms);
+        self.load_ms = self.load_ms.saturating_add(other.load_ms);
+        self.prompt_eval_ms = self.prompt_eval_ms.saturating_add(other.prompt_eval_ms);
+        self.eval_ms = self.eval_ms.saturating_add(other.eval_ms);
+    }
 }
 
 /// (key id, day, model)
@@ -41,9 +62,13 @@ struct Sums {
     requests: i64,
     prompt_tokens: i64,
     completion_tokens: i64,
+    gpu: GpuTime,
 }
 
-/// Rows per upsert: well under SQLite's and PostgreSQL's parameter limits (6 columns each).
+/// Columns per upserted row.
+const COLUMNS: usize = 10;
+
+/// Rows per upsert: well under SQLite's and PostgreSQL's parameter limits (10 columns each).
 const UPSERT_CHUNK: usize = 200;
 
 /// Adds records to `usage_daily`, one row per (key, day, model) they touch.
@@ -56,6 +81,7 @@ pub async fn add(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<(
         sums.requests += 1;
         sums.prompt_tokens += r.prompt_tokens;
         sums.completion_tokens += r.completion_tokens;
+        sums.gpu.add(&r.gpu);
     }
     let groups: Vec<(Group, Sums)> = groups.into_iter().collect();
     upsert(db, &groups).await
@@ -63,19 +89,12 @@ pub async fn add(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<(
 
 async fn upsert(db: &impl ConnectionTrait, groups: &[(Group, Sums)]) -> Result<()> {
     for chunk in groups.chunks(UPSERT_CHUNK) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * COLUMNS);
         let mut rows = Vec::with_capacity(chunk.len());
         for ((key_id, day, model), sums) in chunk {
             let n = values.len();
-            rows.push(format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6
-            ));
+            let params: Vec<String> = (n + 1..=n + COLUMNS).map(|i| format!("${i}")).collect();
+            rows.push(format!("({})", params.join(", ")));
             values.extend([
                 Value::from(*key_id),
                 day.as_str().into(),
@@ -83,15 +102,31 @@ async fn upsert(db: &impl ConnectionTrait, groups: &[(Group, Sums)]) -> Result<(
                 sums.requests.into(),
                 sums.prompt_tokens.into(),
                 sums.completion_tokens.into(),
+                sums.gpu.gpu_ms.into(),
+                sums.gpu.load_ms.into(),
+                sums.gpu.prompt_eval_ms.into(),
+                sums.gpu.eval_ms.into(),
             ]);
         }
+        let summed = [
+            "requests",
+            "prompt_tokens",
+            "completion_tokens",
+            "gpu_ms",
+            "load_ms",
+            "prompt_eval_ms",
+            "eval_ms",
+        ];
+        let set: Vec<String> = summed
+            .iter()
+            .map(|c| format!("{c} = usage_daily.{c} + excluded.{c}"))
+            .collect();
         let sql = format!(
-            "INSERT INTO usage_daily (key_id, day, model, requests, prompt_tokens, completion_tokens) \
-             VALUES {} ON CONFLICT (key_id, day, model) DO UPDATE SET \
-             requests = usage_daily.requests + excluded.requests, \
-             prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens, \
-             completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens",
-            rows.join(", ")
+            "INSERT INTO usage_daily (key_id, day, model, {}) \
+             VALUES {} ON CONFLICT (key_id, day, model) DO UPDATE SET {}",
+            summed.join(", "),
+            rows.join(", "),
+            set.join(", ")
         );
         db.execute(Statement::from_sql_and_values(
             db.get_database_backend(),
@@ -110,6 +145,7 @@ pub struct DailyUsage {
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    pub gpu: GpuTime,
 }
 
 /// The `days` days ending with `last_day` (inclusive), oldest first, zeros where nothing ran.
@@ -134,6 +170,7 @@ pub async fn daily_series(
                     requests: 0,
                     prompt_tokens: 0,
                     completion_tokens: 0,
+                    gpu: GpuTime::default(),
                 },
             )
         })
@@ -149,6 +186,12 @@ pub async fn daily_series(
             day.requests += row.requests;
             day.prompt_tokens += row.prompt_tokens;
             day.completion_tokens += row.completion_tokens;
+            day.gpu.add(&GpuTime {
+                gpu_ms: row.gpu_ms,
+                load_ms: row.load_ms,
+                prompt_eval_ms: row.prompt_eval_ms,
+                eval_ms: row.eval_ms,
+            });
         }
     }
     Ok(series.into_values().collect())

@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, Statement, Value};
 
+use crate::usage_log::GpuTime;
 use crate::Result;
 
 /// What rows are summed by.
@@ -55,6 +56,7 @@ pub struct ReportRow {
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    pub gpu: GpuTime,
 }
 
 /// Usage from `from` to `to` (inclusive) summed by `group`, ordered by day, key id and model.
@@ -87,7 +89,11 @@ pub async fn report(
     select.push(
         "CAST(SUM(u.requests) AS BIGINT) AS requests, \
          CAST(SUM(u.prompt_tokens) AS BIGINT) AS prompt_tokens, \
-         CAST(SUM(u.completion_tokens) AS BIGINT) AS completion_tokens",
+         CAST(SUM(u.completion_tokens) AS BIGINT) AS completion_tokens, \
+         CAST(SUM(u.gpu_ms) AS BIGINT) AS gpu_ms, \
+         CAST(SUM(u.load_ms) AS BIGINT) AS load_ms, \
+         CAST(SUM(u.prompt_eval_ms) AS BIGINT) AS prompt_eval_ms, \
+         CAST(SUM(u.eval_ms) AS BIGINT) AS eval_ms",
     );
     let mut sql = format!(
         "SELECT {} FROM usage_daily u LEFT JOIN api_keys k ON k.id = u.key_id \
@@ -130,6 +136,12 @@ pub async fn report(
                 requests: row.try_get::<i64>("", "requests")?,
                 prompt_tokens: row.try_get::<i64>("", "prompt_tokens")?,
                 completion_tokens: row.try_get::<i64>("", "completion_tokens")?,
+                gpu: GpuTime {
+                    gpu_ms: row.try_get::<i64>("", "gpu_ms")?,
+                    load_ms: row.try_get::<i64>("", "load_ms")?,
+                    prompt_eval_ms: row.try_get::<i64>("", "prompt_eval_ms")?,
+                    eval_ms: row.try_get::<i64>("", "eval_ms")?,
+                },
             })
         })
         .collect()
@@ -138,8 +150,10 @@ pub async fn report(
 /// The report as CSV (RFC 4180: a header row, CRLF line ends, fields quoted when they hold a
 /// comma, a quote or a line break; `None` is an empty field).
 pub fn to_csv(rows: &[ReportRow]) -> String {
-    let mut out =
-        String::from("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens\r\n");
+    let mut out = String::from(
+        "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
+         gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n",
+    );
     for row in rows {
         let fields = [
             row.key_id.map(|v| v.to_string()).unwrap_or_default(),
@@ -149,11 +163,22 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
             row.requests.to_string(),
             row.prompt_tokens.to_string(),
             row.completion_tokens.to_string(),
+            seconds(row.gpu.gpu_ms),
+            seconds(row.gpu.load_ms),
+            seconds(row.gpu.prompt_eval_ms),
+            seconds(row.gpu.eval_ms),
         ];
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
     out
+}
+
+/// Milliseconds as seconds with 3 decimals (`1.234`), exactly.
+pub fn seconds(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// One CSV field. A leading `=`, `+`, `-` or `@` is also quoted, with a `'` before it, so a
@@ -202,11 +227,27 @@ mod tests {
             requests: 2,
             prompt_tokens: 3,
             completion_tokens: 4,
+            gpu: GpuTime {
+                gpu_ms: 12_345,
+                load_ms: 7,
+                prompt_eval_ms: 0,
+                eval_ms: 1_000,
+            },
         }];
         assert_eq!(
             to_csv(&rows),
-            "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens\r\n\
-             1,\"a, \"\"b\"\"\nc\",\"'=HYPERLINK(1)\",,2,3,4\r\n"
+            "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
+             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n\
+             1,\"a, \"\"b\"\"\nc\",\"'=HYPERLINK(1)\",,2,3,4,12.345,0.007,0.000,1.000\r\n"
         );
+    }
+
+    /// Milliseconds print as seconds with three decimals, exactly.
+    #[test]
+    fn seconds_from_milliseconds() {
+        assert_eq!(seconds(0), "0.000");
+        assert_eq!(seconds(1), "0.001");
+        assert_eq!(seconds(61_234), "61.234");
+        assert_eq!(seconds(-5), "-0.005");
     }
 }

@@ -472,6 +472,7 @@ async fn usage_series_is_zero_filled() {
         model: "llama3".into(),
         prompt_tokens: prompt,
         completion_tokens: completion,
+        gpu: Default::default(),
     };
     usage_log::add(
         &h.db,

@@ -39,6 +39,7 @@ async fn usage_report_json_and_csv_agree() {
         model: model.into(),
         prompt_tokens: p,
         completion_tokens: c,
+        gpu: Default::default(),
     };
     usage_log::add(
         &h.db,

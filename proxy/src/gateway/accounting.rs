@@ -28,6 +28,7 @@ pub async fn settle(
     // The meter's last word (before the context is borrowed for labels).
     let usage = ctx.final_usage();
     let outcome = ctx.outcome(state.config.token_counting);
+    let gpu = ctx.gpu_time();
     let inbound = &ctx.inbound;
     let model = inbound.model.as_deref().unwrap_or("");
     let model_label = model_label(inbound.model.as_deref(), inbound.runtime.as_deref());
@@ -75,7 +76,7 @@ pub async fn settle(
     }
 
     // Slots first (the host is free before the commit's round trip), then the admission.
-    let settled = ctx.holds.settle(outcome, model, Commit::Await).await;
+    let settled = ctx.holds.settle(outcome, model, gpu, Commit::Await).await;
     let Some(settled) = settled else {
         return;
     };

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use quota_engine::usage_log::GpuTime;
 use quota_engine::ApiKey;
 
 use super::errors::Dialect;
@@ -166,6 +167,25 @@ impl RequestCtx {
         }
     }
 
+    /// The request's GPU time in milliseconds (docs/api.md, "GPU time"): its host's time ×
+    /// the host's `gpu_weight`, and what Ollama reported of it. Zero when it never reached a
+    /// host (or after the settlement gave the host's slot back).
+    pub fn gpu_time(&mut self) -> GpuTime {
+        let durations = self.final_usage().durations;
+        let Some(host) = self.holds.host() else {
+            return GpuTime::default();
+        };
+        let ms = |ns: Option<u64>| i64::try_from(ns.unwrap_or(0) / 1_000_000).unwrap_or(i64::MAX);
+        // `as` saturates; the product is never negative.
+        let gpu_ms = (self.answer.host_seconds() * host.gpu_weight * 1000.0).round() as i64;
+        GpuTime {
+            gpu_ms,
+            load_ms: ms(durations.load_ns),
+            prompt_eval_ms: ms(durations.prompt_eval_ns),
+            eval_ms: ms(durations.eval_ns),
+        }
+    }
+
     /// What the request's end costs it, the one rule of `logging` and of `Drop` alike:
     /// - the upstream never answered (connect failure, timeout before the header): refund;
     /// - Ollama answered with an error and generated nothing: refund;
@@ -221,8 +241,9 @@ impl Drop for RequestCtx {
             return;
         };
         let outcome = self.outcome(counting);
+        let gpu = self.gpu_time();
         let model = self.inbound.model.clone().unwrap_or_default();
-        if let Some(settled) = self.holds.settle_now(outcome, &model) {
+        if let Some(settled) = self.holds.settle_now(outcome, &model, gpu) {
             if settled.consumed {
                 tracing::info!(
                     key_id = settled.key_id,

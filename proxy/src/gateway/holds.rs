@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use quota_engine::gate::Headroom;
 use quota_engine::pacing::ParallelPermit;
-use quota_engine::usage_log::{UsageRecord, UsageSink};
+use quota_engine::usage_log::{GpuTime, UsageRecord, UsageSink};
 use quota_engine::{Admission, Extension, Ledger, Limits, PaceTicket, Pacer, PeriodKeys};
 
 use super::context::Outcome;
@@ -195,7 +195,13 @@ impl Holds {
     /// `outcome` says, finishes or refunds the per-minute ticket with what was charged, and
     /// records the usage. `None` when the request was never admitted (a refusal of the gate
     /// gives the per-minute ticket back). Runs once: a second call finds nothing to settle.
-    pub async fn settle(&mut self, outcome: Outcome, model: &str, how: Commit) -> Option<Settled> {
+    pub async fn settle(
+        &mut self,
+        outcome: Outcome,
+        model: &str,
+        gpu: GpuTime,
+        how: Commit,
+    ) -> Option<Settled> {
         self.release_slots();
         let pace = self.pace.take();
         let books = self.books.take()?;
@@ -252,6 +258,7 @@ impl Holds {
             model: model.to_owned(),
             prompt_tokens: i64::try_from(settled.prompt).unwrap_or(i64::MAX),
             completion_tokens: i64::try_from(settled.completion).unwrap_or(i64::MAX),
+            gpu,
         };
         if !books.usage.record(record) {
             tracing::warn!(
@@ -264,8 +271,8 @@ impl Holds {
 
     /// [`Holds::settle`] where nothing can be awaited (`Drop`): with [`Commit::InMemory`] the
     /// settlement never waits, so it completes in one poll.
-    pub fn settle_now(&mut self, outcome: Outcome, model: &str) -> Option<Settled> {
-        let settle = pin!(self.settle(outcome, model, Commit::InMemory));
+    pub fn settle_now(&mut self, outcome: Outcome, model: &str, gpu: GpuTime) -> Option<Settled> {
+        let settle = pin!(self.settle(outcome, model, gpu, Commit::InMemory));
         match settle.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(settled) => settled,
             // Unreachable by construction (nothing in the in-memory path awaits).

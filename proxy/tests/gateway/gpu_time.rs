@@ -79,4 +79,30 @@ async fn host_time_times_gpu_weight() {
     )
     .expect("load seconds");
     assert!((load - 0.002).abs() < 1e-9, "load seconds {load}");
+
+    // The usage report: the same GPU time to the millisecond, Ollama's load time apart.
+    // The usage log is written every 100 ms: wait for both requests.
+    let mut rows = serde_json::Value::Null;
+    for _ in 0..200 {
+        rows = gw.admin_json("/api/usage?group_by=key").await;
+        if rows[0]["requests"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let row = &rows[0];
+    assert_eq!(row["requests"], 2);
+    let reported = row["gpu_seconds"].as_f64().unwrap();
+    assert!(
+        (reported - gpu).abs() <= 0.002,
+        "report {reported} s against the metric's {gpu} s"
+    );
+    assert_eq!(row["load_seconds"].as_f64(), Some(0.002));
+    let csv = gw.admin_text("/api/usage?group_by=key&format=csv").await;
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds"),
+        "{header}"
+    );
+    assert!(csv.lines().nth(1).unwrap().contains(",0.002,"), "{csv}");
 }

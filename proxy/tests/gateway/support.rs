@@ -217,17 +217,24 @@ impl Gateway {
             .bearer_auth(key)
     }
 
-    /// `GET` on the admin API with the admin password; the JSON answer.
-    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+    /// `GET` on the admin API with the admin password.
+    async fn admin_get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.admin))
             .bearer_auth("test-password")
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap()
+    }
+
+    /// `GET` on the admin API with the admin password; the JSON answer.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        self.admin_get(path).await.json().await.unwrap()
+    }
+
+    /// `GET` on the admin API with the admin password; the answer as text.
+    pub async fn admin_text(&self, path: &str) -> String {
+        self.admin_get(path).await.text().await.unwrap()
     }
 
     pub async fn metrics_text(&self) -> String {

@@ -14,6 +14,11 @@ pub struct Model {
     pub requests: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// GPU time in milliseconds (host time × `gpu_weight`), and Ollama's own breakdown.
+    pub gpu_ms: i64,
+    pub load_ms: i64,
+    pub prompt_eval_ms: i64,
+    pub eval_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

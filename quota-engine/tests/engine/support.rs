@@ -73,3 +73,33 @@ pub fn ledger(t: &TestDb) -> Ledger {
         },
     )
 }
+
+/// A key named `name`, created on 2026-11-01.
+pub async fn new_key(db: &DatabaseConnection, name: &str) -> quota_engine::ApiKey {
+    let new = quota_engine::NewKey {
+        name: name.into(),
+        ..Default::default()
+    };
+    quota_engine::keys::create(db, &new, at("2026-11-01T00:00:00Z"))
+        .await
+        .unwrap()
+        .0
+}
+
+/// A finished request of `key_id` on `day` with these token counts (no GPU time).
+pub fn usage_record(
+    key_id: i64,
+    day: &str,
+    model: &str,
+    prompt: i64,
+    completion: i64,
+) -> quota_engine::usage_log::UsageRecord {
+    quota_engine::usage_log::UsageRecord {
+        key_id,
+        day: day.into(),
+        model: model.into(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        gpu: Default::default(),
+    }
+}

@@ -2,7 +2,7 @@
 
 use chrono::{Duration, NaiveDate};
 use quota_engine::audit::{self, Action, Change};
-use quota_engine::usage_log::{self, UsageRecord};
+use quota_engine::usage_log;
 use quota_engine::usage_report::{self, GroupBy, ReportRow};
 use quota_engine::{keys, NewKey};
 
@@ -12,26 +12,7 @@ fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn usage(key_id: i64, day: &str, model: &str, prompt: i64, completion: i64) -> UsageRecord {
-    UsageRecord {
-        key_id,
-        day: day.into(),
-        model: model.into(),
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-    }
-}
-
-async fn key(db: &quota_engine::DatabaseConnection, name: &str) -> quota_engine::ApiKey {
-    let new = NewKey {
-        name: name.into(),
-        ..Default::default()
-    };
-    keys::create(db, &new, at("2026-11-01T00:00:00Z"))
-        .await
-        .unwrap()
-        .0
-}
+use crate::support::{new_key as key, usage_record as usage};
 
 /// Every grouping sums the same rows, in day, key, model order; the range is inclusive and
 /// days outside it are left out.
@@ -69,6 +50,7 @@ async fn report_groups_by_any_subset() {
             requests: r,
             prompt_tokens: p,
             completion_tokens: c,
+            gpu: Default::default(),
         };
         assert_eq!(
             report(GroupBy::ALL).await.unwrap(),

@@ -1,16 +1,50 @@
 use chrono::NaiveDate;
-use quota_engine::usage_log::{self, DailyUsage, UsageRecord};
+use quota_engine::usage_log::{self, DailyUsage, GpuTime, UsageRecord};
+use quota_engine::usage_report::{self, GroupBy};
 use quota_engine::{keys, settings, NewKey};
 
 use crate::support::{at, databases};
 
 fn record(key_id: i64, day: &str, prompt: i64, completion: i64) -> UsageRecord {
-    UsageRecord {
-        key_id,
-        day: day.into(),
-        model: "llama3".into(),
-        prompt_tokens: prompt,
-        completion_tokens: completion,
+    crate::support::usage_record(key_id, day, "llama3", prompt, completion)
+}
+
+use crate::support::new_key;
+
+/// GPU time and Ollama's breakdown are summed per key, day and model like tokens, on both
+/// databases, into the per-day series and the report.
+#[tokio::test]
+async fn gpu_time_is_summed() {
+    for t in databases().await {
+        let key = new_key(&t.db, "g").await;
+        let gpu = |gpu_ms, load_ms| GpuTime {
+            gpu_ms,
+            load_ms,
+            prompt_eval_ms: 10,
+            eval_ms: 100,
+        };
+        let mut first = record(key.id, "2026-11-29", 1, 2);
+        first.gpu = gpu(1_500, 700);
+        let mut second = record(key.id, "2026-11-29", 1, 2);
+        second.gpu = gpu(2_250, 0);
+        usage_log::add(&t.db, &[first]).await.unwrap();
+        usage_log::add(&t.db, &[second]).await.unwrap();
+        let want = GpuTime {
+            gpu_ms: 3_750,
+            load_ms: 700,
+            prompt_eval_ms: 20,
+            eval_ms: 200,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let series = usage_log::daily_series(&t.db, key.id, day, 1)
+            .await
+            .unwrap();
+        assert_eq!(series[0].gpu, want, "{}", t.name);
+        let rows = usage_report::report(&t.db, day, day, GroupBy::ALL)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{}", t.name);
+        assert_eq!(rows[0].gpu, want, "{}", t.name);
     }
 }
 
@@ -19,16 +53,7 @@ fn record(key_id: i64, day: &str, prompt: i64, completion: i64) -> UsageRecord {
 #[tokio::test]
 async fn usage_log_and_daily_series() {
     for t in databases().await {
-        let (key, _) = keys::create(
-            &t.db,
-            &NewKey {
-                name: "u".into(),
-                ..Default::default()
-            },
-            at("2026-11-01T00:00:00Z"),
-        )
-        .await
-        .unwrap();
+        let key = new_key(&t.db, "u").await;
         let (sink, queue) = usage_log::queue(16);
         let writer = tokio::spawn(queue.run(t.db.clone(), std::future::pending()));
         assert!(sink.record(record(key.id, "2026-11-27", 5, 7)));
@@ -49,6 +74,7 @@ async fn usage_log_and_daily_series() {
             requests,
             prompt_tokens,
             completion_tokens,
+            gpu: Default::default(),
         };
         assert_eq!(
             series,

@@ -376,7 +376,7 @@ export interface components {
             key: string;
         };
         /** @description One day of `GET /api/api-keys/{id}/usage` (a day of the operator's zone). */
-        DailyUsageView: {
+        DailyUsageView: components["schemas"]["GpuTimeView"] & {
             /** Format: int64 */
             completion_tokens: number;
             /** @example 2026-11-29 */
@@ -414,6 +414,23 @@ export interface components {
             ollama_python: string;
             /** @description Python with the `openai` package. */
             openai_python: string;
+        };
+        /**
+         * @description GPU time in seconds (3 decimals): host time × `gpu_weight`, and what Ollama reported of it
+         *     (0 where it reported nothing: the `/v1` routes).
+         */
+        GpuTimeView: {
+            /** Format: double */
+            eval_seconds: number;
+            /**
+             * Format: double
+             * @example 12.345
+             */
+            gpu_seconds: number;
+            /** Format: double */
+            load_seconds: number;
+            /** Format: double */
+            prompt_eval_seconds: number;
         };
         /** @description `GET /api/health`. */
         HealthView: {
@@ -656,7 +673,7 @@ export interface components {
             url: string;
         };
         /** @description One row of `GET /api/usage`. A dimension not grouped by is `null`. */
-        UsageRowView: {
+        UsageRowView: components["schemas"]["GpuTimeView"] & {
             /** Format: int64 */
             completion_tokens: number;
             /**
