@@ -11,6 +11,13 @@ export function formatNumber(n: number): string {
   return integer.format(n);
 }
 
+const oneDecimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+
+/** Seconds (of GPU time): `1234.56` → `1,234.6`. */
+export function formatSeconds(n: number): string {
+  return oneDecimal.format(n);
+}
+
 /** `1234567` → `1.2M`; below 10,000 the full number. */
 export function formatCompact(n: number): string {
   return Math.abs(n) < 10_000 ? integer.format(n) : compact.format(n);

@@ -491,9 +491,9 @@ async fn usage_series_is_zero_filled() {
     assert_eq!(
         answer.json(),
         json!([
-            {"date": label(two_days_ago), "requests": 1, "prompt_tokens": 5, "completion_tokens": 6},
-            {"date": label(today - Days::new(1)), "requests": 0, "prompt_tokens": 0, "completion_tokens": 0},
-            {"date": label(today), "requests": 2, "prompt_tokens": 11, "completion_tokens": 22},
+            {"date": label(two_days_ago), "requests": 1, "prompt_tokens": 5, "completion_tokens": 6, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
+            {"date": label(today - Days::new(1)), "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
+            {"date": label(today), "requests": 2, "prompt_tokens": 11, "completion_tokens": 22, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
         ])
     );
 

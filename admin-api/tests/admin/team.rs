@@ -27,6 +27,18 @@ fn today(h: &Harness) -> String {
 
 /// The report's rows as JSON and as CSV are the same, the CSV is RFC 4180 with a header row
 /// and a file name, and its sums match the usage written.
+/// A record with GPU time: 1.5 s, of which Ollama reported 0.25 s loading and 1.125 s
+/// generating.
+fn with_gpu(mut record: UsageRecord) -> UsageRecord {
+    record.gpu = quota_engine::usage_log::GpuTime {
+        gpu_ms: 1_500,
+        load_ms: 250,
+        prompt_eval_ms: 0,
+        eval_ms: 1_125,
+    };
+    record
+}
+
 #[tokio::test]
 async fn usage_report_json_and_csv_agree() {
     let h = harness().await;
@@ -44,7 +56,7 @@ async fn usage_report_json_and_csv_agree() {
     usage_log::add(
         &h.db,
         &[
-            rec(a, "llama3", 3, 4),
+            with_gpu(rec(a, "llama3", 3, 4)),
             rec(a, "llama3", 1, 1),
             rec(b, "qwen3", 2, 2),
         ],
@@ -57,8 +69,9 @@ async fn usage_report_json_and_csv_agree() {
     assert_eq!(
         json_rows.json(),
         json!([
-            {"key_id": a, "key_name": "alice, \"ops\"", "model": "llama3", "date": null, "requests": 2, "prompt_tokens": 4, "completion_tokens": 5},
-            {"key_id": b, "key_name": "bob", "model": "qwen3", "date": null, "requests": 1, "prompt_tokens": 2, "completion_tokens": 2},
+            {"key_id": a, "key_name": "alice, \"ops\"", "model": "llama3", "date": null, "requests": 2, "prompt_tokens": 4, "completion_tokens": 5,
+              "gpu_seconds": 1.5, "load_seconds": 0.25, "prompt_eval_seconds": 0.0, "eval_seconds": 1.125},
+            {"key_id": b, "key_name": "bob", "model": "qwen3", "date": null, "requests": 1, "prompt_tokens": 2, "completion_tokens": 2, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
         ])
     );
 
@@ -76,8 +89,10 @@ async fn usage_report_json_and_csv_agree() {
     assert_eq!(
         std::str::from_utf8(&csv.body).unwrap(),
         format!(
-            "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens\r\n\
-             {a},\"alice, \"\"ops\"\"\",llama3,,2,4,5\r\n{b},bob,qwen3,,1,2,2\r\n"
+            "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
+             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n\
+             {a},\"alice, \"\"ops\"\"\",llama3,,2,4,5,1.500,0.250,0.000,1.125\r\n\
+             {b},bob,qwen3,,1,2,2,0.000,0.000,0.000,0.000\r\n"
         )
     );
     // Accept: text/csv does the same.
@@ -95,7 +110,8 @@ async fn usage_report_json_and_csv_agree() {
     let total = h.get("/api/usage?group_by=").await.json();
     assert_eq!(
         total,
-        json!([{"key_id": null, "key_name": null, "model": null, "date": null, "requests": 3, "prompt_tokens": 6, "completion_tokens": 7}])
+        json!([{"key_id": null, "key_name": null, "model": null, "date": null, "requests": 3, "prompt_tokens": 6, "completion_tokens": 7,
+                "gpu_seconds": 1.5, "load_seconds": 0.25, "prompt_eval_seconds": 0.0, "eval_seconds": 1.125}])
     );
     for (query, field) in [
         ("from=2026-02-30", "from: "),

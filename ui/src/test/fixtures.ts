@@ -96,6 +96,10 @@ export function auditEntries(first: number, n: number, overrides: Partial<AuditE
   );
 }
 
+/** GPU time of none (a row before it was measured, or of the `/v1` routes' breakdown). */
+export const NO_GPU_TIME = { gpu_seconds: 0, load_seconds: 0, prompt_eval_seconds: 0, eval_seconds: 0 };
+
+/** A row whose GPU time is a tenth of a second per request (none of it reported by Ollama). */
 const row = (key_id: number, key_name: string, model: string, date: string, requests: number, prompt: number, completion: number): UsageRow => ({
   key_id,
   key_name,
@@ -104,6 +108,8 @@ const row = (key_id: number, key_name: string, model: string, date: string, requ
   requests,
   prompt_tokens: prompt,
   completion_tokens: completion,
+  ...NO_GPU_TIME,
+  gpu_seconds: requests / 10,
 });
 
 /** Three days of two keys and two models, by key, model and day (the API's finest rows). */
@@ -129,12 +135,17 @@ export function groupUsage(rows: UsageRow[], groupBy: string[], from = "0000-01-
       requests: 0,
       prompt_tokens: 0,
       completion_tokens: 0,
+      ...NO_GPU_TIME,
     };
     const id = JSON.stringify([grouped.date, grouped.key_id, grouped.model]);
     const sum = sums.get(id) ?? grouped;
     sum.requests += r.requests;
     sum.prompt_tokens += r.prompt_tokens;
     sum.completion_tokens += r.completion_tokens;
+    sum.gpu_seconds += r.gpu_seconds;
+    sum.load_seconds += r.load_seconds;
+    sum.prompt_eval_seconds += r.prompt_eval_seconds;
+    sum.eval_seconds += r.eval_seconds;
     sums.set(id, sum);
   }
   const order = (r: UsageRow) => [r.date ?? "", String(r.key_id ?? 0).padStart(12, "0"), r.model ?? ""].join("|");
@@ -152,8 +163,21 @@ export function usageRoute(rows: UsageRow[] = USAGE_ROWS): Handler {
     if (params.get("format") !== "csv") return { status: 200, body: answer };
     const cell = (v: unknown) => (v === null ? "" : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
     const lines = [
-      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens",
-      ...answer.map((r) => [r.key_id, r.key_name, r.model, r.date, r.requests, r.prompt_tokens, r.completion_tokens].map(cell).join(",")),
+      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds",
+      ...answer.map((r) =>
+        [
+          r.key_id,
+          r.key_name,
+          r.model,
+          r.date,
+          r.requests,
+          r.prompt_tokens,
+          r.completion_tokens,
+          ...[r.gpu_seconds, r.load_seconds, r.prompt_eval_seconds, r.eval_seconds].map((s) => s.toFixed(3)),
+        ]
+          .map(cell)
+          .join(","),
+      ),
     ];
     return {
       status: 200,

@@ -1,12 +1,13 @@
 import { fireEvent, render, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { DailyUsage } from "../../api/types";
+import { NO_GPU_TIME } from "../../test/fixtures";
 import { niceScale, UsageChart } from "./UsageChart";
 
 function days(n: number): DailyUsage[] {
   return Array.from({ length: n }, (_, i) => {
     const date = new Date(Date.UTC(2026, 9, 31 + i)).toISOString().slice(0, 10);
-    return { date, requests: i, prompt_tokens: i * 100, completion_tokens: i * 50 };
+    return { date, requests: i, prompt_tokens: i * 100, completion_tokens: i * 50, ...NO_GPU_TIME };
   });
 }
 

@@ -5,10 +5,10 @@
  */
 import { useState, type KeyboardEvent } from "react";
 import type { UsageRow } from "../../api/types";
-import { formatCompact, formatDay, formatNumber } from "../../format";
+import { formatCompact, formatDay, formatNumber, formatSeconds } from "../../format";
 import { Link } from "../../router";
 import { ChartGrid, niceScale, useWidth } from "../KeyDetail/UsageChart";
-import { stackRows, type Metric, type StackBy } from "./usage";
+import { METRIC_TITLE, METRIC_UNIT, stackRows, type Metric, type StackBy } from "./usage";
 
 const LEFT = 48;
 const RIGHT = 8;
@@ -29,7 +29,10 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
   const [frame, width] = useWidth<HTMLDivElement>();
   const [active, setActive] = useState<number | null>(null);
   const { series, days } = stackRows(rows, dates, by, metric);
-  const unit = metric === "tokens" ? "tokens" : "requests";
+  const unit = METRIC_UNIT[metric];
+  // GPU time is fractional seconds; the rest are counts.
+  const amount = metric === "gpu" ? formatSeconds : formatNumber;
+  const short = metric === "gpu" ? formatSeconds : formatCompact;
   const total = days.reduce((sum, d) => sum + d.total, 0);
 
   const WIDTH = Math.max(280, width);
@@ -56,7 +59,7 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
     event.preventDefault();
   };
 
-  const title = `${unit === "tokens" ? "Tokens" : "Requests"} per day by ${by}: ${formatNumber(total)} in ${days.length} days`;
+  const title = `${METRIC_TITLE[metric]} per day by ${by}: ${amount(total)} in ${days.length} days`;
 
   return (
     <div className="stacked-chart">
@@ -71,8 +74,8 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
             ) : (
               <span className={by === "model" && s.id !== "others" ? "legend-label mono" : "legend-label"}>{s.label}</span>
             )}
-            <span className="legend-value" title={`${formatNumber(s.total)} ${unit}`}>
-              {formatCompact(s.total)}
+            <span className="legend-value" title={`${amount(s.total)} ${unit}`}>
+              {short(s.total)}
             </span>
           </li>
         ))}
@@ -91,12 +94,12 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
             <>
               <strong>{formatDay(day.date)}</strong>
               <span>
-                {formatNumber(day.total)} {unit}
+                {amount(day.total)} {unit}
               </span>
               {series.map((s, i) =>
                 day.values[i] > 0 ? (
                   <span key={s.id}>
-                    <i className={`swatch series-${s.colour}`} /> {s.label} {formatNumber(day.values[i])}
+                    <i className={`swatch series-${s.colour}`} /> {s.label} {amount(day.values[i])}
                   </span>
                 ) : null,
               )}

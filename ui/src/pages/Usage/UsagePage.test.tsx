@@ -116,6 +116,13 @@ describe("UsagePage", () => {
     fireEvent.keyDown(screen.getByRole("group", { name: /Usage per day, 5 days/ }), { key: "ArrowLeft" });
     expect(readout).toHaveTextContent("4 Nov");
     expect(readout).toHaveTextContent("6 requests");
+
+    // GPU time: the same stacks in seconds (a tenth of a second per request in the fixture).
+    await user.click(screen.getByRole("radio", { name: "GPU time" }));
+    expect(screen.getByRole("heading", { name: "GPU seconds per day", level: 2 })).toBeInTheDocument();
+    expect(screen.getByRole("img", { name: "GPU seconds per day by model: 1.7 in 5 days" })).toBeInTheDocument();
+    expect(readout).toHaveTextContent("0.6 GPU seconds");
+    expect(screen.getByRole("region", { name: "GPU time" })).toHaveTextContent("1.7 s");
   });
 
   it("downloads the same rows as CSV with the admin password, under the API's file name", async () => {
@@ -144,8 +151,8 @@ describe("UsagePage", () => {
     expect(saved[0]).toEqual({ name: "llm-quota-usage-2026-11-01_2026-11-05.csv", href: "blob:usage" });
     const text = await blobs[0].text();
     expect(text.split("\r\n").slice(0, 2)).toEqual([
-      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens",
-      "1,alice-laptop,,2026-11-03,5,500,250",
+      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds",
+      "1,alice-laptop,,2026-11-03,5,500,250,0.500,0.000,0.000,0.000",
     ]);
     expect(screen.getByRole("button", { name: "Download CSV" })).toBeEnabled();
   });

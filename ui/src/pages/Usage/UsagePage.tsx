@@ -11,12 +11,12 @@ import { PageHeader } from "../../components/PageHeader";
 import { EmptyState, ErrorState, Spinner } from "../../components/States";
 import { useToast } from "../../components/Toast";
 import { saveBlob } from "../../download";
-import { dateInput, dayRange, formatCompact, formatDay, formatNumber, monthStartInput } from "../../format";
+import { dateInput, dayRange, formatCompact, formatDay, formatNumber, formatSeconds, monthStartInput } from "../../format";
 import { useTitle } from "../../router";
 import { StackedUsageChart } from "./StackedUsageChart";
 import { UsageFilters } from "./UsageFilters";
 import { UsageTable } from "./UsageTable";
-import { rangeProblem, totalsOf, type Metric, type StackBy } from "./usage";
+import { METRIC_TITLE, rangeProblem, totalsOf, type Metric, type StackBy } from "./usage";
 
 export function UsagePage() {
   useTitle("Usage");
@@ -93,7 +93,7 @@ export function UsagePage() {
 
           <section className="card usage-chart-card" aria-labelledby="usage-chart-title">
             <div className="card-head">
-              <h2 id="usage-chart-title">{metric === "tokens" ? "Tokens" : "Requests"} per day</h2>
+              <h2 id="usage-chart-title">{METRIC_TITLE[metric]} per day</h2>
               <div className="chart-controls">
                 <Segmented
                   label="Show"
@@ -102,6 +102,7 @@ export function UsagePage() {
                   options={[
                     { value: "tokens", label: "Tokens" },
                     { value: "requests", label: "Requests" },
+                    { value: "gpu", label: "GPU time" },
                   ]}
                   onChange={setMetric}
                 />
@@ -143,18 +144,25 @@ export function UsagePage() {
 
 function UsageStats({ rows, days }: { rows: Parameters<typeof totalsOf>[0]; days: number }) {
   const totals = totalsOf(rows);
+  const count = (value: number) => ({ shown: formatCompact(value), exact: formatNumber(value) });
   const stats = [
-    { label: "Requests", value: totals.requests, sub: `in ${formatNumber(days)} ${days === 1 ? "day" : "days"}` },
-    { label: "Prompt tokens", value: totals.prompt_tokens, sub: "sent to the models" },
-    { label: "Completion tokens", value: totals.completion_tokens, sub: `${formatCompact(totals.prompt_tokens + totals.completion_tokens)} tokens in all` },
+    { label: "Requests", ...count(totals.requests), sub: `in ${formatNumber(days)} ${days === 1 ? "day" : "days"}` },
+    { label: "Prompt tokens", ...count(totals.prompt_tokens), sub: "sent to the models" },
+    { label: "Completion tokens", ...count(totals.completion_tokens), sub: `${formatCompact(totals.prompt_tokens + totals.completion_tokens)} tokens in all` },
+    {
+      label: "GPU time",
+      shown: `${formatSeconds(totals.gpu_seconds)} s`,
+      exact: `${totals.gpu_seconds.toFixed(3)} s`,
+      sub: "host time × the host's gpu_weight",
+    },
   ];
   return (
     <div className="stats">
       {stats.map((s) => (
         <section className="stat" key={s.label} aria-label={s.label}>
           <div className="stat-label">{s.label}</div>
-          <div className="stat-value" title={formatNumber(s.value)}>
-            {formatCompact(s.value)}
+          <div className="stat-value" title={s.exact}>
+            {s.shown}
           </div>
           <div className="stat-sub">{s.sub}</div>
         </section>

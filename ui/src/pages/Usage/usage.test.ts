@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { UsageRow } from "../../api/types";
-import { groupUsage, USAGE_ROWS } from "../../test/fixtures";
+import { groupUsage, NO_GPU_TIME, USAGE_ROWS } from "../../test/fixtures";
 import { MAX_SERIES, rangeProblem, stackRows, totalsOf } from "./usage";
 
 describe("the usage report's helpers", () => {
@@ -14,8 +14,8 @@ describe("the usage report's helpers", () => {
   });
 
   it("sums the rows", () => {
-    expect(totalsOf(USAGE_ROWS)).toEqual({ requests: 17, prompt_tokens: 1900, completion_tokens: 825 });
-    expect(totalsOf([])).toEqual({ requests: 0, prompt_tokens: 0, completion_tokens: 0 });
+    expect(totalsOf(USAGE_ROWS)).toEqual({ requests: 17, prompt_tokens: 1900, completion_tokens: 825, gpu_seconds: expect.closeTo(1.7, 9) });
+    expect(totalsOf([])).toEqual({ requests: 0, prompt_tokens: 0, completion_tokens: 0, gpu_seconds: 0 });
   });
 
   it("stacks each day by key, the largest key first, with a zero for days without requests", () => {
@@ -42,6 +42,7 @@ describe("the usage report's helpers", () => {
       requests: 1,
       prompt_tokens: (10 - i) * 100,
       completion_tokens: 0,
+      ...NO_GPU_TIME,
     }));
     const { series, days } = stackRows(rows, ["2026-11-03"], "model", "tokens");
     expect(series).toHaveLength(MAX_SERIES);

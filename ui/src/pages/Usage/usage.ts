@@ -3,7 +3,7 @@ import type { UsageRow } from "../../api/types";
 import { daysInclusive } from "../../format";
 
 export type StackBy = "key" | "model";
-export type Metric = "tokens" | "requests";
+export type Metric = "tokens" | "requests" | "gpu";
 
 /** The API answers at most this many days at once. */
 export const MAX_DAYS = 366;
@@ -21,6 +21,8 @@ export interface Totals {
   requests: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /** GPU time in seconds (host time × the host's gpu_weight). */
+  gpu_seconds: number;
 }
 
 export function totalsOf(rows: readonly UsageRow[]): Totals {
@@ -29,14 +31,20 @@ export function totalsOf(rows: readonly UsageRow[]): Totals {
       requests: t.requests + r.requests,
       prompt_tokens: t.prompt_tokens + r.prompt_tokens,
       completion_tokens: t.completion_tokens + r.completion_tokens,
+      gpu_seconds: t.gpu_seconds + r.gpu_seconds,
     }),
-    { requests: 0, prompt_tokens: 0, completion_tokens: 0 },
+    { requests: 0, prompt_tokens: 0, completion_tokens: 0, gpu_seconds: 0 },
   );
 }
 
-export function valueOf(row: Pick<UsageRow, "requests" | "prompt_tokens" | "completion_tokens">, metric: Metric): number {
+export function valueOf(row: Pick<UsageRow, "requests" | "prompt_tokens" | "completion_tokens" | "gpu_seconds">, metric: Metric): number {
+  if (metric === "gpu") return row.gpu_seconds;
   return metric === "tokens" ? row.prompt_tokens + row.completion_tokens : row.requests;
 }
+
+/** What the chart counts, in its title and tooltips. */
+export const METRIC_UNIT: Record<Metric, string> = { tokens: "tokens", requests: "requests", gpu: "GPU seconds" };
+export const METRIC_TITLE: Record<Metric, string> = { tokens: "Tokens", requests: "Requests", gpu: "GPU seconds" };
 
 /** The chart has this many colours; more keys or models than that share the last, "others". */
 export const MAX_SERIES = 8;
