@@ -38,10 +38,18 @@ def test_csv_opens_with_the_csv_module_and_matches_json(gateway, new_key):
     assert headers.get("Content-Disposition", "").startswith('attachment; filename="llm-quota-usage-')
     # newline="" as the csv module asks: quoted fields may hold line breaks.
     table = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
+    seconds = ["gpu_seconds", "load_seconds", "prompt_eval_seconds", "eval_seconds"]
     assert list(table[0].keys()) == [
-        "key_id", "key_name", "model", "date", "requests", "prompt_tokens", "completion_tokens",
+        "key_id", "key_name", "model", "date", "requests", "prompt_tokens", "completion_tokens", *seconds,
     ]
-    as_text = [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]
+
+    def cell(name, value):
+        """The CSV's text of a JSON value: seconds with three decimals."""
+        if value is None:
+            return ""
+        return f"{value:.3f}" if name in seconds else str(value)
+
+    as_text = [{k: cell(k, v) for k, v in row.items()} for row in rows]
     assert [r for r in table if int(r["key_id"]) in ids] == as_text
     assert len(as_text) == 2
 

@@ -362,7 +362,7 @@ test("usage: this month by default, rows and totals, the stacked chart, and the 
     await fetch(`${stack.admin}/api/usage?from=${from}&to=${to}&group_by=key&format=csv`, { headers: { Authorization: `Bearer ${stack.password}` } })
   ).text();
   expect(saved).toBe(expected);
-  expect(saved.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens");
+  expect(saved.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds");
   expect(saved.split("\r\n").filter(Boolean)).toHaveLength(byKey.length + 1);
 
   // A last day before the first is refused here, before the API would.

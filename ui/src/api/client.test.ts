@@ -32,8 +32,8 @@ describe("the client's usage, audit and rotation calls", () => {
     expect(server.calls[0].headers).toMatchObject({ Authorization: "Bearer pw", Accept: "text/csv" });
     expect(file.filename).toBe("llm-quota-usage-2026-11-01_2026-11-30.csv");
     const text = await file.blob.text();
-    expect(text.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens");
-    expect(text).toContain("1,alice-laptop,llama3,2026-11-03,4,400,200\r\n");
+    expect(text.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds");
+    expect(text).toContain("1,alice-laptop,llama3,2026-11-03,4,400,200,0.400,0.000,0.000,0.000\r\n");
   });
 
   it("names the CSV after its range when the API gives no name", async () => {
