@@ -109,7 +109,20 @@ fn build_runtime(
 ) -> RuntimeSettings {
     let upstreams = match &overrides.ollama_urls {
         Some(urls) => {
-            let parsed: Vec<_> = urls.iter().filter_map(|u| parse_upstream(u).ok()).collect();
+            // A host the YAML configures keeps its weight, max_concurrency and gpu_weight when
+            // the override lists it too; a new one gets the defaults.
+            let parsed: Vec<_> = urls
+                .iter()
+                .filter_map(|u| parse_upstream(u).ok())
+                .map(|u| {
+                    config
+                        .upstreams
+                        .iter()
+                        .find(|c| c.url == u.url)
+                        .cloned()
+                        .unwrap_or(u)
+                })
+                .collect();
             if parsed.is_empty() {
                 tracing::warn!(
                     "the ollama_urls override holds no valid URL; using the configured ones"
@@ -160,5 +173,39 @@ pub async fn refresh_settings(
             }
             Err(e) => tracing::warn!(error = %e, "cannot read settings overrides"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::{load, GpuWeight, Sources};
+
+    /// An override of the host list keeps what the YAML says of a host it still lists
+    /// (weight, max_concurrency, gpu_weight); a host only the override names gets the defaults.
+    #[test]
+    fn overridden_hosts_keep_their_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+        std::fs::write(
+            dir.path().join("conf/llm-quota.yaml"),
+            "ollama:\n  urls:\n    - {url: http://a:11434, weight: 3, max_concurrency: 2, gpu_weight: 2.5}\n",
+        )
+        .unwrap();
+        let sources = Sources {
+            workdir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let config = load(&sources).unwrap();
+        let overrides = Overrides {
+            ollama_urls: Some(vec!["http://a:11434".into(), "http://b:11434".into()]),
+            ..Default::default()
+        };
+        let runtime = build_runtime(&config, overrides, None);
+        let a = &runtime.upstreams[0];
+        assert_eq!((a.weight, a.max_concurrency), (3, Some(2)));
+        assert_eq!(a.gpu_weight.get(), 2.5);
+        assert_eq!(runtime.upstreams[1].gpu_weight, GpuWeight::ONE);
     }
 }

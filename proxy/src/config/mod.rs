@@ -68,14 +68,20 @@ pub struct UpstreamConfig {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GpuWeight(f64);
 
-/// Never NaN: [`GpuWeight::new`] refuses anything but a finite number of at least 0.
+/// Never NaN: [`GpuWeight::new`] refuses anything but a number from 0 to [`GpuWeight::MAX`].
 impl Eq for GpuWeight {}
 
 impl GpuWeight {
     pub const ONE: GpuWeight = GpuWeight(1.0);
 
+    /// The most a host's second may count for: far beyond any real price ratio, and small
+    /// enough that a request's GPU time in milliseconds never overflows the counters.
+    pub const MAX: f64 = 1000.0;
+
     pub fn new(weight: f64) -> Option<GpuWeight> {
-        (weight.is_finite() && weight >= 0.0).then_some(GpuWeight(weight))
+        // `+ 0.0` turns -0.0 into 0.0.
+        (weight.is_finite() && (0.0..=Self::MAX).contains(&weight))
+            .then_some(GpuWeight(weight + 0.0))
     }
 
     pub fn get(self) -> f64 {
@@ -375,7 +381,10 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
             Some(w) => GpuWeight::new(w).ok_or_else(|| {
                 err(
                     "ollama.urls",
-                    format!("{url}: gpu_weight must be a number of at least 0, e.g. 2.0 (got {w})"),
+                    format!(
+                        "{url}: gpu_weight must be a number from 0 to {}, e.g. 2.0 (got {w})",
+                        GpuWeight::MAX
+                    ),
                 )
             })?,
         };

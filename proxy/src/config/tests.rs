@@ -125,7 +125,7 @@ fn detailed_upstreams() {
     assert_eq!(c.upstreams[0].gpu_weight, GpuWeight::ONE);
 }
 
-/// `gpu_weight`: any number of at least 0; anything else is refused naming the field.
+/// `gpu_weight`: any number from 0 to 1000; anything else is refused naming the field.
 #[test]
 fn gpu_weights() {
     let yaml =
@@ -137,9 +137,17 @@ fn gpu_weights() {
     let (_dir, s) = with_yaml(&yaml("-1"));
     let e = load(&s).unwrap_err().to_string();
     assert!(
-        e.contains("gpu_weight must be a number of at least 0"),
+        e.contains("gpu_weight must be a number from 0 to 1000"),
         "{e}"
     );
+    let (_dir, s) = with_yaml(&yaml("1e12"));
+    assert!(
+        load(&s).is_err(),
+        "an absurd weight would overflow the counters"
+    );
+    let (_dir, s) = with_yaml(&yaml("-0.0"));
+    let weight = load(&s).unwrap().upstreams[0].gpu_weight.get();
+    assert_eq!(weight.to_bits(), 0.0f64.to_bits());
 }
 
 /// Every accepted DATABASE_URL form loads.

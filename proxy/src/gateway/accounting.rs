@@ -59,21 +59,8 @@ pub async fn settle(
             .with_label_values(&[model_label])
             .observe(first.duration_since(ctx.started).as_secs_f64());
     }
-    // GPU time: the host's time on the request (before the settlement frees its slot).
-    if let (Some(host), Some(_)) = (ctx.holds.host(), inbound.api) {
-        let seconds = ctx.answer.host_seconds() * host.gpu_weight;
-        let upstream = host.url.as_str();
-        metrics
-            .gpu_seconds
-            .with_label_values(&[model_label, key_label, upstream])
-            .inc_by(seconds);
-        if let Some(load_ns) = usage.durations.load_ns {
-            metrics
-                .model_load_seconds
-                .with_label_values(&[model_label, upstream])
-                .inc_by(Duration::from_nanos(load_ns).as_secs_f64());
-        }
-    }
+    // The host, for the GPU time metrics (the settlement frees its slot).
+    let host = ctx.holds.host().cloned();
 
     // Slots first (the host is free before the commit's round trip), then the admission.
     let settled = ctx.holds.settle(outcome, model, gpu, Commit::Await).await;
@@ -100,6 +87,21 @@ pub async fn settle(
                 .tokens
                 .with_label_values(&[model_label, key_label, kind])
                 .inc_by(tokens);
+        }
+        // GPU time as the usage records have it: charged requests only, in milliseconds.
+        if let (Some(host), Some(_)) = (host, inbound.api) {
+            let seconds = |ms: i64| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+            let upstream = host.url.as_str();
+            metrics
+                .gpu_seconds
+                .with_label_values(&[model_label, key_label, upstream])
+                .inc_by(seconds(gpu.gpu_ms).as_secs_f64());
+            if usage.durations.load_ns.is_some() {
+                metrics
+                    .model_load_seconds
+                    .with_label_values(&[model_label, upstream])
+                    .inc_by(seconds(gpu.load_ms).as_secs_f64());
+            }
         }
     }
     if let Some(e) = error {

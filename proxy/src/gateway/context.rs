@@ -24,6 +24,10 @@ use super::route::Route;
 use crate::dialect::{Api, Meter, TokenCounting, Usage};
 use crate::state::RuntimeSettings;
 
+/// More GPU time than one request can take (about 35 years, in milliseconds); larger values
+/// (a bogus duration from upstream) are clamped, as token counts are.
+pub const MAX_GPU_MS_PER_REQUEST: i64 = 1 << 40;
+
 /// One request's state, from `request_filter` to `logging`.
 pub struct RequestCtx {
     /// new_ctx: when the request started (durations, time to first token).
@@ -175,9 +179,15 @@ impl RequestCtx {
         let Some(host) = self.holds.host() else {
             return GpuTime::default();
         };
-        let ms = |ns: Option<u64>| i64::try_from(ns.unwrap_or(0) / 1_000_000).unwrap_or(i64::MAX);
-        // `as` saturates; the product is never negative.
-        let gpu_ms = (self.answer.host_seconds() * host.gpu_weight * 1000.0).round() as i64;
+        // A bogus duration from upstream must not overflow the daily sums (and stop every
+        // write of the usage log): no request counts more than MAX_GPU_MS_PER_REQUEST.
+        let max = MAX_GPU_MS_PER_REQUEST;
+        let ms = |ns: Option<u64>| {
+            i64::try_from(ns.unwrap_or(0) / 1_000_000).map_or(max, |ms| ms.min(max))
+        };
+        // `as` saturates; the product is never negative (gpu_weight is 0 to 1000).
+        let gpu_ms =
+            ((self.answer.host_seconds() * host.gpu_weight * 1000.0).round() as i64).min(max);
         GpuTime {
             gpu_ms,
             load_ms: ms(durations.load_ns),

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use quota_engine::gate::Headroom;
@@ -131,8 +132,8 @@ impl Holds {
     }
 
     /// The current attempt's host (until the settlement gives its slot back).
-    pub fn host(&self) -> Option<&Upstream> {
-        self.host.as_ref().map(|g| &*g.upstream)
+    pub fn host(&self) -> Option<&Arc<Upstream>> {
+        self.host.as_ref().map(|g| &g.upstream)
     }
 
     pub fn admission(&self) -> Option<&Admission> {
