@@ -58,6 +58,8 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** Numbers as the UI writes them: `1,234`. */
 const fmt = (n: number) => n.toLocaleString("en-US");
+/** GPU seconds as the Usage page shows them: at most one decimal. */
+const secs = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 1 });
 
 async function shot(name: string, options: { fullPage?: boolean } = {}) {
   mkdirSync(IMAGES, { recursive: true });
@@ -315,6 +317,7 @@ test("usage: this month by default, rows and totals, the stacked chart, and the 
     fmt(total.prompt_tokens),
     fmt(total.completion_tokens),
     fmt(total.prompt_tokens + total.completion_tokens),
+    secs(total.gpu_seconds),
   ]);
   await expect(page.getByText(`${fmt(rows.length)} rows, sorted by day`)).toBeVisible();
   const first = rows[0];
@@ -341,7 +344,7 @@ test("usage: this month by default, rows and totals, the stacked chart, and the 
   await page.getByRole("checkbox", { name: "Day" }).uncheck();
   const byKey = await report(from, "key");
   const table = page.getByRole("table", { name: /^Usage by/ });
-  await expect(table.getByRole("columnheader")).toHaveText(["Key", "Requests", "Prompt tokens", "Completion tokens", "Total tokens"]);
+  await expect(table.getByRole("columnheader")).toHaveText(["Key", "Requests", "Prompt tokens", "Completion tokens", "Total tokens", "GPU seconds"]);
   for (const r of byKey) {
     await expect(table.getByRole("row", { name: new RegExp(`^${literal(r.key_name ?? "")}\\s`) }).getByRole("cell")).toHaveText([
       r.key_name ?? "",
@@ -349,6 +352,7 @@ test("usage: this month by default, rows and totals, the stacked chart, and the 
       fmt(r.prompt_tokens),
       fmt(r.completion_tokens),
       fmt(r.prompt_tokens + r.completion_tokens),
+      secs(r.gpu_seconds),
     ]);
   }
   await expect(table.getByRole("row", { name: /bob-notebook/ })).toHaveCount(0);

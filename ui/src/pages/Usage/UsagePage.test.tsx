@@ -54,12 +54,13 @@ describe("UsagePage", () => {
       "Prompt tokens",
       "Completion tokens",
       "Total tokens",
+      "GPU seconds",
     ]);
     const rows = tableRows();
     expect(rows).toHaveLength(USAGE_ROWS.length);
-    expect(rows[0]).toEqual(["alice-laptop", "llama3", "2026-11-03", "4", "400", "200", "600"]);
+    expect(rows[0]).toEqual(["alice-laptop", "llama3", "2026-11-03", "4", "400", "200", "600", "0.4"]);
     expect(within(table).getAllByRole("link", { name: "alice-laptop" })[0]).toHaveAttribute("href", "/keys/1");
-    expect(within(totalRow()).getAllByRole("cell").map((c) => c.textContent)).toEqual(["17", "1,900", "825", "2,725"]);
+    expect(within(totalRow()).getAllByRole("cell").map((c) => c.textContent)).toEqual(["17", "1,900", "825", "2,725", "1.7"]);
     expect(screen.getByRole("region", { name: "Requests" })).toHaveTextContent("17");
     expect(screen.getByRole("region", { name: "Prompt tokens" })).toHaveTextContent("1,900");
     expect(screen.getByRole("region", { name: "Completion tokens" })).toHaveTextContent("2,725 tokens in all");
@@ -74,14 +75,14 @@ describe("UsagePage", () => {
     expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=key");
     await waitFor(() => expect(tableRows()).toHaveLength(2));
     expect(tableRows()).toEqual([
-      ["alice-laptop", "11", "1,100", "550", "1,650"],
-      ["ci-pipeline", "6", "800", "275", "1,075"],
+      ["alice-laptop", "11", "1,100", "550", "1,650", "1.1"],
+      ["ci-pipeline", "6", "800", "275", "1,075", "0.6"],
     ]);
-    expect(within(totalRow()).getAllByRole("cell").map((c) => c.textContent)).toEqual(["17", "1,900", "825", "2,725"]);
+    expect(within(totalRow()).getAllByRole("cell").map((c) => c.textContent)).toEqual(["17", "1,900", "825", "2,725", "1.7"]);
 
     await user.click(screen.getByRole("checkbox", { name: "Key" }));
     expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=");
-    await waitFor(() => expect(tableRows()).toEqual([["All keys, models and days", "17", "1,900", "825", "2,725"]]));
+    await waitFor(() => expect(tableRows()).toEqual([["All keys, models and days", "17", "1,900", "825", "2,725", "1.7"]]));
     expect(screen.getByText(/one row with the grand total/)).toBeInTheDocument();
   });
 

@@ -1,7 +1,7 @@
 /** The report's rows: a column per dimension grouped by, the counts, and a total row. */
 import type { UsageDimension, UsageRow } from "../../api/types";
 import { SkeletonRows } from "../../components/States";
-import { formatNumber } from "../../format";
+import { formatNumber, formatSeconds } from "../../format";
 import { Link } from "../../router";
 import { totalsOf } from "./usage";
 
@@ -33,10 +33,13 @@ export function UsageTable({ groups, rows, loading }: Props) {
             <th scope="col" className="num">Prompt tokens</th>
             <th scope="col" className="num">Completion tokens</th>
             <th scope="col" className="num">Total tokens</th>
+            <th scope="col" className="num" title="Seconds on the Ollama hosts × their gpu_weight">
+              GPU seconds
+            </th>
           </tr>
         </thead>
         <tbody>
-          {!rows && loading && <SkeletonRows columns={labelColumns + 4} />}
+          {!rows && loading && <SkeletonRows columns={labelColumns + 5} />}
           {rows?.map((r) => (
             <tr key={`${r.date ?? ""}|${r.key_id ?? ""}|${r.model ?? ""}`}>
               {groups.length === 0 && <td data-label="Usage">All keys, models and days</td>}
@@ -45,7 +48,7 @@ export function UsageTable({ groups, rows, loading }: Props) {
                   <Dimension row={r} dimension={g} />
                 </td>
               ))}
-              <Counts requests={r.requests} prompt={r.prompt_tokens} completion={r.completion_tokens} />
+              <Counts requests={r.requests} prompt={r.prompt_tokens} completion={r.completion_tokens} gpu={r.gpu_seconds} />
             </tr>
           ))}
         </tbody>
@@ -55,7 +58,7 @@ export function UsageTable({ groups, rows, loading }: Props) {
               <th scope="row" colSpan={labelColumns}>
                 Total
               </th>
-              <Counts requests={totals.requests} prompt={totals.prompt_tokens} completion={totals.completion_tokens} />
+              <Counts requests={totals.requests} prompt={totals.prompt_tokens} completion={totals.completion_tokens} gpu={totals.gpu_seconds} />
             </tr>
           </tfoot>
         )}
@@ -77,7 +80,7 @@ function Dimension({ row, dimension }: { row: UsageRow; dimension: UsageDimensio
   return value == null ? <span className="muted">—</span> : <>{value}</>;
 }
 
-function Counts({ requests, prompt, completion }: { requests: number; prompt: number; completion: number }) {
+function Counts({ requests, prompt, completion, gpu }: { requests: number; prompt: number; completion: number; gpu: number }) {
   return (
     <>
       <td data-label="Requests" className="num">
@@ -91,6 +94,9 @@ function Counts({ requests, prompt, completion }: { requests: number; prompt: nu
       </td>
       <td data-label="Total tokens" className="num">
         {formatNumber(prompt + completion)}
+      </td>
+      <td data-label="GPU seconds" className="num" title={`${gpu.toFixed(3)} s`}>
+        {formatSeconds(gpu)}
       </td>
     </>
   );
