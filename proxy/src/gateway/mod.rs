@@ -124,7 +124,7 @@ impl ProxyHttp for Gateway {
                 e
             }
             NextAttempt::GiveUp => e,
-            NextAttempt::NoHostLeft(answer) => carrying(e, answer),
+            NextAttempt::NoHostLeft(answer) => carrying(&e, answer),
         }
     }
 
@@ -154,7 +154,7 @@ impl ProxyHttp for Gateway {
                 e.set_retry(false);
                 e
             }
-            NextAttempt::NoHostLeft(answer) => carrying(e, answer),
+            NextAttempt::NoHostLeft(answer) => carrying(&e, answer),
         }
     }
 
@@ -276,8 +276,16 @@ impl ProxyHttp for Gateway {
 
 /// `error`, now carrying `answer` (the answer `fail_to_proxy` writes), its text kept for the
 /// log.
-fn carrying(error: Box<Error>, answer: ProxyError) -> Box<Error> {
-    let mut carried = Error::because(error.etype().clone(), error.to_string(), answer);
+fn carrying(error: &Error, answer: ProxyError) -> Box<Error> {
+    // Its context and cause only: the new error repeats its source and type when displayed.
+    let detail = match (&error.context, &error.cause) {
+        (Some(context), Some(cause)) => format!("{}: {cause}", context.as_str()),
+        (Some(context), None) => context.as_str().to_owned(),
+        (None, Some(cause)) => cause.to_string(),
+        (None, None) => String::new(),
+    };
+    let mut carried = Error::because(error.etype().clone(), detail, answer);
+    carried.esource = error.esource().clone();
     carried.set_retry(false);
     carried
 }
