@@ -220,6 +220,35 @@ impl<'de> Deserialize<'de> for NonNegative {
     }
 }
 
+/// A GPU-time limit: a JSON number of seconds, non-negative, at most three decimals; held
+/// in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuSeconds(pub i64);
+
+impl<'de> Deserialize<'de> for GpuSeconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = GpuSeconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a non-negative number of seconds (at most three decimals) or null")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<GpuSeconds, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<GpuSeconds, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<GpuSeconds, E> {
+                quota_engine::gate::gpu_ms_from_seconds("GPU seconds", v)
+                    .map(GpuSeconds)
+                    .map_err(|_| E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A fair-queue priority: a JSON integer from 1 to 10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Priority(pub i64);

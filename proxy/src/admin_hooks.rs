@@ -38,11 +38,7 @@ impl GatewayHooks for Hooks {
     }
 
     fn in_flight(&self, key_id: i64) -> admin_api::views::InFlightView {
-        let held = self.state.ledger.in_flight(key_id);
-        admin_api::views::InFlightView {
-            requests: held.requests,
-            reserved_tokens: held.tokens,
-        }
+        self.state.ledger.in_flight(key_id).into()
     }
 
     fn model_load(&self) -> Vec<admin_api::views::ModelLoadView> {

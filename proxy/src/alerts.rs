@@ -50,10 +50,12 @@ pub struct Alert {
     pub kind: LimitKind,
     pub key_name: String,
     pub key_prefix: String,
-    /// `daily_tokens`, `monthly_tokens`, `daily_requests` or `monthly_requests`.
+    /// `daily_tokens`, `monthly_tokens`, `daily_requests`, `monthly_requests`,
+    /// `daily_gpu_seconds` or `monthly_gpu_seconds`.
     pub limit: &'static str,
     /// The threshold crossed, a fraction of the limit.
     pub threshold: f64,
+    /// Used and the limit, in the limit's unit (GPU time: milliseconds).
     pub used: i64,
     pub limit_value: i64,
     /// `2026-12-01` for a daily limit, `2026-12` for a monthly one.
@@ -140,10 +142,13 @@ fn alert(
     resets_at: DateTime<Tz>,
 ) -> Alert {
     let percent = (threshold * 100.0).round();
-    let unit = if kind.is_requests() {
-        "requests"
+    // GPU time reads as seconds (`12.500 s`); the body's numbers stay in its milliseconds.
+    let (used_text, limit_text) = if kind.is_gpu() {
+        (kind.amount(used), kind.amount(limit) + " of GPU time")
+    } else if kind.is_requests() {
+        (used.to_string(), format!("{limit} requests"))
     } else {
-        "tokens"
+        (used.to_string(), format!("{limit} tokens"))
     };
     Alert {
         key_id: key.id,
@@ -157,7 +162,7 @@ fn alert(
         period: period.to_owned(),
         resets_at: resets_at.to_rfc3339(),
         text: format!(
-            "llm-quota: key \"{}\" ({}) has crossed {percent}% of its {}: {used} of {limit} {unit} used in {period}; it resets at {}",
+            "llm-quota: key \"{}\" ({}) has crossed {percent}% of its {}: {used_text} of {limit_text} used in {period}; it resets at {}",
             key.name,
             key.key_prefix,
             kind.noun(),

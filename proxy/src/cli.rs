@@ -56,7 +56,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print it (alone on the last line). It is never shown again.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List keys with their limits and current usage.
     List {
         /// Print JSON (the admin API's key objects) instead of a table.
@@ -78,6 +78,15 @@ pub enum KeysCommand {
 }
 
 /// `90`, `90s`, `30m`, `1h`, `7d` → seconds, at most 30 days.
+/// `1.5`, `3600`: GPU seconds with up to three decimals, as milliseconds.
+fn parse_gpu_seconds(raw: &str) -> Result<i64, String> {
+    let seconds: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number of seconds (e.g. 3600 or 1.5)"))?;
+    gate::gpu_ms_from_seconds("GPU seconds", seconds).map_err(|e| e.to_string())
+}
+
 fn parse_grace(raw: &str) -> Result<u64, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -116,6 +125,12 @@ pub struct CreateArgs {
     pub daily_requests: Option<u64>,
     #[arg(long, value_name = "N")]
     pub monthly_requests: Option<u64>,
+    /// GPU seconds a day (host time × its gpu_weight), up to three decimals.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_gpu_seconds)]
+    pub daily_gpu_seconds: Option<i64>,
+    /// GPU seconds a month, up to three decimals.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_gpu_seconds)]
+    pub monthly_gpu_seconds: Option<i64>,
     /// Requests in any sliding 60 seconds.
     #[arg(long, value_name = "N")]
     pub rpm: Option<u64>,
@@ -281,6 +296,8 @@ async fn keys_command(
                     monthly_tokens: limit(args.monthly_tokens, "--monthly-tokens")?,
                     daily_requests: limit(args.daily_requests, "--daily-requests")?,
                     monthly_requests: limit(args.monthly_requests, "--monthly-requests")?,
+                    daily_gpu_ms: args.daily_gpu_seconds,
+                    monthly_gpu_ms: args.monthly_gpu_seconds,
                 },
                 pacing: Pacing {
                     requests_per_minute: limit(args.rpm, "--rpm")?,

@@ -96,6 +96,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             output: OutputPolicy {
                 min_output: config.min_output_tokens,
                 reservation: config.output_reservation_tokens,
+                gpu_block_ms: config.gpu_block_ms,
             },
             ..LedgerConfig::default()
         },

@@ -61,7 +61,14 @@ async fn main() {
                         else {
                             panic!()
                         };
-                        ledger.commit(&a, &limits, &periods, 20).await;
+                        ledger
+                            .commit(
+                                &a,
+                                &limits,
+                                &periods,
+                                quota_engine::ledger::Amount::tokens(20),
+                            )
+                            .await;
                     }
                 })
             })

@@ -16,13 +16,16 @@ use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 use crate::periods::PeriodKeys;
 use crate::{EngineError, Result};
 
-/// The four per-key limits; `None` = unlimited.
+/// The six per-key limits; `None` = unlimited. GPU time is counted in milliseconds (the
+/// admin API shows seconds with three decimals).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     pub daily_tokens: Option<i64>,
     pub monthly_tokens: Option<i64>,
     pub daily_requests: Option<i64>,
     pub monthly_requests: Option<i64>,
+    pub daily_gpu_ms: Option<i64>,
+    pub monthly_gpu_ms: Option<i64>,
 }
 
 impl Limits {
@@ -31,8 +34,13 @@ impl Limits {
         for (kind, value) in self.each() {
             if value.is_some_and(|v| v < 0) {
                 return Err(EngineError::Invalid(format!(
-                    "{}: must be a non-negative integer or null",
-                    kind.field_name()
+                    "{}: must be a non-negative {} or null",
+                    kind.field_name(),
+                    if kind.is_gpu() {
+                        "number of seconds"
+                    } else {
+                        "integer"
+                    }
                 )));
             }
         }
@@ -40,13 +48,27 @@ impl Limits {
     }
 
     /// Each limit with its kind.
-    pub fn each(&self) -> [(LimitKind, Option<i64>); 4] {
+    pub fn each(&self) -> [(LimitKind, Option<i64>); 6] {
         [
             (LimitKind::DailyRequests, self.daily_requests),
             (LimitKind::MonthlyRequests, self.monthly_requests),
             (LimitKind::DailyTokens, self.daily_tokens),
             (LimitKind::MonthlyTokens, self.monthly_tokens),
+            (LimitKind::DailyGpu, self.daily_gpu_ms),
+            (LimitKind::MonthlyGpu, self.monthly_gpu_ms),
         ]
+    }
+
+    /// The limit of `kind`.
+    pub fn of(&self, kind: LimitKind) -> Option<i64> {
+        match kind {
+            LimitKind::DailyRequests => self.daily_requests,
+            LimitKind::MonthlyRequests => self.monthly_requests,
+            LimitKind::DailyTokens => self.daily_tokens,
+            LimitKind::MonthlyTokens => self.monthly_tokens,
+            LimitKind::DailyGpu => self.daily_gpu_ms,
+            LimitKind::MonthlyGpu => self.monthly_gpu_ms,
+        }
     }
 }
 
@@ -57,14 +79,19 @@ pub enum LimitKind {
     MonthlyRequests,
     DailyTokens,
     MonthlyTokens,
+    /// GPU time, in milliseconds.
+    DailyGpu,
+    MonthlyGpu,
 }
 
 impl LimitKind {
-    pub const ALL: [LimitKind; 4] = [
+    pub const ALL: [LimitKind; 6] = [
         LimitKind::DailyRequests,
         LimitKind::MonthlyRequests,
         LimitKind::DailyTokens,
         LimitKind::MonthlyTokens,
+        LimitKind::DailyGpu,
+        LimitKind::MonthlyGpu,
     ];
 
     /// The key object's field name (`daily_token_limit`…).
@@ -74,6 +101,8 @@ impl LimitKind {
             LimitKind::MonthlyRequests => "monthly_request_limit",
             LimitKind::DailyTokens => "daily_token_limit",
             LimitKind::MonthlyTokens => "monthly_token_limit",
+            LimitKind::DailyGpu => "daily_gpu_seconds_limit",
+            LimitKind::MonthlyGpu => "monthly_gpu_seconds_limit",
         }
     }
 
@@ -84,6 +113,8 @@ impl LimitKind {
             LimitKind::MonthlyRequests => "monthly_requests",
             LimitKind::DailyTokens => "daily_tokens",
             LimitKind::MonthlyTokens => "monthly_tokens",
+            LimitKind::DailyGpu => "daily_gpu_seconds",
+            LimitKind::MonthlyGpu => "monthly_gpu_seconds",
         }
     }
 
@@ -94,18 +125,60 @@ impl LimitKind {
             LimitKind::MonthlyRequests => "monthly request quota",
             LimitKind::DailyTokens => "daily token quota",
             LimitKind::MonthlyTokens => "monthly token quota",
+            LimitKind::DailyGpu => "daily GPU-time quota",
+            LimitKind::MonthlyGpu => "monthly GPU-time quota",
         }
     }
 
-    /// A request limit (else a token limit).
+    /// A request limit.
     pub fn is_requests(self) -> bool {
         matches!(self, LimitKind::DailyRequests | LimitKind::MonthlyRequests)
     }
 
+    /// A token limit.
+    pub fn is_tokens(self) -> bool {
+        matches!(self, LimitKind::DailyTokens | LimitKind::MonthlyTokens)
+    }
+
+    /// A GPU-time limit (counted in milliseconds).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, LimitKind::DailyGpu | LimitKind::MonthlyGpu)
+    }
+
     /// A daily limit (else a monthly one).
     pub fn is_daily(self) -> bool {
-        matches!(self, LimitKind::DailyRequests | LimitKind::DailyTokens)
+        matches!(
+            self,
+            LimitKind::DailyRequests | LimitKind::DailyTokens | LimitKind::DailyGpu
+        )
     }
+
+    /// A value of this kind as people read it: a count, or GPU seconds (`12.345 s`).
+    pub fn amount(self, value: i64) -> String {
+        if self.is_gpu() {
+            format!("{} s", crate::usage_report::seconds(value))
+        } else {
+            value.to_string()
+        }
+    }
+}
+
+/// GPU seconds as people write them (a limit: non-negative, at most three decimals) in the
+/// milliseconds the ledger counts. `field` names the setting in the error.
+pub fn gpu_ms_from_seconds(field: &str, seconds: f64) -> Result<i64> {
+    let ms = seconds * 1000.0;
+    // 2^53 ms is far beyond any budget and still exact in an f64.
+    if !ms.is_finite() || !(0.0..=9_007_199_254_740_992.0).contains(&ms) {
+        return Err(EngineError::Invalid(format!(
+            "{field}: must be a non-negative number of seconds or null"
+        )));
+    }
+    if (ms - ms.round()).abs() > 1e-6 * ms.max(1.0) {
+        return Err(EngineError::Invalid(format!(
+            "{field}: at most three decimals (milliseconds), got {seconds}"
+        )));
+    }
+    Ok(ms.round() as i64)
 }
 
 /// A key's usage in the current day and month (zero for a period that has not started yet).
@@ -115,6 +188,8 @@ pub struct Counters {
     pub day_tokens: i64,
     pub month_requests: i64,
     pub month_tokens: i64,
+    pub day_gpu_ms: i64,
+    pub month_gpu_ms: i64,
 }
 
 impl Counters {
@@ -125,6 +200,8 @@ impl Counters {
             LimitKind::MonthlyRequests => self.month_requests,
             LimitKind::DailyTokens => self.day_tokens,
             LimitKind::MonthlyTokens => self.month_tokens,
+            LimitKind::DailyGpu => self.day_gpu_ms,
+            LimitKind::MonthlyGpu => self.month_gpu_ms,
         }
     }
 }
@@ -154,6 +231,12 @@ pub struct Admission {
     /// limit, the room left after the prompt). The forwarded body carries it when the client's
     /// own limit is absent or larger. `None` when no token limit applies.
     pub output_cap: Option<i64>,
+    /// GPU milliseconds counted for the request so far: under a GPU-time limit, the block
+    /// reserved at admission and the blocks added while the answer runs.
+    pub reserved_gpu_ms: i64,
+    /// Under a GPU-time limit: the most GPU time the request may take, the room left at
+    /// admission. The proxy ends an answer that reaches it. `None` without such a limit.
+    pub gpu_cap_ms: Option<i64>,
     /// The counters right after this request was counted.
     pub counters: Counters,
     /// The ledger's lease generation at admission: room goes back to the lease only while it
@@ -169,6 +252,8 @@ pub struct Headroom {
     /// (limit, remaining)
     pub requests: Option<(i64, i64)>,
     pub tokens: Option<(i64, i64)>,
+    /// GPU milliseconds (limit, remaining).
+    pub gpu_ms: Option<(i64, i64)>,
     pub requests_reset_at: Option<DateTime<Utc>>,
     pub tokens_reset_at: Option<DateTime<Utc>>,
 }
@@ -198,12 +283,48 @@ impl Admission {
             (LimitKind::DailyTokens, limits.daily_tokens),
             (LimitKind::MonthlyTokens, limits.monthly_tokens),
         ]);
+        let gpu = tightest([
+            (LimitKind::DailyGpu, limits.daily_gpu_ms),
+            (LimitKind::MonthlyGpu, limits.monthly_gpu_ms),
+        ]);
         Headroom {
             requests: requests.map(|(_, l, r)| (l, r)),
             tokens: tokens.map(|(_, l, r)| (l, r)),
+            gpu_ms: gpu.map(|(_, l, r)| (l, r)),
             requests_reset_at: requests.map(|(kind, _, _)| reset(kind)),
             tokens_reset_at: tokens.map(|(kind, _, _)| reset(kind)),
         }
+    }
+}
+
+impl Admission {
+    /// The GPU-time limit that an answer of this admission ran into when the key's GPU time
+    /// ran out under it: of the limits set, the one with the least room at admission (its
+    /// room was the answer's cap), now used up. `None` without a GPU-time limit.
+    pub fn gpu_limit_reached(
+        &self,
+        limits: &Limits,
+        periods: &PeriodKeys,
+    ) -> Option<QuotaExceeded> {
+        [LimitKind::DailyGpu, LimitKind::MonthlyGpu]
+            .into_iter()
+            .filter_map(|kind| {
+                limits
+                    .of(kind)
+                    .map(|l| (kind, l, l - self.counters.used(kind)))
+            })
+            .min_by_key(|&(_, _, room)| room)
+            .map(|(kind, limit, _)| QuotaExceeded {
+                kind,
+                limit,
+                used: limit,
+                needed: 1,
+                resets_at: if kind.is_daily() {
+                    periods.day_resets_at
+                } else {
+                    periods.month_resets_at
+                },
+            })
     }
 }
 
@@ -233,10 +354,10 @@ impl std::fmt::Display for QuotaExceeded {
             f,
             "{} exceeded (limit {}, used {}",
             self.kind.noun(),
-            self.limit,
-            self.used
+            self.kind.amount(self.limit),
+            self.kind.amount(self.used)
         )?;
-        if !self.kind.is_requests() && self.used < self.limit {
+        if self.kind.is_tokens() && self.used < self.limit {
             write!(f, "; this request needs {} tokens", self.needed)?;
         }
         write!(f, "), resets {}", self.resets_at.to_rfc3339())
@@ -261,6 +382,8 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
         day_tokens: row.try_get("", "day_tokens")?,
         month_requests: row.try_get("", "month_requests")?,
         month_tokens: row.try_get("", "month_tokens")?,
+        day_gpu_ms: row.try_get("", "day_gpu_ms")?,
+        month_gpu_ms: row.try_get("", "month_gpu_ms")?,
     })
 }
 
@@ -293,12 +416,14 @@ pub(crate) fn explain(
             LimitKind::DailyTokens | LimitKind::MonthlyTokens => {
                 used >= limit || used + tokens > limit
             }
+            // A request needs some GPU time: none left refuses.
+            LimitKind::DailyGpu | LimitKind::MonthlyGpu => used >= limit,
         };
         full.then(|| QuotaExceeded {
             kind,
             limit,
             used,
-            needed: if kind.is_requests() { 1 } else { tokens },
+            needed: if kind.is_tokens() { tokens } else { 1 },
             resets_at: if kind.is_daily() {
                 periods.day_resets_at
             } else {
@@ -330,6 +455,21 @@ pub(crate) async fn ensure_counters_row(db: &impl ConnectionTrait, key_id: i64) 
     Ok(())
 }
 
+/// The usage columns of a counters row in the periods of `day` / `month` (parameters), named
+/// as [`Counters`]' fields.
+fn usage_columns(day: &str, month: &str) -> String {
+    format!(
+        "{} AS day_requests, {} AS day_tokens, {} AS day_gpu_ms, \
+         {} AS month_requests, {} AS month_tokens, {} AS month_gpu_ms",
+        current("day_period", day, "day_requests"),
+        current("day_period", day, "day_tokens"),
+        current("day_period", day, "day_gpu_ms"),
+        current("month_period", month, "month_requests"),
+        current("month_period", month, "month_tokens"),
+        current("month_period", month, "month_gpu_ms"),
+    )
+}
+
 /// A key's counters in the periods of `periods` (`None` when the key has no counters row).
 pub async fn current_counters(
     db: &impl ConnectionTrait,
@@ -337,12 +477,8 @@ pub async fn current_counters(
     periods: &PeriodKeys,
 ) -> Result<Option<Counters>> {
     let sql = format!(
-        "SELECT {} AS day_requests, {} AS day_tokens, {} AS month_requests, {} AS month_tokens \
-         FROM usage_counters WHERE key_id = $1",
-        current("day_period", "$2", "day_requests"),
-        current("day_period", "$2", "day_tokens"),
-        current("month_period", "$3", "month_requests"),
-        current("month_period", "$3", "month_tokens"),
+        "SELECT {} FROM usage_counters WHERE key_id = $1",
+        usage_columns("$2", "$3")
     );
     db.query_one(stmt(db, sql, key_period_values(key_id, periods)))
         .await?
@@ -357,12 +493,8 @@ pub async fn all_counters(
     periods: &PeriodKeys,
 ) -> Result<std::collections::HashMap<i64, Counters>> {
     let sql = format!(
-        "SELECT key_id, {} AS day_requests, {} AS day_tokens, {} AS month_requests, {} AS month_tokens \
-         FROM usage_counters",
-        current("day_period", "$1", "day_requests"),
-        current("day_period", "$1", "day_tokens"),
-        current("month_period", "$2", "month_requests"),
-        current("month_period", "$2", "month_tokens"),
+        "SELECT key_id, {} FROM usage_counters",
+        usage_columns("$1", "$2")
     );
     let values = vec![periods.day.as_str().into(), periods.month.as_str().into()];
     let rows = db.query_all(stmt(db, sql, values)).await?;

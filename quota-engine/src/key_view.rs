@@ -28,6 +28,17 @@ pub struct KeyView {
     pub monthly_token_limit: Option<i64>,
     pub daily_request_limit: Option<i64>,
     pub monthly_request_limit: Option<i64>,
+    /// GPU seconds a day (up to three decimals); `null` = unlimited.
+    #[serde(rename = "daily_gpu_seconds_limit", serialize_with = "seconds::option")]
+    #[schema(value_type = Option<f64>, example = 3600.0)]
+    pub daily_gpu_ms_limit: Option<i64>,
+    /// GPU seconds a month (up to three decimals); `null` = unlimited.
+    #[serde(
+        rename = "monthly_gpu_seconds_limit",
+        serialize_with = "seconds::option"
+    )]
+    #[schema(value_type = Option<f64>)]
+    pub monthly_gpu_ms_limit: Option<i64>,
     /// Requests in any sliding 60 seconds; `null` = unlimited.
     pub requests_per_minute: Option<i64>,
     /// Tokens in any sliding 60 seconds (prompts at admission, answers when they end);
@@ -44,7 +55,7 @@ pub struct KeyView {
     /// Whether the key may use the web search tools Ollama runs on the host's ollama.com
     /// account (`/v1/responses`, `/v1/messages`).
     pub allow_web_search: bool,
-    /// Usage so far; tokens include what requests in flight hold reserved.
+    /// Usage so far; tokens and GPU time include what requests in flight hold reserved.
     pub usage: UsageView,
     /// Requests of the key in flight on this instance and the tokens they hold reserved
     /// (prompts plus output reservations, settled when each answer ends).
@@ -55,6 +66,16 @@ pub struct KeyView {
 pub struct InFlightView {
     pub requests: i64,
     pub reserved_tokens: i64,
+}
+
+impl From<crate::ledger::Amount> for InFlightView {
+    /// What the ledger says the key's requests in flight hold.
+    fn from(held: crate::ledger::Amount) -> InFlightView {
+        InFlightView {
+            requests: held.requests,
+            reserved_tokens: held.tokens,
+        }
+    }
 }
 
 /// A key's usage in the current day and month of the operator's zone.
@@ -71,8 +92,33 @@ pub struct PeriodUsage {
     pub period: String,
     pub requests: i64,
     pub tokens: i64,
+    /// GPU time: seconds on a host × its `gpu_weight`, three decimals.
+    #[serde(rename = "gpu_seconds", serialize_with = "seconds::plain")]
+    #[schema(value_type = f64)]
+    pub gpu_ms: i64,
     /// When this period's counters start again from zero.
     pub resets_at: String,
+}
+
+/// Milliseconds written as seconds: a JSON number with up to three decimals.
+pub mod seconds {
+    use serde::Serializer;
+
+    /// Milliseconds are exact in an f64 far beyond any usage; /1000 gives the 3 decimals.
+    pub fn of(ms: i64) -> f64 {
+        ms as f64 / 1000.0
+    }
+
+    pub fn plain<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(of(*ms))
+    }
+
+    pub fn option<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_f64(of(*ms)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// RFC 3339 with the offset of the operator's zone.
@@ -99,6 +145,8 @@ impl KeyView {
             monthly_token_limit: key.limits.monthly_tokens,
             daily_request_limit: key.limits.daily_requests,
             monthly_request_limit: key.limits.monthly_requests,
+            daily_gpu_ms_limit: key.limits.daily_gpu_ms,
+            monthly_gpu_ms_limit: key.limits.monthly_gpu_ms,
             requests_per_minute: key.pacing.requests_per_minute,
             tokens_per_minute: key.pacing.tokens_per_minute,
             max_parallel_requests: key.pacing.max_parallel_requests,
@@ -110,12 +158,14 @@ impl KeyView {
                     period: periods.day.clone(),
                     requests: counters.day_requests,
                     tokens: counters.day_tokens,
+                    gpu_ms: counters.day_gpu_ms,
                     resets_at: periods.day_resets_at.to_rfc3339(),
                 },
                 month: PeriodUsage {
                     period: periods.month.clone(),
                     requests: counters.month_requests,
                     tokens: counters.month_tokens,
+                    gpu_ms: counters.month_gpu_ms,
                     resets_at: periods.month_resets_at.to_rfc3339(),
                 },
             },

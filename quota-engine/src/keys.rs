@@ -156,6 +156,9 @@ pub struct LimitsPatch {
     pub monthly_tokens: Option<Option<i64>>,
     pub daily_requests: Option<Option<i64>>,
     pub monthly_requests: Option<Option<i64>>,
+    /// GPU-time limits in milliseconds.
+    pub daily_gpu_ms: Option<Option<i64>>,
+    pub monthly_gpu_ms: Option<Option<i64>>,
     /// The pacing fields, edited with the limits.
     pub pacing: PacingPatch,
 }
@@ -246,6 +249,8 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
             monthly_tokens: m.monthly_token_limit,
             daily_requests: m.daily_request_limit,
             monthly_requests: m.monthly_request_limit,
+            daily_gpu_ms: m.daily_gpu_ms_limit,
+            monthly_gpu_ms: m.monthly_gpu_ms_limit,
         },
         pacing,
         allowed_models,
@@ -282,6 +287,8 @@ pub async fn create(
         monthly_token_limit: Set(new.limits.monthly_tokens),
         daily_request_limit: Set(new.limits.daily_requests),
         monthly_request_limit: Set(new.limits.monthly_requests),
+        daily_gpu_ms_limit: Set(new.limits.daily_gpu_ms),
+        monthly_gpu_ms_limit: Set(new.limits.monthly_gpu_ms),
         requests_per_minute: Set(new.pacing.requests_per_minute),
         tokens_per_minute: Set(new.pacing.tokens_per_minute),
         max_parallel_requests: Set(new.pacing.max_parallel_requests),
@@ -304,6 +311,10 @@ pub async fn create(
         day_leased_tokens: Set(0),
         month_leased_requests: Set(0),
         month_leased_tokens: Set(0),
+        day_gpu_ms: Set(0),
+        month_gpu_ms: Set(0),
+        day_leased_gpu_ms: Set(0),
+        month_leased_gpu_ms: Set(0),
         lease_demand: Set(0),
     }
     .insert(&txn)
@@ -323,7 +334,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
         .collect()
 }
 
-/// The keys with at least one of the four limits, oldest first (what usage alerts watch).
+/// The keys with at least one of the six limits, oldest first (what usage alerts watch).
 pub async fn list_with_limits(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
     api_key::Entity::find()
         .filter(
@@ -331,7 +342,9 @@ pub async fn list_with_limits(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> 
                 .add(api_key::Column::DailyTokenLimit.is_not_null())
                 .add(api_key::Column::MonthlyTokenLimit.is_not_null())
                 .add(api_key::Column::DailyRequestLimit.is_not_null())
-                .add(api_key::Column::MonthlyRequestLimit.is_not_null()),
+                .add(api_key::Column::MonthlyRequestLimit.is_not_null())
+                .add(api_key::Column::DailyGpuMsLimit.is_not_null())
+                .add(api_key::Column::MonthlyGpuMsLimit.is_not_null()),
         )
         .order_by_asc(api_key::Column::Id)
         .all(db)
@@ -501,11 +514,13 @@ pub async fn update_limits(
         ("monthly_token_limit", patch.monthly_tokens),
         ("daily_request_limit", patch.daily_requests),
         ("monthly_request_limit", patch.monthly_requests),
+        ("daily_gpu_seconds_limit", patch.daily_gpu_ms),
+        ("monthly_gpu_seconds_limit", patch.monthly_gpu_ms),
     ] {
         if let Some(Some(v)) = value {
             if v < 0 {
                 return Err(EngineError::Invalid(format!(
-                    "{field}: must be a non-negative integer or null"
+                    "{field}: must be a non-negative number or null"
                 )));
             }
         }
@@ -525,6 +540,12 @@ pub async fn update_limits(
     }
     if let Some(v) = patch.monthly_requests {
         model.monthly_request_limit = Set(v);
+    }
+    if let Some(v) = patch.daily_gpu_ms {
+        model.daily_gpu_ms_limit = Set(v);
+    }
+    if let Some(v) = patch.monthly_gpu_ms {
+        model.monthly_gpu_ms_limit = Set(v);
     }
     model.updated_at = Set(now);
     decode(model.update(db).await?)

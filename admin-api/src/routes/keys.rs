@@ -21,7 +21,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::input::{ApiJson, Client, KeyId, NonNegative, OptionalJson, Patch, Priority, Rfc3339};
+use crate::input::{
+    ApiJson, Client, GpuSeconds, KeyId, NonNegative, OptionalJson, Patch, Priority, Rfc3339,
+};
 use crate::views::{CreatedKeyView, DailyUsageView, KeyView, RotatedKeyView};
 use crate::AdminState;
 
@@ -63,6 +65,14 @@ pub struct CreateKey {
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub monthly_request_limit: Option<NonNegative>,
+    /// GPU seconds a day (host time × its `gpu_weight`), at most three decimals.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>, example = 3600.0)]
+    pub daily_gpu_seconds_limit: Option<GpuSeconds>,
+    /// GPU seconds a month, at most three decimals.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub monthly_gpu_seconds_limit: Option<GpuSeconds>,
     /// Requests in any sliding 60 seconds; `null` or left out = unlimited.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
@@ -104,6 +114,14 @@ pub struct QuotaUpdate {
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub monthly_request_limit: Patch<NonNegative>,
+    /// GPU seconds a day, at most three decimals; `null` = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub daily_gpu_seconds_limit: Patch<GpuSeconds>,
+    /// GPU seconds a month, at most three decimals; `null` = unlimited.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub monthly_gpu_seconds_limit: Patch<GpuSeconds>,
     /// `null` = unlimited.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
@@ -207,6 +225,8 @@ pub async fn create(
             monthly_tokens: limit(body.monthly_token_limit),
             daily_requests: limit(body.daily_request_limit),
             monthly_requests: limit(body.monthly_request_limit),
+            daily_gpu_ms: body.daily_gpu_seconds_limit.map(|s| s.0),
+            monthly_gpu_ms: body.monthly_gpu_seconds_limit.map(|s| s.0),
         },
         pacing: Pacing {
             requests_per_minute: limit(body.requests_per_minute),
@@ -349,7 +369,7 @@ pub async fn deactivate(
     set_active(&state, &client, id, false).await
 }
 
-/// Sets any subset of the four limits, the per-minute limits, the parallel cap and the
+/// Sets any subset of the six limits, the per-minute limits, the parallel cap and the
 /// priority.
 #[utoipa::path(patch, path = "/api/api-keys/{id}/quota", operation_id = "update_key_quota", tag = "keys", request_body = QuotaUpdate,
     params(("id" = i64, Path, description = "key id")),
@@ -358,7 +378,7 @@ pub async fn deactivate(
         (status = 400, description = "malformed JSON", body = ErrorBody),
         (status = 401, description = "no or wrong admin password", body = ErrorBody),
         (status = 404, description = "no key with this id", body = ErrorBody),
-        (status = 422, description = "a limit is not a non-negative integer or null, or the priority not 1–10", body = ErrorBody),
+        (status = 422, description = "a limit is not a non-negative integer (GPU seconds: number with at most three decimals) or null, or the priority not 1–10", body = ErrorBody),
     ),
     security(("admin_password" = [])))]
 pub async fn set_quota(
@@ -373,6 +393,8 @@ pub async fn set_quota(
         monthly_tokens: limit(body.monthly_token_limit),
         daily_requests: limit(body.daily_request_limit),
         monthly_requests: limit(body.monthly_request_limit),
+        daily_gpu_ms: body.daily_gpu_seconds_limit.map(|s| s.0).into_update(),
+        monthly_gpu_ms: body.monthly_gpu_seconds_limit.map(|s| s.0).into_update(),
         pacing: PacingPatch {
             requests_per_minute: limit(body.requests_per_minute),
             tokens_per_minute: limit(body.tokens_per_minute),

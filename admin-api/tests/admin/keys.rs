@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 19] = [
+const KEY_FIELDS: [&str; 21] = [
     "id",
     "name",
     "key_prefix",
@@ -19,6 +19,8 @@ const KEY_FIELDS: [&str; 19] = [
     "monthly_token_limit",
     "daily_request_limit",
     "monthly_request_limit",
+    "daily_gpu_seconds_limit",
+    "monthly_gpu_seconds_limit",
     "requests_per_minute",
     "tokens_per_minute",
     "max_parallel_requests",
@@ -46,7 +48,10 @@ fn assert_key_object(v: &Value, with_plaintext: bool) {
     for period in ["day", "month"] {
         let usage = &v["usage"][period];
         assert!(
-            usage["period"].is_string() && usage["requests"].is_i64() && usage["tokens"].is_i64()
+            usage["period"].is_string()
+                && usage["requests"].is_i64()
+                && usage["tokens"].is_i64()
+                && usage["gpu_seconds"].is_number()
         );
     }
 }
@@ -189,6 +194,14 @@ async fn create_validation_names_the_field() {
             "monthly_request_limit",
         ),
         (
+            json!({"name": "a", "daily_gpu_seconds_limit": 1.0005}),
+            "daily_gpu_seconds_limit",
+        ),
+        (
+            json!({"name": "a", "monthly_gpu_seconds_limit": -0.5}),
+            "monthly_gpu_seconds_limit",
+        ),
+        (
             json!({"name": "a", "expires_at": "2027-01-31"}),
             "expires_at",
         ),
@@ -298,12 +311,15 @@ async fn patch_quota() {
         .call(
             Method::PATCH,
             &path,
-            Some(json!({"daily_token_limit": 0, "monthly_token_limit": null, "monthly_request_limit": 50})),
+            Some(json!({"daily_token_limit": 0, "monthly_token_limit": null, "monthly_request_limit": 50,
+                        "daily_gpu_seconds_limit": 90.5, "monthly_gpu_seconds_limit": 7200})),
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     let key = answer.json();
     assert_key_object(&key, false);
+    assert_eq!(key["daily_gpu_seconds_limit"], 90.5);
+    assert_eq!(key["monthly_gpu_seconds_limit"], 7200.0);
     assert_eq!(key["daily_token_limit"], 0);
     assert_eq!(key["monthly_token_limit"], Value::Null);
     assert_eq!(key["daily_request_limit"], 10);
@@ -314,6 +330,10 @@ async fn patch_quota() {
         (json!({"daily_request_limit": -1}), "daily_request_limit"),
         (json!({"daily_token_limit": 1.5}), "daily_token_limit"),
         (json!({"monthly_token_limit": "10"}), "monthly_token_limit"),
+        (
+            json!({"daily_gpu_seconds_limit": 0.0001}),
+            "daily_gpu_seconds_limit",
+        ),
         (json!({"name": "x"}), "name"),
     ] {
         let answer = h.call(Method::PATCH, &path, Some(body.clone())).await;
@@ -331,6 +351,11 @@ async fn patch_quota() {
         "a refused patch changes nothing"
     );
     assert_eq!(limits.daily_requests, Some(10));
+    assert_eq!(
+        limits.daily_gpu_ms,
+        Some(90_500),
+        "GPU limits are kept in milliseconds"
+    );
 }
 
 /// PATCH key edits name, expiry and allowed models; `null` clears expiry and allow-list, but

@@ -111,6 +111,7 @@ pub struct QuotaSection {
     pub flush_interval_ms: Option<u64>,
     pub min_output_tokens: Option<u64>,
     pub output_reservation_tokens: Option<u64>,
+    pub gpu_block_seconds: Option<f64>,
     pub queue_timeout_seconds: Option<u64>,
     pub image_tokens: Option<u64>,
 }

@@ -144,6 +144,9 @@ pub struct Config {
     pub min_output_tokens: i64,
     /// Output tokens reserved at admission and by each extension of a growing stream.
     pub output_reservation_tokens: i64,
+    /// Under a GPU-time limit: the GPU milliseconds reserved at admission and by each
+    /// extension while an answer runs (`quota.gpu_block_seconds`).
+    pub gpu_block_ms: i64,
     /// Prompt tokens counted per image or audio part in `tiktoken` mode (`quota.image_tokens`).
     pub image_tokens: u64,
     /// Bounds on the native routes' `keep_alive` (`ollama.max_keep_alive`,
@@ -456,6 +459,17 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         }
     };
 
+    let gpu_block_ms = match raw.quota.gpu_block_seconds {
+        None => 5_000,
+        Some(s) if (0.001..=3_600.0).contains(&s) => (s * 1000.0).round() as i64,
+        Some(s) => {
+            return Err(err(
+                "quota.gpu_block_seconds",
+                format!("{s} is out of range: use 0.001 to 3600 seconds (default 5)"),
+            ))
+        }
+    };
+
     let queue_timeout = |value: Option<u64>, key: &str, default: u64| match value {
         None => Ok(Duration::from_secs(default)),
         Some(n) if (1..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
@@ -580,6 +594,7 @@ fn validate(raw: FileConfig, figment: &Figment) -> Result<Config, ConfigError> {
         flush_interval,
         min_output_tokens,
         output_reservation_tokens,
+        gpu_block_ms,
         image_tokens: raw.quota.image_tokens.unwrap_or(768),
         keep_alive,
         allowed_origins,

@@ -226,6 +226,12 @@ impl Meter {
         }
     }
 
+    /// Whether everything forwarded so far ends on a line boundary: an ending can follow
+    /// without a chunk to cut (the host stopped between lines).
+    pub fn at_line_boundary(&self) -> bool {
+        self.strip || (self.buf.is_empty() && !self.overflow)
+    }
+
     pub fn api(&self) -> Api {
         self.api
     }

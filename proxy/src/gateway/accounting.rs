@@ -95,7 +95,7 @@ pub async fn settle(
             metrics
                 .gpu_seconds
                 .with_label_values(&[model_label, key_label, upstream])
-                .inc_by(seconds(gpu.gpu_ms).as_secs_f64());
+                .inc_by(seconds(settled.gpu_ms).as_secs_f64());
             if usage.durations.load_ns.is_some() {
                 metrics
                     .model_load_seconds

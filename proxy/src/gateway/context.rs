@@ -80,6 +80,9 @@ pub struct Attempt {
     pub tried: Vec<usize>,
     /// Retries on a pooled connection the host had closed.
     pub stale_retries: u8,
+    /// The current attempt's read timeout is the key's GPU-time room (shorter than
+    /// `ollama.read_timeout`): when it fires, the GPU-time quota ended the answer.
+    pub gpu_capped: bool,
 }
 
 /// Ollama's answer as it passes. Written by `response.rs` only.
@@ -95,11 +98,14 @@ pub struct Answer {
     pub listing: Option<BytesMut>,
     /// When the first response byte went out.
     pub first_byte: Option<Instant>,
-    /// The key's token quota has no room left for this answer; it ends at the next line
-    /// boundary.
+    /// The key's token or GPU-time quota has no room left for this answer; it ends at the
+    /// next line boundary.
     pub cut_wanted: bool,
     /// The answer was cut: nothing more goes to the client.
     pub cut: bool,
+    /// The key's GPU time ran out before the host answered (the read timeout set from it
+    /// fired): the host worked, so the request is charged, and the client gets a 429.
+    pub gpu_cut: bool,
     /// When the current attempt's request went to its host, and when its answer ended (last
     /// byte or the cut; `None` until then): the host's time on the request, its GPU time.
     pub sent_at: Option<Instant>,
@@ -176,29 +182,39 @@ impl RequestCtx {
     /// host (or after the settlement gave the host's slot back).
     pub fn gpu_time(&mut self) -> GpuTime {
         let durations = self.final_usage().durations;
-        let Some(host) = self.holds.host() else {
-            return GpuTime::default();
-        };
         // A bogus duration from upstream must not overflow the daily sums (and stop every
         // write of the usage log): no request counts more than MAX_GPU_MS_PER_REQUEST.
         let max = MAX_GPU_MS_PER_REQUEST;
         let ms = |ns: Option<u64>| {
             i64::try_from(ns.unwrap_or(0) / 1_000_000).map_or(max, |ms| ms.min(max))
         };
-        // `as` saturates; the product is never negative (gpu_weight is 0 to 1000).
-        let gpu_ms =
-            ((self.answer.host_seconds() * host.gpu_weight * 1000.0).round() as i64).min(max);
+        if self.holds.host().is_none() {
+            return GpuTime::default();
+        }
         GpuTime {
-            gpu_ms,
+            gpu_ms: self.gpu_ms_so_far(),
             load_ms: ms(durations.load_ns),
             prompt_eval_ms: ms(durations.prompt_eval_ns),
             eval_ms: ms(durations.eval_ns),
         }
     }
 
+    /// The GPU time (ms) of the current attempt so far, or in all once its answer ended:
+    /// the host's time × its `gpu_weight`. Zero without a host.
+    pub fn gpu_ms_so_far(&self) -> i64 {
+        let Some(host) = self.holds.host() else {
+            return 0;
+        };
+        // `as` saturates; the product is never negative (gpu_weight is 0 to 1000).
+        ((self.answer.host_seconds() * host.gpu_weight * 1000.0).round() as i64)
+            .min(MAX_GPU_MS_PER_REQUEST)
+    }
+
     /// What the request's end costs it, the one rule of `logging` and of `Drop` alike:
     /// - the upstream never answered (connect failure, timeout before the header): refund;
     /// - Ollama answered with an error and generated nothing: refund;
+    /// - the key's GPU time ran out before the host answered: the host worked, so the prompt
+    ///   and the GPU time are charged;
     /// - otherwise commit the charge of the answer as metered ([`Usage::charge`]): the whole
     ///   answer, or what was streamed before the client hung up, the host broke off, its
     ///   quota ended it or the process stopped. Never more than the limits allow: the ledger's
@@ -211,7 +227,8 @@ impl RequestCtx {
         let max = super::accounting::MAX_TOKENS_PER_REQUEST;
         let (prompt, completion) = (prompt.min(max), completion.min(max));
         let answered_ok = self.answer.status.is_some_and(|s| (200..300).contains(&s));
-        if self.answer.status.is_some() && (answered_ok || completion > 0) {
+        if self.answer.gpu_cut || (self.answer.status.is_some() && (answered_ok || completion > 0))
+        {
             Outcome::Commit { prompt, completion }
         } else {
             Outcome::Refund

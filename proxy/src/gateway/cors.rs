@@ -20,6 +20,7 @@ pub fn is_preflight(req: &RequestHeader) -> bool {
 /// The headers a browser client may read: the quota and retry headers.
 const EXPOSED: &str = "retry-after, x-should-retry, x-ratelimit-limit-requests, \
      x-ratelimit-remaining-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, \
+     x-ratelimit-limit-gpu-seconds, x-ratelimit-remaining-gpu-seconds, \
      x-ratelimit-reset-requests, x-ratelimit-reset-tokens";
 
 /// Adds the CORS answer headers for an allowed origin.

@@ -11,6 +11,8 @@
 //! - Nothing is retried once Ollama answered: from then on bytes may have reached the client,
 //!   and a timeout is not retried either (it would double the wait).
 
+use std::time::Duration;
+
 use pingora::prelude::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 
@@ -47,11 +49,34 @@ pub fn choose(state: &AppState, ctx: &mut RequestCtx) -> Result<HttpPeer, ProxyE
         };
         ctx.attempt.tried.push(selected.index);
         // Selection only returns resolved hosts; the loop is a guard, not a path.
-        if let Some(peer) = make_peer(&selected.guard.upstream, &state.config) {
+        if let Some(mut peer) = make_peer(&selected.guard.upstream, &state.config) {
+            ctx.attempt.gpu_capped = false;
+            if let Some(room) = gpu_room(ctx.holds.gpu_cap_ms(), selected.guard.upstream.gpu_weight)
+            {
+                if peer.options.read_timeout.is_none_or(|t| room < t) {
+                    peer.options.read_timeout = Some(room);
+                    ctx.attempt.gpu_capped = true;
+                }
+            }
             ctx.holds.occupy(selected.guard);
             return Ok(peer);
         }
     }
+}
+
+/// The host time a key's GPU-time room (`cap_ms`, ms of GPU time) buys on a host of
+/// `gpu_weight`: the longest the host may take before the answer must end. A non-streamed
+/// answer sends nothing until it is done, so the upstream read timeout set to this ends it
+/// (and closing the connection stops Ollama). `None` without a GPU-time limit, or on a host
+/// whose time costs nothing.
+fn gpu_room(cap_ms: Option<i64>, gpu_weight: f64) -> Option<Duration> {
+    let cap_ms = cap_ms?;
+    if gpu_weight <= 0.0 {
+        return None;
+    }
+    let ms = (cap_ms.max(1) as f64 / gpu_weight).ceil();
+    // Far beyond any read timeout; keeps the conversion in range.
+    Some(Duration::from_millis(ms.min(1e12) as u64))
 }
 
 /// What a failed attempt may do next.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use quota_engine::gate::Headroom;
+use quota_engine::ledger::{Amount, Metered};
 use quota_engine::pacing::ParallelPermit;
 use quota_engine::usage_log::{GpuTime, UsageRecord, UsageSink};
 use quota_engine::{Admission, Extension, Ledger, Limits, PaceTicket, Pacer, PeriodKeys};
@@ -71,13 +72,14 @@ pub enum Commit {
 }
 
 /// What a settled request was charged (the prompt first; a capped charge shortens the
-/// completion).
+/// completion), and its GPU time as charged (never past a GPU-time limit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Settled {
     pub key_id: i64,
     pub consumed: bool,
     pub prompt: u64,
     pub completion: u64,
+    pub gpu_ms: i64,
 }
 
 impl Holds {
@@ -153,21 +155,38 @@ impl Holds {
         self.admitted.as_ref().and_then(|a| a.admission.output_cap)
     }
 
-    /// Tokens the request holds in the ledger so far.
-    pub fn reserved_tokens(&self) -> i64 {
-        self.admitted
-            .as_ref()
-            .map_or(0, |a| a.admission.reserved_tokens)
+    /// Under a GPU-time limit: the most GPU time (ms) the request may take (see
+    /// [`Admission::gpu_cap_ms`]).
+    pub fn gpu_cap_ms(&self) -> Option<i64> {
+        self.admitted.as_ref().and_then(|a| a.admission.gpu_cap_ms)
     }
 
-    /// Asks the ledger for `want` more tokens for a growing answer (in memory; a grant from
-    /// the database, when needed, runs in the background).
-    pub fn extend(&mut self, want: i64) -> Extension {
+    /// The GPU-time limits the request was admitted under, with the periods (for the answer
+    /// that says an answer was ended by one of them).
+    pub fn gpu_limits(&self) -> Option<(&Limits, &PeriodKeys)> {
+        self.admitted.as_ref().map(|a| (&a.limits, &a.periods))
+    }
+
+    /// What the request holds of `kind` in the ledger so far.
+    pub fn reserved(&self, kind: Metered) -> i64 {
+        self.admitted
+            .as_ref()
+            .map_or(0, |a| kind.reserved(&a.admission))
+    }
+
+    /// Tokens the request holds in the ledger so far.
+    pub fn reserved_tokens(&self) -> i64 {
+        self.reserved(Metered::Tokens)
+    }
+
+    /// Asks the ledger for `want` more of `kind` for a growing answer (in memory; a grant
+    /// from the database, when needed, runs in the background).
+    pub fn extend(&mut self, kind: Metered, want: i64) -> Extension {
         match (&self.books, &mut self.admitted) {
             (Some(books), Some(a)) => {
                 books
                     .ledger
-                    .extend(&mut a.admission, &a.limits, &a.periods, want)
+                    .extend(kind, &mut a.admission, &a.limits, &a.periods, want)
             }
             _ => Extension::Exhausted,
         }
@@ -232,24 +251,30 @@ impl Holds {
             Outcome::Commit { prompt, .. } => {
                 // The charge never passes a limit: an answer that outran its reservation is
                 // charged only as far as the quota has room.
+                let used = Amount {
+                    tokens: outcome.total(),
+                    gpu_ms: gpu.gpu_ms,
+                    ..Amount::default()
+                };
                 let charged = match how {
                     Commit::Await => {
                         books
                             .ledger
-                            .commit(&admission, &limits, &periods, outcome.total())
+                            .commit(&admission, &limits, &periods, used)
                             .await
                     }
-                    Commit::InMemory => books.ledger.commit_now(&admission, outcome.total()),
+                    Commit::InMemory => books.ledger.commit_now(&admission, used),
                 };
                 if let Some(ticket) = &pace {
-                    books.pacer.finish(ticket, charged);
+                    books.pacer.finish(ticket, charged.tokens);
                 }
-                let (prompt, completion) = split_charge(prompt, charged);
+                let (prompt, completion) = split_charge(prompt, charged.tokens);
                 Settled {
                     key_id: admission.key_id,
                     consumed: true,
                     prompt,
                     completion,
+                    gpu_ms: charged.gpu_ms,
                 }
             }
         };
@@ -259,7 +284,11 @@ impl Holds {
             model: model.to_owned(),
             prompt_tokens: i64::try_from(settled.prompt).unwrap_or(i64::MAX),
             completion_tokens: i64::try_from(settled.completion).unwrap_or(i64::MAX),
-            gpu,
+            // The report shows what the key was charged, as its counters do.
+            gpu: GpuTime {
+                gpu_ms: settled.gpu_ms,
+                ..gpu
+            },
         };
         if !books.usage.record(record) {
             tracing::warn!(

@@ -203,11 +203,9 @@ impl ProxyHttp for Gateway {
             // Aborting the proxy loop drops the upstream connection, so Ollama stops
             // generating; fail_to_proxy then writes the answer's clean end, which travels
             // in the error.
-            response::BodyStep::Cut(end) => Error::e_because(
-                ErrorType::Custom("token quota ended the answer"),
-                "cut",
-                end,
-            ),
+            response::BodyStep::Cut(end) => {
+                Error::e_because(ErrorType::Custom("quota ended the answer"), "cut", end)
+            }
         }
     }
 
@@ -217,9 +215,19 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if let Some(CutEnd(tail)) = cause::<CutEnd>(e) {
+        // The key's GPU time ran out while the host worked (the read timeout was its room).
+        let gpu_cut =
+            (*e.etype() == ErrorType::ReadTimedout && ctx.attempt.gpu_capped).then(|| {
+                response::on_gpu_timeout(&self.state, ctx, session.response_written().is_some())
+            });
+        let (cut_end, gpu_refusal) = match gpu_cut {
+            Some(response::GpuCut::Ended(end)) => (Some(end), None),
+            Some(response::GpuCut::Refused(refusal)) => (None, Some(refusal)),
+            Some(response::GpuCut::Closed) | None => (cause::<CutEnd>(e).cloned(), None),
+        };
+        if let Some(CutEnd(tail)) = cut_end {
             let status = ctx.answer.status.unwrap_or(200);
-            if let Err(write_error) = session.write_response_body(Some(tail.clone()), true).await {
+            if let Err(write_error) = session.write_response_body(Some(tail), true).await {
                 tracing::debug!(error = %write_error, "could not end the answer cut by its quota");
             }
             return FailToProxy {
@@ -228,6 +236,7 @@ impl ProxyHttp for Gateway {
             };
         }
         let error = match e.etype() {
+            _ if gpu_refusal.is_some() => gpu_refusal,
             _ if cause::<ProxyError>(e).is_some() => cause::<ProxyError>(e).cloned(),
             _ if *e.esource() == ErrorSource::Downstream => None,
             ErrorType::HTTPStatus(code) => Some(ProxyError {

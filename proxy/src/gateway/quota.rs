@@ -1,9 +1,11 @@
 //! `GET /api/quota` and `GET /v1/quota`: the calling key's own budget, answered by the
 //! gateway and never counted. The key object of the admin API (without `id`), plus what
-//! remains of each limit and the tokens its requests in flight hold reserved.
+//! remains of each limit (GPU time in seconds) and the tokens its requests in flight hold
+//! reserved.
 
 use bytes::Bytes;
 use chrono::Utc;
+use quota_engine::key_view::seconds;
 use quota_engine::{gate, ApiKey};
 use serde_json::{json, Value};
 
@@ -20,14 +22,11 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
         }
     };
     let held = state.ledger.in_flight(key.id);
-    let in_flight = quota_engine::key_view::InFlightView {
-        requests: held.requests,
-        reserved_tokens: held.tokens,
-    };
-    let view = quota_engine::key_view::KeyView::new(key, counters, in_flight, &periods);
+    let view = quota_engine::key_view::KeyView::new(key, counters, held.into(), &periods);
     let mut body = serde_json::to_value(&view)
         .map_err(|e| ProxyError::internal(format!("cannot encode the quota: {e}")))?;
     let left = |limit: Option<i64>, used: i64| limit.map(|l| (l - used).max(0));
+    let left_seconds = |limit: Option<i64>, used: i64| left(limit, used).map(seconds::of);
     let limits = &key.limits;
     let minute = state.pacer.remaining(key.id, &key.pacing);
     if let Value::Object(object) = &mut body {
@@ -38,10 +37,12 @@ pub async fn own_quota(state: &AppState, key: &ApiKey) -> Result<Bytes, ProxyErr
                 "day": {
                     "requests": left(limits.daily_requests, counters.day_requests),
                     "tokens": left(limits.daily_tokens, counters.day_tokens),
+                    "gpu_seconds": left_seconds(limits.daily_gpu_ms, counters.day_gpu_ms),
                 },
                 "month": {
                     "requests": left(limits.monthly_requests, counters.month_requests),
                     "tokens": left(limits.monthly_tokens, counters.month_tokens),
+                    "gpu_seconds": left_seconds(limits.monthly_gpu_ms, counters.month_gpu_ms),
                 },
                 // This instance's window (with several instances, each one's own share).
                 "minute": {"requests": minute.requests, "tokens": minute.tokens},

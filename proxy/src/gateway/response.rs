@@ -7,7 +7,12 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
+use quota_engine::ledger::Metered;
+use quota_engine::Extension;
+
 use super::context::RequestCtx;
+use super::errors::ProxyError;
+use super::holds::Holds;
 use crate::dialect::{CutPoint, Ending, Framing, Meter};
 use crate::state::AppState;
 
@@ -16,19 +21,19 @@ use crate::state::AppState;
 pub enum BodyStep {
     /// Forward `body` and go on.
     Continue,
-    /// The key's token quota ended the answer: send this as the last bytes of the body, and
-    /// drop the upstream connection so that Ollama stops generating.
+    /// The key's token or GPU-time quota ended the answer: send this as the last bytes of
+    /// the body, and drop the upstream connection so that Ollama stops generating.
     Cut(CutEnd),
 }
 
-/// The last bytes of an answer its token quota ended. In Pingora's proxy loop it travels as
-/// the cause of the error that stops the loop, to `fail_to_proxy`, which writes it.
+/// The last bytes of an answer its token or GPU-time quota ended. In Pingora's proxy loop it
+/// travels as the cause of the error that stops the loop, to `fail_to_proxy`, which writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CutEnd(pub Bytes);
 
 impl std::fmt::Display for CutEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the key's token quota has no room left for this answer")
+        f.write_str("the key's quota has no room left for this answer")
     }
 }
 
@@ -116,6 +121,11 @@ pub fn on_response_header(resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Re
                 resp.insert_header("x-ratelimit-limit-tokens", limit.to_string())?;
                 resp.insert_header("x-ratelimit-remaining-tokens", remaining.to_string())?;
             }
+            if let Some((limit, remaining)) = headroom.gpu_ms {
+                let seconds = quota_engine::usage_report::seconds;
+                resp.insert_header("x-ratelimit-limit-gpu-seconds", seconds(limit))?;
+                resp.insert_header("x-ratelimit-remaining-gpu-seconds", seconds(remaining))?;
+            }
             let now = chrono::Utc::now();
             let until = |at: chrono::DateTime<chrono::Utc>| {
                 openai_duration(u64::try_from((at - now).num_seconds()).unwrap_or(0))
@@ -176,17 +186,7 @@ pub fn on_response_body(
             let output_len = body.as_ref().map_or(0, Bytes::len);
             if let Some(at) = police(state, ctx, output_len) {
                 let kept = body.take().map(|b| b.slice(..at.min(b.len())));
-                let ending = ending_of(state, ctx);
-                let mut tail = BytesMut::with_capacity(at + ending.len());
-                tail.extend_from_slice(kept.as_deref().unwrap_or_default());
-                tail.extend_from_slice(&ending);
-                let answer = &mut ctx.answer;
-                answer.cut = true;
-                answer.ended_at = Some(Instant::now());
-                if let Some(meter) = &mut answer.meter {
-                    answer.usage = Some(meter.finish().0);
-                }
-                return BodyStep::Cut(CutEnd(tail.freeze()));
+                return BodyStep::Cut(cut(state, ctx, kept.as_deref().unwrap_or_default()));
             }
         }
     }
@@ -213,63 +213,150 @@ pub fn on_response_body(
     BodyStep::Continue
 }
 
-/// Keeps a streamed answer under a token quota within its reservation: when the running
-/// count (prompt + completion so far) reaches it, the ledger reserves another block (in
-/// memory). When the quota has no room for one and the answer goes past its reservation, the
-/// answer must end: returns where in the chunk's output (`output_len` bytes) it can end on a
-/// line boundary, or `None` to go on (also while a line the client has the start of is still
-/// open). An answer whose end already came through is never cut.
-fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
+/// Ends the answer here: `kept` (the part of the chunk that goes out) and the answer's clean
+/// end. Nothing more goes to the client.
+fn cut(state: &AppState, ctx: &mut RequestCtx, kept: &[u8]) -> CutEnd {
+    let ending = ending_of(state, ctx);
+    let mut tail = BytesMut::with_capacity(kept.len() + ending.len());
+    tail.extend_from_slice(kept);
+    tail.extend_from_slice(&ending);
     let answer = &mut ctx.answer;
-    let meter = answer.meter.as_ref()?;
-    ctx.holds.output_cap()?;
-    if !(200..300).contains(&answer.status.unwrap_or(0))
+    answer.cut = true;
+    answer.ended_at = Some(Instant::now());
+    if let Some(meter) = &mut answer.meter {
+        answer.usage = Some(meter.finish().0);
+    }
+    CutEnd(tail.freeze())
+}
+
+/// How the key's GPU time ending an answer reaches the client (see [`on_gpu_timeout`]).
+pub enum GpuCut {
+    /// Nothing was sent yet: a 429 naming the GPU-time limit.
+    Refused(ProxyError),
+    /// A stream was under way: its clean end (`done_reason: "length"`).
+    Ended(CutEnd),
+    /// A stream whose client holds the start of an unfinished line: it can only be closed.
+    Closed,
+}
+
+/// The upstream read timeout set from the key's GPU-time room fired (see
+/// `failover::gpu_room`): the host used the key's GPU time up. The connection to it is
+/// dropped (Ollama stops), the request is charged, and the client learns why.
+pub fn on_gpu_timeout(state: &AppState, ctx: &mut RequestCtx, response_sent: bool) -> GpuCut {
+    let answer = &mut ctx.answer;
+    answer.gpu_cut = true;
+    answer.cut_wanted = true;
+    if answer.ended_at.is_none() {
+        answer.ended_at = Some(Instant::now());
+    }
+    if !response_sent {
+        let refusal = ctx.holds.admission().zip(ctx.holds.gpu_limits()).and_then(
+            |(admission, (limits, periods))| admission.gpu_limit_reached(limits, periods),
+        );
+        let Some(refusal) = refusal else {
+            return GpuCut::Refused(ProxyError::gateway_timeout(
+                "the Ollama host did not answer in time".into(),
+            ));
+        };
+        let message = format!("{refusal}; the host was stopped there");
+        let retry_after = refusal.retry_after_secs(chrono::Utc::now());
+        return GpuCut::Refused(ProxyError::quota_exceeded(message, retry_after));
+    }
+    let at_boundary = ctx
+        .answer
+        .meter
+        .as_ref()
+        .is_some_and(Meter::at_line_boundary);
+    if !at_boundary {
+        return GpuCut::Closed;
+    }
+    GpuCut::Ended(cut(state, ctx, &[]))
+}
+
+/// Keeps a streamed answer under a token or GPU-time quota within its reservations: when the
+/// running count (tokens: prompt + completion so far; GPU time: the host's time so far ×
+/// its weight) reaches a reservation, the ledger reserves another block (in memory). When a
+/// quota has no room for one and the answer goes past its reservation, the answer must end:
+/// returns where in the chunk's output (`output_len` bytes) it can end on a line boundary, or
+/// `None` to go on (also while a line the client has the start of is still open). An answer
+/// whose end already came through is never cut.
+fn police(state: &AppState, ctx: &mut RequestCtx, output_len: usize) -> Option<usize> {
+    let meter = ctx.answer.meter.as_ref()?;
+    let tokens_capped = ctx.holds.output_cap().is_some();
+    let gpu_capped = ctx.holds.gpu_cap_ms().is_some();
+    if !(tokens_capped || gpu_capped)
+        || !(200..300).contains(&ctx.answer.status.unwrap_or(0))
         || matches!(meter.framing(), Framing::Json | Framing::Text)
         || meter.usage().complete
     {
         return None;
     }
-    if !answer.cut_wanted {
-        let completion = meter.running_completion(state.config.token_counting);
-        let used = ctx.inbound.prompt_tokens.saturating_add(completion);
-        let used = i64::try_from(used).unwrap_or(i64::MAX);
-        let mut exhausted = false;
-        // Asked for as the count reaches the reservation, so that the next tokens are covered.
-        while used >= ctx.holds.reserved_tokens() {
-            match ctx.holds.extend(state.config.output_reservation_tokens) {
-                quota_engine::Extension::Granted(n) if n > 0 => continue,
-                // A grant is on its way: the answer goes on, and asks again with the next
-                // chunk (what it uses meanwhile is charged only as far as the quota allows).
-                quota_engine::Extension::Granted(_) | quota_engine::Extension::Pending => break,
-                quota_engine::Extension::Exhausted => {
-                    exhausted = true;
-                    break;
-                }
-            }
+    if !ctx.answer.cut_wanted {
+        let mut over = false;
+        if tokens_capped {
+            let completion = meter.running_completion(state.config.token_counting);
+            let used = ctx.inbound.prompt_tokens.saturating_add(completion);
+            let used = i64::try_from(used).unwrap_or(i64::MAX);
+            let block = state.config.output_reservation_tokens;
+            over |= keep_within(&mut ctx.holds, Metered::Tokens, used, block);
         }
-        // Exactly at its reservation an answer may be about to end by itself (its output
-        // limit): it is ended only once it goes past.
-        answer.cut_wanted = exhausted && used > ctx.holds.reserved_tokens();
+        if gpu_capped {
+            let used = ctx.gpu_ms_so_far();
+            over |= keep_within(
+                &mut ctx.holds,
+                Metered::GpuMs,
+                used,
+                state.config.gpu_block_ms,
+            );
+        }
+        ctx.answer.cut_wanted = over;
     }
-    if !answer.cut_wanted {
+    if !ctx.answer.cut_wanted {
         return None;
     }
-    match meter.cut_point(output_len) {
+    match ctx.answer.meter.as_ref()?.cut_point(output_len) {
         CutPoint::At(at) => Some(at),
         CutPoint::NotYet => None,
     }
 }
 
-/// The clean end of an answer cut by its token quota, reporting what it is charged.
+/// Extends the request's reservation of `kind` by `block`s while `used` reaches it (asked for
+/// as the count reaches the reservation, so that what comes next is covered). Returns true
+/// when the quota has no room left and `used` went past the reservation: the answer must end.
+/// Exactly at its reservation an answer may be about to end by itself (its output limit): it
+/// is ended only once it goes past.
+fn keep_within(holds: &mut Holds, kind: Metered, used: i64, block: i64) -> bool {
+    let mut exhausted = false;
+    while used >= holds.reserved(kind) {
+        match holds.extend(kind, block) {
+            Extension::Granted(n) if n > 0 => continue,
+            // A grant is on its way: the answer goes on, and asks again with the next chunk
+            // (what it uses meanwhile is charged only as far as the quota allows).
+            Extension::Granted(_) | Extension::Pending => break,
+            Extension::Exhausted => {
+                exhausted = true;
+                break;
+            }
+        }
+    }
+    exhausted && used > holds.reserved(kind)
+}
+
+/// The clean end of an answer cut by its token or GPU-time quota, reporting what it is
+/// charged.
 fn ending_of(state: &AppState, ctx: &RequestCtx) -> Bytes {
     let Some(meter) = ctx.answer.meter.as_ref() else {
         return Bytes::new();
     };
     let inbound = &ctx.inbound;
-    let reserved = u64::try_from(ctx.holds.reserved_tokens()).unwrap_or(0);
-    let completion = meter
-        .running_completion(state.config.token_counting)
-        .min(reserved.saturating_sub(inbound.prompt_tokens));
+    let running = meter.running_completion(state.config.token_counting);
+    // Under a token limit the charge stops at the reservation; without one, all is charged.
+    let completion = if ctx.holds.output_cap().is_some() {
+        let reserved = u64::try_from(ctx.holds.reserved_tokens()).unwrap_or(0);
+        running.min(reserved.saturating_sub(inbound.prompt_tokens))
+    } else {
+        running
+    };
     Ending {
         api: meter.api(),
         framing: meter.framing(),

@@ -9,6 +9,7 @@ mod bodies;
 mod cli;
 mod concurrency;
 mod faults;
+mod gpu_quota;
 mod gpu_time;
 mod hard_quota;
 mod ledger;

@@ -19,6 +19,9 @@ pub struct Model {
     pub monthly_token_limit: Option<i64>,
     pub daily_request_limit: Option<i64>,
     pub monthly_request_limit: Option<i64>,
+    /// GPU-time limits, in milliseconds.
+    pub daily_gpu_ms_limit: Option<i64>,
+    pub monthly_gpu_ms_limit: Option<i64>,
     pub requests_per_minute: Option<i64>,
     pub tokens_per_minute: Option<i64>,
     pub max_parallel_requests: Option<i64>,

@@ -21,6 +21,11 @@ pub struct Model {
     pub day_leased_tokens: i64,
     pub month_leased_requests: i64,
     pub month_leased_tokens: i64,
+    /// GPU time in milliseconds, used and leased, like requests and tokens.
+    pub day_gpu_ms: i64,
+    pub month_gpu_ms: i64,
+    pub day_leased_gpu_ms: i64,
+    pub month_leased_gpu_ms: i64,
     /// Bumped by an instance that found no room while others held leases of this key.
     pub lease_demand: i64,
 }

@@ -12,16 +12,25 @@ use std::time::Instant;
 use crate::gate::{Admission, Ask, Counters, Limits};
 use crate::periods::PeriodKeys;
 
-/// Requests and tokens, for leases and grants.
+/// Requests, tokens and GPU milliseconds, for leases and grants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Amount {
     pub requests: i64,
     pub tokens: i64,
+    pub gpu_ms: i64,
 }
 
 impl Amount {
+    /// Tokens only (what a request used when GPU time is not measured).
+    pub fn tokens(tokens: i64) -> Amount {
+        Amount {
+            tokens,
+            ..Amount::default()
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
-        self.requests == 0 && self.tokens == 0
+        self.requests == 0 && self.tokens == 0 && self.gpu_ms == 0
     }
 }
 
@@ -31,8 +40,10 @@ impl Amount {
 pub struct Delta {
     pub used_requests: i64,
     pub used_tokens: i64,
+    pub used_gpu_ms: i64,
     pub leased_requests: i64,
     pub leased_tokens: i64,
+    pub leased_gpu_ms: i64,
 }
 
 impl Delta {
@@ -43,8 +54,100 @@ impl Delta {
     pub fn add(&mut self, other: &Delta) {
         self.used_requests += other.used_requests;
         self.used_tokens += other.used_tokens;
+        self.used_gpu_ms += other.used_gpu_ms;
         self.leased_requests += other.leased_requests;
         self.leased_tokens += other.leased_tokens;
+        self.leased_gpu_ms += other.leased_gpu_ms;
+    }
+}
+
+/// What a running answer grows, reserved at admission and extended in blocks while it runs:
+/// its tokens, and the GPU time of its host. The two follow the same rules; these accessors
+/// let one piece of code serve both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metered {
+    Tokens,
+    GpuMs,
+}
+
+impl Metered {
+    pub const ALL: [Metered; 2] = [Metered::Tokens, Metered::GpuMs];
+
+    pub fn of(self, amount: &Amount) -> i64 {
+        match self {
+            Metered::Tokens => amount.tokens,
+            Metered::GpuMs => amount.gpu_ms,
+        }
+    }
+
+    pub fn of_mut(self, amount: &mut Amount) -> &mut i64 {
+        match self {
+            Metered::Tokens => &mut amount.tokens,
+            Metered::GpuMs => &mut amount.gpu_ms,
+        }
+    }
+
+    /// (daily, monthly) limit of this kind.
+    pub fn limits(self, limits: &Limits) -> [Option<i64>; 2] {
+        match self {
+            Metered::Tokens => [limits.daily_tokens, limits.monthly_tokens],
+            Metered::GpuMs => [limits.daily_gpu_ms, limits.monthly_gpu_ms],
+        }
+    }
+
+    pub fn is_limited(self, limits: &Limits) -> bool {
+        self.limits(limits).iter().any(Option::is_some)
+    }
+
+    /// (day, month) counters of this kind.
+    pub fn totals(self, c: &Counters) -> [i64; 2] {
+        match self {
+            Metered::Tokens => [c.day_tokens, c.month_tokens],
+            Metered::GpuMs => [c.day_gpu_ms, c.month_gpu_ms],
+        }
+    }
+
+    /// Adds `by` to the day and the month counter of this kind.
+    fn add_to(self, c: &mut Counters, by: i64) {
+        match self {
+            Metered::Tokens => {
+                c.day_tokens += by;
+                c.month_tokens += by;
+            }
+            Metered::GpuMs => {
+                c.day_gpu_ms += by;
+                c.month_gpu_ms += by;
+            }
+        }
+    }
+
+    fn used_mut(self, d: &mut Delta) -> &mut i64 {
+        match self {
+            Metered::Tokens => &mut d.used_tokens,
+            Metered::GpuMs => &mut d.used_gpu_ms,
+        }
+    }
+
+    fn leased_mut(self, d: &mut Delta) -> &mut i64 {
+        match self {
+            Metered::Tokens => &mut d.leased_tokens,
+            Metered::GpuMs => &mut d.leased_gpu_ms,
+        }
+    }
+
+    /// What the admission holds of this kind so far.
+    pub fn reserved(self, admission: &Admission) -> i64 {
+        match self {
+            Metered::Tokens => admission.reserved_tokens,
+            Metered::GpuMs => admission.reserved_gpu_ms,
+        }
+    }
+
+    fn reserved_mut(self, admission: &mut Admission) -> &mut i64 {
+        match self {
+            Metered::Tokens => &mut admission.reserved_tokens,
+            Metered::GpuMs => &mut admission.reserved_gpu_ms,
+        }
     }
 }
 
@@ -99,13 +202,15 @@ pub struct Account {
     in_flight: Amount,
 }
 
-/// How answers are bounded under a token limit (see [`Account::try_admit`]).
+/// How answers are bounded under a token or GPU-time limit (see [`Account::try_admit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputPolicy {
     /// Less room than this after the prompt: the request is refused.
     pub min_output: i64,
     /// Output tokens reserved at admission, and by each extension while a stream grows.
     pub reservation: i64,
+    /// GPU milliseconds reserved at admission, and by each extension while an answer runs.
+    pub gpu_block_ms: i64,
 }
 
 impl Default for OutputPolicy {
@@ -113,6 +218,17 @@ impl Default for OutputPolicy {
         OutputPolicy {
             min_output: 16,
             reservation: 256,
+            gpu_block_ms: 5_000,
+        }
+    }
+}
+
+impl OutputPolicy {
+    /// The block one reservation or extension of `kind` takes.
+    pub fn block(&self, kind: Metered) -> i64 {
+        match kind {
+            Metered::Tokens => self.reservation,
+            Metered::GpuMs => self.gpu_block_ms,
         }
     }
 }
@@ -129,6 +245,35 @@ pub enum Extension {
     Exhausted,
 }
 
+/// The most a grant may take per kind; `None` where no limit of that kind is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    pub requests: Option<i64>,
+    pub tokens: Option<i64>,
+    pub gpu_ms: Option<i64>,
+}
+
+impl Room {
+    pub fn of(&self, kind: Metered) -> Option<i64> {
+        match kind {
+            Metered::Tokens => self.tokens,
+            Metered::GpuMs => self.gpu_ms,
+        }
+    }
+}
+
+/// `a + b`, per counter.
+pub fn counters_plus(a: &Counters, b: &Counters) -> Counters {
+    Counters {
+        day_requests: a.day_requests + b.day_requests,
+        month_requests: a.month_requests + b.month_requests,
+        day_tokens: a.day_tokens + b.day_tokens,
+        month_tokens: a.month_tokens + b.month_tokens,
+        day_gpu_ms: a.day_gpu_ms + b.day_gpu_ms,
+        month_gpu_ms: a.month_gpu_ms + b.month_gpu_ms,
+    }
+}
+
 /// How long leases held elsewhere are taken as stuck before they are asked for again.
 pub const STUCK_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -142,12 +287,17 @@ fn requests_limited(limits: &Limits) -> bool {
 }
 
 fn tokens_limited(limits: &Limits) -> bool {
-    limits.daily_tokens.is_some() || limits.monthly_tokens.is_some()
+    Metered::Tokens.is_limited(limits)
+}
+
+fn gpu_limited(limits: &Limits) -> bool {
+    Metered::GpuMs.is_limited(limits)
 }
 
 /// What a lease must hold before a request is admitted from it: one request if requests are
 /// limited; if tokens are, the prompt plus (for an answer) the least output worth
-/// generating, at least one token so that an exhausted token quota refuses.
+/// generating, at least one token so that an exhausted token quota refuses; if GPU time is,
+/// one millisecond.
 fn admission_need(limits: &Limits, ask: &Ask, policy: &OutputPolicy) -> Amount {
     let output = if ask.generates { policy.min_output } else { 0 };
     Amount {
@@ -157,6 +307,7 @@ fn admission_need(limits: &Limits, ask: &Ask, policy: &OutputPolicy) -> Amount {
         } else {
             0
         },
+        gpu_ms: i64::from(gpu_limited(limits)),
     }
 }
 
@@ -216,10 +367,11 @@ impl Account {
         let delta = self.pending_mut(&labels);
         delta.leased_requests -= lease.requests;
         delta.leased_tokens -= lease.tokens;
+        delta.leased_gpu_ms -= lease.gpu_ms;
         self.base.day_requests -= lease.requests;
         self.base.month_requests -= lease.requests;
-        self.base.day_tokens -= lease.tokens;
-        self.base.month_tokens -= lease.tokens;
+        Metered::Tokens.add_to(&mut self.base, -lease.tokens);
+        Metered::GpuMs.add_to(&mut self.base, -lease.gpu_ms);
     }
 
     pub fn lease(&self) -> Amount {
@@ -286,10 +438,22 @@ impl Account {
         let need = admission_need(limits, ask, policy);
         if self.lease.requests < need.requests
             || self.lease.tokens < need.tokens
-            || self.tokens_exhausted(limits)
+            || self.lease.gpu_ms < need.gpu_ms
+            || self.exhausted(limits)
         {
             return Ok(None);
         }
+        // Under a GPU-time limit: a block of the room left, and the room as the cap.
+        let (gpu_reserved, gpu_cap_ms) = if gpu_limited(limits) {
+            let room = self.remaining(Metered::GpuMs, limits).unwrap_or(0);
+            if room < 1 {
+                return Ok(None);
+            }
+            let block = policy.gpu_block_ms.max(1).min(room).min(self.lease.gpu_ms);
+            (block, Some(room))
+        } else {
+            (0, None)
+        };
         let mut output_cap = None;
         let tokens_from_lease = if !tokens_limited(limits) {
             0
@@ -316,15 +480,19 @@ impl Account {
         let from_lease = Amount {
             requests: need.requests,
             tokens: tokens_from_lease,
+            gpu_ms: gpu_reserved,
         };
         self.lease.requests -= from_lease.requests;
         self.lease.tokens -= from_lease.tokens;
+        self.lease.gpu_ms -= from_lease.gpu_ms;
         let labels = Self::labels(periods);
         let delta = self.pending_mut(&labels);
         delta.used_requests += 1;
         delta.used_tokens += reserved;
+        delta.used_gpu_ms += gpu_reserved;
         delta.leased_requests -= from_lease.requests;
         delta.leased_tokens -= from_lease.tokens;
+        delta.leased_gpu_ms -= from_lease.gpu_ms;
         if need.requests == 0 {
             self.base.day_requests += 1;
             self.base.month_requests += 1;
@@ -335,12 +503,15 @@ impl Account {
         }
         self.in_flight.requests += 1;
         self.in_flight.tokens += reserved;
+        self.in_flight.gpu_ms += gpu_reserved;
         Ok(Some(Admission {
             key_id,
             day: periods.day.clone(),
             month: periods.month.clone(),
             reserved_tokens: reserved,
             output_cap,
+            reserved_gpu_ms: gpu_reserved,
+            gpu_cap_ms,
             counters: self.view(),
             lease_generation: self.generation,
         }))
@@ -349,31 +520,36 @@ impl Account {
     /// What remains of the tightest token quota as this instance sees it (its lease
     /// included); `None` without a token limit.
     fn remaining_tokens(&self, limits: &Limits) -> Option<i64> {
-        let view = self.view();
-        room(
-            [limits.daily_tokens, limits.monthly_tokens],
-            [view.day_tokens, view.month_tokens],
-        )
+        self.remaining(Metered::Tokens, limits)
     }
 
-    /// Room of the tightest token quota that no instance holds, as last seen in the shared
-    /// row (exact when this instance is the only one).
-    fn unleased_tokens(&self, limits: &Limits) -> Option<i64> {
-        room(
-            [limits.daily_tokens, limits.monthly_tokens],
-            [self.base.day_tokens, self.base.month_tokens],
-        )
+    /// What remains of the tightest quota of `kind` as this instance sees it (its lease
+    /// included); `None` without such a limit.
+    fn remaining(&self, kind: Metered, limits: &Limits) -> Option<i64> {
+        room(kind.limits(limits), kind.totals(&self.view()))
     }
 
-    /// Reserves up to `want` more tokens for a request whose answer outgrew its reservation:
-    /// from the lease, then (when this instance is the only one on the row, `direct`) from the
-    /// row's unleased room, which it then knows exactly. Never past a limit.
-    pub fn extend(&mut self, admission: &mut Admission, want: i64, direct: bool) -> Extension {
+    /// Room of the tightest quota of `kind` that no instance holds, as last seen in the
+    /// shared row (exact when this instance is the only one).
+    fn unleased(&self, kind: Metered, limits: &Limits) -> Option<i64> {
+        room(kind.limits(limits), kind.totals(&self.base))
+    }
+
+    /// Reserves up to `want` more of `kind` for a request whose answer outgrew its
+    /// reservation: from the lease, then (when this instance is the only one on the row,
+    /// `direct`) from the row's unleased room, which it then knows exactly. Never past a limit.
+    pub fn extend(
+        &mut self,
+        kind: Metered,
+        admission: &mut Admission,
+        want: i64,
+        direct: bool,
+    ) -> Extension {
         if want <= 0 {
             return Extension::Granted(0);
         }
-        if !tokens_limited(&self.limits) {
-            self.book_extension(admission, 0, want);
+        if !kind.is_limited(&self.limits) {
+            self.book_extension(kind, admission, 0, want);
             return Extension::Granted(want);
         }
         // A lease taken since for other periods was checked without this request: it cannot
@@ -386,15 +562,15 @@ impl Account {
         if admission.lease_generation != self.generation && !same_periods {
             return Extension::Exhausted;
         }
-        let from_lease = want.min(self.lease.tokens.max(0));
-        let unleased = self.unleased_tokens(&self.limits).unwrap_or(0).max(0);
+        let from_lease = want.min(kind.of(&self.lease).max(0));
+        let unleased = self.unleased(kind, &self.limits).unwrap_or(0).max(0);
         let beyond = if direct {
             (want - from_lease).min(unleased)
         } else {
             0
         };
         if from_lease + beyond > 0 {
-            self.book_extension(admission, from_lease, beyond);
+            self.book_extension(kind, admission, from_lease, beyond);
             return Extension::Granted(from_lease + beyond);
         }
         if unleased > 0 {
@@ -404,24 +580,31 @@ impl Account {
         }
     }
 
-    /// Counts `from_lease + beyond` more tokens as used by the request: `from_lease` out of
-    /// the lease, `beyond` straight onto the row's total.
-    fn book_extension(&mut self, admission: &mut Admission, from_lease: i64, beyond: i64) {
+    /// Counts `from_lease + beyond` more of `kind` as used by the request: `from_lease` out
+    /// of the lease, `beyond` straight onto the row's total.
+    fn book_extension(
+        &mut self,
+        kind: Metered,
+        admission: &mut Admission,
+        from_lease: i64,
+        beyond: i64,
+    ) {
         let labels = (admission.day.clone(), admission.month.clone());
-        self.lease.tokens -= from_lease;
-        self.base.day_tokens += beyond;
-        self.base.month_tokens += beyond;
+        *kind.of_mut(&mut self.lease) -= from_lease;
+        kind.add_to(&mut self.base, beyond);
         let delta = self.pending_mut(&labels);
-        delta.used_tokens += from_lease + beyond;
-        delta.leased_tokens -= from_lease;
-        admission.reserved_tokens += from_lease + beyond;
-        self.in_flight.tokens += from_lease + beyond;
+        *kind.used_mut(delta) += from_lease + beyond;
+        *kind.leased_mut(delta) -= from_lease;
+        *kind.reserved_mut(admission) += from_lease + beyond;
+        *kind.of_mut(&mut self.in_flight) += from_lease + beyond;
     }
 
-    /// A request that held `reserved` tokens settled: it is no longer in flight.
-    pub fn settled(&mut self, reserved: i64) {
+    /// A request that held `reserved_tokens` and `reserved_gpu_ms` settled: it is no longer
+    /// in flight.
+    pub fn settled(&mut self, reserved_tokens: i64, reserved_gpu_ms: i64) {
         self.in_flight.requests -= 1;
-        self.in_flight.tokens -= reserved;
+        self.in_flight.tokens -= reserved_tokens;
+        self.in_flight.gpu_ms -= reserved_gpu_ms;
     }
 
     pub fn in_flight(&self) -> Amount {
@@ -440,23 +623,19 @@ impl Account {
         if generation != self.generation {
             return;
         }
-        let mine = self.unflushed(labels);
-        self.base = Counters {
-            day_requests: row_totals.day_requests + mine.day_requests,
-            month_requests: row_totals.month_requests + mine.month_requests,
-            day_tokens: row_totals.day_tokens + mine.day_tokens,
-            month_tokens: row_totals.month_tokens + mine.month_tokens,
-        };
+        self.base = counters_plus(&row_totals, &self.unflushed(labels));
     }
 
-    /// A token limit is used up as this instance sees it (an answer ran past it): no request
-    /// is admitted, whatever token lease is left.
-    pub fn tokens_exhausted(&self, limits: &Limits) -> bool {
+    /// A token or GPU-time limit is used up as this instance sees it (an answer ran up to
+    /// it): no request is admitted, whatever lease of that kind is left.
+    pub fn exhausted(&self, limits: &Limits) -> bool {
         let view = self.view();
-        limits.daily_tokens.is_some_and(|l| view.day_tokens >= l)
-            || limits
-                .monthly_tokens
-                .is_some_and(|l| view.month_tokens >= l)
+        Metered::ALL.into_iter().any(|kind| {
+            kind.limits(limits)
+                .iter()
+                .zip(kind.totals(&view))
+                .any(|(limit, used)| limit.is_some_and(|l| used >= l))
+        })
     }
 
     /// Usage as this instance sees it: the row's used + leased, less the lease it holds.
@@ -466,6 +645,8 @@ impl Account {
             month_requests: self.base.month_requests - self.lease.requests,
             day_tokens: self.base.day_tokens - self.lease.tokens,
             month_tokens: self.base.month_tokens - self.lease.tokens,
+            day_gpu_ms: self.base.day_gpu_ms - self.lease.gpu_ms,
+            month_gpu_ms: self.base.month_gpu_ms - self.lease.gpu_ms,
         }
     }
 
@@ -489,11 +670,17 @@ impl Account {
         let min = Amount {
             requests: (need.requests - self.lease.requests).max(0),
             tokens: (need.tokens - self.lease.tokens).max(0),
+            gpu_ms: (need.gpu_ms - self.lease.gpu_ms).max(0),
         };
         let floor = Amount {
             requests: min.requests,
             tokens: if need.tokens > 0 {
                 (full_reservation(ask, policy) - self.lease.tokens).max(min.tokens)
+            } else {
+                0
+            },
+            gpu_ms: if need.gpu_ms > 0 {
+                (policy.gpu_block_ms - self.lease.gpu_ms).max(min.gpu_ms)
             } else {
                 0
             },
@@ -530,6 +717,11 @@ impl Account {
                 ),
                 max.tokens,
             ),
+            gpu_ms: block(
+                floor.gpu_ms,
+                room(Metered::GpuMs.limits(limits), Metered::GpuMs.totals(&view)),
+                max.gpu_ms,
+            ),
         };
         Ok(Need {
             min,
@@ -540,17 +732,18 @@ impl Account {
 
     /// The room under `limits` given the row's used + leased (`totals`), per kind: the most a
     /// grant may take. `None` where no limit of that kind is set.
-    pub fn room_in(limits: &Limits, totals: &Counters) -> (Option<i64>, Option<i64>) {
-        (
-            room(
+    pub fn room_in(limits: &Limits, totals: &Counters) -> Room {
+        Room {
+            requests: room(
                 [limits.daily_requests, limits.monthly_requests],
                 [totals.day_requests, totals.month_requests],
             ),
-            room(
-                [limits.daily_tokens, limits.monthly_tokens],
-                [totals.day_tokens, totals.month_tokens],
+            tokens: room(
+                Metered::Tokens.limits(limits),
+                Metered::Tokens.totals(totals),
             ),
-        )
+            gpu_ms: room(Metered::GpuMs.limits(limits), Metered::GpuMs.totals(totals)),
+        }
     }
 
     /// A grant for the lease of `generation` and the periods `labels` arrived: the row now
@@ -572,28 +765,28 @@ impl Account {
             let delta = self.pending_mut(&Self::labels(labels));
             delta.leased_requests -= grant.requests;
             delta.leased_tokens -= grant.tokens;
+            delta.leased_gpu_ms -= grant.gpu_ms;
             return;
         }
         self.lease.requests += grant.requests;
         self.lease.tokens += grant.tokens;
+        self.lease.gpu_ms += grant.gpu_ms;
         self.last_grant = grant;
         self.seen(row_totals, generation, labels);
-        let excess = [
-            self.limits.daily_tokens.map(|l| self.base.day_tokens - l),
-            self.limits
-                .monthly_tokens
-                .map(|l| self.base.month_tokens - l),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(0)
-        .min(self.lease.tokens);
-        if excess > 0 {
-            self.lease.tokens -= excess;
-            self.base.day_tokens -= excess;
-            self.base.month_tokens -= excess;
-            self.pending_mut(&Self::labels(labels)).leased_tokens -= excess;
+        for kind in Metered::ALL {
+            let excess = kind
+                .limits(&self.limits)
+                .into_iter()
+                .zip(kind.totals(&self.base))
+                .filter_map(|(limit, total)| limit.map(|l| total - l))
+                .max()
+                .unwrap_or(0)
+                .min(kind.of(&self.lease));
+            if excess > 0 {
+                *kind.of_mut(&mut self.lease) -= excess;
+                kind.add_to(&mut self.base, -excess);
+                *kind.leased_mut(self.pending_mut(&Self::labels(labels))) -= excess;
+            }
         }
     }
 
@@ -604,7 +797,8 @@ impl Account {
         let exact = self.exact_until.is_some_and(|t| Instant::now() < t);
         !exact
             && (low(self.lease.requests, self.last_grant.requests)
-                || low(self.lease.tokens, self.last_grant.tokens))
+                || low(self.lease.tokens, self.last_grant.tokens)
+                || low(self.lease.gpu_ms, self.last_grant.gpu_ms))
     }
 
     /// What this instance has changed in the row's used + leased (per limit) and not yet
@@ -615,10 +809,12 @@ impl Account {
             if *day == periods.day {
                 c.day_requests += d.used_requests + d.leased_requests;
                 c.day_tokens += d.used_tokens + d.leased_tokens;
+                c.day_gpu_ms += d.used_gpu_ms + d.leased_gpu_ms;
             }
             if *month == periods.month {
                 c.month_requests += d.used_requests + d.leased_requests;
                 c.month_tokens += d.used_tokens + d.leased_tokens;
+                c.month_gpu_ms += d.used_gpu_ms + d.leased_gpu_ms;
             }
         }
         c
@@ -632,15 +828,16 @@ impl Account {
             if *month == periods.month {
                 held.requests -= d.leased_requests;
                 held.tokens -= d.leased_tokens;
+                held.gpu_ms -= d.leased_gpu_ms;
             }
         }
         held
     }
 
-    /// Adds `requests` and `tokens` (either may be negative) to the usage of an admitted
-    /// request's periods: an increase is taken from the lease while it lasts, a decrease goes
-    /// back to the lease, when the lease is of those periods and covers that kind.
-    pub fn charge(&mut self, admission: &Admission, requests: i64, tokens: i64) {
+    /// Adds `change` (any part may be negative) to the usage of an admitted request's
+    /// periods: an increase is taken from the lease while it lasts, a decrease goes back to
+    /// the lease, when the lease is of those periods and covers that kind.
+    pub fn charge(&mut self, admission: &Admission, change: Amount) {
         let labels = (admission.day.clone(), admission.month.clone());
         // Only the lease the request was admitted from takes its room back (or gives more):
         // a lease taken since under other limits was checked without it.
@@ -649,24 +846,30 @@ impl Account {
         let mut from_lease = Amount::default();
         if current {
             if requests_limited(&limits) {
-                from_lease.requests = Self::lease_part(requests, self.lease.requests);
+                from_lease.requests = Self::lease_part(change.requests, self.lease.requests);
             }
-            if tokens_limited(&limits) {
-                from_lease.tokens = Self::lease_part(tokens, self.lease.tokens);
+            for kind in Metered::ALL {
+                if kind.is_limited(&limits) {
+                    *kind.of_mut(&mut from_lease) =
+                        Self::lease_part(kind.of(&change), kind.of(&self.lease));
+                }
             }
             self.lease.requests -= from_lease.requests;
-            self.lease.tokens -= from_lease.tokens;
             // What did not come from (or go back to) the lease moves the row's total.
-            self.base.day_requests += requests - from_lease.requests;
-            self.base.month_requests += requests - from_lease.requests;
-            self.base.day_tokens += tokens - from_lease.tokens;
-            self.base.month_tokens += tokens - from_lease.tokens;
+            self.base.day_requests += change.requests - from_lease.requests;
+            self.base.month_requests += change.requests - from_lease.requests;
+            for kind in Metered::ALL {
+                *kind.of_mut(&mut self.lease) -= kind.of(&from_lease);
+                kind.add_to(&mut self.base, kind.of(&change) - kind.of(&from_lease));
+            }
         }
         let delta = self.pending_mut(&labels);
-        delta.used_requests += requests;
-        delta.used_tokens += tokens;
+        delta.used_requests += change.requests;
+        delta.used_tokens += change.tokens;
+        delta.used_gpu_ms += change.gpu_ms;
         delta.leased_requests -= from_lease.requests;
         delta.leased_tokens -= from_lease.tokens;
+        delta.leased_gpu_ms -= from_lease.gpu_ms;
     }
 
     /// How much of a change of `amount` the lease takes: all of a decrease (it goes back), an
@@ -724,6 +927,7 @@ mod tests {
     const POLICY: OutputPolicy = OutputPolicy {
         min_output: 16,
         reservation: 256,
+        gpu_block_ms: 5_000,
     };
 
     fn ask(prompt_tokens: i64) -> Ask {
@@ -767,6 +971,7 @@ mod tests {
             Amount {
                 requests: 3,
                 tokens: 0,
+                gpu_ms: 0,
             },
             Counters {
                 day_requests: 3,
@@ -800,6 +1005,7 @@ mod tests {
             Amount {
                 requests: 1,
                 tokens: 0,
+                gpu_ms: 0,
             },
             Counters::default(),
         );
@@ -808,7 +1014,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(a.lease().requests, 0);
-        a.charge(&adm, -1, 0);
+        a.charge(
+            &adm,
+            Amount {
+                requests: -1,
+                tokens: 0,
+                gpu_ms: 0,
+            },
+        );
         assert_eq!(a.lease().requests, 1);
         assert!(sum(&a.take_pending()).is_zero());
     }
@@ -824,6 +1037,7 @@ mod tests {
             Amount {
                 requests: 4,
                 tokens: 0,
+                gpu_ms: 0,
             },
             Counters::default(),
         );
@@ -844,6 +1058,7 @@ mod tests {
         let max = Amount {
             requests: 64,
             tokens: 1 << 16,
+            gpu_ms: 0,
         };
         let mut a = Account::default();
         let far = a
@@ -882,6 +1097,7 @@ mod tests {
             Amount {
                 requests: 0,
                 tokens: 50,
+                gpu_ms: 0,
             },
             Counters {
                 day_tokens: 50,
@@ -894,7 +1110,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(a.lease().tokens, 40);
-        a.charge(&adm, 0, 100);
+        a.charge(
+            &adm,
+            Amount {
+                requests: 0,
+                tokens: 100,
+                gpu_ms: 0,
+            },
+        );
         assert_eq!(a.lease().tokens, 0);
         assert_eq!(
             a.view().day_tokens,
@@ -930,6 +1153,7 @@ mod tests {
             Amount {
                 requests: 2,
                 tokens: 0,
+                gpu_ms: 0,
             },
             Counters::default(),
         );
@@ -948,6 +1172,7 @@ mod tests {
                 Amount {
                     requests: 64,
                     tokens: 0,
+                    gpu_ms: 0,
                 },
             )
             .unwrap();
@@ -958,7 +1183,14 @@ mod tests {
             .is_none());
         a.granted(need.want, Counters::default(), need.generation, &p);
         assert_eq!(a.lease(), Amount::default(), "the stale grant went back");
-        a.charge(&old, -1, 0);
+        a.charge(
+            &old,
+            Amount {
+                requests: -1,
+                tokens: 0,
+                gpu_ms: 0,
+            },
+        );
         assert_eq!(
             a.lease(),
             Amount::default(),
@@ -993,6 +1225,7 @@ mod tests {
             Amount {
                 requests: 0,
                 tokens: limit,
+                gpu_ms: 0,
             },
             Counters {
                 day_tokens: limit,
@@ -1031,7 +1264,8 @@ mod tests {
             a.in_flight(),
             Amount {
                 requests: 3,
-                tokens: 1_000
+                tokens: 1_000,
+                gpu_ms: 0,
             }
         );
         // Nothing left: not even a prompt-only request of an answer passes.
@@ -1072,6 +1306,7 @@ mod tests {
             Amount {
                 requests: 0,
                 tokens: 600,
+                gpu_ms: 0,
             },
             Counters {
                 day_tokens: 600,
@@ -1084,17 +1319,29 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(adm.reserved_tokens, 266);
-        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(256));
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, true),
+            Extension::Granted(256)
+        );
         assert_eq!(a.lease().tokens, 600 - 266 - 256);
         // 78 from the lease, 178 from the unleased room.
-        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(256));
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, true),
+            Extension::Granted(256)
+        );
         assert_eq!(a.lease().tokens, 0);
-        assert_eq!(a.extend(&mut adm, 256, true), Extension::Granted(222));
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, true),
+            Extension::Granted(222)
+        );
         assert_eq!(adm.reserved_tokens, 1_000);
-        assert_eq!(a.extend(&mut adm, 256, true), Extension::Exhausted);
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, true),
+            Extension::Exhausted
+        );
         assert_eq!(a.view().day_tokens, 1_000);
         assert_eq!(a.in_flight().tokens, 1_000);
-        a.settled(adm.reserved_tokens);
+        a.settled(adm.reserved_tokens, 0);
         assert_eq!(a.in_flight(), Amount::default());
         let d = sum(&a.take_pending());
         assert_eq!((d.used_tokens, d.leased_tokens), (1_000, -600));
@@ -1112,6 +1359,7 @@ mod tests {
             Amount {
                 requests: 0,
                 tokens: 300,
+                gpu_ms: 0,
             },
             Counters {
                 day_tokens: 300,
@@ -1123,8 +1371,14 @@ mod tests {
             .try_admit(1, &limits, &answer(0, None), &POLICY, &p)
             .unwrap()
             .unwrap();
-        assert_eq!(a.extend(&mut adm, 256, false), Extension::Granted(44));
-        assert_eq!(a.extend(&mut adm, 256, false), Extension::Pending);
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, false),
+            Extension::Granted(44)
+        );
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, false),
+            Extension::Pending
+        );
         // A grant that did not fit showed the row full.
         let unflushed = a.unflushed(&p);
         a.seen(
@@ -1136,15 +1390,112 @@ mod tests {
             a.generation,
             &p,
         );
-        assert_eq!(a.extend(&mut adm, 256, false), Extension::Exhausted);
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 256, false),
+            Extension::Exhausted
+        );
         // New limits start a new lease; the admission still grows in the same day (out of the
         // new limits' room), but not into another day's lease.
         a.try_admit(1, &daily_tokens(2_000), &ask(0), &POLICY, &p)
             .unwrap();
-        assert_eq!(a.extend(&mut adm, 1, true), Extension::Granted(1));
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 1, true),
+            Extension::Granted(1)
+        );
         let tomorrow = periods("2026-11-30T10:00:00Z");
         a.try_admit(1, &daily_tokens(2_000), &ask(0), &POLICY, &tomorrow)
             .unwrap();
-        assert_eq!(a.extend(&mut adm, 1, true), Extension::Exhausted);
+        assert_eq!(
+            a.extend(Metered::Tokens, &mut adm, 1, true),
+            Extension::Exhausted
+        );
+    }
+
+    fn daily_gpu(ms: i64) -> Limits {
+        Limits {
+            daily_gpu_ms: Some(ms),
+            ..Default::default()
+        }
+    }
+
+    /// Under a GPU-time limit an admission reserves one block (or the room left, if less) and
+    /// its cap is the room; a running answer extends by blocks out of the lease, then the
+    /// row's unleased room, and is told when none is left; settling gives back what it did
+    /// not use.
+    #[test]
+    fn gpu_time_is_reserved_in_blocks_and_capped_by_the_room() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let limits = daily_gpu(12_000);
+        let mut a = Account::default();
+        a.try_admit(1, &limits, &ask(0), &POLICY, &p).unwrap();
+        // 8 s leased; the row shows 8 s used + leased, so 4 s are unleased.
+        a.granted_now(
+            Amount {
+                gpu_ms: 8_000,
+                ..Amount::default()
+            },
+            Counters {
+                day_gpu_ms: 8_000,
+                month_gpu_ms: 8_000,
+                ..Default::default()
+            },
+        );
+        let mut adm = a
+            .try_admit(1, &limits, &answer(10, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!((adm.reserved_gpu_ms, adm.gpu_cap_ms), (5_000, Some(12_000)));
+        assert_eq!(adm.reserved_tokens, 10, "tokens are not limited");
+        // 3 s from the lease, 2 s from the unleased room; then 2 s more, then nothing.
+        assert_eq!(
+            a.extend(Metered::GpuMs, &mut adm, 5_000, true),
+            Extension::Granted(5_000)
+        );
+        assert_eq!(
+            a.extend(Metered::GpuMs, &mut adm, 5_000, true),
+            Extension::Granted(2_000)
+        );
+        assert_eq!(
+            a.extend(Metered::GpuMs, &mut adm, 5_000, true),
+            Extension::Exhausted
+        );
+        assert_eq!(adm.reserved_gpu_ms, 12_000);
+        assert!(a.exhausted(&limits));
+        assert!(a
+            .try_admit(1, &limits, &answer(0, None), &POLICY, &p)
+            .unwrap()
+            .is_none());
+        // It used 9.5 s: 2.5 s go back to the lease.
+        a.settled(adm.reserved_tokens, adm.reserved_gpu_ms);
+        a.charge(
+            &adm,
+            Amount {
+                gpu_ms: -2_500,
+                ..Amount::default()
+            },
+        );
+        assert_eq!(a.lease().gpu_ms, 2_500);
+        assert_eq!(a.view().day_gpu_ms, 9_500);
+        let d = sum(&a.take_pending());
+        assert_eq!((d.used_gpu_ms, d.leased_gpu_ms), (9_500, -8_000 + 2_500));
+    }
+
+    /// Without a GPU-time limit nothing of it is reserved or refused, and an extension books
+    /// what was asked (the key's usage still shows its GPU time).
+    #[test]
+    fn unlimited_gpu_time_is_booked_not_reserved() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = Account::default();
+        let mut adm = a
+            .try_admit(1, &Limits::default(), &answer(5, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!((adm.reserved_gpu_ms, adm.gpu_cap_ms), (0, None));
+        assert_eq!(
+            a.extend(Metered::GpuMs, &mut adm, 1_234, false),
+            Extension::Granted(1_234)
+        );
+        assert_eq!(a.view().day_gpu_ms, 1_234);
+        assert_eq!(sum(&a.take_pending()).used_gpu_ms, 1_234);
     }
 }

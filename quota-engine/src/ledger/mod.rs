@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use account::{Account, Pending};
-pub use account::{Amount, Extension, OutputPolicy};
+use account::{counters_plus as plus, Account, Pending};
+pub use account::{Amount, Extension, Metered, OutputPolicy};
 
 use crate::gate::{self, Admission, Ask, Counters, GateDecision, Limits};
 use crate::periods::PeriodKeys;
@@ -70,6 +70,7 @@ impl Default for LedgerConfig {
             max_lease: Amount {
                 requests: 64,
                 tokens: 65_536,
+                gpu_ms: 600_000,
             },
             shared: false,
             lease_wait: Duration::from_millis(500),
@@ -275,6 +276,7 @@ impl Ledger {
                     account.set_stuck(Amount {
                         requests: row.leased.requests - mine.requests,
                         tokens: row.leased.tokens - mine.tokens,
+                        gpu_ms: row.leased.gpu_ms - mine.gpu_ms,
                     });
                 }
                 return Ok(GateDecision::Refused(refusal));
@@ -343,7 +345,7 @@ impl Ledger {
                     self.inner.config.max_lease,
                 )
                 .map_err(|_| EngineError::StalePeriods)?;
-            if account.tokens_exhausted(limits) {
+            if account.exhausted(limits) {
                 if let Some(refusal) =
                     gate::explain(limits, &account.view(), needed_tokens, periods)
                 {
@@ -375,16 +377,20 @@ impl Ledger {
             }
             let row_totals = row.totals;
             row.totals = plus(&row.totals, &unflushed);
-            let (room_requests, room_tokens) = Account::room_in(limits, &row.totals);
+            let room = Account::room_in(limits, &row.totals);
             let fits = |min: i64, room: Option<i64>| min == 0 || room.is_none_or(|r| r >= min);
-            if fits(need.min.requests, room_requests) && fits(need.min.tokens, room_tokens) {
+            if fits(need.min.requests, room.requests)
+                && fits(need.min.tokens, room.tokens)
+                && fits(need.min.gpu_ms, room.gpu_ms)
+            {
                 let take = |min: i64, want: i64, room: Option<i64>| match room {
                     Some(r) => want.min(r).max(min),
                     None => 0,
                 };
                 let grant = Amount {
-                    requests: take(need.min.requests, need.want.requests, room_requests),
-                    tokens: take(need.min.tokens, need.want.tokens, room_tokens),
+                    requests: take(need.min.requests, need.want.requests, room.requests),
+                    tokens: take(need.min.tokens, need.want.tokens, room.tokens),
+                    gpu_ms: take(need.min.gpu_ms, need.want.gpu_ms, room.gpu_ms),
                 };
                 if let Some(totals) = store::grant(db, key_id, &effective, periods, grant).await? {
                     entry
@@ -405,6 +411,8 @@ impl Ledger {
                 month_requests: row.totals.month_requests - lease.requests,
                 day_tokens: row.totals.day_tokens - lease.tokens,
                 month_tokens: row.totals.month_tokens - lease.tokens,
+                day_gpu_ms: row.totals.day_gpu_ms - lease.gpu_ms,
+                month_gpu_ms: row.totals.month_gpu_ms - lease.gpu_ms,
             };
             let Some(refusal) = gate::explain(limits, &seen, needed_tokens, periods) else {
                 drop(account);
@@ -413,10 +421,13 @@ impl Ledger {
             let elsewhere = Amount {
                 requests: row.leased.requests - mine.requests,
                 tokens: row.leased.tokens - mine.tokens,
+                gpu_ms: row.leased.gpu_ms - mine.gpu_ms,
             };
             let stuck = account.stuck();
             let held_elsewhere = if refusal.kind.is_requests() {
                 elsewhere.requests > stuck.requests
+            } else if refusal.kind.is_gpu() {
+                elsewhere.gpu_ms > stuck.gpu_ms
             } else {
                 elsewhere.tokens > stuck.tokens
             };
@@ -430,11 +441,13 @@ impl Ledger {
         )))
     }
 
-    /// Reserves up to `want` more tokens for a request whose answer outgrew its reservation
-    /// (in memory; called from the proxy's synchronous body filter). On
-    /// [`Extension::Pending`] a grant has been started: ask again with the next chunk.
+    /// Reserves up to `want` more of `kind` (tokens, GPU milliseconds) for a request whose
+    /// answer outgrew its reservation (in memory; called from the proxy's synchronous body
+    /// filter). On [`Extension::Pending`] a grant has been started: ask again with the next
+    /// chunk.
     pub fn extend(
         &self,
+        kind: Metered,
         admission: &mut Admission,
         limits: &Limits,
         periods: &PeriodKeys,
@@ -443,29 +456,37 @@ impl Ledger {
         let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
             return Extension::Exhausted;
         };
-        let extension = entry
-            .account
-            .lock()
-            .extend(admission, want, !self.inner.config.shared);
+        let extension =
+            entry
+                .account
+                .lock()
+                .extend(kind, admission, want, !self.inner.config.shared);
         if extension == Extension::Pending {
-            self.refill_now(&entry, admission.key_id, limits, periods);
+            self.refill_now(kind, &entry, admission.key_id, limits, periods);
         }
         extension
     }
 
-    /// Starts a grant of tokens (a block, or what room the row has) for the key in the
+    /// Starts a grant of `kind` (a block, or what room the row has) for the key in the
     /// background, unless one is running or the lease has moved on to other limits or periods.
-    fn refill_now(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
+    fn refill_now(
+        &self,
+        kind: Metered,
+        entry: &Arc<Entry>,
+        key_id: i64,
+        limits: &Limits,
+        periods: &PeriodKeys,
+    ) {
         let Ok(turn) = Arc::clone(&entry.granting).try_lock_owned() else {
             return;
         };
         let (ledger, entry, limits, periods) =
             (self.clone(), Arc::clone(entry), *limits, periods.clone());
-        let block = self.inner.config.output.reservation;
+        let block = self.inner.config.output.block(kind);
         tokio::spawn(async move {
             if entry.account.lock().is_aligned(&limits, &periods) {
                 if let Err(e) = ledger
-                    .top_up(&entry, key_id, &limits, &periods, block)
+                    .top_up(kind, &entry, key_id, &limits, &periods, block)
                     .await
                 {
                     tracing::debug!(error = %e, key_id, "lease refill for a growing answer failed");
@@ -475,90 +496,108 @@ impl Ledger {
         });
     }
 
-    /// Settles a finished request that used `total_tokens` and returns what it is charged:
-    /// all of it while the limits allow, never more than they do. What was reserved beyond
-    /// its use goes back to the lease at once; use beyond the reservation is taken from the
-    /// lease, then (one instance on the row) from the row's unleased room, or (several) from
-    /// a grant. What none of them covers is not charged: the limit holds.
+    /// Settles a finished request that used `used` (tokens and GPU milliseconds; its
+    /// `requests` are ignored) and returns what it is charged: all of it while the limits
+    /// allow, never more than they do. What was reserved beyond its use goes back to the
+    /// lease at once; use beyond the reservation is taken from the lease, then (one instance
+    /// on the row) from the row's unleased room, or (several) from a grant. What none of them
+    /// covers is not charged: the limit holds.
     pub async fn commit(
         &self,
         admission: &Admission,
         limits: &Limits,
         periods: &PeriodKeys,
-        total_tokens: i64,
-    ) -> i64 {
+        used: Amount,
+    ) -> Amount {
         let mut admission = admission.clone();
         let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
             tracing::error!(
                 key_id = admission.key_id,
                 "usage for a key this ledger never admitted; dropped"
             );
-            return 0;
+            return Amount::default();
         };
-        let total = total_tokens.max(0);
         let direct = !self.inner.config.shared;
-        let over = total - admission.reserved_tokens;
-        if over > 0 {
-            let first = entry.account.lock().extend(&mut admission, over, direct);
-            let short = total - admission.reserved_tokens;
+        for kind in Metered::ALL {
+            let total = kind.of(&used).max(0);
+            let over = total - kind.reserved(&admission);
+            if over <= 0 {
+                continue;
+            }
+            let first = entry
+                .account
+                .lock()
+                .extend(kind, &mut admission, over, direct);
+            let short = total - kind.reserved(&admission);
             if short > 0 && !direct && first != Extension::Exhausted {
                 // Several instances share the row: take the rest from it, as far as it fits.
                 match self
-                    .top_up(&entry, admission.key_id, limits, periods, short)
+                    .top_up(kind, &entry, admission.key_id, limits, periods, short)
                     .await
                 {
                     Ok(_) => {
-                        entry.account.lock().extend(&mut admission, short, direct);
+                        entry
+                            .account
+                            .lock()
+                            .extend(kind, &mut admission, short, direct);
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, key_id = admission.key_id, "cannot take room for an answer beyond its reservation; not charged")
+                        tracing::warn!(error = %e, key_id = admission.key_id, ?kind, "cannot take room for an answer beyond its reservation; not charged")
                     }
                 }
             }
         }
-        Self::settle_in_memory(&entry, admission, total)
+        Self::settle_in_memory(&entry, admission, used)
     }
 
     /// Settles a request in memory only (no grant beyond the lease): for requests whose
     /// answer was cut off by the process stopping, settled from a destructor.
-    pub fn commit_now(&self, admission: &Admission, total_tokens: i64) -> i64 {
+    pub fn commit_now(&self, admission: &Admission, used: Amount) -> Amount {
         let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
-            return 0;
+            return Amount::default();
         };
         let mut admission = admission.clone();
-        let total = total_tokens.max(0);
-        let over = total - admission.reserved_tokens;
-        if over > 0 {
-            entry
-                .account
-                .lock()
-                .extend(&mut admission, over, !self.inner.config.shared);
+        for kind in Metered::ALL {
+            let over = kind.of(&used).max(0) - kind.reserved(&admission);
+            if over > 0 {
+                entry
+                    .account
+                    .lock()
+                    .extend(kind, &mut admission, over, !self.inner.config.shared);
+            }
         }
-        Self::settle_in_memory(&entry, admission, total)
+        Self::settle_in_memory(&entry, admission, used)
     }
 
-    /// The request is no longer in flight; what it reserved beyond `total` goes back to the
-    /// lease. Returns what it is charged.
-    fn settle_in_memory(entry: &Entry, mut admission: Admission, total: i64) -> i64 {
+    /// The request is no longer in flight; what it reserved beyond its use goes back to the
+    /// lease. Returns what it is charged (tokens, GPU milliseconds).
+    fn settle_in_memory(entry: &Entry, admission: Admission, used: Amount) -> Amount {
         let mut account = entry.account.lock();
-        account.settled(admission.reserved_tokens);
-        let unused = admission.reserved_tokens - total;
-        if unused > 0 {
-            account.charge(&admission, 0, -unused);
-            admission.reserved_tokens = total;
+        account.settled(admission.reserved_tokens, admission.reserved_gpu_ms);
+        let mut charged = Amount::default();
+        let mut unused = Amount::default();
+        for kind in Metered::ALL {
+            let reserved = kind.reserved(&admission);
+            let total = kind.of(&used).max(0);
+            *kind.of_mut(&mut charged) = reserved.min(total);
+            *kind.of_mut(&mut unused) = -(reserved - total).max(0);
         }
-        admission.reserved_tokens
+        if !unused.is_zero() {
+            account.charge(&admission, unused);
+        }
+        charged
     }
 
-    /// Moves up to `tokens` from the key's row into the lease: all of it if it fits, else what
-    /// room the row has left (for a commit that outran its reservation).
+    /// Moves up to `amount` of `kind` from the key's row into the lease: all of it if it
+    /// fits, else what room the row has left (for a commit that outran its reservation).
     async fn top_up(
         &self,
+        kind: Metered,
         entry: &Entry,
         key_id: i64,
         limits: &Limits,
         periods: &PeriodKeys,
-        mut tokens: i64,
+        mut amount: i64,
     ) -> Result<()> {
         let db = &self.inner.db;
         let _settled = self.inner.settling.read().await;
@@ -569,10 +608,8 @@ impl Ledger {
         };
         let effective = less(limits, &unflushed);
         for _ in 0..GRANT_ATTEMPTS {
-            let want = Amount {
-                requests: 0,
-                tokens,
-            };
+            let mut want = Amount::default();
+            *kind.of_mut(&mut want) = amount;
             if let Some(totals) = store::grant(db, key_id, &effective, periods, want).await? {
                 entry
                     .account
@@ -587,13 +624,13 @@ impl Ledger {
                 return Ok(());
             }
             let room = Account::room_in(limits, &plus(&row.totals, &unflushed))
-                .1
+                .of(kind)
                 .unwrap_or(0);
             if room <= 0 {
                 entry.account.lock().seen(row.totals, generation, periods);
                 return Ok(());
             }
-            tokens = tokens.min(room);
+            amount = amount.min(room);
         }
         Ok(())
     }
@@ -603,12 +640,19 @@ impl Ledger {
         let entry = self.inner.entries.read().get(&admission.key_id).cloned();
         if let Some(entry) = entry {
             let mut account = entry.account.lock();
-            account.charge(admission, -1, -admission.reserved_tokens);
-            account.settled(admission.reserved_tokens);
+            account.charge(
+                admission,
+                Amount {
+                    requests: -1,
+                    tokens: -admission.reserved_tokens,
+                    gpu_ms: -admission.reserved_gpu_ms,
+                },
+            );
+            account.settled(admission.reserved_tokens, admission.reserved_gpu_ms);
         }
     }
 
-    /// Requests of the key in flight on this instance, and the tokens they hold.
+    /// Requests of the key in flight on this instance, and the tokens and GPU time they hold.
     pub fn in_flight(&self, key_id: i64) -> Amount {
         self.inner
             .entries
@@ -860,14 +904,7 @@ fn less(limits: &Limits, by: &Counters) -> Limits {
         monthly_requests: limits.monthly_requests.map(|l| l - by.month_requests),
         daily_tokens: limits.daily_tokens.map(|l| l - by.day_tokens),
         monthly_tokens: limits.monthly_tokens.map(|l| l - by.month_tokens),
-    }
-}
-
-fn plus(a: &Counters, b: &Counters) -> Counters {
-    Counters {
-        day_requests: a.day_requests + b.day_requests,
-        month_requests: a.month_requests + b.month_requests,
-        day_tokens: a.day_tokens + b.day_tokens,
-        month_tokens: a.month_tokens + b.month_tokens,
+        daily_gpu_ms: limits.daily_gpu_ms.map(|l| l - by.day_gpu_ms),
+        monthly_gpu_ms: limits.monthly_gpu_ms.map(|l| l - by.month_gpu_ms),
     }
 }

@@ -12,18 +12,29 @@ use crate::Result;
 
 /// The row's used + leased per limit in the periods of `$2` / `$3`.
 fn totals_sql() -> String {
-    format!(
-        "{} + {} AS day_requests, {} + {} AS day_tokens, {} + {} AS month_requests, {} + {} AS month_tokens",
-        current("day_period", "$2", "day_requests"),
-        current("day_period", "$2", "day_leased_requests"),
-        current("day_period", "$2", "day_tokens"),
-        current("day_period", "$2", "day_leased_tokens"),
-        current("month_period", "$3", "month_requests"),
-        current("month_period", "$3", "month_leased_requests"),
-        current("month_period", "$3", "month_tokens"),
-        current("month_period", "$3", "month_leased_tokens"),
-    )
+    let mut columns = Vec::new();
+    for (period, param) in [("day", "$2"), ("month", "$3")] {
+        for kind in KINDS {
+            columns.push(format!(
+                "{} + {} AS {period}_{kind}",
+                current(
+                    &format!("{period}_period"),
+                    param,
+                    &format!("{period}_{kind}")
+                ),
+                current(
+                    &format!("{period}_period"),
+                    param,
+                    &format!("{period}_leased_{kind}")
+                ),
+            ));
+        }
+    }
+    columns.join(", ")
 }
+
+/// The kinds of counters a row keeps (column suffixes).
+const KINDS: [&str; 3] = ["requests", "tokens", "gpu_ms"];
 
 fn counters_from(row: &QueryResult) -> Result<Counters> {
     Ok(Counters {
@@ -31,6 +42,8 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
         day_tokens: row.try_get("", "day_tokens")?,
         month_requests: row.try_get("", "month_requests")?,
         month_tokens: row.try_get("", "month_tokens")?,
+        day_gpu_ms: row.try_get("", "day_gpu_ms")?,
+        month_gpu_ms: row.try_get("", "month_gpu_ms")?,
     })
 }
 
@@ -52,20 +65,31 @@ pub async fn grant(
     let lease = |col: &str, period_col: &str, param: &str, amount: &str| {
         format!("{col} = {} + {amount}", current(period_col, param, col))
     };
+    // $4, $5, $6: the grant's requests, tokens, GPU milliseconds.
+    let mut sets = Vec::new();
+    for (period, param) in [("day", "$2"), ("month", "$3")] {
+        let period_col = format!("{period}_period");
+        for (kind, amount) in KINDS.iter().zip(["$4", "$5", "$6"]) {
+            sets.push(roll(&format!("{period}_{kind}"), &period_col, param));
+            sets.push(lease(
+                &format!("{period}_leased_{kind}"),
+                &period_col,
+                param,
+                amount,
+            ));
+        }
+    }
     let mut sql = format!(
-        "UPDATE usage_counters SET {}, {}, {}, {}, {}, {}, {}, {}, day_period = $2, month_period = $3 \
+        "UPDATE usage_counters SET {}, day_period = $2, month_period = $3 \
          WHERE key_id = $1 AND day_period <= $2 AND month_period <= $3",
-        roll("day_requests", "day_period", "$2"),
-        roll("day_tokens", "day_period", "$2"),
-        roll("month_requests", "month_period", "$3"),
-        roll("month_tokens", "month_period", "$3"),
-        lease("day_leased_requests", "day_period", "$2", "$4"),
-        lease("day_leased_tokens", "day_period", "$2", "$5"),
-        lease("month_leased_requests", "month_period", "$3", "$4"),
-        lease("month_leased_tokens", "month_period", "$3", "$5"),
+        sets.join(", ")
     );
     let mut values = key_period_values(key_id, periods);
-    values.extend([Value::from(grant.requests), Value::from(grant.tokens)]);
+    values.extend([
+        Value::from(grant.requests),
+        Value::from(grant.tokens),
+        Value::from(grant.gpu_ms),
+    ]);
     // A kind of which nothing is asked for is not checked: the request's lease covers it
     // (and a total already over the limit, after an answer overran it, must not block the
     // other kind).
@@ -101,6 +125,22 @@ pub async fn grant(
             "tokens",
             "$3",
             "$5",
+        ),
+        (
+            limits.daily_gpu_ms,
+            grant.gpu_ms,
+            "day",
+            "gpu_ms",
+            "$2",
+            "$6",
+        ),
+        (
+            limits.monthly_gpu_ms,
+            grant.gpu_ms,
+            "month",
+            "gpu_ms",
+            "$3",
+            "$6",
         ),
     ];
     for (limit, asked, period, kind, period_param, amount) in checks {
@@ -144,12 +184,13 @@ pub async fn read(
     periods: &PeriodKeys,
 ) -> Result<Option<RowState>> {
     let sql = format!(
-        "SELECT {}, {} AS leased_requests, {} AS leased_tokens, lease_demand, \
+        "SELECT {}, {} AS leased_requests, {} AS leased_tokens, {} AS leased_gpu_ms, lease_demand, \
          (CASE WHEN day_period > $2 OR month_period > $3 THEN 1 ELSE 0 END) AS ahead \
          FROM usage_counters WHERE key_id = $1",
         totals_sql(),
         current("month_period", "$3", "month_leased_requests"),
         current("month_period", "$3", "month_leased_tokens"),
+        current("month_period", "$3", "month_leased_gpu_ms"),
     );
     let Some(row) = db
         .query_one(stmt(db, sql, key_period_values(key_id, periods)))
@@ -162,6 +203,7 @@ pub async fn read(
         leased: Amount {
             requests: row.try_get("", "leased_requests")?,
             tokens: row.try_get("", "leased_tokens")?,
+            gpu_ms: row.try_get("", "leased_gpu_ms")?,
         },
         demand: row.try_get("", "lease_demand")?,
         ahead: row.try_get::<i32>("", "ahead")? != 0,
@@ -187,19 +229,27 @@ pub async fn apply(
              WHEN {period_col} < {period_param} THEN {amount} ELSE {col} END)"
         )
     };
+    // $4..$6: used requests, tokens, GPU ms; $7..$9: the leased ones.
+    let mut sets = Vec::new();
+    for (period, param) in [("day", "$2"), ("month", "$3")] {
+        let period_col = format!("{period}_period");
+        for (i, kind) in KINDS.iter().enumerate() {
+            let (used, leased) = (format!("${}", 4 + i), format!("${}", 7 + i));
+            sets.push(add(&format!("{period}_{kind}"), &period_col, param, &used));
+            sets.push(add(
+                &format!("{period}_leased_{kind}"),
+                &period_col,
+                param,
+                &leased,
+            ));
+        }
+    }
     let sql = format!(
-        "UPDATE usage_counters SET {}, {}, {}, {}, {}, {}, {}, {}, \
+        "UPDATE usage_counters SET {}, \
          day_period = (CASE WHEN day_period < $2 THEN $2 ELSE day_period END), \
          month_period = (CASE WHEN month_period < $3 THEN $3 ELSE month_period END) \
          WHERE key_id = $1",
-        add("day_requests", "day_period", "$2", "$4"),
-        add("day_tokens", "day_period", "$2", "$5"),
-        add("day_leased_requests", "day_period", "$2", "$6"),
-        add("day_leased_tokens", "day_period", "$2", "$7"),
-        add("month_requests", "month_period", "$3", "$4"),
-        add("month_tokens", "month_period", "$3", "$5"),
-        add("month_leased_requests", "month_period", "$3", "$6"),
-        add("month_leased_tokens", "month_period", "$3", "$7"),
+        sets.join(", ")
     );
     let values = vec![
         key_id.into(),
@@ -207,8 +257,10 @@ pub async fn apply(
         month.into(),
         delta.used_requests.into(),
         delta.used_tokens.into(),
+        delta.used_gpu_ms.into(),
         delta.leased_requests.into(),
         delta.leased_tokens.into(),
+        delta.leased_gpu_ms.into(),
     ];
     db.execute(stmt(db, sql, values)).await?;
     Ok(())

@@ -11,6 +11,7 @@ mod m20261201_000004_ledger_instances;
 mod m20261201_000005_team;
 mod m20261207_000001_web_search;
 mod m20261208_000001_gpu_time_usage;
+mod m20261208_000002_gpu_limits;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_team::Migration),
             Box::new(m20261207_000001_web_search::Migration),
             Box::new(m20261208_000001_gpu_time_usage::Migration),
+            Box::new(m20261208_000002_gpu_limits::Migration),
         ]
     }
 }

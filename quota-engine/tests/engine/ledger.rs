@@ -1,4 +1,5 @@
 use quota_engine::gate::{self, Counters, LimitKind};
+use quota_engine::ledger::{Amount, Metered};
 use quota_engine::{keys, Ask, GateDecision, Limits, NewKey};
 
 use crate::support::{at, berlin, databases, ledger};
@@ -142,9 +143,11 @@ async fn concurrent_commits_lose_nothing() {
             .map(|a| {
                 let l = l.clone();
                 let periods = periods.clone();
-                tokio::spawn(
-                    async move { l.commit(&a, &Limits::default(), &periods, 3 + 10).await },
-                )
+                tokio::spawn(async move {
+                    l.commit(&a, &Limits::default(), &periods, Amount::tokens(3 + 10))
+                        .await
+                        .tokens
+                })
             })
             .collect();
         for task in tasks {
@@ -157,7 +160,8 @@ async fn concurrent_commits_lose_nothing() {
                 day_requests: 40,
                 day_tokens: 520,
                 month_requests: 40,
-                month_tokens: 520
+                month_tokens: 520,
+                ..Counters::default()
             },
             "{}",
             t.name
@@ -182,7 +186,8 @@ async fn lowered_limit_refuses() {
             let GateDecision::Admitted(a) = d else {
                 panic!("refused")
             };
-            l.commit(&a, &Limits::default(), &periods, 2000).await;
+            l.commit(&a, &Limits::default(), &periods, Amount::tokens(2000))
+                .await;
         }
         let lowered = Limits {
             daily_tokens: Some(10_000),
@@ -322,7 +327,7 @@ async fn refund_and_midnight_commit() {
             l.admit(id, &limits, &prompt(0), &tomorrow).await.unwrap(),
             GateDecision::Admitted(_)
         ));
-        l.commit(&a, &limits, &today, 50).await;
+        l.commit(&a, &limits, &today, Amount::tokens(50)).await;
         let c = counters(&l, id, &tomorrow).await;
         assert_eq!((c.day_requests, c.day_tokens), (1, 0), "{}", t.name);
         assert_eq!((c.month_requests, c.month_tokens), (2, 50), "{}", t.name);
@@ -374,7 +379,7 @@ async fn flushed_usage_is_exact() {
                 tokio::spawn(async move {
                     match l.admit(id, &limits, &prompt(2), &periods).await.unwrap() {
                         GateDecision::Admitted(a) => {
-                            l.commit(&a, &limits, &periods, 7).await;
+                            l.commit(&a, &limits, &periods, Amount::tokens(7)).await;
                             1
                         }
                         GateDecision::Refused(_) => 0,
@@ -507,7 +512,14 @@ async fn an_overrun_token_limit_refuses_cleanly() {
         };
         // The answer ran past the limit; its charge stops where the room ended (b still
         // held 10 tokens then), and b's refund is room again.
-        assert_eq!(l.commit(&a, &limits, &periods, 200).await, 90, "{}", t.name);
+        assert_eq!(
+            l.commit(&a, &limits, &periods, Amount::tokens(200))
+                .await
+                .tokens,
+            90,
+            "{}",
+            t.name
+        );
         l.refund(&b);
         let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
         else {
@@ -573,15 +585,21 @@ async fn stream_answer(
     while produced < cap {
         produced += 1;
         if prompt_tokens + produced >= admission.reserved_tokens {
-            match l.extend(&mut admission, limits, periods, 256) {
+            match l.extend(Metered::Tokens, &mut admission, limits, periods, 256) {
                 quota_engine::Extension::Exhausted => break,
                 quota_engine::Extension::Pending => tokio::task::yield_now().await,
                 quota_engine::Extension::Granted(_) => {}
             }
         }
     }
-    l.commit(&admission, limits, periods, prompt_tokens + produced)
-        .await
+    l.commit(
+        &admission,
+        limits,
+        periods,
+        Amount::tokens(prompt_tokens + produced),
+    )
+    .await
+    .tokens
 }
 
 /// Hard token quotas: 20 concurrent answers of 400 tokens on a key with 1,000 tokens left
@@ -641,6 +659,95 @@ async fn answers_never_pass_a_token_limit() {
             "{}: {} tokens committed",
             t.name,
             c.day_tokens
+        );
+        assert_eq!(l.in_flight(id), quota_engine::ledger::Amount::default());
+    }
+}
+
+/// One answer running `ms` of GPU time the way the proxy meters it: each time its time
+/// reaches the reservation it asks for another block (here every 100 ms of its time), and it
+/// stops when the quota has none. Returns the GPU milliseconds it committed.
+async fn run_on_gpu(
+    l: &quota_engine::Ledger,
+    limits: &Limits,
+    periods: &quota_engine::PeriodKeys,
+    mut admission: quota_engine::Admission,
+    ms: i64,
+) -> i64 {
+    let mut used = 0;
+    while used < ms {
+        used = (used + 100).min(ms);
+        if used >= admission.reserved_gpu_ms {
+            match l.extend(Metered::GpuMs, &mut admission, limits, periods, 500) {
+                quota_engine::Extension::Exhausted if used > admission.reserved_gpu_ms => break,
+                quota_engine::Extension::Pending => tokio::task::yield_now().await,
+                _ => {}
+            }
+        }
+    }
+    let used = Amount {
+        gpu_ms: used,
+        ..Amount::default()
+    };
+    l.commit(&admission, limits, periods, used).await.gpu_ms
+}
+
+/// GPU-time quotas: 20 concurrent answers of 2 s on a key with 3 s a day bring its committed
+/// GPU time to at most 3 s, on SQLite and across two ledgers sharing PostgreSQL; a refusal
+/// names the GPU-time limit, and nothing stays in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_never_pass_a_gpu_time_limit() {
+    for t in databases().await {
+        let l = ledger(&t);
+        let other = if t.name == "postgres" {
+            quota_engine::Ledger::new(t.second_pool().await, l.config().clone())
+        } else {
+            l.clone()
+        };
+        let limits = Limits {
+            daily_gpu_ms: Some(3_000),
+            ..Default::default()
+        };
+        let id = key_with(&t.db, limits).await;
+        let periods = berlin().at(at("2026-11-29T10:00:00Z"));
+        let (fa, fb) = (spawn_flusher(&l), spawn_flusher(&other));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let l = if i % 2 == 0 { l.clone() } else { other.clone() };
+                let periods = periods.clone();
+                tokio::spawn(async move {
+                    let ask = Ask {
+                        generates: true,
+                        ..Ask::default()
+                    };
+                    match l.admit(id, &limits, &ask, &periods).await.unwrap() {
+                        GateDecision::Admitted(a) => {
+                            assert!(a.gpu_cap_ms.is_some_and(|cap| cap <= 3_000));
+                            run_on_gpu(&l, &limits, &periods, a, 2_000).await
+                        }
+                        GateDecision::Refused(r) => {
+                            assert_eq!(r.kind, LimitKind::DailyGpu);
+                            assert!(r.to_string().contains("daily GPU-time quota exceeded"));
+                            0
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        for task in tasks {
+            committed += task.await.unwrap();
+        }
+        fa.abort();
+        fb.abort();
+        other.shutdown().await.unwrap();
+        let c = counters(&l, id, &periods).await;
+        assert_eq!(c.day_gpu_ms, committed, "{}", t.name);
+        assert!(
+            (2_000..=3_000).contains(&c.day_gpu_ms),
+            "{}: {} ms committed",
+            t.name,
+            c.day_gpu_ms
         );
         assert_eq!(l.in_flight(id), quota_engine::ledger::Amount::default());
     }
