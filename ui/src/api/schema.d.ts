@@ -89,7 +89,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Sets any subset of the four limits, the per-minute limits, the parallel cap and the
+         * Sets any subset of the six limits, the per-minute limits, the parallel cap and the
          *     priority.
          */
         patch: operations["update_key_quota"];
@@ -328,6 +328,12 @@ export interface components {
             allow_web_search?: boolean;
             /** @description Non-empty model names; `null` or left out = every local model. */
             allowed_models?: string[] | null;
+            /**
+             * Format: double
+             * @description GPU seconds a day (host time × its `gpu_weight`), at most three decimals.
+             * @example 3600
+             */
+            daily_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             daily_request_limit?: number | null;
             /** Format: int64 */
@@ -342,6 +348,11 @@ export interface components {
              * @description Counted requests in flight at once (more wait); `null` or left out = unlimited.
              */
             max_parallel_requests?: number | null;
+            /**
+             * Format: double
+             * @description GPU seconds a month, at most three decimals.
+             */
+            monthly_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
@@ -468,6 +479,12 @@ export interface components {
             allowed_models?: string[] | null;
             /** @example 2026-11-29T10:00:00+01:00 */
             created_at: string;
+            /**
+             * Format: double
+             * @description GPU seconds a day (up to three decimals); `null` = unlimited.
+             * @example 3600
+             */
+            daily_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             daily_request_limit?: number | null;
             /** Format: int64 */
@@ -493,6 +510,11 @@ export interface components {
              *     `null` = unlimited.
              */
             max_parallel_requests?: number | null;
+            /**
+             * Format: double
+             * @description GPU seconds a month (up to three decimals); `null` = unlimited.
+             */
+            monthly_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
@@ -515,7 +537,7 @@ export interface components {
              *     `null` = unlimited.
              */
             tokens_per_minute?: number | null;
-            /** @description Usage so far; tokens include what requests in flight hold reserved. */
+            /** @description Usage so far; tokens and GPU time include what requests in flight hold reserved. */
             usage: components["schemas"]["UsageView"];
         };
         /** @description `GET /api/ollama-models`: Ollama's `/api/tags` shape, merged over the upstreams. */
@@ -545,6 +567,11 @@ export interface components {
             ollama_urls: boolean;
         };
         PeriodUsage: {
+            /**
+             * Format: double
+             * @description GPU time: seconds on a host × its `gpu_weight`, three decimals.
+             */
+            gpu_seconds: number;
             /**
              * @description `2026-11-29` or `2026-11`.
              * @example 2026-11-29
@@ -581,6 +608,11 @@ export interface components {
         };
         /** @description `PATCH /api/api-keys/{id}/quota`: any subset; `null` = unlimited, left out = unchanged. */
         QuotaUpdate: {
+            /**
+             * Format: double
+             * @description GPU seconds a day, at most three decimals; `null` = unlimited.
+             */
+            daily_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             daily_request_limit?: number | null;
             /** Format: int64 */
@@ -590,6 +622,11 @@ export interface components {
              * @description `null` = unlimited.
              */
             max_parallel_requests?: number | null;
+            /**
+             * Format: double
+             * @description GPU seconds a month, at most three decimals; `null` = unlimited.
+             */
+            monthly_gpu_seconds_limit?: number | null;
             /** Format: int64 */
             monthly_request_limit?: number | null;
             /** Format: int64 */
@@ -1071,7 +1108,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a limit is not a non-negative integer or null, or the priority not 1–10 */
+            /** @description a limit is not a non-negative integer (GPU seconds: number with at most three decimals) or null, or the priority not 1–10 */
             422: {
                 headers: {
                     [name: string]: unknown;
