@@ -496,6 +496,45 @@ mod tests {
         }
     }
 
+    /// A GPU-time limit crosses like the others; its message reads in seconds.
+    #[test]
+    fn gpu_time_crossings_read_in_seconds() {
+        let k = key(
+            1,
+            Limits {
+                daily_gpu_ms: Some(3_600_000),
+                ..Limits::default()
+            },
+        );
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let used = HashMap::from([(
+            1,
+            Counters {
+                day_gpu_ms: 2_900_500,
+                ..Counters::default()
+            },
+        )]);
+        let out = scan(
+            std::slice::from_ref(&k),
+            &used,
+            &periods,
+            &[0.8],
+            &mut Sent::new(),
+        );
+        assert_eq!(out.crossings.len(), 1);
+        let a = &out.crossings[0];
+        assert_eq!(
+            (a.limit, a.used, a.limit_value),
+            ("daily_gpu_seconds", 2_900_500, 3_600_000)
+        );
+        assert!(
+            a.text
+                .contains("daily GPU-time quota: 2900.500 s of 3600.000 s of GPU time used"),
+            "{}",
+            a.text
+        );
+    }
+
     /// Each threshold is sent once per period: again in a new period, never twice in one.
     #[test]
     fn each_crossing_once_per_period() {

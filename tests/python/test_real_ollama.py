@@ -372,3 +372,49 @@ def test_gpu_time_and_model_loads_are_measured(server, tmp_path):
         assert rows[0]["load_seconds"] == pytest.approx(reported_ms / 1000)
         gpu = gw.metric("llm_quota_gpu_seconds_total", upstream=server)
         assert gpu is not None and gpu > 0
+
+
+def gpu_ms_used(gw, key) -> int:
+    """The key's GPU time of the day in milliseconds, once its requests have settled."""
+    return round(gw.wait_for_usage(key, requests=1)["gpu_seconds"] * 1000)
+
+
+def test_gpu_time_limit_stops_the_real_host(gateway, server):
+    """A key with 1 ms of GPU time a day: a real Ollama needs longer than that for any answer,
+    so the gateway stops waiting when the key's GPU time is used up, drops the connection
+    (Ollama cancels the request) and answers 429 naming the limit. The key is charged at most
+    its 1 ms, the next request is refused at admission, and the server keeps serving."""
+    key = gateway.create_key(extra=("--daily-gpu-seconds", "0.001"))
+    body = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False, "options": {"num_predict": 64}}
+    status, headers, raw = call(gateway.proxy, "/api/chat", body, key.plaintext)
+    assert status == 429, raw
+    assert headers["x-should-retry"] == "false"
+    message = json.loads(raw)["error"]
+    assert "daily GPU-time quota exceeded (limit 0.001 s" in message, message
+    assert 0 < gpu_ms_used(gateway, key) <= 1
+    status, headers, raw = call(gateway.proxy, "/api/chat", body, key.plaintext)
+    assert status == 429, raw
+    assert int(headers["retry-after"]) >= 1
+    assert "daily GPU-time quota exceeded" in json.loads(raw)["error"]
+    # The cancelled request left the real server healthy.
+    status, _, raw = call(server, "/api/chat", body)
+    assert status == 200, raw
+
+
+def test_gpu_time_limit_on_a_real_stream(gateway):
+    """Streamed chats on a key with 30 ms of GPU time: whether the real host's answers fit or
+    not, the client gets a clean answer (a whole stream ending with
+    `done: true`, or a 429 naming the GPU-time limit before anything was sent) and the key is
+    never charged more than its 30 ms."""
+    key = gateway.create_key(extra=("--daily-gpu-seconds", "0.03"))
+    body = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "options": {"num_predict": 4096}}
+    for _ in range(3):
+        status, _, raw = call(gateway.proxy, "/api/chat", body, key.plaintext)
+        if status == 429:
+            assert "daily GPU-time quota exceeded" in json.loads(raw)["error"], raw
+            break
+        assert status == 200, raw
+        last = events(raw)[-1]
+        assert last["done"] is True, last
+        assert last["done_reason"] in ("stop", "length"), last
+    assert gpu_ms_used(gateway, key) <= 30

@@ -71,6 +71,20 @@ fn output_settings_are_checked() {
     assert_eq!((c.min_output_tokens, c.output_reservation_tokens), (1, 8));
 }
 
+/// The GPU block is seconds with up to three decimals, 0.001 to 3600; 5 by default.
+#[test]
+fn gpu_block_seconds() {
+    let (_dir, s) = with_yaml("");
+    assert_eq!(load(&s).unwrap().gpu_block_ms, 5_000);
+    let (_dir, s) = with_yaml("quota:\n  gpu_block_seconds: 0.25\n");
+    assert_eq!(load(&s).unwrap().gpu_block_ms, 250);
+    for bad in ["0", "-1", "3601"] {
+        let (_dir, s) = with_yaml(&format!("quota:\n  gpu_block_seconds: {bad}\n"));
+        let e = load(&s).unwrap_err().0;
+        assert!(e.contains("quota.gpu_block_seconds"), "{bad}: {e}");
+    }
+}
+
 /// Process env beats `.env`, which beats the YAML file, which beats the defaults.
 #[test]
 fn precedence() {
