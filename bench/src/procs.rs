@@ -247,6 +247,9 @@ pub fn start_gateway(
                     "1000000000000",
                     "--daily-tokens",
                     "1000000000000000",
+                    // Far from the limit, but every request reserves and settles GPU time.
+                    "--daily-gpu-seconds",
+                    "1000000000",
                 ])
                 .output()
                 .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;

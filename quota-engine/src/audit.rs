@@ -268,6 +268,9 @@ pub fn key_settings(key: &ApiKey, tz: Tz) -> Value {
         "monthly_token_limit": key.limits.monthly_tokens,
         "daily_request_limit": key.limits.daily_requests,
         "monthly_request_limit": key.limits.monthly_requests,
+        // Seconds, as the key object shows them.
+        "daily_gpu_seconds_limit": key.limits.daily_gpu_ms.map(crate::key_view::seconds::of),
+        "monthly_gpu_seconds_limit": key.limits.monthly_gpu_ms.map(crate::key_view::seconds::of),
         "requests_per_minute": key.pacing.requests_per_minute,
         "tokens_per_minute": key.pacing.tokens_per_minute,
         "max_parallel_requests": key.pacing.max_parallel_requests,

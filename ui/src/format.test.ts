@@ -6,10 +6,13 @@ import {
   daysInclusive,
   formatCompact,
   formatNumber,
+  formatDuration,
   formatRelative,
+  formatSeconds,
   formatTime,
   monthStartInput,
   parseLimit,
+  parseSeconds,
 } from "./format";
 
 describe("format", () => {
@@ -44,6 +47,45 @@ describe("format", () => {
     expect(parseLimit("-1")).toBeUndefined();
     expect(parseLimit("1.5")).toBeUndefined();
     expect(parseLimit("lots")).toBeUndefined();
+  });
+
+  it("formats GPU seconds as numbers and as durations", () => {
+    expect(formatSeconds(1234.56)).toBe("1,234.6");
+    expect(formatSeconds(1234.567, 3)).toBe("1,234.567");
+    expect(formatSeconds(1.5, 3)).toBe("1.5");
+    expect(formatDuration(0)).toBe("0 s");
+    expect(formatDuration(12.5)).toBe("12.5 s");
+    expect(formatDuration(59.94)).toBe("59.9 s");
+    expect(formatDuration(59.96)).toBe("1 m");
+    expect(formatDuration(125)).toBe("2 m 5 s");
+    expect(formatDuration(1800)).toBe("30 m");
+    expect(formatDuration(3599.6)).toBe("1 h");
+    expect(formatDuration(3723.456)).toBe("1 h 2 m");
+    expect(formatDuration(360_000)).toBe("100 h");
+    expect(formatDuration(3_600_000)).toBe("1,000 h");
+  });
+
+  it("reads GPU seconds the way people type them, to the millisecond", () => {
+    expect(parseSeconds("")).toEqual({ value: null });
+    expect(parseSeconds("  ")).toEqual({ value: null });
+    expect(parseSeconds("1.5")).toEqual({ value: 1.5 });
+    expect(parseSeconds("0.125")).toEqual({ value: 0.125 });
+    expect(parseSeconds(".5")).toEqual({ value: 0.5 });
+    expect(parseSeconds("1.5000")).toEqual({ value: 1.5 });
+    expect(parseSeconds("1,800")).toEqual({ value: 1800 });
+    expect(parseSeconds("1,234,567.891")).toEqual({ value: 1_234_567.891 });
+    expect(parseSeconds("3 600")).toEqual({ value: 3600 });
+    expect(parseSeconds("0")).toEqual({ value: 0 });
+    expect(parseSeconds("-1")).toEqual({ problem: "negative" });
+    expect(parseSeconds("-0.5")).toEqual({ problem: "negative" });
+    expect(parseSeconds("1.2345")).toEqual({ problem: "decimals" });
+    expect(parseSeconds("1,5")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds("1.5k")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds("1e3")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds(".")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds("-")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds("lots")).toEqual({ problem: "not-a-number" });
+    expect(parseSeconds("9".repeat(400))).toEqual({ problem: "too-large" });
   });
 
   it("works with days for the date inputs", () => {

@@ -12,10 +12,31 @@ export function formatNumber(n: number): string {
 }
 
 const oneDecimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const threeDecimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
 
-/** Seconds (of GPU time): `1234.56` → `1,234.6`. */
-export function formatSeconds(n: number): string {
-  return oneDecimal.format(n);
+/**
+ * Seconds (of GPU time): `1234.56` → `1,234.6`. With 3 decimals, exactly what the API keeps
+ * (milliseconds): `1234.567` → `1,234.567`, for limits as typed and for tooltips.
+ */
+export function formatSeconds(n: number, decimals: 1 | 3 = 1): string {
+  return (decimals === 3 ? threeDecimals : oneDecimal).format(n);
+}
+
+/**
+ * Seconds as a duration, for GPU time against a limit: `12.5 s`, `2 m 5 s`, `1 h 2 m`,
+ * `100 h`. Hours are not folded into days: GPU time is thought of in GPU hours. Above a minute
+ * it is rounded to the second, above an hour to the minute (tooltips give the exact value).
+ */
+export function formatDuration(seconds: number): string {
+  if (Math.round(seconds * 10) < 600) return `${formatSeconds(seconds)} s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) {
+    const rest = whole % 60;
+    return `${Math.floor(whole / 60)} m${rest ? ` ${rest} s` : ""}`;
+  }
+  const minutes = Math.round(seconds / 60);
+  const rest = minutes % 60;
+  return `${formatNumber(Math.floor(minutes / 60))} h${rest ? ` ${rest} m` : ""}`;
 }
 
 /** `1234567` → `1.2M`; below 10,000 the full number. */
@@ -166,4 +187,27 @@ export function parseLimit(text: string): number | null | undefined {
   const value = Number(m[1]) * factor;
   if (!Number.isSafeInteger(Math.round(value)) || Math.abs(value - Math.round(value)) > 1e-9) return undefined;
   return Math.round(value);
+}
+
+/** Why typed seconds are refused. */
+export type SecondsProblem = "negative" | "decimals" | "not-a-number" | "too-large";
+
+/**
+ * Seconds typed by a person: `3600`, `1,800`, `1 800`, `1.5`, `0.125`. Empty = unlimited
+ * (`null`). At most 3 decimals, as the API keeps milliseconds. Commas must group thousands: `1,5`
+ * is refused rather than read as 15 (a decimal comma would be a tenfold mistake). No `k`/`M`
+ * suffix: next to time, `M` reads as minutes.
+ */
+export function parseSeconds(text: string): { value: number | null } | { problem: SecondsProblem } {
+  const clean = text.trim().replace(/[_\s]/g, "");
+  if (clean === "") return { value: null };
+  const m = clean.match(/^(-)?(\d{1,3}(?:,\d{3})+|\d*)(?:\.(\d*))?$/);
+  if (!m || (m[2] === "" && !m[3])) return { problem: "not-a-number" };
+  if (m[1]) return { problem: "negative" };
+  const fraction = (m[3] ?? "").replace(/0+$/, "");
+  if (fraction.length > 3) return { problem: "decimals" };
+  const value = Number(`${m[2].replace(/,/g, "") || "0"}.${fraction || "0"}`);
+  // Beyond this the milliseconds are no longer exact (and JSON would turn Infinity into null = unlimited).
+  if (!(value * 1000 <= Number.MAX_SAFE_INTEGER)) return { problem: "too-large" };
+  return { value };
 }

@@ -152,7 +152,7 @@ async fn every_admin_action_is_audited_without_secrets() {
     call(
         Method::PATCH,
         format!("/api/api-keys/{id}/quota"),
-        Some(json!({"daily_token_limit": 500, "priority": 3})),
+        Some(json!({"daily_token_limit": 500, "priority": 3, "daily_gpu_seconds_limit": 90.5})),
     )
     .await;
     call(Method::PUT, format!("/api/api-keys/{id}/deactivate"), None).await;
@@ -214,11 +214,11 @@ async fn every_admin_action_is_audited_without_secrets() {
     assert_eq!(by("key.edited")["after"], json!({"name": "team-a"}));
     assert_eq!(
         by("key.limits_changed")["before"],
-        json!({"daily_token_limit": 100, "priority": 1})
+        json!({"daily_token_limit": 100, "priority": 1, "daily_gpu_seconds_limit": null})
     );
     assert_eq!(
         by("key.limits_changed")["after"],
-        json!({"daily_token_limit": 500, "priority": 3})
+        json!({"daily_token_limit": 500, "priority": 3, "daily_gpu_seconds_limit": 90.5})
     );
     assert_eq!(by("key.deactivated")["after"], json!({"is_active": false}));
     assert_eq!(by("key.activated")["after"], json!({"is_active": true}));

@@ -75,22 +75,34 @@ export interface OllamaModel {
   details?: { parameter_size?: string; quantization_level?: string; family?: string };
 }
 
-/** The four limits of a key, in the order the UI shows them. */
+/**
+ * The six limits of a key, in the order the UI shows them (day, month of each). Tokens and
+ * requests are whole numbers; GPU time is seconds with up to 3 decimals (host time × the
+ * host's `gpu_weight`).
+ */
 export const LIMITS = [
   { field: "daily_token_limit", label: "Tokens per day", short: "Tokens today", period: "day", unit: "tokens" },
   { field: "monthly_token_limit", label: "Tokens per month", short: "Tokens this month", period: "month", unit: "tokens" },
   { field: "daily_request_limit", label: "Requests per day", short: "Requests today", period: "day", unit: "requests" },
   { field: "monthly_request_limit", label: "Requests per month", short: "Requests this month", period: "month", unit: "requests" },
+  { field: "daily_gpu_seconds_limit", label: "GPU seconds per day", short: "GPU time today", period: "day", unit: "GPU seconds" },
+  { field: "monthly_gpu_seconds_limit", label: "GPU seconds per month", short: "GPU time this month", period: "month", unit: "GPU seconds" },
 ] as const satisfies readonly {
-  field: keyof QuotaUpdateBody & keyof Key;
+  field: keyof QuotaUpdateBody & keyof CreateKeyBody & keyof Key;
   label: string;
   short: string;
   period: keyof Key["usage"];
-  unit: "tokens" | "requests";
+  unit: "tokens" | "requests" | "GPU seconds";
 }[];
 
-export type LimitField = (typeof LIMITS)[number]["field"];
+export type Limit = (typeof LIMITS)[number];
+export type LimitField = Limit["field"];
 export type Limits = Record<LimitField, number | null>;
+
+/** Whether a limit counts GPU time: seconds, shown as durations, typed with decimals. */
+export function isSeconds(limit: Limit): boolean {
+  return limit.unit === "GPU seconds";
+}
 
 export function limitsOf(key: Key): Limits {
   return {
@@ -98,13 +110,20 @@ export function limitsOf(key: Key): Limits {
     monthly_token_limit: key.monthly_token_limit ?? null,
     daily_request_limit: key.daily_request_limit ?? null,
     monthly_request_limit: key.monthly_request_limit ?? null,
+    daily_gpu_seconds_limit: key.daily_gpu_seconds_limit ?? null,
+    monthly_gpu_seconds_limit: key.monthly_gpu_seconds_limit ?? null,
   };
 }
 
+/** Whether the key has a GPU-time limit in either period. */
+export function hasGpuLimit(key: Key): boolean {
+  return key.daily_gpu_seconds_limit != null || key.monthly_gpu_seconds_limit != null;
+}
+
 /** How much of `limit`'s period the key has used. */
-export function usedOf(key: Key, limit: (typeof LIMITS)[number]): number {
+export function usedOf(key: Key, limit: Limit): number {
   const period = key.usage[limit.period];
-  return limit.unit === "tokens" ? period.tokens : period.requests;
+  return limit.unit === "tokens" ? period.tokens : limit.unit === "requests" ? period.requests : period.gpu_seconds;
 }
 
 /** The key's pacing limits (a sliding minute, a parallel cap), in the order the UI shows them. */

@@ -51,6 +51,23 @@ describe("the audit trail in words", () => {
     expect(changesOf("edited by hand", null)).toEqual([{ field: "value", label: "Value", before: '"edited by hand"', after: undefined }]);
   });
 
+  it("shows GPU-time limits in seconds, exactly, and a GPU-time alert's milliseconds as seconds", () => {
+    expect(changesOf({ daily_gpu_seconds_limit: null }, { daily_gpu_seconds_limit: 1.5 })).toEqual([
+      { field: "daily_gpu_seconds_limit", label: "GPU seconds per day", before: "no limit", after: "1.5 s" },
+    ]);
+    expect(valueText("monthly_gpu_seconds_limit", 36_000.125)).toBe("36,000.125 s");
+    const alert = changesOf(null, { limit: "daily_gpu_seconds", threshold: 0.8, used: 2_900_500, limit_value: 3_600_000, period: "2026-12-01" });
+    expect(alert.map((c) => [c.label, c.after])).toEqual([
+      ["Limit", "GPU seconds per day"],
+      ["Threshold", "80%"],
+      ["Used", "2,900.5 s"],
+      ["Limit value", "3,600 s"],
+      ["Period", "2026-12-01"],
+    ]);
+    // Other alerts count tokens or requests, as they are.
+    expect(changesOf(null, { limit: "daily_tokens", used: 40_000 }).map((c) => c.after)).toEqual(["Tokens per day", "40,000"]);
+  });
+
   it("names the actions, and shows an unknown one as it is", () => {
     expect(actionOf("key.limits_changed").label).toBe("Limits changed");
     expect(actionOf("key.exported")).toEqual({ label: "key.exported", tone: "info" });

@@ -1,6 +1,6 @@
 /** How the audit trail reads: the actions, the fields and their values in words. */
-import { LIMITS, PACING } from "../../api/types";
-import { formatNumber, formatTime } from "../../format";
+import { LIMITS, PACING, isSeconds } from "../../api/types";
+import { formatNumber, formatSeconds, formatTime } from "../../format";
 
 const ACTIONS: Record<string, { label: string; tone: "add" | "change" | "remove" | "info" }> = {
   "key.created": { label: "Key created", tone: "add" },
@@ -25,7 +25,17 @@ const ALERT_LIMITS: Record<string, string> = {
   monthly_tokens: "Tokens per month",
   daily_requests: "Requests per day",
   monthly_requests: "Requests per month",
+  daily_gpu_seconds: "GPU seconds per day",
+  monthly_gpu_seconds: "GPU seconds per month",
 };
+
+/** The key's GPU-time limits: seconds with up to 3 decimals, which `formatNumber` would round. */
+const SECONDS_FIELDS = new Set<string>(LIMITS.filter(isSeconds).map((l) => l.field));
+
+/** An alert's `used` and `limit_value` are in the limit's unit, for GPU time milliseconds. */
+function isGpuAlert(entry: Record<string, unknown> | undefined): boolean {
+  return typeof entry?.limit === "string" && entry.limit.endsWith("_gpu_seconds");
+}
 
 const FIELDS: Record<string, string> = {
   name: "Name",
@@ -63,9 +73,11 @@ export function fieldLabel(field: string): string {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
 
-/** One value of `before` or `after`, for people. */
-export function valueText(field: string, value: unknown): string {
+/** One value of `before` or `after` (`entry`: the object it is from), for people. */
+export function valueText(field: string, value: unknown, entry?: Record<string, unknown>): string {
   if (value === null || value === undefined) return NULLS[field] ?? "none";
+  if (typeof value === "number" && SECONDS_FIELDS.has(field)) return `${formatSeconds(value, 3)} s`;
+  if (typeof value === "number" && (field === "used" || field === "limit_value") && isGpuAlert(entry)) return `${formatSeconds(value / 1000, 3)} s`;
   if (field === "is_active" && typeof value === "boolean") return value ? "active" : "inactive";
   if (field === "allow_web_search" && typeof value === "boolean") return value ? "allowed" : "not allowed";
   if (typeof value === "boolean") return value ? "yes" : "no";
@@ -153,7 +165,7 @@ export function changesOf(before: unknown, after: unknown): FieldChange[] {
     .map((name) => ({
       field: name,
       label: fieldLabel(name),
-      before: b && name in b ? valueText(name, b[name]) : undefined,
-      after: a && name in a ? valueText(name, a[name]) : undefined,
+      before: b && name in b ? valueText(name, b[name], b) : undefined,
+      after: a && name in a ? valueText(name, a[name], a) : undefined,
     }));
 }

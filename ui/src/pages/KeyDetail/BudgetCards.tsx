@@ -1,8 +1,8 @@
 /** The current day's and month's budget of each limit: used, left, and when it starts again. */
-import { LIMITS, limitsOf, usedOf, type Key } from "../../api/types";
+import { LIMITS, isSeconds, limitsOf, usedOf, type Key } from "../../api/types";
 import { Time } from "../../components/Time";
 import { UsageBar, usageLevel } from "../../components/UsageBar";
-import { formatNumber } from "../../format";
+import { formatDuration, formatNumber } from "../../format";
 
 export function BudgetCards({ keyData }: { keyData: Key }) {
   const limits = limitsOf(keyData);
@@ -14,6 +14,9 @@ export function BudgetCards({ keyData }: { keyData: Key }) {
         const period = keyData.usage[limit.period];
         const left = max === null ? null : Math.max(0, max - used);
         const level = usageLevel(used, max);
+        const seconds = isSeconds(limit);
+        // GPU time reads as a duration ("59 m 48 s left"), a count with its unit ("79,937 tokens left").
+        const amount = seconds ? formatDuration : formatNumber;
         return (
           <section className={`budget budget-${level}`} key={limit.field} aria-label={limit.short}>
             <h3 className="budget-head" title={`Period ${period.period}`}>
@@ -22,15 +25,15 @@ export function BudgetCards({ keyData }: { keyData: Key }) {
             <div className="budget-value">
               {max === null ? (
                 <>
-                  <strong>{formatNumber(used)}</strong> <span className="muted">used · no limit</span>
+                  <strong>{amount(used)}</strong> <span className="muted">used · no limit</span>
                 </>
               ) : (
                 <>
-                  <strong>{formatNumber(left ?? 0)}</strong> <span className="muted">{limit.unit} left</span>
+                  <strong>{amount(left ?? 0)}</strong> <span className="muted">{seconds ? "left" : `${limit.unit} left`}</span>
                 </>
               )}
             </div>
-            <UsageBar used={used} limit={max} label={`${limit.unit} ${limit.period === "day" ? "today" : "this month"}`} />
+            <UsageBar used={used} limit={max} label={`${limit.unit} ${limit.period === "day" ? "today" : "this month"}`} seconds={seconds} />
             <div className="budget-reset small muted">
               {level === "full" ? "Limit reached · " : ""}Resets <Time value={period.resets_at} relative />
             </div>

@@ -33,6 +33,44 @@ describe("KeyDetailPage", () => {
     expect(priority).toHaveTextContent("of 10");
   });
 
+  it("shows the GPU-time budget of the day and the month: left, used against the limit, or no limit", async () => {
+    renderKey(
+      makeKey({
+        daily_gpu_seconds_limit: 3600,
+        monthly_gpu_seconds_limit: null,
+        usage: {
+          day: { period: "2026-11-29", requests: 3, tokens: 63, gpu_seconds: 12.5, resets_at: "2026-11-30T00:00:00+01:00" },
+          month: { period: "2026-11", requests: 120, tokens: 654_321, gpu_seconds: 3723.456, resets_at: "2026-12-01T00:00:00+01:00" },
+        },
+      }),
+    );
+    const today = await screen.findByRole("region", { name: "GPU time today" });
+    expect(today).toHaveTextContent("59 m 48 s left");
+    expect(today).toHaveTextContent("12.5 s / 1 h");
+    expect(within(today).getByRole("meter", { name: "GPU seconds today" })).toHaveAttribute("aria-valuetext", "12.5 of 3,600");
+    expect(today).toHaveTextContent("Resets");
+    const month = screen.getByRole("region", { name: "GPU time this month" });
+    expect(month).toHaveTextContent("1 h 2 m used · no limit");
+    expect(within(month).queryByRole("meter")).toBeNull();
+    // The token and request cards are still there, before the GPU ones.
+    expect(screen.getAllByRole("region", { name: /today|this month/ }).map((r) => r.getAttribute("aria-label"))).toEqual([
+      "Tokens today",
+      "Tokens this month",
+      "Requests today",
+      "Requests this month",
+      "GPU time today",
+      "GPU time this month",
+    ]);
+  });
+
+  it("shows a GPU-time limit that is used up as reached", async () => {
+    renderKey(makeKey({ daily_gpu_seconds_limit: 10, usage: { ...makeKey().usage, day: { ...makeKey().usage.day, gpu_seconds: 10.25 } } }));
+    const today = await screen.findByRole("region", { name: "GPU time today" });
+    expect(today).toHaveClass("budget-full");
+    expect(today).toHaveTextContent("0 s left");
+    expect(today).toHaveTextContent("Limit reached");
+  });
+
   it("says when the priority is the default", async () => {
     renderKey(makeKey({ requests_per_minute: null, max_parallel_requests: null, priority: 1 }));
     const priority = await screen.findByRole("region", { name: "Priority" });

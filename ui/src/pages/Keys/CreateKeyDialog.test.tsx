@@ -25,6 +25,8 @@ describe("CreateKeyDialog", () => {
     await user.type(within(dialog).getByLabelText("Name"), "build-bot");
     await user.type(within(dialog).getByLabelText("Tokens per day"), "250k");
     await user.type(within(dialog).getByLabelText("Requests per month"), "10,000");
+    await user.type(within(dialog).getByLabelText("GPU seconds per day"), "1.5");
+    expect(dialog).toHaveTextContent("1.5 GPU seconds");
     await user.type(within(dialog).getByLabelText("Requests per minute"), "120");
     await user.type(within(dialog).getByLabelText("Max parallel requests"), "3");
     const priority = within(dialog).getByLabelText("Priority");
@@ -46,6 +48,8 @@ describe("CreateKeyDialog", () => {
       monthly_token_limit: null,
       daily_request_limit: null,
       monthly_request_limit: 10_000,
+      daily_gpu_seconds_limit: 1.5,
+      monthly_gpu_seconds_limit: null,
       requests_per_minute: 120,
       tokens_per_minute: null,
       max_parallel_requests: 3,
@@ -81,6 +85,45 @@ describe("CreateKeyDialog", () => {
     expect(screen.getByText(/Give the key a name/)).toBeInTheDocument();
     expect(screen.getByLabelText("Tokens per day")).toHaveAttribute("aria-invalid", "true");
     expect(server.calls.filter((c) => c.method === "POST")).toHaveLength(0);
+  });
+
+  it("refuses GPU seconds that are negative, finer than milliseconds or not a number, naming the field", async () => {
+    const user = userEvent.setup();
+    const { server } = setup();
+    await user.type(screen.getByLabelText("Name"), "gpu-capped");
+    const day = screen.getByLabelText("GPU seconds per day");
+    const month = screen.getByLabelText("GPU seconds per month");
+    await user.type(day, "1.2345");
+    await user.type(month, "-1");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(day).toHaveAttribute("aria-invalid", "true");
+    expect(day).toHaveAccessibleDescription("GPU seconds per day: at most 3 decimals (milliseconds).");
+    expect(month).toHaveAttribute("aria-invalid", "true");
+    expect(month).toHaveAccessibleDescription("GPU seconds per month: cannot be negative.");
+    await user.clear(month);
+    await user.type(month, "1,5");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(month).toHaveAccessibleDescription(/^GPU seconds per month: a number of seconds like 3600 or 1,800\.5/);
+    expect(server.calls.filter((c) => c.method === "POST")).toHaveLength(0);
+
+    // Thousands separators and up to three decimals are fine, and go out as numbers.
+    await user.clear(day);
+    await user.type(day, "0.125");
+    await user.clear(month);
+    await user.type(month, "36,000");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(server.calls.find((c) => c.method === "POST")?.body).toMatchObject({ daily_gpu_seconds_limit: 0.125, monthly_gpu_seconds_limit: 36_000 });
+  });
+
+  it("shows the API's message naming a GPU-time limit", async () => {
+    const user = userEvent.setup();
+    renderWithApi(<CreateKeyDialog onClose={vi.fn()} onCreated={vi.fn()} />, {
+      "POST /api/api-keys": () => ({ status: 422, body: { error: "daily_gpu_seconds_limit: at most three decimals (milliseconds), got 0.0001" } }),
+    });
+    await user.type(screen.getByLabelText("Name"), "x");
+    await user.type(screen.getByLabelText("GPU seconds per day"), "5");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("daily_gpu_seconds_limit: at most three decimals");
   });
 
   it("sends empty pacing fields as null and the default priority, and refuses a priority outside 1–10", async () => {

@@ -1,12 +1,12 @@
 /**
- * The fields of the create and edit dialogs: name, the four limits, pacing (per-minute limits,
- * parallel cap, priority), expiry, allowed models, web search.
+ * The fields of the create and edit dialogs: name, the six limits (tokens, requests, GPU time),
+ * pacing (per-minute limits, parallel cap, priority), expiry, allowed models, web search.
  */
 import { useId, useState } from "react";
-import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, type OllamaModel } from "../../api/types";
+import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, isSeconds, type Limit, type OllamaModel } from "../../api/types";
 import { useClient, useResource } from "../../api/context";
-import { browserZone, formatNumber, parseLimit } from "../../format";
-import { parsePriority, type KeyFormErrors, type KeyFormValues } from "./keyForm";
+import { browserZone, formatDuration, formatNumber, formatSeconds, parseLimit } from "../../format";
+import { parsePriority, readLimit, type KeyFormErrors, type KeyFormValues } from "./keyForm";
 
 interface Props {
   values: KeyFormValues;
@@ -39,7 +39,10 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
 
       <fieldset className="field">
         <legend className="field-label">Limits</legend>
-        <p className="field-hint">Leave a field empty for no limit. Days and months follow the server's time zone.</p>
+        <p className="field-hint">
+          Leave a field empty for no limit. Days and months follow the server's time zone. GPU time is seconds on a host × its{" "}
+          <code>gpu_weight</code>.
+        </p>
         <div className="limits-grid">
           {LIMITS.map((limit) => (
             <LimitInput
@@ -47,7 +50,8 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
               id={`${id}-${limit.field}`}
               name={limit.field}
               label={limit.label}
-              unit={limit.unit}
+              decimals={isSeconds(limit)}
+              hint={limitHint(limit, values.limits[limit.field])}
               value={values.limits[limit.field]}
               error={errors[limit.field]}
               onChange={(text) => set("limits", { ...values.limits, [limit.field]: text })}
@@ -69,7 +73,7 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
               id={`${id}-${limit.field}`}
               name={limit.field}
               label={limit.label}
-              unit={limit.unit}
+              hint={countHint(limit.unit, values.pacing[limit.field])}
               value={values.pacing[limit.field]}
               error={errors[limit.field]}
               onChange={(text) => set("pacing", { ...values.pacing, [limit.field]: text })}
@@ -124,12 +128,29 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
   );
 }
 
-/** A limit typed as text (`1,000`, `1.5M`); empty = unlimited. */
+/** What a limit's hint reads back while it is typed: "Unlimited", "1,500,000 tokens", "3,600 GPU seconds (1 h)". */
+function limitHint(limit: Limit, text: string): string {
+  if (!isSeconds(limit)) return countHint(limit.unit, text);
+  const read = readLimit(limit, text);
+  if ("error" in read) return " ";
+  if (read.value === null) return "Unlimited";
+  // The exact seconds, so decimals are seen as read; the duration for the size of it.
+  return `${formatSeconds(read.value, 3)} GPU seconds${read.value >= 60 ? ` (${formatDuration(read.value)})` : ""}`;
+}
+
+/** The same for a whole count (tokens, requests); a blank when it does not read (yet). */
+function countHint(unit: string, text: string): string {
+  const parsed = parseLimit(text);
+  return parsed === null ? "Unlimited" : parsed === undefined ? " " : `${formatNumber(parsed)} ${unit}`;
+}
+
+/** A limit typed as text (`1,000`, `1.5M`, GPU seconds `1,800.5`); empty = unlimited. */
 function LimitInput({
   id,
   name,
   label,
-  unit,
+  hint,
+  decimals = false,
   value,
   error,
   onChange,
@@ -137,12 +158,14 @@ function LimitInput({
   id: string;
   name: string;
   label: string;
-  unit: string;
+  /** Under the input when there is no error: the value as read. */
+  hint: string;
+  /** Whether decimals are allowed (a decimal point on touch keyboards). */
+  decimals?: boolean;
   value: string;
   error?: string;
   onChange: (value: string) => void;
 }) {
-  const parsed = parseLimit(value);
   return (
     <div className="field">
       <label className="field-label-small" htmlFor={id}>
@@ -151,7 +174,7 @@ function LimitInput({
       <input
         id={id}
         name={name}
-        inputMode="numeric"
+        inputMode={decimals ? "decimal" : "numeric"}
         value={value}
         placeholder="No limit"
         onChange={(e) => onChange(e.target.value)}
@@ -159,7 +182,7 @@ function LimitInput({
         aria-describedby={`${id}-hint`}
       />
       <span id={`${id}-hint`} className={error ? "field-error" : "field-hint"}>
-        {error ?? (parsed === null ? "Unlimited" : parsed === undefined ? " " : `${formatNumber(parsed)} ${unit}`)}
+        {error ?? hint}
       </span>
     </div>
   );

@@ -16,10 +16,12 @@ const keys = [
     monthly_token_limit: null,
     daily_request_limit: 5,
     monthly_request_limit: 100,
+    daily_gpu_seconds_limit: 60,
+    monthly_gpu_seconds_limit: 7200,
     allowed_models: ["llama3", "qwen3:8b", "mistral:7b"],
     usage: {
-      day: { period: "2026-11-29", requests: 5, tokens: 64, resets_at: "2026-11-30T00:00:00+01:00" },
-      month: { period: "2026-11", requests: 40, tokens: 64, resets_at: "2026-12-01T00:00:00+01:00" },
+      day: { period: "2026-11-29", requests: 5, tokens: 64, gpu_seconds: 45.25, resets_at: "2026-11-30T00:00:00+01:00" },
+      month: { period: "2026-11", requests: 40, tokens: 64, gpu_seconds: 1234.567, resets_at: "2026-12-01T00:00:00+01:00" },
     },
   }),
   makeKey({ id: 3, name: "bob-notebook", key_prefix: "sk-Bb00Bb00", is_active: false }),
@@ -55,6 +57,30 @@ describe("KeyTable", () => {
 
     expect(rowOf("bob-notebook")).toHaveTextContent("Inactive");
     expect(rowOf("old-demo")).toHaveTextContent("Expired");
+  });
+
+  it("shows GPU time against its limit, in a column only when some key has a GPU-time limit", () => {
+    renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    expect(screen.getByRole("columnheader", { name: /GPU time/ })).toBeInTheDocument();
+    const ci = rowOf("ci-pipeline");
+    expect(ci).toHaveTextContent("45.3 s / 1 m");
+    expect(ci).toHaveTextContent("20 m 35 s / 2 h");
+    const today = within(ci).getByRole("meter", { name: "GPU seconds today" });
+    expect(today).toHaveAttribute("aria-valuenow", "45.25");
+    expect(today).toHaveAttribute("aria-valuemax", "60");
+    expect(today).toHaveAttribute("aria-valuetext", "45.25 of 60");
+    expect(within(ci).getByRole("meter", { name: "GPU seconds this month" })).toHaveAttribute("aria-valuetext", "1,234.567 of 7,200");
+    // A key without a GPU-time limit says so instead of two bars.
+    const alice = rowOf("alice-laptop");
+    expect(within(alice).queryByRole("meter", { name: /GPU seconds/ })).toBeNull();
+    expect(alice.querySelector('[data-label="GPU time day / month"]')).toHaveTextContent("No limit");
+  });
+
+  it("has no GPU-time column when no key has a GPU-time limit", () => {
+    renderWithApi(<KeyTable keys={[keys[0], keys[2]]} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    expect(screen.getAllByRole("columnheader")).toHaveLength(7);
+    expect(screen.queryByRole("columnheader", { name: /GPU time/ })).toBeNull();
+    expect(rowOf("alice-laptop").querySelector('[data-label="GPU time day / month"]')).toBeNull();
   });
 
   it("offers edit, deactivate or activate, and delete for each key, by name", () => {
@@ -109,6 +135,26 @@ describe("KeyTable", () => {
     expect(patch).toMatchObject({ path: "/api/api-keys/1/quota", body: { daily_token_limit: 1_500_000 } });
     expect(server.calls.filter((c) => c.method === "PATCH")).toHaveLength(1);
     expect(onChanged).toHaveBeenCalledWith(expect.objectContaining({ daily_token_limit: 1_500_000 }));
+  });
+
+  it("edits a GPU-time limit: shown exactly, sent as a number of seconds", async () => {
+    const { server } = renderWithApi(<KeyTable keys={keys} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />, {
+      "PATCH /api/api-keys/2/quota": ({ body }) => ({ status: 200, body: { ...keys[1], ...(body as object) } }),
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Edit ci-pipeline" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit “ci-pipeline”" });
+    expect(within(dialog).getByLabelText("GPU seconds per day")).toHaveValue("60");
+    const month = within(dialog).getByLabelText("GPU seconds per month");
+    expect(month).toHaveValue("7,200");
+    expect(dialog).toHaveTextContent("7,200 GPU seconds (2 h)");
+    await userEvent.clear(month);
+    await userEvent.type(month, "1,800.25");
+    expect(dialog).toHaveTextContent("1,800.25 GPU seconds (30 m)");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    const patches = server.calls.filter((c) => c.method === "PATCH");
+    expect(patches).toHaveLength(1);
+    expect(patches[0]).toMatchObject({ path: "/api/api-keys/2/quota" });
+    expect(patches[0].body).toEqual({ monthly_gpu_seconds_limit: 1800.25 });
   });
 
   it("edits pacing: only the changed pacing fields and priority go to PATCH …/quota", async () => {

@@ -1,5 +1,9 @@
-/** The keys as a table (cards when narrow): name, status, the four limits with usage, models, expiry. */
-import { LIMITS, limitsOf, usedOf, type Key } from "../../api/types";
+/**
+ * The keys as a table (cards when narrow): name, status, the limits with usage, models, expiry.
+ * GPU time gets a column only when some key has a GPU-time limit: most gateways have none, and
+ * an empty column would crowd the table.
+ */
+import { LIMITS, hasGpuLimit, isSeconds, limitsOf, usedOf, type Key, type Limit } from "../../api/types";
 import { KeyStatus } from "../../components/KeyStatus";
 import { SkeletonRows } from "../../components/States";
 import { formatRelative, formatTime } from "../../format";
@@ -14,9 +18,10 @@ interface Props {
   onDeleted: (id: number) => void;
 }
 
-const [DAY_TOKENS, MONTH_TOKENS, DAY_REQUESTS, MONTH_REQUESTS] = LIMITS;
+const [DAY_TOKENS, MONTH_TOKENS, DAY_REQUESTS, MONTH_REQUESTS, DAY_GPU, MONTH_GPU] = LIMITS;
 
 export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
+  const gpu = keys?.some(hasGpuLimit) ?? false;
   return (
     <div className="table-wrap">
       <table className="table key-table">
@@ -27,6 +32,11 @@ export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
             <th scope="col">Status</th>
             <th scope="col">Tokens <span className="th-sub">today · this month</span></th>
             <th scope="col">Requests <span className="th-sub">today · this month</span></th>
+            {gpu && (
+              <th scope="col">
+                GPU time <span className="th-sub">today · this month</span>
+              </th>
+            )}
             <th scope="col">Models</th>
             <th scope="col">Expires</th>
             <th scope="col">
@@ -37,7 +47,7 @@ export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
         <tbody>
           {!keys && loading && <SkeletonRows columns={7} />}
           {keys?.map((key) => (
-            <KeyRow key={key.id} keyData={key} onChanged={onChanged} onDeleted={onDeleted} />
+            <KeyRow key={key.id} keyData={key} gpu={gpu} onChanged={onChanged} onDeleted={onDeleted} />
           ))}
         </tbody>
       </table>
@@ -45,12 +55,26 @@ export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
   );
 }
 
-function KeyRow({ keyData, onChanged, onDeleted }: { keyData: Key; onChanged: (k: Key) => void; onDeleted: (id: number) => void }) {
+function KeyRow({
+  keyData,
+  gpu,
+  onChanged,
+  onDeleted,
+}: {
+  keyData: Key;
+  /** Whether the table has the GPU-time column. */
+  gpu: boolean;
+  onChanged: (k: Key) => void;
+  onDeleted: (id: number) => void;
+}) {
   const limits = limitsOf(keyData);
-  const pair = (day: (typeof LIMITS)[number], month: (typeof LIMITS)[number]) => (
+  const bar = (limit: Limit, when: string) => (
+    <UsageBar used={usedOf(keyData, limit)} limit={limits[limit.field]} label={`${limit.unit} ${when}`} seconds={isSeconds(limit)} compact />
+  );
+  const pair = (day: Limit, month: Limit) => (
     <div className="usage-pair">
-      <UsageBar used={usedOf(keyData, day)} limit={limits[day.field]} label={`${day.unit} today`} compact />
-      <UsageBar used={usedOf(keyData, month)} limit={limits[month.field]} label={`${month.unit} this month`} compact />
+      {bar(day, "today")}
+      {bar(month, "this month")}
     </div>
   );
   return (
@@ -66,6 +90,11 @@ function KeyRow({ keyData, onChanged, onDeleted }: { keyData: Key; onChanged: (k
       </td>
       <td data-label="Tokens day / month">{pair(DAY_TOKENS, MONTH_TOKENS)}</td>
       <td data-label="Requests day / month">{pair(DAY_REQUESTS, MONTH_REQUESTS)}</td>
+      {gpu && (
+        <td data-label="GPU time day / month">
+          {hasGpuLimit(keyData) ? pair(DAY_GPU, MONTH_GPU) : <span className="muted">No limit</span>}
+        </td>
+      )}
       <td data-label="Models">
         <Models models={keyData.allowed_models ?? null} />
       </td>

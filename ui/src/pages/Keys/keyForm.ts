@@ -1,8 +1,8 @@
 /**
  * The values of the key form (create and edit) as typed, and how they become request bodies.
- * Limits and pacing limits are typed as text (`1,000,000`, `1.5M`, empty = unlimited), the
- * priority as a whole number from 1 to 10, and all are checked here so the form can point at
- * the field before the API would.
+ * Limits and pacing limits are typed as text (`1,000,000`, `1.5M`, GPU seconds `1,800.5`;
+ * empty = unlimited), the priority as a whole number from 1 to 10, and all are checked here so
+ * the form can point at the field before the API would.
  */
 import {
   LIMITS,
@@ -10,18 +10,28 @@ import {
   PRIORITY_DEFAULT,
   PRIORITY_MAX,
   PRIORITY_MIN,
+  isSeconds,
   limitsOf,
   pacingOf,
   type CreateKeyBody,
   type Key,
   type KeyUpdateBody,
+  type Limit,
   type LimitField,
   type Limits,
   type Pacing,
   type PacingField,
   type QuotaUpdateBody,
 } from "../../api/types";
-import { formatNumber, localInputToRfc3339, parseLimit, rfc3339ToLocalInput } from "../../format";
+import {
+  formatNumber,
+  formatSeconds,
+  localInputToRfc3339,
+  parseLimit,
+  parseSeconds,
+  rfc3339ToLocalInput,
+  type SecondsProblem,
+} from "../../format";
 
 export interface KeyFormValues {
   name: string;
@@ -45,7 +55,14 @@ export function emptyForm(): KeyFormValues {
     name: "",
     expires: "never",
     expiresAt: "",
-    limits: { daily_token_limit: "", monthly_token_limit: "", daily_request_limit: "", monthly_request_limit: "" },
+    limits: {
+      daily_token_limit: "",
+      monthly_token_limit: "",
+      daily_request_limit: "",
+      monthly_request_limit: "",
+      daily_gpu_seconds_limit: "",
+      monthly_gpu_seconds_limit: "",
+    },
     pacing: { requests_per_minute: "", tokens_per_minute: "", max_parallel_requests: "" },
     priority: String(PRIORITY_DEFAULT),
     models: "all",
@@ -62,12 +79,7 @@ export function formOf(key: Key): KeyFormValues {
     name: key.name,
     expires: key.expires_at ? "at" : "never",
     expiresAt: key.expires_at ? rfc3339ToLocalInput(key.expires_at) : "",
-    limits: {
-      daily_token_limit: text(limits.daily_token_limit),
-      monthly_token_limit: text(limits.monthly_token_limit),
-      daily_request_limit: text(limits.daily_request_limit),
-      monthly_request_limit: text(limits.monthly_request_limit),
-    },
+    limits: Object.fromEntries(LIMITS.map((l) => [l.field, limitText(l, limits[l.field])])) as Record<LimitField, string>,
     pacing: {
       requests_per_minute: text(pacing.requests_per_minute),
       tokens_per_minute: text(pacing.tokens_per_minute),
@@ -101,9 +113,9 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
   }
   const limits = {} as Limits;
   for (const limit of LIMITS) {
-    const value = parseLimit(values.limits[limit.field]);
-    if (value === undefined) errors[limit.field] = "A whole number ≥ 0 (1,000 or 1.5M), or empty for no limit.";
-    else limits[limit.field] = value;
+    const read = readLimit(limit, values.limits[limit.field]);
+    if ("error" in read) errors[limit.field] = read.error;
+    else limits[limit.field] = read.value;
   }
   const pacing = { priority: PRIORITY_DEFAULT } as Pacing;
   for (const limit of PACING) {
@@ -121,6 +133,33 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
   }
   if (Object.keys(errors).length > 0) return { errors };
   return { parsed: { name, expiresAt, limits, pacing, allowedModels, allowWebSearch: values.webSearch }, errors };
+}
+
+/** A limit's value as the form shows it: `80,000`, GPU seconds to the millisecond (`1.5`, `1,800`). */
+function limitText(limit: Limit, value: number | null): string {
+  if (value === null) return "";
+  return isSeconds(limit) ? formatSeconds(value, 3) : formatNumber(value);
+}
+
+const SECONDS_PROBLEMS: Record<SecondsProblem, string> = {
+  negative: "cannot be negative",
+  decimals: "at most 3 decimals (milliseconds)",
+  "not-a-number": "a number of seconds like 3600 or 1,800.5 (a dot for decimals), or empty for no limit",
+  "too-large": "too large",
+};
+
+/**
+ * A limit's text → its value (`null` = unlimited) or what is wrong. GPU-time messages name the
+ * field: they are also the likeliest to be misread (decimals, units), and the API's own answer
+ * for a bad value starts with the field's name too.
+ */
+export function readLimit(limit: Limit, text: string): { value: number | null } | { error: string } {
+  if (isSeconds(limit)) {
+    const read = parseSeconds(text);
+    return "problem" in read ? { error: `${limit.label}: ${SECONDS_PROBLEMS[read.problem]}.` } : read;
+  }
+  const value = parseLimit(text);
+  return value === undefined ? { error: "A whole number ≥ 0 (1,000 or 1.5M), or empty for no limit." } : { value };
 }
 
 /** `"3"` → 3; anything but a whole number from 1 to 10 → `undefined`. */
