@@ -169,6 +169,7 @@ test("create a key: the plaintext is shown once, with a copy button", async () =
   await dialog.getByLabel("Tokens per month").fill("1M");
   await dialog.getByLabel("Requests per day").fill("500");
   await expect(dialog.getByText("1,000,000 tokens")).toBeVisible();
+  await dialog.getByLabel("GPU seconds per day").fill("3,600");
   await dialog.getByLabel("Requests per minute").fill("120");
   await expect(dialog.getByLabel("Priority")).toHaveValue("1");
   await dialog.getByLabel("Priority").fill("3");
@@ -201,9 +202,13 @@ test("calls through the proxy move the key's usage", async () => {
   for (let i = 0; i < 3; i++) expect(await chat(plaintext)).toBe(200);
   await page.getByRole("button", { name: "Refresh" }).click();
   await expect(row).toContainText("3 / 500");
-  const [key] = await admin<{ usage: { day: { tokens: number } } }[]>("GET", "/api/api-keys");
+  const [key] = await admin<{ daily_gpu_seconds_limit: number | null; usage: { day: { tokens: number; gpu_seconds: number } } }[]>("GET", "/api/api-keys");
   expect(key.usage.day.tokens).toBeGreaterThan(0);
   await expect(row).toContainText(`${key.usage.day.tokens} / 50K`);
+  // The GPU time the three answers took on the host, against the hour typed at creation.
+  expect(key.daily_gpu_seconds_limit).toBe(3600);
+  expect(key.usage.day.gpu_seconds).toBeGreaterThan(0);
+  await expect(row).toContainText("/ 1 h");
 });
 
 test("edit a quota from the table", async () => {

@@ -54,6 +54,7 @@ describe("format", () => {
     expect(formatSeconds(1234.567, 3)).toBe("1,234.567");
     expect(formatSeconds(1.5, 3)).toBe("1.5");
     expect(formatDuration(0)).toBe("0 s");
+    expect(formatDuration(0.003)).toBe("0.003 s");
     expect(formatDuration(12.5)).toBe("12.5 s");
     expect(formatDuration(59.94)).toBe("59.9 s");
     expect(formatDuration(59.96)).toBe("1 m");

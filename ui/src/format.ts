@@ -28,6 +28,8 @@ export function formatSeconds(n: number, decimals: 1 | 3 = 1): string {
  * it is rounded to the second, above an hour to the minute (tooltips give the exact value).
  */
 export function formatDuration(seconds: number): string {
+  // A few milliseconds would round to `0 s`, which reads as nothing used.
+  if (seconds > 0 && seconds < 0.05) return `${formatSeconds(seconds, 3)} s`;
   if (Math.round(seconds * 10) < 600) return `${formatSeconds(seconds)} s`;
   const whole = Math.round(seconds);
   if (whole < 3600) {
