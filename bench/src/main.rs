@@ -19,8 +19,9 @@
 //!   previous ones do (latency counted from the scheduled instant, so queueing is not hidden):
 //!   p50, p99, p99.9, and for the gateways the p99 of each 1-second bucket (periodic spikes).
 //!
-//! The gateway runs with quotas on (a key with large daily limits: the gate and the commit run
-//! on every request) and tiktoken counting. Results are printed as a Markdown report with ratios
+//! The gateway runs with quotas on (a key with large daily request, token and GPU-time limits:
+//! the gate, the reservations and the commit run on every request; `--no-gpu-limit` leaves the
+//! GPU-time limit out) and tiktoken counting. Results are printed as a Markdown report with ratios
 //! (llm-quota against direct, plain-pingora and nginx; PostgreSQL against SQLite; two instances
 //! against one).
 //!
@@ -106,6 +107,10 @@ struct Args {
     /// Skip nginx even when it is installed.
     #[arg(long)]
     no_nginx: bool,
+    /// Create the gateway's key without a GPU-time limit (for a gateway binary from before
+    /// GPU-time quotas, or to measure what the limit costs).
+    #[arg(long)]
+    no_gpu_limit: bool,
     /// Also run the gateway on PostgreSQL (one instance, then two sharing the database), e.g.
     /// postgres://postgres@127.0.0.1:5432/postgres. The run gets a fresh schema of that
     /// database (`bench_…`).
@@ -154,6 +159,7 @@ const SCENARIOS: &[Scenario] = &[
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    procs::GPU_LIMIT.store(!args.no_gpu_limit, std::sync::atomic::Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -210,6 +211,9 @@ pub enum Db<'a> {
     Url(&'a str),
 }
 
+/// Whether the bench key gets a GPU-time limit (`--no-gpu-limit` turns it off).
+pub static GPU_LIMIT: AtomicBool = AtomicBool::new(true);
+
 /// Starts `llm-quota serve` against `upstream` (an `http://` URL). With `key: None`, a key with
 /// huge daily limits is created first (`llm-quota keys create`); pass the key of a gateway on
 /// the same database to reuse it.
@@ -247,10 +251,13 @@ pub fn start_gateway(
                     "1000000000000",
                     "--daily-tokens",
                     "1000000000000000",
-                    // Far from the limit, but every request reserves and settles GPU time.
-                    "--daily-gpu-seconds",
-                    "1000000000",
                 ])
+                // Far from the limit, but every request reserves and settles GPU time.
+                .args(if GPU_LIMIT.load(Ordering::Relaxed) {
+                    &["--daily-gpu-seconds", "1000000000"][..]
+                } else {
+                    &[]
+                })
                 .output()
                 .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
             let key = String::from_utf8_lossy(&out.stdout)

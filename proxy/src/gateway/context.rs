@@ -106,6 +106,8 @@ pub struct Answer {
     /// The key's GPU time ran out before the host answered (the read timeout set from it
     /// fired): the host worked, so the request is charged, and the client gets a 429.
     pub gpu_cut: bool,
+    /// The client hung up before the answer was done (its host may have worked on it).
+    pub client_left: bool,
     /// When the current attempt's request went to its host, and when its answer ended (last
     /// byte or the cut; `None` until then): the host's time on the request, its GPU time.
     pub sent_at: Option<Instant>,
@@ -213,8 +215,9 @@ impl RequestCtx {
     /// What the request's end costs it, the one rule of `logging` and of `Drop` alike:
     /// - the upstream never answered (connect failure, timeout before the header): refund;
     /// - Ollama answered with an error and generated nothing: refund;
-    /// - the key's GPU time ran out before the host answered: the host worked, so the prompt
-    ///   and the GPU time are charged;
+    /// - the key's GPU time ran out before the host answered, or the client hung up after the
+    ///   request was sent to its host: the host worked, so the prompt and the GPU time are
+    ///   charged;
     /// - otherwise commit the charge of the answer as metered ([`Usage::charge`]): the whole
     ///   answer, or what was streamed before the client hung up, the host broke off, its
     ///   quota ended it or the process stopped. Never more than the limits allow: the ledger's
@@ -227,8 +230,11 @@ impl RequestCtx {
         let max = super::accounting::MAX_TOKENS_PER_REQUEST;
         let (prompt, completion) = (prompt.min(max), completion.min(max));
         let answered_ok = self.answer.status.is_some_and(|s| (200..300).contains(&s));
-        if self.answer.gpu_cut || (self.answer.status.is_some() && (answered_ok || completion > 0))
-        {
+        // The host worked on it with no answer to show: its GPU time ran out, or the client
+        // hung up after the request was sent.
+        let worked_unanswered =
+            self.answer.gpu_cut || (self.answer.client_left && self.answer.sent_at.is_some());
+        if worked_unanswered || (self.answer.status.is_some() && (answered_ok || completion > 0)) {
             Outcome::Commit { prompt, completion }
         } else {
             Outcome::Refund

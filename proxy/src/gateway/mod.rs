@@ -215,6 +215,9 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if *e.esource() == ErrorSource::Downstream {
+            response::on_client_gone(ctx);
+        }
         // The key's GPU time ran out while the host worked (the read timeout was its room).
         let gpu_cut =
             (*e.etype() == ErrorType::ReadTimedout && ctx.attempt.gpu_capped).then(|| {

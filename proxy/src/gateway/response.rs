@@ -229,6 +229,16 @@ fn cut(state: &AppState, ctx: &mut RequestCtx, kept: &[u8]) -> CutEnd {
     CutEnd(tail.freeze())
 }
 
+/// The client hung up (Pingora saw its connection close): the host's time on the request
+/// ends now, and a request its host worked on is charged even without an answer.
+pub fn on_client_gone(ctx: &mut RequestCtx) {
+    let answer = &mut ctx.answer;
+    answer.client_left = true;
+    if answer.sent_at.is_some() && answer.ended_at.is_none() {
+        answer.ended_at = Some(Instant::now());
+    }
+}
+
 /// How the key's GPU time ending an answer reaches the client (see [`on_gpu_timeout`]).
 pub enum GpuCut {
     /// Nothing was sent yet: a 429 naming the GPU-time limit.

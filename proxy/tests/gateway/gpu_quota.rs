@@ -323,3 +323,23 @@ async fn usage_remaining_and_reports_agree() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--daily-gpu-seconds"), "{stderr}");
 }
+
+/// A client that hangs up while its non-streamed answer is being generated: the host worked
+/// on it, so the request counts and is charged its prompt and the GPU time until the hang-up
+/// (well under the host's 5 s).
+#[tokio::test]
+async fn a_client_that_hangs_up_before_the_answer_is_charged_its_gpu_time() {
+    let host = answering(100, 50);
+    let gw = Gateway::start(&host.url(), Options::default()).await;
+    let key = gw.create_key(&[]);
+    let gave_up = gw
+        .post("/api/chat", &key, story(false))
+        .timeout(Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    let counters = gw.wait_for_counters(1, |c| c.day_gpu_ms > 0).await;
+    assert_eq!(counters.day_requests, 1);
+    assert!(counters.day_tokens > 0, "{counters:?}");
+    assert!(counters.day_gpu_ms < 5_000, "{counters:?}");
+}

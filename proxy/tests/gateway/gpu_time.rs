@@ -42,20 +42,32 @@ async fn host_time_times_gpu_weight() {
     let prefix = &key[..11];
     let upstream = host.url();
     let mut text = String::new();
-    // The answer's last byte reaches the client just before the gateway's logging runs.
-    for _ in 0..200 {
-        text = gw.metrics_text().await;
-        let requests = metric(&text, "llm_quota_requests_total", &[("route", "/api/chat")]);
-        if requests == Some(2.0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     let labels = [
         ("model", "llama3"),
         ("api_key", prefix),
         ("upstream", upstream.as_str()),
     ];
+    let slept = 2.0 * CHUNKS as f64 * CHUNK_DELAY.as_secs_f64();
+    // The answer's last byte reaches the client just before the gateway's logging runs, and
+    // the GPU counters move after its settlement: wait for both requests in them (a GPU time
+    // or load time that never gets there fails below).
+    for _ in 0..200 {
+        text = gw.metrics_text().await;
+        let requests = metric(&text, "llm_quota_requests_total", &[("route", "/api/chat")]);
+        let gpu = metric(&text, "llm_quota_gpu_seconds_total", &labels);
+        let load = metric(
+            &text,
+            "llm_quota_model_load_seconds_total",
+            &[("model", "llama3"), ("upstream", upstream.as_str())],
+        );
+        if requests == Some(2.0)
+            && gpu.is_some_and(|g| g >= 2.0 * slept)
+            && load.is_some_and(|l| l > 0.0015)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let gpu = metric(&text, "llm_quota_gpu_seconds_total", &labels).expect("gpu seconds");
     let held = metric(
         &text,
@@ -63,7 +75,6 @@ async fn host_time_times_gpu_weight() {
         &[("route", "/api/chat")],
     )
     .expect("request durations");
-    let slept = 2.0 * CHUNKS as f64 * CHUNK_DELAY.as_secs_f64();
     assert!(
         gpu >= 2.0 * slept,
         "GPU time {gpu} s < 2 × the host's {slept} s"

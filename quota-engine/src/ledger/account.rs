@@ -717,11 +717,14 @@ impl Account {
                 ),
                 max.tokens,
             ),
-            gpu_ms: block(
+            // GPU time mostly comes back (a block is reserved, milliseconds are used): the
+            // lease is topped up to a block, not grown by one with every grant.
+            gpu_ms: (block(
                 floor.gpu_ms,
                 room(Metered::GpuMs.limits(limits), Metered::GpuMs.totals(&view)),
                 max.gpu_ms,
-            ),
+            ) - self.lease.gpu_ms)
+                .max(floor.gpu_ms),
         };
         Ok(Need {
             min,
@@ -1497,5 +1500,34 @@ mod tests {
         );
         assert_eq!(a.view().day_gpu_ms, 1_234);
         assert_eq!(sum(&a.take_pending()).used_gpu_ms, 1_234);
+    }
+
+    /// GPU time mostly comes back to the lease, so a grant tops the lease up to a block
+    /// instead of adding one: a lease that holds a block asks for no more GPU time.
+    #[test]
+    fn gpu_grants_top_the_lease_up() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let limits = Limits {
+            daily_requests: Some(1_000_000),
+            daily_gpu_ms: Some(1_000_000_000),
+            ..Default::default()
+        };
+        let max = Amount {
+            requests: 64,
+            tokens: 0,
+            gpu_ms: 600_000,
+        };
+        let mut a = Account::default();
+        let first = a
+            .need(&limits, &ask(0), &POLICY, &p, false, 16, max)
+            .unwrap();
+        assert_eq!(first.want.gpu_ms, 600_000);
+        a.granted(first.want, Counters::default(), first.generation, &p);
+        // The next grant (for requests, say) finds the GPU lease full.
+        let next = a
+            .need(&limits, &ask(0), &POLICY, &p, false, 16, max)
+            .unwrap();
+        assert_eq!(next.want.gpu_ms, 0);
+        assert!(next.want.requests > 0);
     }
 }
