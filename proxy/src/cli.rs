@@ -414,6 +414,14 @@ fn print_table(
         Some(l) => format!("{used}/{l}"),
         None => format!("{used}/-"),
     };
+    // GPU time in seconds (three decimals), as the admin API shows it.
+    let fmt_gpu = |used_ms: i64, limit_ms: Option<i64>| {
+        let s = quota_engine::usage_report::seconds;
+        match limit_ms {
+            Some(l) => format!("{}/{}", s(used_ms), s(l)),
+            None => format!("{}/-", s(used_ms)),
+        }
+    };
     let mut rows = vec![[
         "ID".to_string(),
         "NAME".into(),
@@ -424,6 +432,8 @@ fn print_table(
         "REQ MONTH".into(),
         "TOK DAY".into(),
         "TOK MONTH".into(),
+        "GPU S DAY".into(),
+        "GPU S MONTH".into(),
         "MODELS".into(),
     ]];
     for (v, key) in views.iter().zip(all) {
@@ -444,12 +454,14 @@ fn print_table(
             fmt_limit(v.usage.month.requests, v.monthly_request_limit),
             fmt_limit(v.usage.day.tokens, v.daily_token_limit),
             fmt_limit(v.usage.month.tokens, v.monthly_token_limit),
+            fmt_gpu(v.usage.day.gpu_ms, v.daily_gpu_ms_limit),
+            fmt_gpu(v.usage.month.gpu_ms, v.monthly_gpu_ms_limit),
             v.allowed_models
                 .as_ref()
                 .map_or_else(|| "all".into(), |m| m.join(",")),
         ]);
     }
-    let widths: Vec<usize> = (0..10)
+    let widths: Vec<usize> = (0..12)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

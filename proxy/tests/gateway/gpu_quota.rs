@@ -311,6 +311,12 @@ async fn usage_remaining_and_reports_agree() {
     assert_eq!(object["daily_gpu_seconds_limit"], Value::Null);
     assert_eq!(object["monthly_gpu_seconds_limit"], 7200.5);
 
+    // `keys list` shows the GPU time in seconds against the limit.
+    let (code, table, _) = gw.cli(&["keys", "list"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("GPU S DAY"), "{table}");
+    assert!(table.contains("/7200.500"), "{table}");
+
     // The CLI refuses a limit it cannot hold exactly, naming the flag.
     let (code, _, stderr) = gw.cli(&[
         "keys",
