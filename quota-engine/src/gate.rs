@@ -173,7 +173,8 @@ pub fn gpu_ms_from_seconds(field: &str, seconds: f64) -> Result<i64> {
             "{field}: must be a non-negative number of seconds or null"
         )));
     }
-    if (ms - ms.round()).abs() > 1e-6 * ms.max(1.0) {
+    // Only the error of the decimal-to-binary conversion is forgiven, never half a millisecond.
+    if (ms - ms.round()).abs() > 1e-6_f64.max(ms * 8.0 * f64::EPSILON) {
         return Err(EngineError::Invalid(format!(
             "{field}: at most three decimals (milliseconds), got {seconds}"
         )));
@@ -501,4 +502,40 @@ pub async fn all_counters(
     rows.iter()
         .map(|row| Ok((row.try_get::<i64>("", "key_id")?, counters_from(row)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gpu_ms_from_seconds;
+
+    /// Seconds with up to three decimals become exact milliseconds; a fraction of a
+    /// millisecond, a negative or a non-finite number is refused, at any size.
+    #[test]
+    fn gpu_seconds_to_milliseconds() {
+        for (seconds, ms) in [
+            (0.0, 0),
+            (0.001, 1),
+            (1.234, 1_234),
+            (3600.125, 3_600_125),
+            (86_400.999, 86_400_999),
+            (1e9, 1_000_000_000_000),
+        ] {
+            assert_eq!(
+                gpu_ms_from_seconds("x", seconds).ok(),
+                Some(ms),
+                "{seconds}"
+            );
+        }
+        for seconds in [
+            -1.0,
+            0.0001,
+            1.2345,
+            3600.0005,
+            86_400.9995,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            assert!(gpu_ms_from_seconds("x", seconds).is_err(), "{seconds}");
+        }
+    }
 }

@@ -232,8 +232,10 @@ impl RequestCtx {
         let answered_ok = self.answer.status.is_some_and(|s| (200..300).contains(&s));
         // The host worked on it with no answer to show: its GPU time ran out, or the client
         // hung up after the request was sent.
-        let worked_unanswered =
-            self.answer.gpu_cut || (self.answer.client_left && self.answer.sent_at.is_some());
+        let worked_unanswered = self.answer.gpu_cut
+            || (self.answer.client_left
+                && self.answer.sent_at.is_some()
+                && self.answer.status.is_none());
         if worked_unanswered || (self.answer.status.is_some() && (answered_ok || completion > 0)) {
             Outcome::Commit { prompt, completion }
         } else {

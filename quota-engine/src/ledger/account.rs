@@ -338,6 +338,10 @@ impl Account {
         (periods.day.clone(), periods.month.clone())
     }
 
+    fn is_current_labels(&self, labels: &PeriodLabels) -> bool {
+        self.periods.as_ref() == Some(labels)
+    }
+
     fn is_current(&self, periods: &PeriodKeys) -> bool {
         self.periods
             .as_ref()
@@ -864,6 +868,15 @@ impl Account {
             for kind in Metered::ALL {
                 *kind.of_mut(&mut self.lease) -= kind.of(&from_lease);
                 kind.add_to(&mut self.base, kind.of(&change) - kind.of(&from_lease));
+            }
+        } else if self.is_current_labels(&labels) {
+            // A lease taken since (new limits, same periods) does not take it, but the row's
+            // total does: without this, usage given back would stay counted until the next
+            // grant, and a key near its limit could be refused on it.
+            self.base.day_requests += change.requests;
+            self.base.month_requests += change.requests;
+            for kind in Metered::ALL {
+                kind.add_to(&mut self.base, kind.of(&change));
             }
         }
         let delta = self.pending_mut(&labels);
@@ -1529,5 +1542,49 @@ mod tests {
             .unwrap();
         assert_eq!(next.want.gpu_ms, 0);
         assert!(next.want.requests > 0);
+    }
+
+    /// GPU time an answer admitted under the old limits gives back after the limits changed
+    /// (same day) leaves the key's usage at once: it is not counted until the next grant.
+    #[test]
+    fn usage_given_back_after_a_limit_change_leaves_the_view() {
+        let p = periods("2026-11-29T10:00:00Z");
+        let mut a = Account::default();
+        let old = daily_gpu(10_000);
+        a.try_admit(1, &old, &ask(0), &POLICY, &p).unwrap();
+        a.granted_now(
+            Amount {
+                gpu_ms: 10_000,
+                ..Amount::default()
+            },
+            Counters {
+                day_gpu_ms: 10_000,
+                month_gpu_ms: 10_000,
+                ..Default::default()
+            },
+        );
+        let adm = a
+            .try_admit(1, &old, &answer(0, None), &POLICY, &p)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adm.reserved_gpu_ms, 5_000);
+        // The admin lowers the limit: the lease goes back, the reservation stays counted.
+        let new = daily_gpu(6_000);
+        assert!(a
+            .try_admit(1, &new, &ask(0), &POLICY, &p)
+            .unwrap()
+            .is_none());
+        assert_eq!(a.view().day_gpu_ms, 5_000);
+        // The answer used 1 s: 4 s go back, and the key has 5 s of room under the new limit.
+        a.settled(adm.reserved_tokens, adm.reserved_gpu_ms);
+        a.charge(
+            &adm,
+            Amount {
+                gpu_ms: -4_000,
+                ..Amount::default()
+            },
+        );
+        assert_eq!(a.view().day_gpu_ms, 1_000);
+        assert!(!a.exhausted(&new));
     }
 }
