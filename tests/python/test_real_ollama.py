@@ -10,6 +10,7 @@ answers on `/`.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -375,17 +376,28 @@ def test_gpu_time_and_model_loads_are_measured(server, tmp_path):
 
 
 def gpu_ms_used(gw, key) -> int:
-    """The key's GPU time of the day in milliseconds, once its requests have settled."""
-    return round(gw.wait_for_usage(key, requests=1)["gpu_seconds"] * 1000)
+    """The key's GPU time of the day in milliseconds once its requests have settled (two
+    reads 0.3 s apart agree; usage lands with the ledger's group commits)."""
+    day = gw.key_info(key)["usage"]["day"]
+    for _ in range(30):
+        time.sleep(0.3)
+        again = gw.key_info(key)["usage"]["day"]
+        if again == day and day["requests"] > 0:
+            break
+        day = again
+    return round(day["gpu_seconds"] * 1000)
 
 
 def test_gpu_time_limit_stops_the_real_host(gateway, server):
-    """A key with 1 ms of GPU time a day: a real Ollama needs longer than that for any answer,
-    so the gateway stops waiting when the key's GPU time is used up, drops the connection
-    (Ollama cancels the request) and answers 429 naming the limit. The key is charged at most
-    its 1 ms, the next request is refused at admission, and the server keeps serving."""
+    """A key with 1 ms of GPU time a day and a non-streamed answer to a prompt that fills the
+    model's context (tens of milliseconds on the real host, beyond the ~20 ms Pingora's 10 ms
+    timer ticks may add): the gateway stops waiting when the key's GPU time is used up, drops
+    the connection (Ollama cancels the request) and answers 429 naming the limit. The key is
+    charged at most its 1 ms, the next request is refused at admission, and the server keeps
+    serving."""
     key = gateway.create_key(extra=("--daily-gpu-seconds", "0.001"))
-    body = {"model": real_ollama.CHAT_MODEL, "messages": MESSAGES, "stream": False, "options": {"num_predict": 64}}
+    long = [{"role": "user", "content": "hello " * 3000}]
+    body = {"model": real_ollama.CHAT_MODEL, "messages": long, "stream": False, "options": {"num_predict": 4096}}
     status, headers, raw = call(gateway.proxy, "/api/chat", body, key.plaintext)
     assert status == 429, raw
     assert headers["x-should-retry"] == "false"
