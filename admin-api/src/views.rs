@@ -75,8 +75,7 @@ pub struct GpuTimeView {
 
 impl From<GpuTime> for GpuTimeView {
     fn from(g: GpuTime) -> GpuTimeView {
-        // Milliseconds are exact in an f64 far beyond any usage; /1000 gives the 3 decimals.
-        let s = |ms: i64| ms as f64 / 1000.0;
+        let s = quota_engine::key_view::seconds::of;
         GpuTimeView {
             gpu_seconds: s(g.gpu_ms),
             load_seconds: s(g.load_ms),

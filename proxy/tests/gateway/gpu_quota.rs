@@ -9,7 +9,7 @@ use fake_ollama::FakeConfig;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::support::{fake_with, postgres_url, Db, Gateway, Options};
+use crate::support::{fake_with, postgres_url, weighted, Db, Gateway, Options};
 
 /// A fake Ollama answering `chunks` tokens, one streamed chunk each, `delay_ms` apart (a
 /// non-streamed answer waits as long before it is sent).
@@ -225,17 +225,7 @@ async fn concurrent_answers_never_pass_the_gpu_time_limit() {
 #[tokio::test]
 async fn usage_remaining_and_reports_agree() {
     let host = answering(5, 20);
-    let gw = Gateway::start(
-        "",
-        Options {
-            yaml: format!(
-                "ollama:\n  urls:\n    - {{url: {}, gpu_weight: 2.0}}\n",
-                host.url()
-            ),
-            ..Default::default()
-        },
-    )
-    .await;
+    let gw = Gateway::start("", weighted(&host, 2.0)).await;
     let key = gw.create_key(&["--daily-gpu-seconds", "3600.125"]);
     for _ in 0..2 {
         let r = gw.chat_hi(&key).send().await.unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fake_ollama::FakeConfig;
 
-use crate::support::{fake_with, metric, Gateway, Options};
+use crate::support::{fake_with, metric, weighted, Gateway};
 
 const CHUNKS: usize = 5;
 const CHUNK_DELAY: Duration = Duration::from_millis(60);
@@ -22,17 +22,7 @@ async fn host_time_times_gpu_weight() {
         chunk_delay: CHUNK_DELAY,
         ..Default::default()
     });
-    let gw = Gateway::start(
-        "",
-        Options {
-            yaml: format!(
-                "ollama:\n  urls:\n    - {{url: {}, gpu_weight: 2.0}}\n",
-                host.url()
-            ),
-            ..Default::default()
-        },
-    )
-    .await;
+    let gw = Gateway::start("", weighted(&host, 2.0)).await;
     let key = gw.create_key(&[]);
     for _ in 0..2 {
         let answer = gw.chat_hi(&key).send().await.unwrap();

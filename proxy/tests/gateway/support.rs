@@ -309,6 +309,17 @@ pub fn fake_with(config: FakeConfig) -> FakeOllama {
     FakeOllama::start(config).unwrap()
 }
 
+/// Options for a gateway in front of `host` alone, with that host's `gpu_weight`.
+pub fn weighted(host: &FakeOllama, gpu_weight: f64) -> Options {
+    Options {
+        yaml: format!(
+            "ollama:\n  urls:\n    - {{url: {}, gpu_weight: {gpu_weight:?}}}\n",
+            host.url()
+        ),
+        ..Default::default()
+    }
+}
+
 /// cl100k_base count, as the gateway counts.
 pub fn tokens(text: &str) -> i64 {
     llm_quota::dialect::count_tokens(text) as i64
