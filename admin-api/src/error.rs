@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 422: well-formed JSON with a wrong value; the message names the field.
     #[error("{0}")]
     Unprocessable(String),
+    /// 409: the change conflicts with what is stored (a name taken, a team with keys).
+    #[error("{0}")]
+    Conflict(String),
     /// 429: too many failed logins from this address.
     #[error("too many failed login attempts from this address; retry in {retry_after} s")]
     Throttled { retry_after: u64 },
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +86,8 @@ impl From<EngineError> for ApiError {
             // The engine's input messages already start with the field name.
             EngineError::Invalid(message) => ApiError::Unprocessable(message),
             EngineError::KeyNotFound(id) => ApiError::key_not_found(id),
+            EngineError::TeamNotFound(id) => ApiError::NotFound(format!("no team with id {id}")),
+            EngineError::Conflict(message) => ApiError::Conflict(message),
             other => ApiError::Internal(Box::new(other)),
         }
     }

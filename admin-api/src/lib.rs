@@ -85,6 +85,12 @@ pub trait GatewayHooks: Send + Sync + 'static {
     fn in_flight(&self, _key_id: i64) -> views::InFlightView {
         views::InFlightView::default()
     }
+    /// Requests of the team's keys in flight on this instance, and the tokens they hold.
+    fn team_in_flight(&self, _team_id: i64) -> views::InFlightView {
+        views::InFlightView::default()
+    }
+    /// A team was changed or deleted: its keys' cached copies are stale.
+    fn team_changed(&self, _team_id: i64) {}
     /// Counted requests per model on this instance: running on a host, and waiting.
     fn model_load(&self) -> Vec<views::ModelLoadView> {
         Vec::new()
@@ -118,6 +124,7 @@ pub fn router_with_ui(state: AdminState, allowed_origins: &[String], assets: UiA
     let guard = Arc::new(auth::Guard::new(&state.password));
     let protected = Router::new()
         .merge(routes::keys::router())
+        .merge(routes::teams::router())
         .merge(routes::settings::router())
         .merge(routes::upstreams::router())
         .merge(routes::info::router())

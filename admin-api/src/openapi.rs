@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{info, keys, reports, settings, upstreams};
+use crate::routes::{info, keys, reports, settings, teams, upstreams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,11 @@ use crate::routes::{info, keys, reports, settings, upstreams};
         keys::remove,
         keys::usage,
         keys::rotate,
+        teams::list,
+        teams::create,
+        teams::show,
+        teams::edit,
+        teams::remove,
         reports::usage,
         reports::audit_page,
         settings::show,
@@ -42,6 +47,7 @@ use crate::routes::{info, keys, reports, settings, upstreams};
     modifiers(&AdminPassword),
     tags(
         (name = "keys", description = "API keys, their limits and usage"),
+        (name = "teams", description = "teams: one budget shared by several keys"),
         (name = "usage", description = "usage reports over a range of days"),
         (name = "audit", description = "the audit trail of admin changes and alerts"),
         (name = "settings", description = "runtime overrides of the configuration"),

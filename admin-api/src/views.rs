@@ -8,7 +8,9 @@ use quota_engine::usage_log::{DailyUsage, GpuTime};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use quota_engine::key_view::{timestamp, InFlightView, KeyView, PeriodUsage, UsageView};
+pub use quota_engine::key_view::{
+    timestamp, InFlightView, KeyView, PeriodUsage, TeamRef, TeamView, UsageView,
+};
 
 /// One model of `GET /api/queue`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, ToSchema)]
@@ -217,6 +219,9 @@ pub struct HealthView {
 pub struct UsageRowView {
     pub key_id: Option<i64>,
     pub key_name: Option<String>,
+    /// Grouped by team: the team the keys belonged to (`null` for keys in no team).
+    pub team_id: Option<i64>,
+    pub team_name: Option<String>,
     #[schema(example = "llama3")]
     pub model: Option<String>,
     /// A day of the operator's zone.
@@ -234,6 +239,8 @@ impl From<quota_engine::usage_report::ReportRow> for UsageRowView {
         UsageRowView {
             key_id: r.key_id,
             key_name: r.key_name,
+            team_id: r.team_id,
+            team_name: r.team_name,
             model: r.model,
             date: r.date,
             requests: r.requests,
@@ -254,7 +261,8 @@ pub struct AuditEntryView {
     #[schema(example = "127.0.0.1")]
     pub client: String,
     /// `key.created`, `key.edited`, `key.limits_changed`, `key.activated`, `key.deactivated`,
-    /// `key.rotated`, `key.deleted`, `settings.changed` or `alert.sent`.
+    /// `key.rotated`, `key.deleted`, `team.created`, `team.edited`, `team.deleted`,
+    /// `settings.changed` or `alert.sent`.
     #[schema(example = "key.limits_changed")]
     pub action: String,
     pub key_id: Option<i64>,

@@ -41,6 +41,18 @@ impl GatewayHooks for Hooks {
         self.state.ledger.in_flight(key_id).into()
     }
 
+    fn team_in_flight(&self, team_id: i64) -> admin_api::views::InFlightView {
+        self.state
+            .ledger
+            .in_flight(quota_engine::gate::AccountId::Team(team_id))
+            .into()
+    }
+
+    /// Every cached key is read again: the cache holds each key with its team.
+    fn team_changed(&self, _team_id: i64) {
+        self.state.keys.clear();
+    }
+
     fn model_load(&self) -> Vec<admin_api::views::ModelLoadView> {
         self.state
             .load

@@ -493,6 +493,7 @@ mod tests {
             allow_web_search: false,
             old_secret_valid_until: None,
             secret_valid_until: None,
+            team: None,
         }
     }
 

@@ -25,6 +25,9 @@ macro_rules! out {
     }};
 }
 
+mod teams;
+pub use teams::TeamsCommand;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "llm-quota",
@@ -48,6 +51,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage teams: one budget shared by several keys.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -150,6 +156,10 @@ pub struct CreateArgs {
     /// account (`/v1/responses`, `/v1/messages`); refused without it.
     #[arg(long)]
     pub allow_web_search: bool,
+    /// Put the key in this team (its id or name): the key's requests also count against the
+    /// team's limits.
+    #[arg(long, value_name = "NAME")]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +216,10 @@ pub fn run_offline(command: &Command, config: &Config) -> Result<(), Failure> {
             Command::Keys(cmd) => {
                 let db = open(config).await?;
                 keys_command(cmd, &db, config).await
+            }
+            Command::Teams(cmd) => {
+                let db = open(config).await?;
+                teams::run(cmd, &db, config).await
             }
             Command::Serve => Err(Failure::Runtime(anyhow::anyhow!(
                 "serve is not an offline command"
@@ -288,7 +302,12 @@ async fn keys_command(
                     "--expires: the key would already be expired".into(),
                 ));
             }
+            let team_id = match &args.team {
+                Some(team) => Some(teams::find(db, team).await?.id),
+                None => None,
+            };
             let new = NewKey {
+                team_id,
                 name: args.name.clone(),
                 expires_at,
                 limits: Limits {
@@ -435,6 +454,7 @@ fn print_table(
         "GPU S DAY".into(),
         "GPU S MONTH".into(),
         "MODELS".into(),
+        "TEAM".into(),
     ]];
     for (v, key) in views.iter().zip(all) {
         let status = if !v.is_active {
@@ -459,9 +479,17 @@ fn print_table(
             v.allowed_models
                 .as_ref()
                 .map_or_else(|| "all".into(), |m| m.join(",")),
+            v.team
+                .as_ref()
+                .map_or_else(|| "-".into(), |t| t.name.clone()),
         ]);
     }
-    let widths: Vec<usize> = (0..12)
+    print_rows(&rows);
+}
+
+/// A table: columns padded to their widest cell.
+fn print_rows<const N: usize>(rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

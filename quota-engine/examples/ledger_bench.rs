@@ -3,7 +3,7 @@
 //! quota-engine --example ledger_bench`. Results go to docs/performance.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use quota_engine::{
-    db, keys, DatabaseUrl, GateDecision, Ledger, LedgerConfig, Limits, NewKey, Periods,
+    db, keys, DatabaseUrl, GateDecision, Ledger, LedgerConfig, Limits, NewKey, Payer, Periods,
 };
 use std::time::Instant;
 
@@ -48,8 +48,7 @@ async fn main() {
                     for _ in 0..n / conc {
                         let GateDecision::Admitted(a) = ledger
                             .admit(
-                                key.id,
-                                &limits,
+                                &Payer::key(key.id, limits),
                                 &quota_engine::Ask {
                                     prompt_tokens: 10,
                                     ..Default::default()
@@ -64,7 +63,7 @@ async fn main() {
                         ledger
                             .commit(
                                 &a,
-                                &limits,
+                                &Payer::key(a.key_id, limits),
                                 &periods,
                                 quota_engine::ledger::Amount::tokens(20),
                             )

@@ -1,5 +1,5 @@
 //! The audit trail: every admin change (keys created, edited, limits changed, activated,
-//! deactivated, rotated, deleted; settings changed) and every usage alert sent, with the time,
+//! deactivated, rotated, deleted; teams created, edited, deleted; settings changed) and every usage alert sent, with the time,
 //! who did it (the admin client's address, `cli`, or `gateway`), the key, and the changed values
 //! before and after.
 //!
@@ -29,6 +29,9 @@ pub enum Action {
     KeyDeactivated,
     KeyRotated,
     KeyDeleted,
+    TeamCreated,
+    TeamEdited,
+    TeamDeleted,
     SettingsChanged,
     AlertSent,
 }
@@ -43,6 +46,9 @@ impl Action {
             Action::KeyDeactivated => "key.deactivated",
             Action::KeyRotated => "key.rotated",
             Action::KeyDeleted => "key.deleted",
+            Action::TeamCreated => "team.created",
+            Action::TeamEdited => "team.edited",
+            Action::TeamDeleted => "team.deleted",
             Action::SettingsChanged => "settings.changed",
             Action::AlertSent => "alert.sent",
         }
@@ -105,6 +111,39 @@ impl<'a> Change<'a> {
             key: Some((key.id, &key.name)),
             before: None,
             after: Some(key_settings(key, tz)),
+        }
+    }
+
+    /// A team created (`before` `None`), edited, or deleted (`after` `None`): its settings,
+    /// only the fields that differ for an edit. The entry names the team in its values.
+    pub fn of_team(
+        client: &'a str,
+        before: Option<&crate::Team>,
+        after: Option<&crate::Team>,
+    ) -> Self {
+        let (action, old, new) = match (before, after) {
+            (None, Some(team)) => (Action::TeamCreated, None, Some(team_settings(team))),
+            (Some(team), None) => (Action::TeamDeleted, Some(team_settings(team)), None),
+            (Some(b), Some(a)) => {
+                let (mut old, mut new) = changed_fields(&team_settings(b), &team_settings(a));
+                // Which team, also when its name did not change.
+                for (side, team) in [(&mut old, b), (&mut new, a)] {
+                    if let Value::Object(map) = side {
+                        map.insert("team_id".into(), team.id.into());
+                        map.entry("name")
+                            .or_insert_with(|| team.name.clone().into());
+                    }
+                }
+                (Action::TeamEdited, Some(old), Some(new))
+            }
+            (None, None) => (Action::TeamEdited, None, None),
+        };
+        Change {
+            client,
+            action,
+            key: None,
+            before: old,
+            after: new,
         }
     }
 
@@ -278,6 +317,27 @@ pub fn key_settings(key: &ApiKey, tz: Tz) -> Value {
         "allowed_models": key.allowed_models,
         "allow_web_search": key.allow_web_search,
         "old_secret_valid_until": key.old_secret_valid_until.map(|t| local(t, tz)),
+        "team": key.team.as_ref().map(|t| t.name.clone()),
+    })
+}
+
+/// A team's settings as the audit trail shows them (the team object's names, no usage).
+pub fn team_settings(team: &crate::Team) -> Value {
+    serde_json::json!({
+        "team_id": team.id,
+        "name": team.name,
+        "description": team.description,
+        "daily_token_limit": team.limits.daily_tokens,
+        "monthly_token_limit": team.limits.monthly_tokens,
+        "daily_request_limit": team.limits.daily_requests,
+        "monthly_request_limit": team.limits.monthly_requests,
+        "daily_gpu_seconds_limit": team.limits.daily_gpu_ms.map(crate::key_view::seconds::of),
+        "monthly_gpu_seconds_limit": team.limits.monthly_gpu_ms.map(crate::key_view::seconds::of),
+        "requests_per_minute": team.pacing.requests_per_minute,
+        "tokens_per_minute": team.pacing.tokens_per_minute,
+        "max_parallel_requests": team.pacing.max_parallel_requests,
+        "priority": team.pacing.priority,
+        "allowed_models": team.allowed_models,
     })
 }
 

@@ -34,6 +34,13 @@ pub enum EngineError {
     /// No API key with this id.
     #[error("no API key with id {0}")]
     KeyNotFound(i64),
+    /// No team with this id.
+    #[error("no team with id {0}")]
+    TeamNotFound(i64),
+    /// The change conflicts with what is stored (a team name taken, a team that keys still
+    /// belong to); the message says what to do.
+    #[error("{0}")]
+    Conflict(String),
     /// Usage cannot be written to the database (it has failed for a while): admission fails
     /// closed until it lands again. Nothing admitted is forgotten meanwhile.
     #[error(

@@ -16,7 +16,46 @@ use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 use crate::periods::PeriodKeys;
 use crate::{EngineError, Result};
 
-/// The six per-key limits; `None` = unlimited. GPU time is counted in milliseconds (the
+/// Whose counters: a key's (`usage_counters`) or a team's (`team_counters`). The ledger keeps
+/// both alike; a request of a key in a team is admitted against both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountId {
+    Key(i64),
+    Team(i64),
+}
+
+impl AccountId {
+    /// The table of its counters row.
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            AccountId::Key(_) => "usage_counters",
+            AccountId::Team(_) => "team_counters",
+        }
+    }
+
+    /// The column that names the row.
+    pub(crate) fn id_column(self) -> &'static str {
+        match self {
+            AccountId::Key(_) => "key_id",
+            AccountId::Team(_) => "team_id",
+        }
+    }
+
+    pub fn id(self) -> i64 {
+        match self {
+            AccountId::Key(id) | AccountId::Team(id) => id,
+        }
+    }
+}
+
+impl From<i64> for AccountId {
+    /// A bare id is a key's.
+    fn from(key_id: i64) -> AccountId {
+        AccountId::Key(key_id)
+    }
+}
+
+/// The six per-key (and per-team) limits; `None` = unlimited. GPU time is counted in milliseconds (the
 /// admin API shows seconds with three decimals).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -207,6 +246,53 @@ impl Counters {
     }
 }
 
+/// Whose quotas a request is admitted against: its key's, and its team's when the key belongs
+/// to one. Both are checked in one step; the tighter room bounds the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payer {
+    pub key_id: i64,
+    pub limits: Limits,
+    pub team: Option<TeamPayer>,
+}
+
+/// A team's side of a [`Payer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamPayer {
+    pub id: i64,
+    /// Named in refusals (`team "data" daily token quota exceeded …`).
+    pub name: String,
+    pub limits: Limits,
+}
+
+impl Payer {
+    /// A key on its own.
+    pub fn key(key_id: i64, limits: Limits) -> Payer {
+        Payer {
+            key_id,
+            limits,
+            team: None,
+        }
+    }
+
+    /// A key with its team, as it was read.
+    pub fn of(key: &crate::ApiKey) -> Payer {
+        Payer {
+            key_id: key.id,
+            limits: key.limits,
+            team: key.team.as_ref().map(|team| TeamPayer {
+                id: team.id,
+                name: team.name.clone(),
+                limits: team.limits,
+            }),
+        }
+    }
+
+    /// The team's limits, when the key has a team.
+    pub fn team_limits(&self) -> Option<&Limits> {
+        self.team.as_ref().map(|t| &t.limits)
+    }
+}
+
 /// What a request asks of its key's quotas at admission.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ask {
@@ -243,6 +329,19 @@ pub struct Admission {
     /// The ledger's lease generation at admission: room goes back to the lease only while it
     /// is the same lease (same periods and limits).
     pub lease_generation: u64,
+    /// The key's team's part, when the key belongs to one: the request counts against both,
+    /// with the same reservations.
+    pub team: Option<TeamShare>,
+}
+
+/// A team's side of an admission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamShare {
+    pub team_id: i64,
+    /// The team's counters right after this request was counted.
+    pub counters: Counters,
+    /// The team account's lease generation at admission.
+    pub lease_generation: u64,
 }
 
 /// Remaining room under the tightest request limit and the tightest token limit, for the
@@ -260,12 +359,25 @@ pub struct Headroom {
 }
 
 impl Admission {
-    pub fn headroom(&self, limits: &Limits, periods: &PeriodKeys) -> Headroom {
+    /// The tightest limit of each kind, of the key's and (with `team`) its team's.
+    pub fn headroom(
+        &self,
+        limits: &Limits,
+        team: Option<&Limits>,
+        periods: &PeriodKeys,
+    ) -> Headroom {
+        let sides: Vec<(&Limits, &Counters)> = std::iter::once((limits, &self.counters))
+            .chain(team.zip(self.team.as_ref().map(|t| &t.counters)))
+            .collect();
         let tightest = |kinds: [(LimitKind, Option<i64>); 2]| {
-            kinds
-                .into_iter()
-                .filter_map(|(kind, limit)| {
-                    limit.map(|l| (kind, l, (l - self.counters.used(kind)).max(0)))
+            sides
+                .iter()
+                .flat_map(|(limits, counters)| {
+                    kinds.into_iter().filter_map(move |(kind, _)| {
+                        limits
+                            .of(kind)
+                            .map(|l| (kind, l, (l - counters.used(kind)).max(0)))
+                    })
                 })
                 .min_by_key(|&(_, _, remaining)| remaining)
         };
@@ -299,23 +411,30 @@ impl Admission {
 }
 
 impl Admission {
-    /// The GPU-time limit that an answer of this admission ran into when the key's GPU time
-    /// ran out under it: of the limits set, the one with the least room at admission (its
-    /// room was the answer's cap), now used up. `None` without a GPU-time limit.
-    pub fn gpu_limit_reached(
-        &self,
-        limits: &Limits,
-        periods: &PeriodKeys,
-    ) -> Option<QuotaExceeded> {
-        [LimitKind::DailyGpu, LimitKind::MonthlyGpu]
-            .into_iter()
-            .filter_map(|kind| {
-                limits
-                    .of(kind)
-                    .map(|l| (kind, l, l - self.counters.used(kind)))
+    /// The GPU-time limit that an answer of this admission ran into when its GPU time ran out:
+    /// of the limits set (the key's and its team's), the one with the least room at admission
+    /// (its room was the answer's cap), now used up. `None` without a GPU-time limit.
+    pub fn gpu_limit_reached(&self, payer: &Payer, periods: &PeriodKeys) -> Option<QuotaExceeded> {
+        let key_side = (None, &payer.limits, &self.counters);
+        let team_side = payer
+            .team
+            .as_ref()
+            .zip(self.team.as_ref())
+            .map(|(team, share)| (Some(team.name.clone()), &team.limits, &share.counters));
+        std::iter::once(key_side)
+            .chain(team_side)
+            .flat_map(|(team, limits, counters)| {
+                [LimitKind::DailyGpu, LimitKind::MonthlyGpu]
+                    .into_iter()
+                    .filter_map(move |kind| {
+                        limits
+                            .of(kind)
+                            .map(|l| (team.clone(), kind, l, l - counters.used(kind)))
+                    })
             })
-            .min_by_key(|&(_, _, room)| room)
-            .map(|(kind, limit, _)| QuotaExceeded {
+            .min_by_key(|(_, _, _, room)| *room)
+            .map(|(team, kind, limit, _)| QuotaExceeded {
+                team,
                 kind,
                 limit,
                 used: limit,
@@ -332,6 +451,8 @@ impl Admission {
 /// Why a request was refused, with what a person needs to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuotaExceeded {
+    /// The team whose limit it is (its name); `None` for the key's own.
+    pub team: Option<String>,
     pub kind: LimitKind,
     pub limit: i64,
     pub used: i64,
@@ -342,6 +463,14 @@ pub struct QuotaExceeded {
 }
 
 impl QuotaExceeded {
+    /// The metrics label: the kind's (`daily_tokens`…), `team_`-prefixed for a team's limit.
+    pub fn label(&self) -> String {
+        match self.team {
+            Some(_) => format!("team_{}", self.kind.label()),
+            None => self.kind.label().to_owned(),
+        }
+    }
+
     /// Whole seconds until the exceeded period resets (at least 1), for `Retry-After`.
     pub fn retry_after_secs(&self, now: DateTime<Utc>) -> u64 {
         let secs = (self.resets_at.with_timezone(&Utc) - now).num_seconds();
@@ -351,6 +480,9 @@ impl QuotaExceeded {
 
 impl std::fmt::Display for QuotaExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(team) = &self.team {
+            write!(f, "team {team:?} ")?;
+        }
         write!(
             f,
             "{} exceeded (limit {}, used {}",
@@ -421,6 +553,7 @@ pub(crate) fn explain(
             LimitKind::DailyGpu | LimitKind::MonthlyGpu => used >= limit,
         };
         full.then(|| QuotaExceeded {
+            team: None,
             kind,
             limit,
             used,
@@ -434,25 +567,53 @@ pub(crate) fn explain(
     })
 }
 
-/// Creates the key's counters row when it has none; [`EngineError::KeyNotFound`] when the key
-/// itself is gone.
-pub(crate) async fn ensure_counters_row(db: &impl ConnectionTrait, key_id: i64) -> Result<()> {
+/// Creates the account's counters row when it has none; [`EngineError::KeyNotFound`] (or
+/// [`EngineError::TeamNotFound`]) when the key or team itself is gone.
+pub(crate) async fn ensure_counters_row(
+    db: &impl ConnectionTrait,
+    account: impl Into<AccountId>,
+) -> Result<()> {
+    let account = account.into();
+    let owner = match account {
+        AccountId::Key(_) => "api_keys",
+        AccountId::Team(_) => "teams",
+    };
     let exists = db
         .query_one(stmt(
             db,
-            "SELECT id FROM api_keys WHERE id = $1".into(),
-            vec![key_id.into()],
+            format!("SELECT id FROM {owner} WHERE id = $1"),
+            vec![account.id().into()],
         ))
         .await?
         .is_some();
     if !exists {
-        return Err(EngineError::KeyNotFound(key_id));
+        return Err(match account {
+            AccountId::Key(id) => EngineError::KeyNotFound(id),
+            AccountId::Team(id) => EngineError::TeamNotFound(id),
+        });
     }
-    let sql = "INSERT INTO usage_counters \
-               (key_id, day_period, day_requests, day_tokens, month_period, month_requests, month_tokens) \
-               VALUES ($1, '', 0, 0, '', 0, 0) ON CONFLICT (key_id) DO NOTHING";
-    db.execute(stmt(db, sql.into(), vec![key_id.into()]))
-        .await?;
+    let sql = format!(
+        "INSERT INTO {table} ({id}, day_period, day_requests, day_tokens, month_period, \
+         month_requests, month_tokens) VALUES ($1, '', 0, 0, '', 0, 0) \
+         ON CONFLICT ({id}) DO NOTHING",
+        table = account.table(),
+        id = account.id_column()
+    );
+    db.execute(stmt(db, sql, vec![account.id().into()])).await?;
+    Ok(())
+}
+
+/// Removes the account's counters row (its key or team is being deleted).
+pub(crate) async fn delete_counters_row(
+    db: &impl ConnectionTrait,
+    account: AccountId,
+) -> Result<()> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = $1",
+        account.table(),
+        account.id_column()
+    );
+    db.execute(stmt(db, sql, vec![account.id().into()])).await?;
     Ok(())
 }
 
@@ -471,17 +632,21 @@ fn usage_columns(day: &str, month: &str) -> String {
     )
 }
 
-/// A key's counters in the periods of `periods` (`None` when the key has no counters row).
+/// A key's (or team's) counters in the periods of `periods` (`None` when it has no counters
+/// row).
 pub async fn current_counters(
     db: &impl ConnectionTrait,
-    key_id: i64,
+    account: impl Into<AccountId>,
     periods: &PeriodKeys,
 ) -> Result<Option<Counters>> {
+    let account = account.into();
     let sql = format!(
-        "SELECT {} FROM usage_counters WHERE key_id = $1",
-        usage_columns("$2", "$3")
+        "SELECT {} FROM {} WHERE {} = $1",
+        usage_columns("$2", "$3"),
+        account.table(),
+        account.id_column()
     );
-    db.query_one(stmt(db, sql, key_period_values(key_id, periods)))
+    db.query_one(stmt(db, sql, key_period_values(account.id(), periods)))
         .await?
         .as_ref()
         .map(counters_from)
@@ -493,14 +658,33 @@ pub async fn all_counters(
     db: &impl ConnectionTrait,
     periods: &PeriodKeys,
 ) -> Result<std::collections::HashMap<i64, Counters>> {
+    every_counters(db, AccountId::Key(0), periods).await
+}
+
+/// Every team's counters in the periods of `periods`, by team id.
+pub async fn all_team_counters(
+    db: &impl ConnectionTrait,
+    periods: &PeriodKeys,
+) -> Result<std::collections::HashMap<i64, Counters>> {
+    every_counters(db, AccountId::Team(0), periods).await
+}
+
+/// The counters of every account of `like`'s kind (keys or teams).
+async fn every_counters(
+    db: &impl ConnectionTrait,
+    like: AccountId,
+    periods: &PeriodKeys,
+) -> Result<std::collections::HashMap<i64, Counters>> {
+    let id = like.id_column();
     let sql = format!(
-        "SELECT key_id, {} FROM usage_counters",
-        usage_columns("$1", "$2")
+        "SELECT {id}, {} FROM {}",
+        usage_columns("$1", "$2"),
+        like.table()
     );
     let values = vec![periods.day.as_str().into(), periods.month.as_str().into()];
     let rows = db.query_all(stmt(db, sql, values)).await?;
     rows.iter()
-        .map(|row| Ok((row.try_get::<i64>("", "key_id")?, counters_from(row)?)))
+        .map(|row| Ok((row.try_get::<i64>("", id)?, counters_from(row)?)))
         .collect()
 }
 

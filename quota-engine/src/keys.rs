@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::entity::{api_key, usage_counter, usage_daily, usage_log};
 use crate::gate::Limits;
 use crate::pacing::{Pacing, PacingPatch};
+use crate::teams::Team;
 use crate::{EngineError, Result};
+use std::sync::Arc;
 
 /// Random bytes in a key: 32 bytes = 256 bits, 43 URL-safe characters after `sk-`.
 const KEY_BYTES: usize = 32;
@@ -46,6 +48,8 @@ pub struct ApiKey {
     /// Set when this value was looked up by the previous secret of a rotated key: that secret
     /// stops working at this instant (checked on every request, like the expiry).
     pub secret_valid_until: Option<DateTime<Utc>>,
+    /// The team the key belongs to, as it was when the key was read (`None` = no team).
+    pub team: Option<Arc<Team>>,
 }
 
 impl ApiKey {
@@ -60,11 +64,22 @@ impl ApiKey {
 
     /// Whether this key may use `model`. Cloud models run on the Ollama host's own ollama.com
     /// account, so they need to be named explicitly ([`is_cloud_model`]).
+    /// A model must be allowed by the key and by its team.
     pub fn allows_model(&self, model: &str) -> bool {
-        match &self.allowed_models {
-            Some(list) => list.iter().any(|m| model_matches(m, model)),
-            None => !is_cloud_model(model),
-        }
+        models_allow(&self.allowed_models, model)
+            && self.team.as_ref().is_none_or(|t| t.allows_model(model))
+    }
+
+    pub fn team_id(&self) -> Option<i64> {
+        self.team.as_ref().map(|t| t.id)
+    }
+}
+
+/// Whether an allow-list (`None` = every local model) allows `model`.
+pub(crate) fn models_allow(allowed: &Option<Vec<String>>, model: &str) -> bool {
+    match allowed {
+        Some(list) => list.iter().any(|m| model_matches(m, model)),
+        None => !is_cloud_model(model),
     }
 }
 
@@ -138,6 +153,8 @@ pub struct NewKey {
     pub pacing: Pacing,
     pub allowed_models: Option<Vec<String>>,
     pub allow_web_search: bool,
+    /// The team to put the key in (`None` = none).
+    pub team_id: Option<i64>,
 }
 
 /// An edit of a key's descriptive fields; `None` leaves a field as it is, `Some(None)` clears it.
@@ -147,6 +164,8 @@ pub struct KeyPatch {
     pub expires_at: Option<Option<DateTime<Utc>>>,
     pub allowed_models: Option<Option<Vec<String>>>,
     pub allow_web_search: Option<bool>,
+    /// `Some(None)` takes the key out of its team.
+    pub team_id: Option<Option<i64>>,
 }
 
 /// An edit of a key's limits; `None` leaves a limit as it is, `Some(None)` makes it unlimited.
@@ -161,6 +180,54 @@ pub struct LimitsPatch {
     pub monthly_gpu_ms: Option<Option<i64>>,
     /// The pacing fields, edited with the limits.
     pub pacing: PacingPatch,
+}
+
+impl LimitsPatch {
+    /// `limits` with this edit applied; a negative limit is refused naming its field.
+    pub fn apply_limits(&self, mut limits: Limits) -> Result<Limits> {
+        for (field, value, slot) in [
+            (
+                "daily_token_limit",
+                self.daily_tokens,
+                &mut limits.daily_tokens,
+            ),
+            (
+                "monthly_token_limit",
+                self.monthly_tokens,
+                &mut limits.monthly_tokens,
+            ),
+            (
+                "daily_request_limit",
+                self.daily_requests,
+                &mut limits.daily_requests,
+            ),
+            (
+                "monthly_request_limit",
+                self.monthly_requests,
+                &mut limits.monthly_requests,
+            ),
+            (
+                "daily_gpu_seconds_limit",
+                self.daily_gpu_ms,
+                &mut limits.daily_gpu_ms,
+            ),
+            (
+                "monthly_gpu_seconds_limit",
+                self.monthly_gpu_ms,
+                &mut limits.monthly_gpu_ms,
+            ),
+        ] {
+            if let Some(value) = value {
+                if value.is_some_and(|v| v < 0) {
+                    return Err(EngineError::Invalid(format!(
+                        "{field}: must be a non-negative number or null"
+                    )));
+                }
+                *slot = value;
+            }
+        }
+        Ok(limits)
+    }
 }
 
 /// Freshly generated key material.
@@ -190,7 +257,7 @@ pub fn hash_key(plaintext: &str) -> String {
     hex::encode(Sha256::digest(plaintext.as_bytes()))
 }
 
-fn validate_name(name: &str) -> Result<String> {
+pub(crate) fn validate_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(EngineError::Invalid("name: must not be empty".into()));
@@ -201,7 +268,7 @@ fn validate_name(name: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-fn validate_models(models: &Option<Vec<String>>) -> Result<Option<String>> {
+pub(crate) fn validate_models(models: &Option<Vec<String>>) -> Result<Option<String>> {
     match models {
         None => Ok(None),
         Some(list) => {
@@ -260,7 +327,63 @@ fn decode(m: api_key::Model) -> Result<ApiKey> {
             .previous_key_valid_until
             .filter(|t| m.previous_key_hash.is_some() && *t > DateTime::<Utc>::UNIX_EPOCH),
         secret_valid_until: None,
+        team: None,
     })
+}
+
+/// The team a key is put in must exist.
+async fn check_team(db: &impl ConnectionTrait, team_id: Option<i64>) -> Result<Option<Arc<Team>>> {
+    match team_id {
+        None => Ok(None),
+        Some(id) => match crate::teams::get(db, id).await {
+            Ok(team) => Ok(Some(Arc::new(team))),
+            Err(EngineError::TeamNotFound(_)) => Err(EngineError::Invalid(format!(
+                "team_id: no team with id {id}"
+            ))),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Fills in each key's team (one query for all of them).
+async fn with_teams(
+    db: &impl ConnectionTrait,
+    mut keys: Vec<(ApiKey, Option<i64>)>,
+) -> Result<Vec<ApiKey>> {
+    if keys.iter().all(|(_, team)| team.is_none()) {
+        return Ok(keys.into_iter().map(|(k, _)| k).collect());
+    }
+    let teams: std::collections::HashMap<i64, Arc<Team>> = crate::teams::list(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, Arc::new(t)))
+        .collect();
+    for (key, team_id) in &mut keys {
+        key.team = team_id.and_then(|id| teams.get(&id).cloned());
+    }
+    Ok(keys.into_iter().map(|(k, _)| k).collect())
+}
+
+/// Decodes rows and fills in their teams.
+async fn decode_all(db: &impl ConnectionTrait, models: Vec<api_key::Model>) -> Result<Vec<ApiKey>> {
+    let keys = models
+        .into_iter()
+        .map(|m| {
+            let team = m.team_id;
+            decode(m).map(|k| (k, team))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    with_teams(db, keys).await
+}
+
+/// Decodes one row with its team.
+async fn decode_one(db: &impl ConnectionTrait, model: api_key::Model) -> Result<ApiKey> {
+    let team_id = model.team_id;
+    let mut key = decode(model)?;
+    if let Some(id) = team_id {
+        key.team = crate::teams::get(db, id).await.ok().map(Arc::new);
+    }
+    Ok(key)
 }
 
 /// Creates a key and its counters row; returns the key and its plaintext (shown once).
@@ -275,6 +398,7 @@ pub async fn create(
     let allowed_models = validate_models(&new.allowed_models)?;
     let material = generate();
     let txn = db.begin().await?;
+    let team = check_team(&txn, new.team_id).await?;
     let model = api_key::ActiveModel {
         name: Set(name),
         key_hash: Set(material.hash),
@@ -295,6 +419,7 @@ pub async fn create(
         priority: Set(new.pacing.priority_column()),
         allowed_models: Set(allowed_models),
         allow_web_search: Set(new.allow_web_search),
+        team_id: Set(new.team_id),
         ..Default::default()
     }
     .insert(&txn)
@@ -320,23 +445,23 @@ pub async fn create(
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    Ok((decode(model)?, material.plaintext))
+    let mut key = decode(model)?;
+    key.team = team;
+    Ok((key, material.plaintext))
 }
 
 /// Every key, oldest first.
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
-    api_key::Entity::find()
+    let models = api_key::Entity::find()
         .order_by_asc(api_key::Column::Id)
         .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+        .await?;
+    decode_all(db, models).await
 }
 
 /// The keys with at least one of the six limits, oldest first (what usage alerts watch).
 pub async fn list_with_limits(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> {
-    api_key::Entity::find()
+    let models = api_key::Entity::find()
         .filter(
             Condition::any()
                 .add(api_key::Column::DailyTokenLimit.is_not_null())
@@ -348,10 +473,8 @@ pub async fn list_with_limits(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>> 
         )
         .order_by_asc(api_key::Column::Id)
         .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+        .await?;
+    decode_all(db, models).await
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
@@ -359,7 +482,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
         .one(db)
         .await?
         .ok_or(EngineError::KeyNotFound(id))?;
-    decode(model)
+    decode_one(db, model).await
 }
 
 /// The key whose secret has digest `hash`, active or not: its current secret, or the previous
@@ -382,12 +505,12 @@ pub async fn find_by_hash(
         return Ok(None);
     };
     if model.key_hash == hash {
-        return decode(model).map(Some);
+        return decode_one(db, model).await.map(Some);
     }
     // A lapsed previous secret is still found, with the instant it lapsed: the caller refuses
     // it saying it was rotated, which tells its holder more than "invalid API key".
     let valid_until = model.previous_key_valid_until.unwrap_or(now);
-    let mut key = decode(model)?;
+    let mut key = decode_one(db, model).await?;
     key.secret_valid_until = Some(valid_until);
     Ok(Some(key))
 }
@@ -397,7 +520,7 @@ pub async fn find_by_hash(
 /// rotations from a double click, an edit on another instance) take turns and each starts
 /// from the one before; SQLite's single pooled connection serialises them already.
 pub async fn get_for_update(db: &impl ConnectionTrait, id: i64) -> Result<ApiKey> {
-    decode(find_for_update(db, id).await?)
+    decode_one(db, find_for_update(db, id).await?).await
 }
 
 async fn find_for_update(db: &impl ConnectionTrait, id: i64) -> Result<api_key::Model> {
@@ -455,7 +578,7 @@ pub async fn rotate(
     model.previous_key_hash = Set(Some(old_hash));
     model.previous_key_valid_until = Set(Some(valid_until));
     model.updated_at = Set(now);
-    let mut key = decode(model.update(db).await?)?;
+    let mut key = decode_one(db, model.update(db).await?).await?;
     // Without a grace period no previous secret works any more.
     key.old_secret_valid_until = key.old_secret_valid_until.filter(|t| *t > now);
     Ok(Rotated {
@@ -467,13 +590,11 @@ pub async fn rotate(
 
 /// Keys changed after `since` (for other instances' cache invalidation).
 pub async fn changed_since(db: &impl ConnectionTrait, since: DateTime<Utc>) -> Result<Vec<ApiKey>> {
-    api_key::Entity::find()
+    let models = api_key::Entity::find()
         .filter(api_key::Column::UpdatedAt.gt(since))
         .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+        .await?;
+    decode_all(db, models).await
 }
 
 async fn load(db: &impl ConnectionTrait, id: i64) -> Result<api_key::ActiveModel> {
@@ -493,7 +614,7 @@ pub async fn set_active(
     let mut model = load(db, id).await?;
     model.is_active = Set(active);
     model.updated_at = Set(now);
-    decode(model.update(db).await?)
+    decode_one(db, model.update(db).await?).await
 }
 
 pub async fn update_limits(
@@ -508,47 +629,20 @@ pub async fn update_limits(
         .ok_or(EngineError::KeyNotFound(id))?;
     let pacing = patch.pacing.apply(pacing_of(&found));
     pacing.validate()?;
+    let limits = patch.apply_limits(decode(found.clone())?.limits)?;
     let mut model: api_key::ActiveModel = found.into();
-    for (field, value) in [
-        ("daily_token_limit", patch.daily_tokens),
-        ("monthly_token_limit", patch.monthly_tokens),
-        ("daily_request_limit", patch.daily_requests),
-        ("monthly_request_limit", patch.monthly_requests),
-        ("daily_gpu_seconds_limit", patch.daily_gpu_ms),
-        ("monthly_gpu_seconds_limit", patch.monthly_gpu_ms),
-    ] {
-        if let Some(Some(v)) = value {
-            if v < 0 {
-                return Err(EngineError::Invalid(format!(
-                    "{field}: must be a non-negative number or null"
-                )));
-            }
-        }
-    }
     model.requests_per_minute = Set(pacing.requests_per_minute);
     model.tokens_per_minute = Set(pacing.tokens_per_minute);
     model.max_parallel_requests = Set(pacing.max_parallel_requests);
     model.priority = Set(pacing.priority_column());
-    if let Some(v) = patch.daily_tokens {
-        model.daily_token_limit = Set(v);
-    }
-    if let Some(v) = patch.monthly_tokens {
-        model.monthly_token_limit = Set(v);
-    }
-    if let Some(v) = patch.daily_requests {
-        model.daily_request_limit = Set(v);
-    }
-    if let Some(v) = patch.monthly_requests {
-        model.monthly_request_limit = Set(v);
-    }
-    if let Some(v) = patch.daily_gpu_ms {
-        model.daily_gpu_ms_limit = Set(v);
-    }
-    if let Some(v) = patch.monthly_gpu_ms {
-        model.monthly_gpu_ms_limit = Set(v);
-    }
+    model.daily_token_limit = Set(limits.daily_tokens);
+    model.monthly_token_limit = Set(limits.monthly_tokens);
+    model.daily_request_limit = Set(limits.daily_requests);
+    model.monthly_request_limit = Set(limits.monthly_requests);
+    model.daily_gpu_ms_limit = Set(limits.daily_gpu_ms);
+    model.monthly_gpu_ms_limit = Set(limits.monthly_gpu_ms);
     model.updated_at = Set(now);
-    decode(model.update(db).await?)
+    decode_one(db, model.update(db).await?).await
 }
 
 pub async fn patch(
@@ -570,8 +664,12 @@ pub async fn patch(
     if let Some(allow) = patch.allow_web_search {
         model.allow_web_search = Set(allow);
     }
+    if let Some(team_id) = patch.team_id {
+        check_team(db, team_id).await?;
+        model.team_id = Set(team_id);
+    }
     model.updated_at = Set(now);
-    decode(model.update(db).await?)
+    decode_one(db, model.update(db).await?).await
 }
 
 /// Deletes a key with its counters and usage. Returns false when there was no such key.
@@ -639,6 +737,7 @@ mod tests {
             allow_web_search: false,
             old_secret_valid_until: None,
             secret_valid_until: None,
+            team: None,
         };
         assert!(key.allows_model("llama3"));
         assert!(!key.allows_model("gpt-oss:120b-cloud"));

@@ -26,6 +26,7 @@
 //! - [`pacing`]: per-minute limits (sliding window; grants across instances), the parallel
 //!   cap per key and its queue, the fair-queue priority.
 //! - [`settings`]: runtime overrides of `ollama_urls` and `default_model`.
+//! - [`teams`]: teams, one budget shared by several keys.
 //! - [`usage_log`]: usage per key, day and model, summed off the request path, and its
 //!   per-day read model.
 //! - [`usage_report`]: usage over a date range grouped by any of key, model and day.
@@ -44,18 +45,20 @@ pub mod migration;
 pub mod pacing;
 pub mod periods;
 pub mod settings;
+pub mod teams;
 pub mod usage_log;
 pub mod usage_report;
 
 pub use db::{connect, DatabaseUrl};
 pub use error::EngineError;
-pub use gate::{Admission, Ask, GateDecision, Limits, QuotaExceeded};
+pub use gate::{Admission, Ask, GateDecision, Limits, Payer, QuotaExceeded};
 pub use key_cache::KeyCache;
 pub use keys::{ApiKey, KeyPatch, NewKey};
 pub use ledger::{Extension, Ledger, LedgerConfig};
 pub use pacing::{PaceRefusal, PaceTicket, Pacer, Pacing};
 pub use periods::{PeriodKeys, Periods};
 pub use sea_orm::{DatabaseConnection, DatabaseTransaction};
+pub use teams::Team;
 
 /// Result type of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -25,6 +25,8 @@ use crate::Result;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageRecord {
     pub key_id: i64,
+    /// The key's team when the request was admitted (`None` = none).
+    pub team_id: Option<i64>,
     /// Local day label in `APP_TZ` (`2026-11-29`) of the request's admission.
     pub day: String,
     pub model: String,
@@ -63,12 +65,14 @@ struct Sums {
     prompt_tokens: i64,
     completion_tokens: i64,
     gpu: GpuTime,
+    /// The team of the group's last record.
+    team_id: Option<i64>,
 }
 
 /// Columns per upserted row.
-const COLUMNS: usize = 10;
+const COLUMNS: usize = 11;
 
-/// Rows per upsert: well under SQLite's and PostgreSQL's parameter limits (10 columns each).
+/// Rows per upsert: well under SQLite's and PostgreSQL's parameter limits (11 columns each).
 const UPSERT_CHUNK: usize = 200;
 
 /// Adds records to `usage_daily`, one row per (key, day, model) they touch.
@@ -82,6 +86,7 @@ pub async fn add(db: &impl ConnectionTrait, records: &[UsageRecord]) -> Result<(
         sums.prompt_tokens += r.prompt_tokens;
         sums.completion_tokens += r.completion_tokens;
         sums.gpu.add(&r.gpu);
+        sums.team_id = r.team_id;
     }
     let groups: Vec<(Group, Sums)> = groups.into_iter().collect();
     upsert(db, &groups).await
@@ -106,6 +111,7 @@ async fn upsert(db: &impl ConnectionTrait, groups: &[(Group, Sums)]) -> Result<(
                 sums.gpu.load_ms.into(),
                 sums.gpu.prompt_eval_ms.into(),
                 sums.gpu.eval_ms.into(),
+                sums.team_id.into(),
             ]);
         }
         let summed = [
@@ -117,12 +123,15 @@ async fn upsert(db: &impl ConnectionTrait, groups: &[(Group, Sums)]) -> Result<(
             "prompt_eval_ms",
             "eval_ms",
         ];
+        // A key that moved to another team during the day: the day's row goes with its last
+        // team (reports are per day).
         let set: Vec<String> = summed
             .iter()
             .map(|c| format!("{c} = usage_daily.{c} + excluded.{c}"))
+            .chain(std::iter::once("team_id = excluded.team_id".to_owned()))
             .collect();
         let sql = format!(
-            "INSERT INTO usage_daily (key_id, day, model, {}) \
+            "INSERT INTO usage_daily (key_id, day, model, {}, team_id) \
              VALUES {} ON CONFLICT (key_id, day, model) DO UPDATE SET {}",
             summed.join(", "),
             rows.join(", "),

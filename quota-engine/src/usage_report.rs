@@ -1,5 +1,5 @@
 //! Usage reports: requests and tokens over a range of days (of `APP_TZ`), summed by any subset
-//! of key, model and day, read from `usage_daily` (one row per key, day and model) with one
+//! of key, model, day and team (the key's team when the usage was written), read from `usage_daily` (one row per key, day and model) with one
 //! `GROUP BY` statement.
 //!
 //! The range is read through `idx_usage_daily_day`, so a report over a month touches only that
@@ -17,6 +17,7 @@ pub struct GroupBy {
     pub key: bool,
     pub model: bool,
     pub day: bool,
+    pub team: bool,
 }
 
 impl GroupBy {
@@ -25,9 +26,10 @@ impl GroupBy {
         key: true,
         model: true,
         day: true,
+        team: false,
     };
 
-    /// Parses `key,model,day` (any subset, any order; empty = a grand total).
+    /// Parses `key,model,day,team` (any subset, any order; empty = a grand total).
     pub fn parse(text: &str) -> std::result::Result<GroupBy, String> {
         let mut group = GroupBy::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -35,9 +37,11 @@ impl GroupBy {
                 "key" => group.key = true,
                 "model" => group.model = true,
                 "day" => group.day = true,
+                "team" => group.team = true,
                 other => {
                     return Err(format!(
-                        "unknown dimension {other:?}; use any of key, model, day, comma-separated"
+                        "unknown dimension {other:?}; use any of key, model, day, team, \
+                         comma-separated"
                     ))
                 }
             }
@@ -51,6 +55,9 @@ impl GroupBy {
 pub struct ReportRow {
     pub key_id: Option<i64>,
     pub key_name: Option<String>,
+    /// Grouped by team: the team (`None` for usage of keys in no team).
+    pub team_id: Option<i64>,
+    pub team_name: Option<String>,
     pub model: Option<String>,
     pub date: Option<String>,
     pub requests: i64,
@@ -60,12 +67,14 @@ pub struct ReportRow {
 }
 
 /// Usage from `from` to `to` (inclusive) summed by `group`, ordered by day, key id and model.
-/// Groups without requests are left out; keys deleted since are gone with their usage.
+/// Groups without requests are left out; keys deleted since are gone with their usage. With
+/// `team_id`, only the usage written while keys belonged to that team.
 pub async fn report(
     db: &impl ConnectionTrait,
     from: NaiveDate,
     to: NaiveDate,
     group: GroupBy,
+    team_id: Option<i64>,
 ) -> Result<Vec<ReportRow>> {
     let mut select = Vec::new();
     let mut group_cols = Vec::new();
@@ -79,6 +88,11 @@ pub async fn report(
         select.push("u.key_id AS key_id, k.name AS key_name");
         group_cols.push("u.key_id, k.name");
         order.push("u.key_id");
+    }
+    if group.team {
+        select.push("u.team_id AS team_id, t.name AS team_name");
+        group_cols.push("u.team_id, t.name");
+        order.push("t.name");
     }
     if group.model {
         select.push("u.model AS model");
@@ -97,9 +111,16 @@ pub async fn report(
     );
     let mut sql = format!(
         "SELECT {} FROM usage_daily u LEFT JOIN api_keys k ON k.id = u.key_id \
+         LEFT JOIN teams t ON t.id = u.team_id \
          WHERE u.day >= $1 AND u.day <= $2",
         select.join(", ")
     );
+    let label = |d: NaiveDate| Value::from(d.format("%Y-%m-%d").to_string());
+    let mut values = vec![label(from), label(to)];
+    if let Some(team_id) = team_id {
+        values.push(team_id.into());
+        sql.push_str(" AND u.team_id = $3");
+    }
     if !group_cols.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", group_cols.join(", ")));
     }
@@ -107,12 +128,11 @@ pub async fn report(
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
-    let label = |d: NaiveDate| Value::from(d.format("%Y-%m-%d").to_string());
     let rows = db
         .query_all(Statement::from_sql_and_values(
             db.get_database_backend(),
             sql,
-            vec![label(from), label(to)],
+            values,
         ))
         .await?;
     rows.iter()
@@ -131,6 +151,12 @@ pub async fn report(
                     None
                 },
                 key_name: text("key_name", group.key)?,
+                team_id: if group.team {
+                    row.try_get::<Option<i64>>("", "team_id")?
+                } else {
+                    None
+                },
+                team_name: text("team_name", group.team)?,
                 model: text("model", group.model)?,
                 date: text("day", group.day)?,
                 requests: row.try_get::<i64>("", "requests")?,
@@ -152,7 +178,7 @@ pub async fn report(
 pub fn to_csv(rows: &[ReportRow]) -> String {
     let mut out = String::from(
         "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
-         gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n",
+         gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name\r\n",
     );
     for row in rows {
         let fields = [
@@ -167,6 +193,8 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
             seconds(row.gpu.load_ms),
             seconds(row.gpu.prompt_eval_ms),
             seconds(row.gpu.eval_ms),
+            row.team_id.map(|v| v.to_string()).unwrap_or_default(),
+            csv_field(row.team_name.as_deref().unwrap_or_default()),
         ];
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
@@ -213,7 +241,7 @@ mod tests {
             })
         );
         assert!(GroupBy::parse("key,user")
-            .is_err_and(|e| e.contains("\"user\"") && e.contains("key, model, day")));
+            .is_err_and(|e| e.contains("\"user\"") && e.contains("key, model, day, team")));
     }
 
     /// Commas, quotes and line breaks are quoted; formulas are defused; nulls are empty.
@@ -222,6 +250,8 @@ mod tests {
         let rows = [ReportRow {
             key_id: Some(1),
             key_name: Some("a, \"b\"\nc".into()),
+            team_id: Some(2),
+            team_name: Some("@data".into()),
             model: Some("=HYPERLINK(1)".into()),
             date: None,
             requests: 2,
@@ -237,8 +267,8 @@ mod tests {
         assert_eq!(
             to_csv(&rows),
             "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
-             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n\
-             1,\"a, \"\"b\"\"\nc\",\"'=HYPERLINK(1)\",,2,3,4,12.345,0.007,0.000,1.000\r\n"
+             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name\r\n\
+             1,\"a, \"\"b\"\"\nc\",\"'=HYPERLINK(1)\",,2,3,4,12.345,0.007,0.000,1.000,2,\"'@data\"\r\n"
         );
     }
 

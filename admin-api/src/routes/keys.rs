@@ -96,6 +96,10 @@ pub struct CreateKey {
     /// account; left out = false.
     #[serde(default)]
     pub allow_web_search: bool,
+    /// The team the key belongs to (its budget is shared with the team's other keys);
+    /// `null` or left out = none.
+    #[serde(default)]
+    pub team_id: Option<i64>,
 }
 
 /// `PATCH /api/api-keys/{id}/quota`: any subset; `null` = unlimited, left out = unchanged.
@@ -160,6 +164,10 @@ pub struct KeyUpdate {
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub allow_web_search: Patch<bool>,
+    /// The key's team; `null` = none. Its future usage counts against the new team.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub team_id: Patch<i64>,
 }
 
 /// The key object with the key's usage in the current day and month.
@@ -236,6 +244,7 @@ pub async fn create(
         },
         allowed_models: body.allowed_models,
         allow_web_search: body.allow_web_search,
+        team_id: body.team_id,
     };
     let now = Utc::now();
     let audited = Audited::begin(&state.db, now).await?;
@@ -411,7 +420,7 @@ pub async fn set_quota(
     Ok(Json(view_of(&state, &key).await?))
 }
 
-/// Edits the name, the expiry or the allowed models.
+/// Edits the name, the expiry, the allowed models, web search or the team.
 #[utoipa::path(patch, path = "/api/api-keys/{id}", operation_id = "update_key", tag = "keys", request_body = KeyUpdate,
     params(("id" = i64, Path, description = "key id")),
     responses(
@@ -446,6 +455,7 @@ pub async fn edit(
         expires_at: body.expires_at.map(|t| t.0).into_update(),
         allowed_models: body.allowed_models.into_update(),
         allow_web_search,
+        team_id: body.team_id.into_update(),
     };
     let change = KeyChange::begin(&state, id).await?;
     let key = keys::patch(change.txn(), id, &update, change.now()).await?;

@@ -5,6 +5,7 @@ pub mod info;
 pub mod keys;
 pub mod reports;
 pub mod settings;
+pub mod teams;
 pub mod upstreams;
 
 use crate::error::ApiError;

@@ -59,6 +59,8 @@ struct ReportQuery {
     from: NaiveDate,
     to: NaiveDate,
     group: GroupBy,
+    /// Only usage written while keys belonged to this team.
+    team_id: Option<i64>,
     csv: bool,
 }
 
@@ -100,10 +102,18 @@ fn report_query(
         }
         None => accept.is_some_and(prefers_csv),
     };
+    let team_id = param(&params, "team_id")
+        .map(|raw| {
+            raw.parse::<i64>().map_err(|_| {
+                ApiError::invalid("team_id", format!("must be a team id, got {raw:?}"))
+            })
+        })
+        .transpose()?;
     Ok(ReportQuery {
         from,
         to,
         group,
+        team_id,
         csv,
     })
 }
@@ -122,13 +132,14 @@ fn prefers_csv(accept: &str) -> bool {
     false
 }
 
-/// Requests and tokens per key, model and day (any subset), over a range of days of the
+/// Requests and tokens per key, model, day and team (any subset), over a range of days of the
 /// operator's zone. JSON rows, or CSV with `Accept: text/csv` or `format=csv`.
 #[utoipa::path(get, path = "/api/usage", operation_id = "usage_report", tag = "usage",
     params(
         ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (default: the first day of this month)"),
         ("to" = Option<String>, Query, description = "last day, YYYY-MM-DD, inclusive (default: today); at most 366 days after from"),
-        ("group_by" = Option<String>, Query, description = "comma-separated subset of key, model, day (default: all three; empty: one total row)"),
+        ("group_by" = Option<String>, Query, description = "comma-separated subset of key, model, day, team (default: key, model, day; empty: one total row)"),
+        ("team_id" = Option<i64>, Query, description = "only usage of keys while they belonged to this team"),
         ("format" = Option<String>, Query, description = "json (default) or csv"),
     ),
     responses(
@@ -146,7 +157,7 @@ pub async fn usage(
     let today = Utc::now().with_timezone(&state.periods.tz()).date_naive();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let q = report_query(query.as_deref(), accept, today)?;
-    let rows = usage_report::report(&state.db, q.from, q.to, q.group).await?;
+    let rows = usage_report::report(&state.db, q.from, q.to, q.group, q.team_id).await?;
     if !q.csv {
         let rows: Vec<UsageRowView> = rows.into_iter().map(Into::into).collect();
         return Ok(Json(rows).into_response());
@@ -243,7 +254,7 @@ mod tests {
     fn report_defaults() {
         let q = report_query(None, None, day("2026-12-17"));
         assert!(
-            matches!(q, Ok(ReportQuery { from, to, group: GroupBy::ALL, csv: false })
+            matches!(q, Ok(ReportQuery { from, to, group: GroupBy::ALL, csv: false, team_id: None })
             if from == day("2026-12-01") && to == day("2026-12-17"))
         );
         let q = report_query(

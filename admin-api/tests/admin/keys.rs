@@ -3,7 +3,7 @@
 use axum::http::{header, Method, StatusCode};
 use chrono::{Days, Utc};
 use quota_engine::usage_log::{self, UsageRecord};
-use quota_engine::{keys, GateDecision};
+use quota_engine::{keys, GateDecision, Payer};
 use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
@@ -143,8 +143,7 @@ async fn list_with_current_usage() {
     for _ in 0..2 {
         let decision = ledger
             .admit(
-                second,
-                &limits,
+                &Payer::key(second, limits),
                 &quota_engine::Ask {
                     prompt_tokens: 7,
                     ..Default::default()
@@ -493,6 +492,7 @@ async fn usage_series_is_zero_filled() {
     let two_days_ago = today - Days::new(2);
     let record = |key_id, day: String, prompt, completion| UsageRecord {
         key_id,
+        team_id: None,
         day,
         model: "llama3".into(),
         prompt_tokens: prompt,

@@ -47,6 +47,7 @@ async fn usage_report_json_and_csv_agree() {
     let day = today(&h);
     let rec = |key_id, model: &str, p, c| UsageRecord {
         key_id,
+        team_id: None,
         day: day.clone(),
         model: model.into(),
         prompt_tokens: p,

@@ -150,11 +150,13 @@ impl ProxyError {
             format!("{path} is an Ollama administration route and is not available through this gateway"),
         )
     }
-    pub fn model_not_allowed(model: &str, cloud: bool) -> ProxyError {
-        let message = if cloud {
-            format!("model '{model}' is a cloud model and runs on the Ollama host's ollama.com account; it is not allowed for this key unless the key's allowed models name it")
-        } else {
-            format!("model '{model}' is not allowed for this key")
+    /// `team`: the key's team, when its allowed models refused the model.
+    pub fn model_not_allowed(model: &str, cloud: bool, team: Option<&str>) -> ProxyError {
+        let message = match (team, cloud) {
+            (Some(team), true) => format!("model '{model}' is a cloud model and runs on the Ollama host's ollama.com account; it is not allowed for team {team:?} unless the team's allowed models name it"),
+            (Some(team), false) => format!("model '{model}' is not allowed for team {team:?}"),
+            (None, true) => format!("model '{model}' is a cloud model and runs on the Ollama host's ollama.com account; it is not allowed for this key unless the key's allowed models name it"),
+            (None, false) => format!("model '{model}' is not allowed for this key"),
         };
         ProxyError::new(403, "permission_error", "model_not_allowed", message)
     }

@@ -1,5 +1,5 @@
-//! Everything a request takes and must give back, in one value: the key's parallel slot,
-//! what the per-minute window counted, the quota admission (tokens reserved in the ledger),
+//! Everything a request takes and must give back, in one value: the parallel slots of its
+//! key and team, what their per-minute windows counted, the quota admission (tokens reserved in the ledger),
 //! the host slot (reserved from the fair queue, then the current attempt's), and the count of
 //! requests running on its model. Slots are RAII guards and go back when dropped; the
 //! admission and the per-minute ticket go back through [`Holds::settle`], the one settlement,
@@ -18,7 +18,7 @@ use quota_engine::gate::Headroom;
 use quota_engine::ledger::{Amount, Metered};
 use quota_engine::pacing::ParallelPermit;
 use quota_engine::usage_log::{GpuTime, UsageRecord, UsageSink};
-use quota_engine::{Admission, Extension, Ledger, Limits, PaceTicket, Pacer, PeriodKeys};
+use quota_engine::{Admission, Extension, Ledger, PaceTicket, Pacer, Payer, PeriodKeys};
 
 use super::context::Outcome;
 use crate::dialect::TokenCounting;
@@ -38,7 +38,7 @@ pub struct Books {
 /// The quota admission and what it was checked against.
 struct Admitted {
     admission: Admission,
-    limits: Limits,
+    payer: Payer,
     periods: PeriodKeys,
     headroom: Headroom,
 }
@@ -47,10 +47,10 @@ struct Admitted {
 #[derive(Default)]
 pub struct Holds {
     books: Option<Books>,
-    /// The key's parallel slot (its `max_parallel_requests`).
-    parallel: Option<ParallelPermit>,
-    /// What the per-minute window counted for the request.
-    pace: Option<PaceTicket>,
+    /// The parallel slots of the key and its team (their `max_parallel_requests`).
+    parallel: Vec<ParallelPermit>,
+    /// What the per-minute windows of the key and its team counted for the request.
+    pace: Vec<PaceTicket>,
     admitted: Option<Admitted>,
     /// A host slot taken before the first attempt (at once, or from the fair queue).
     reserved_host: Option<Selected>,
@@ -88,20 +88,20 @@ impl Holds {
         self.books = Some(books);
     }
 
-    pub fn keep_parallel(&mut self, permit: Option<ParallelPermit>) {
-        self.parallel = permit;
+    pub fn keep_parallel(&mut self, permits: Vec<ParallelPermit>) {
+        self.parallel = permits;
     }
 
-    pub fn keep_pace(&mut self, ticket: Option<PaceTicket>) {
-        self.pace = ticket;
+    pub fn keep_pace(&mut self, tickets: Vec<PaceTicket>) {
+        self.pace = tickets;
     }
 
     /// The quota gate admitted the request.
-    pub fn keep_admission(&mut self, admission: Admission, limits: Limits, periods: PeriodKeys) {
-        let headroom = admission.headroom(&limits, &periods);
+    pub fn keep_admission(&mut self, admission: Admission, payer: Payer, periods: PeriodKeys) {
+        let headroom = admission.headroom(&payer.limits, payer.team_limits(), &periods);
         self.admitted = Some(Admitted {
             admission,
-            limits,
+            payer,
             periods,
             headroom,
         });
@@ -161,10 +161,10 @@ impl Holds {
         self.admitted.as_ref().and_then(|a| a.admission.gpu_cap_ms)
     }
 
-    /// The GPU-time limits the request was admitted under, with the periods (for the answer
-    /// that says an answer was ended by one of them).
-    pub fn gpu_limits(&self) -> Option<(&Limits, &PeriodKeys)> {
-        self.admitted.as_ref().map(|a| (&a.limits, &a.periods))
+    /// Whose limits the request was admitted under (key and team), with the periods (for the
+    /// answer that says an answer was ended by one of them).
+    pub fn payer(&self) -> Option<(&Payer, &PeriodKeys)> {
+        self.admitted.as_ref().map(|a| (&a.payer, &a.periods))
     }
 
     /// What the request holds of `kind` in the ledger so far.
@@ -186,7 +186,7 @@ impl Holds {
             (Some(books), Some(a)) => {
                 books
                     .ledger
-                    .extend(kind, &mut a.admission, &a.limits, &a.periods, want)
+                    .extend(kind, &mut a.admission, &a.payer, &a.periods, want)
             }
             _ => Extension::Exhausted,
         }
@@ -202,13 +202,13 @@ impl Holds {
         self.admitted.is_some()
     }
 
-    /// Gives back the slots at once: the host, the model count and the key's parallel slot
-    /// (before the commit's round trip).
+    /// Gives back the slots at once: the host, the model count and the parallel slots of the
+    /// key and its team (before the commit's round trip).
     fn release_slots(&mut self) {
         self.host = None;
         self.reserved_host = None;
         self.model_running = None;
-        self.parallel = None;
+        self.parallel.clear();
     }
 
     /// The one settlement: releases the slots, then refunds or commits the admission as
@@ -223,24 +223,24 @@ impl Holds {
         how: Commit,
     ) -> Option<Settled> {
         self.release_slots();
-        let pace = self.pace.take();
+        let pace = std::mem::take(&mut self.pace);
         let books = self.books.take()?;
         let Some(admitted) = self.admitted.take() else {
-            if let Some(ticket) = &pace {
+            for ticket in &pace {
                 books.pacer.refund(ticket);
             }
             return None;
         };
         let Admitted {
             admission,
-            limits,
+            payer,
             periods,
             ..
         } = admitted;
         let settled = match outcome {
             Outcome::Refund => {
                 books.ledger.refund(&admission);
-                if let Some(ticket) = &pace {
+                for ticket in &pace {
                     books.pacer.refund(ticket);
                 }
                 return Some(Settled {
@@ -260,12 +260,12 @@ impl Holds {
                     Commit::Await => {
                         books
                             .ledger
-                            .commit(&admission, &limits, &periods, used)
+                            .commit(&admission, &payer, &periods, used)
                             .await
                     }
                     Commit::InMemory => books.ledger.commit_now(&admission, used),
                 };
-                if let Some(ticket) = &pace {
+                for ticket in &pace {
                     books.pacer.finish(ticket, charged.tokens);
                 }
                 let (prompt, completion) = split_charge(prompt, charged.tokens);
@@ -280,6 +280,7 @@ impl Holds {
         };
         let record = UsageRecord {
             key_id: admission.key_id,
+            team_id: admission.team.as_ref().map(|t| t.team_id),
             day: admission.day,
             model: model.to_owned(),
             prompt_tokens: i64::try_from(settled.prompt).unwrap_or(i64::MAX),

@@ -1,13 +1,15 @@
-//! Pacing on the request path of a counted route: the key's parallel slot (it waits in the
-//! key's queue), its per-minute window, and, after the quota gate, a host from the fair
-//! queue when every host with the model is at its `max_concurrency`. A client that hangs up
+//! Pacing on the request path of a counted route: the parallel slots of the key and of its
+//! team (it waits in their queues), their per-minute windows, and, after the quota gate, a
+//! host from the fair queue when every host with the model is at its `max_concurrency` (a
+//! team's keys take their turns there together, at the team's priority). A client that hangs up
 //! while it waits leaves the queue; whatever it had taken is given back when it is settled.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pingora::proxy::Session;
-use quota_engine::pacing::ParallelPermit;
+use quota_engine::gate::AccountId;
+use quota_engine::pacing::{pace_id, Pacing, ParallelPermit};
 use quota_engine::{ApiKey, PaceRefusal, PaceTicket};
 
 use super::errors::{ProxyError, Stop};
@@ -39,14 +41,28 @@ async fn unless_client_leaves<T>(
 /// What pacing took for a request, and how long it waited; `result` is the refusal, if any
 /// (what was taken before it is still given back at the settlement).
 pub struct Paced {
-    pub parallel: Option<ParallelPermit>,
-    pub pace: Option<PaceTicket>,
+    pub parallel: Vec<ParallelPermit>,
+    pub pace: Vec<PaceTicket>,
     pub waited: Duration,
     pub result: Result<(), Stop>,
 }
 
-/// The parallel slot and the per-minute window, before the quota gate. `model_label` is the
-/// request's model as metrics label it (bounded: `other` for a name no host lists).
+/// Whose pacing a request goes through: its key's, then its team's (named in refusals).
+fn pacings(key: &ApiKey) -> Vec<(AccountId, &Pacing, Option<&str>)> {
+    let mut all = vec![(AccountId::Key(key.id), &key.pacing, None)];
+    if let Some(team) = &key.team {
+        all.push((
+            AccountId::Team(team.id),
+            &team.pacing,
+            Some(team.name.as_str()),
+        ));
+    }
+    all
+}
+
+/// The parallel slots and the per-minute windows of the key and its team, before the quota
+/// gate. `model_label` is the request's model as metrics label it (bounded: `other` for a
+/// name no host lists).
 pub async fn before_gate(
     state: &AppState,
     session: &mut Session,
@@ -56,53 +72,74 @@ pub async fn before_gate(
 ) -> Paced {
     let started = Instant::now();
     let mut paced = Paced {
-        parallel: None,
-        pace: None,
+        parallel: Vec::new(),
+        pace: Vec::new(),
         waited: Duration::ZERO,
         result: Ok(()),
     };
-    if key.pacing.max_parallel_requests.is_some() {
+    for (account, pacing, team) in pacings(key) {
+        if pacing.max_parallel_requests.is_none() {
+            continue;
+        }
         let waiting = state.load.waiting(model_label);
         let entered = unless_client_leaves(
             session,
-            state
-                .pacer
-                .enter(key.id, &key.pacing, state.config.parallel_queue_timeout),
+            state.pacer.enter(
+                pace_id(account),
+                pacing,
+                state.config.parallel_queue_timeout,
+            ),
         )
         .await;
         drop(waiting);
         paced.waited = started.elapsed();
         match entered {
             Waited::ClientGone => paced.result = Err(Stop::Gone),
-            Waited::Done(Ok(permit)) => paced.parallel = permit,
-            Waited::Done(Err(refusal)) => paced.result = Err(refuse(state, key, &refusal)),
+            Waited::Done(Ok(permit)) => paced.parallel.extend(permit),
+            Waited::Done(Err(refusal)) => paced.result = Err(refuse(state, key, team, &refusal)),
         }
         if paced.result.is_err() {
             return paced;
         }
     }
-    paced.result = match state.pacer.admit(key.id, &key.pacing, prompt_tokens).await {
-        Ok(Ok(ticket)) => {
-            paced.pace = ticket;
-            Ok(())
+    for (account, pacing, team) in pacings(key) {
+        match state
+            .pacer
+            .admit(pace_id(account), pacing, prompt_tokens)
+            .await
+        {
+            Ok(Ok(ticket)) => paced.pace.extend(ticket),
+            Ok(Err(refusal)) => {
+                paced.result = Err(refuse(state, key, team, &refusal));
+                return paced;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, key_id = key.id, "per-minute grant failed");
+                paced.result = Err(Stop::Refuse(e.into()));
+                return paced;
+            }
         }
-        Ok(Err(refusal)) => Err(refuse(state, key, &refusal)),
-        Err(e) => {
-            tracing::warn!(error = %e, key_id = key.id, "per-minute grant failed");
-            Err(Stop::Refuse(e.into()))
-        }
-    };
+    }
     paced
 }
 
-fn refuse(state: &AppState, key: &ApiKey, refusal: &PaceRefusal) -> Stop {
+/// A pacing refusal of the key's limit, or of its team's (`team "data" requests per minute
+/// limit exceeded …`, label `team_requests_per_minute`).
+fn refuse(state: &AppState, key: &ApiKey, team: Option<&str>, refusal: &PaceRefusal) -> Stop {
+    let (label, message) = match team {
+        None => (refusal.kind.label().to_owned(), refusal.to_string()),
+        Some(name) => (
+            format!("team_{}", refusal.kind.label()),
+            format!("team {name:?} {refusal}").replace("for this key", "for this team"),
+        ),
+    };
     state
         .metrics
         .quota_rejections
-        .with_label_values(&[key.key_prefix.as_str(), refusal.kind.label()])
+        .with_label_values(&[key.key_prefix.as_str(), &label])
         .inc();
     Stop::Refuse(ProxyError::rate_limited(
-        refusal.to_string(),
+        message,
         refusal.retry_after_secs(),
         refusal.can_refill(),
     ))
@@ -138,9 +175,14 @@ pub async fn take_host(
             let waiting = state.load.waiting(model_label);
             let acquired = unless_client_leaves(
                 session,
+                // A team's keys share one place in the fair queue, at the team's priority.
                 state.queue.acquire(
-                    key.id,
-                    key.pacing.priority,
+                    key.team
+                        .as_ref()
+                        .map_or(key.id, |t| pace_id(AccountId::Team(t.id))),
+                    key.team
+                        .as_ref()
+                        .map_or(key.pacing.priority, |t| t.pacing.priority),
                     Some(model),
                     &runtime.pool,
                     state.config.host_queue_timeout,

@@ -8,7 +8,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 use quota_engine::keys::is_cloud_model;
-use quota_engine::{ApiKey, Ask, GateDecision};
+use quota_engine::{ApiKey, Ask, GateDecision, Payer};
 
 use super::context::RequestCtx;
 use super::errors::{ProxyError, Stop};
@@ -241,18 +241,13 @@ async fn counted(
         generates: api.generates(),
         client_output_limit: client_limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
     };
-    let mut decision = state
-        .ledger
-        .admit(key.id, &key.limits, &ask, &periods)
-        .await;
+    let payer = Payer::of(key);
+    let mut decision = state.ledger.admit(&payer, &ask, &periods).await;
     if matches!(decision, Err(quota_engine::EngineError::StalePeriods)) {
         // Timed just before a midnight that another request already passed: once more, now.
         now = Utc::now();
         periods = state.config.periods.at(now);
-        decision = state
-            .ledger
-            .admit(key.id, &key.limits, &ask, &periods)
-            .await;
+        decision = state.ledger.admit(&payer, &ask, &periods).await;
     }
     match decision {
         Ok(GateDecision::Admitted(admission)) => {
@@ -266,7 +261,7 @@ async fn counted(
                 Some(cap) => with_output_limit(api, body, cap).await,
                 None => body,
             });
-            ctx.holds.keep_admission(admission, key.limits, periods);
+            ctx.holds.keep_admission(admission, payer, periods);
             let host =
                 pacing::take_host(state, session, key, runtime, &info.model, model_label).await;
             ctx.inbound.queue_wait += host.waited;
@@ -282,7 +277,7 @@ async fn counted(
             state
                 .metrics
                 .quota_rejections
-                .with_label_values(&[key.key_prefix.as_str(), refusal.kind.label()])
+                .with_label_values(&[key.key_prefix.as_str(), &refusal.label()])
                 .inc();
             let e = ProxyError::quota_exceeded(refusal.to_string(), refusal.retry_after_secs(now));
             Err(e.into())
@@ -375,12 +370,21 @@ fn show_model(body: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A model must be allowed by the key and by its team; the refusal says which refused it.
 fn check_model(key: &ApiKey, model: &str) -> Result<(), ProxyError> {
     if key.allows_model(model) {
-        Ok(())
-    } else {
-        Err(ProxyError::model_not_allowed(model, is_cloud_model(model)))
+        return Ok(());
     }
+    let team = key
+        .team
+        .as_ref()
+        .filter(|t| !t.allows_model(model))
+        .map(|t| t.name.as_str());
+    Err(ProxyError::model_not_allowed(
+        model,
+        is_cloud_model(model),
+        team,
+    ))
 }
 
 async fn authenticate(state: &AppState, req: &RequestHeader) -> Result<Arc<ApiKey>, ProxyError> {

@@ -260,9 +260,10 @@ pub fn on_gpu_timeout(state: &AppState, ctx: &mut RequestCtx, response_sent: boo
         answer.ended_at = Some(Instant::now());
     }
     if !response_sent {
-        let refusal = ctx.holds.admission().zip(ctx.holds.gpu_limits()).and_then(
-            |(admission, (limits, periods))| admission.gpu_limit_reached(limits, periods),
-        );
+        let refusal =
+            ctx.holds.admission().zip(ctx.holds.payer()).and_then(
+                |(admission, (payer, periods))| admission.gpu_limit_reached(payer, periods),
+            );
         let Some(refusal) = refusal else {
             return GpuCut::Refused(ProxyError::gateway_timeout(
                 "the Ollama host did not answer in time".into(),

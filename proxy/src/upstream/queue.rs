@@ -78,7 +78,9 @@ impl FairQueue {
     }
 
     /// A host for a request of `key_id` for `model`: at once when one has room and nobody
-    /// waits, else when the queue hands one over, or an error after `timeout`.
+    /// waits, else when the queue hands one over, or an error after `timeout`. `key_id` names
+    /// the line the request waits in: its key's, or for a key in a team the team's
+    /// ([`quota_engine::pacing::pace_id`]), so that a team's keys take turns together.
     pub async fn acquire(
         self: &Arc<Self>,
         key_id: i64,

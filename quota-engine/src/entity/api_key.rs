@@ -36,6 +36,8 @@ pub struct Model {
     /// `previous_key_valid_until`.
     pub previous_key_hash: Option<String>,
     pub previous_key_valid_until: Option<DateTimeUtc>,
+    /// The team the key belongs to (its budget is shared with the team's other keys).
+    pub team_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

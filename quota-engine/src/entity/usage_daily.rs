@@ -19,6 +19,8 @@ pub struct Model {
     pub load_ms: i64,
     pub prompt_eval_ms: i64,
     pub eval_ms: i64,
+    /// The team the key belonged to when this usage was last written (null = none).
+    pub team_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

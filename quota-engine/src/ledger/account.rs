@@ -1,4 +1,4 @@
-//! One key's account in an instance's ledger: the lease it holds, the usage not yet flushed,
+//! One account (a key's or a team's) in an instance's ledger: the lease it holds, the usage not yet flushed,
 //! and what it last saw of the shared row. Pure bookkeeping, no I/O: [`super::Ledger`] calls it
 //! under the key's mutex and does the database work around it.
 //!
@@ -143,7 +143,7 @@ impl Metered {
         }
     }
 
-    fn reserved_mut(self, admission: &mut Admission) -> &mut i64 {
+    pub fn reserved_mut(self, admission: &mut Admission) -> &mut i64 {
         match self {
             Metered::Tokens => &mut admission.reserved_tokens,
             Metered::GpuMs => &mut admission.reserved_gpu_ms,
@@ -156,6 +156,132 @@ pub type PeriodLabels = (String, String);
 
 /// Unflushed deltas, by period (almost always one entry; two around midnight).
 pub type Pending = Vec<(PeriodLabels, Delta)>;
+
+/// Where a request's use is booked in one account: the periods it was admitted in and the
+/// lease generation it was admitted from (a key's and its team's generations differ).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stake {
+    pub day: String,
+    pub month: String,
+    pub generation: u64,
+}
+
+impl Stake {
+    /// The key's side of an admission.
+    pub fn of_key(admission: &Admission) -> Stake {
+        Stake {
+            day: admission.day.clone(),
+            month: admission.month.clone(),
+            generation: admission.lease_generation,
+        }
+    }
+
+    /// The team's side of an admission (`None` without a team).
+    pub fn of_team(admission: &Admission) -> Option<Stake> {
+        admission.team.as_ref().map(|team| Stake {
+            day: admission.day.clone(),
+            month: admission.month.clone(),
+            generation: team.lease_generation,
+        })
+    }
+
+    pub fn labels(&self) -> PeriodLabels {
+        (self.day.clone(), self.month.clone())
+    }
+}
+
+/// What one account's lease can do for a request, read without changing the account
+/// ([`Account::quote`]): the accounts of a request (its key's, its team's) are quoted first and
+/// booked only if all of them can admit it, so admission is one step over all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// What the lease must give: see [`admission_need`].
+    need: Amount,
+    tokens_limited: bool,
+    gpu_limited: bool,
+    /// Under a token limit, for an answer: the room left after the prompt.
+    token_room: Option<i64>,
+    /// Under a GPU-time limit: the room left.
+    gpu_room: Option<i64>,
+    lease: Amount,
+}
+
+/// What a request holds once admitted by all its accounts: the same in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub reserved_tokens: i64,
+    pub output_cap: Option<i64>,
+    pub reserved_gpu_ms: i64,
+    pub gpu_cap_ms: Option<i64>,
+}
+
+impl Terms {
+    /// The tightest terms every quote allows: the output bounded by the least token room, a
+    /// GPU block bounded by the least GPU room, each reservation within every lease that
+    /// covers its kind.
+    pub fn of(quotes: &[Quote], ask: &Ask, policy: &OutputPolicy) -> Terms {
+        let least = |values: &mut dyn Iterator<Item = i64>| values.min();
+        let gpu_cap_ms = least(&mut quotes.iter().filter_map(|q| q.gpu_room));
+        let reserved_gpu_ms = match gpu_cap_ms {
+            None => 0,
+            Some(cap) => {
+                let leases = least(
+                    &mut quotes
+                        .iter()
+                        .filter(|q| q.gpu_limited)
+                        .map(|q| q.lease.gpu_ms),
+                )
+                .unwrap_or(i64::MAX);
+                policy.gpu_block_ms.max(1).min(cap).min(leases)
+            }
+        };
+        let token_room = least(&mut quotes.iter().filter_map(|q| q.token_room));
+        let (reserved_tokens, output_cap) = match token_room {
+            Some(room) if ask.generates => {
+                let cap = ask.client_output_limit.map_or(room, |c| c.min(room));
+                let lease_room = least(
+                    &mut quotes
+                        .iter()
+                        .filter(|q| q.tokens_limited)
+                        .map(|q| q.lease.tokens - ask.prompt_tokens),
+                )
+                .unwrap_or(i64::MAX);
+                let reserve = cap.min(policy.reservation).min(lease_room).max(0);
+                (ask.prompt_tokens + reserve, Some(cap))
+            }
+            _ => (ask.prompt_tokens, None),
+        };
+        Terms {
+            reserved_tokens,
+            output_cap,
+            reserved_gpu_ms,
+            gpu_cap_ms,
+        }
+    }
+}
+
+/// What one account can add to a running answer ([`Account::offer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// No limit of that kind: any amount.
+    Unlimited,
+    /// This much out of the lease, and this much straight from the row's unleased room.
+    Room { from_lease: i64, beyond: i64 },
+    /// Nothing now; a grant may bring some.
+    Pending,
+    /// Nothing left.
+    Exhausted,
+}
+
+impl Offer {
+    pub fn total(self, want: i64) -> i64 {
+        match self {
+            Offer::Unlimited => want,
+            Offer::Room { from_lease, beyond } => from_lease + beyond,
+            Offer::Pending | Offer::Exhausted => 0,
+        }
+    }
+}
 
 /// What a key needs from the shared row before it can admit a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -423,12 +549,10 @@ impl Account {
         self.stuck_since = Some(Instant::now());
     }
 
+    /// (The single-account form, for tests; the ledger books a request's accounts together.)
+    #[cfg(test)]
     /// Admits from the lease when it holds enough; `None` when the shared row must be asked.
-    ///
-    /// Under a token limit, an answer's room is what remains of the tightest token quota (as
-    /// this instance sees it: reservations in flight count as used) less the prompt; less than
-    /// `policy.min_output` is not enough. The request reserves its prompt plus
-    /// min(room, its own limit, `policy.reservation`) out of the lease.
+    /// A single account's admission: a key without a team (see [`Account::quote`]).
     pub fn try_admit(
         &mut self,
         key_id: i64,
@@ -437,8 +561,42 @@ impl Account {
         policy: &OutputPolicy,
         periods: &PeriodKeys,
     ) -> Result<Option<Admission>, Stale> {
+        let Some(quote) = self.quote(limits, ask, policy, periods)? else {
+            return Ok(None);
+        };
+        let terms = Terms::of(&[quote], ask, policy);
+        let (counters, generation) = self.book_admission(&quote, &terms, periods);
+        Ok(Some(Admission {
+            key_id,
+            day: periods.day.clone(),
+            month: periods.month.clone(),
+            reserved_tokens: terms.reserved_tokens,
+            output_cap: terms.output_cap,
+            reserved_gpu_ms: terms.reserved_gpu_ms,
+            gpu_cap_ms: terms.gpu_cap_ms,
+            counters,
+            lease_generation: generation,
+            team: None,
+        }))
+    }
+
+    /// Whether the lease can admit the request, and on what terms (nothing changes but the
+    /// alignment to the request's periods and limits); `None` when the shared row must be
+    /// asked.
+    ///
+    /// Under a token limit, an answer's room is what remains of the tightest token quota (as
+    /// this instance sees it: reservations in flight count as used) less the prompt; less than
+    /// `policy.min_output` is not enough. [`Terms::of`] then reserves the prompt plus
+    /// min(room, its own limit, `policy.reservation`) out of the lease. Under a GPU-time
+    /// limit, a block of the room left, and the room as the request's cap.
+    pub fn quote(
+        &mut self,
+        limits: &Limits,
+        ask: &Ask,
+        policy: &OutputPolicy,
+        periods: &PeriodKeys,
+    ) -> Result<Option<Quote>, Stale> {
         self.align(limits, periods)?;
-        let prompt_tokens = ask.prompt_tokens;
         let need = admission_need(limits, ask, policy);
         if self.lease.requests < need.requests
             || self.lease.tokens < need.tokens
@@ -447,78 +605,82 @@ impl Account {
         {
             return Ok(None);
         }
-        // Under a GPU-time limit: a block of the room left, and the room as the cap.
-        let (gpu_reserved, gpu_cap_ms) = if gpu_limited(limits) {
+        let gpu_room = if gpu_limited(limits) {
             let room = self.remaining(Metered::GpuMs, limits).unwrap_or(0);
             if room < 1 {
                 return Ok(None);
             }
-            let block = policy.gpu_block_ms.max(1).min(room).min(self.lease.gpu_ms);
-            (block, Some(room))
+            Some(room)
         } else {
-            (0, None)
+            None
         };
-        let mut output_cap = None;
-        let tokens_from_lease = if !tokens_limited(limits) {
-            0
-        } else if ask.generates {
-            let room = self.remaining_tokens(limits).unwrap_or(i64::MAX) - prompt_tokens;
+        let token_room = if tokens_limited(limits) && ask.generates {
+            let room = self.remaining_tokens(limits).unwrap_or(i64::MAX) - ask.prompt_tokens;
             if room < policy.min_output {
                 return Ok(None);
             }
-            let cap = ask.client_output_limit.map_or(room, |c| c.min(room));
-            let reserve = cap
-                .min(policy.reservation)
-                .min(self.lease.tokens - prompt_tokens)
-                .max(0);
-            output_cap = Some(cap);
-            prompt_tokens + reserve
+            Some(room)
         } else {
-            prompt_tokens
+            None
         };
-        let reserved = if tokens_limited(limits) {
-            tokens_from_lease
-        } else {
-            prompt_tokens
+        Ok(Some(Quote {
+            need,
+            tokens_limited: tokens_limited(limits),
+            gpu_limited: gpu_limited(limits),
+            token_room,
+            gpu_room,
+            lease: self.lease,
+        }))
+    }
+
+    /// Counts an admitted request on `terms` (quoted by [`Account::quote`] under the lock
+    /// still held): out of the lease for each kind this account limits, straight onto its
+    /// total for the others. Returns the counters after it and the lease generation.
+    pub fn book_admission(
+        &mut self,
+        quote: &Quote,
+        terms: &Terms,
+        periods: &PeriodKeys,
+    ) -> (Counters, u64) {
+        let reserved = Amount {
+            requests: 1,
+            tokens: terms.reserved_tokens,
+            gpu_ms: terms.reserved_gpu_ms,
         };
         let from_lease = Amount {
-            requests: need.requests,
-            tokens: tokens_from_lease,
-            gpu_ms: gpu_reserved,
+            requests: quote.need.requests,
+            tokens: if quote.tokens_limited {
+                reserved.tokens
+            } else {
+                0
+            },
+            gpu_ms: if quote.gpu_limited {
+                reserved.gpu_ms
+            } else {
+                0
+            },
         };
         self.lease.requests -= from_lease.requests;
         self.lease.tokens -= from_lease.tokens;
         self.lease.gpu_ms -= from_lease.gpu_ms;
         let labels = Self::labels(periods);
         let delta = self.pending_mut(&labels);
-        delta.used_requests += 1;
-        delta.used_tokens += reserved;
-        delta.used_gpu_ms += gpu_reserved;
+        delta.used_requests += reserved.requests;
+        delta.used_tokens += reserved.tokens;
+        delta.used_gpu_ms += reserved.gpu_ms;
         delta.leased_requests -= from_lease.requests;
         delta.leased_tokens -= from_lease.tokens;
         delta.leased_gpu_ms -= from_lease.gpu_ms;
-        if need.requests == 0 {
-            self.base.day_requests += 1;
-            self.base.month_requests += 1;
-        }
-        if need.tokens == 0 {
-            self.base.day_tokens += reserved;
-            self.base.month_tokens += reserved;
+        // What did not come out of the lease moves the row's total as this instance sees it.
+        self.base.day_requests += reserved.requests - from_lease.requests;
+        self.base.month_requests += reserved.requests - from_lease.requests;
+        for kind in Metered::ALL {
+            kind.add_to(&mut self.base, kind.of(&reserved) - kind.of(&from_lease));
         }
         self.in_flight.requests += 1;
-        self.in_flight.tokens += reserved;
-        self.in_flight.gpu_ms += gpu_reserved;
-        Ok(Some(Admission {
-            key_id,
-            day: periods.day.clone(),
-            month: periods.month.clone(),
-            reserved_tokens: reserved,
-            output_cap,
-            reserved_gpu_ms: gpu_reserved,
-            gpu_cap_ms,
-            counters: self.view(),
-            lease_generation: self.generation,
-        }))
+        self.in_flight.tokens += reserved.tokens;
+        self.in_flight.gpu_ms += reserved.gpu_ms;
+        (self.view(), self.generation)
     }
 
     /// What remains of the tightest token quota as this instance sees it (its lease
@@ -539,9 +701,10 @@ impl Account {
         room(kind.limits(limits), kind.totals(&self.base))
     }
 
+    /// (The single-account form, for tests; the ledger books a request's accounts together.)
+    #[cfg(test)]
     /// Reserves up to `want` more of `kind` for a request whose answer outgrew its
-    /// reservation: from the lease, then (when this instance is the only one on the row,
-    /// `direct`) from the row's unleased room, which it then knows exactly. Never past a limit.
+    /// reservation, in this account alone (a key without a team; see [`Account::offer`]).
     pub fn extend(
         &mut self,
         kind: Metered,
@@ -549,12 +712,32 @@ impl Account {
         want: i64,
         direct: bool,
     ) -> Extension {
+        let stake = Stake::of_key(admission);
+        let offer = self.offer(kind, &stake, want, direct);
+        match offer {
+            Offer::Pending => Extension::Pending,
+            Offer::Exhausted => Extension::Exhausted,
+            _ => {
+                let n = offer.total(want);
+                self.take(kind, &stake, offer, n);
+                *kind.reserved_mut(admission) += n;
+                Extension::Granted(n)
+            }
+        }
+    }
+
+    /// What this account can add to a request's `kind` (up to `want`): from the lease, then
+    /// (when this instance is the only one on the row, `direct`) from the row's unleased
+    /// room, which it then knows exactly. Never past a limit. Nothing changes.
+    pub fn offer(&self, kind: Metered, stake: &Stake, want: i64, direct: bool) -> Offer {
         if want <= 0 {
-            return Extension::Granted(0);
+            return Offer::Room {
+                from_lease: 0,
+                beyond: 0,
+            };
         }
         if !kind.is_limited(&self.limits) {
-            self.book_extension(kind, admission, 0, want);
-            return Extension::Granted(want);
+            return Offer::Unlimited;
         }
         // A lease taken since for other periods was checked without this request: it cannot
         // grow out of it. (New limits in the same periods are fine: the account's totals
@@ -562,9 +745,9 @@ impl Account {
         let same_periods = self
             .periods
             .as_ref()
-            .is_some_and(|(d, m)| *d == admission.day && *m == admission.month);
-        if admission.lease_generation != self.generation && !same_periods {
-            return Extension::Exhausted;
+            .is_some_and(|(d, m)| *d == stake.day && *m == stake.month);
+        if stake.generation != self.generation && !same_periods {
+            return Offer::Exhausted;
         }
         let from_lease = want.min(kind.of(&self.lease).max(0));
         let unleased = self.unleased(kind, &self.limits).unwrap_or(0).max(0);
@@ -574,33 +757,29 @@ impl Account {
             0
         };
         if from_lease + beyond > 0 {
-            self.book_extension(kind, admission, from_lease, beyond);
-            return Extension::Granted(from_lease + beyond);
-        }
-        if unleased > 0 {
-            Extension::Pending
+            Offer::Room { from_lease, beyond }
+        } else if unleased > 0 {
+            Offer::Pending
         } else {
-            Extension::Exhausted
+            Offer::Exhausted
         }
     }
 
-    /// Counts `from_lease + beyond` more of `kind` as used by the request: `from_lease` out
-    /// of the lease, `beyond` straight onto the row's total.
-    fn book_extension(
-        &mut self,
-        kind: Metered,
-        admission: &mut Admission,
-        from_lease: i64,
-        beyond: i64,
-    ) {
-        let labels = (admission.day.clone(), admission.month.clone());
+    /// Counts `n` more of `kind` as used by the request, within `offer` (from this account's
+    /// [`Account::offer`], under the lock still held): out of the lease first, the rest
+    /// straight onto the row's total.
+    pub fn take(&mut self, kind: Metered, stake: &Stake, offer: Offer, n: i64) {
+        let from_lease = match offer {
+            Offer::Room { from_lease, .. } => n.min(from_lease),
+            _ => 0,
+        };
+        let beyond = n - from_lease;
         *kind.of_mut(&mut self.lease) -= from_lease;
         kind.add_to(&mut self.base, beyond);
-        let delta = self.pending_mut(&labels);
-        *kind.used_mut(delta) += from_lease + beyond;
+        let delta = self.pending_mut(&stake.labels());
+        *kind.used_mut(delta) += n;
         *kind.leased_mut(delta) -= from_lease;
-        *kind.reserved_mut(admission) += from_lease + beyond;
-        *kind.of_mut(&mut self.in_flight) += from_lease + beyond;
+        *kind.of_mut(&mut self.in_flight) += n;
     }
 
     /// A request that held `reserved_tokens` and `reserved_gpu_ms` settled: it is no longer
@@ -841,14 +1020,20 @@ impl Account {
         held
     }
 
-    /// Adds `change` (any part may be negative) to the usage of an admitted request's
-    /// periods: an increase is taken from the lease while it lasts, a decrease goes back to
-    /// the lease, when the lease is of those periods and covers that kind.
+    /// [`Account::charge_stake`] for a key without a team (tests).
+    #[cfg(test)]
     pub fn charge(&mut self, admission: &Admission, change: Amount) {
-        let labels = (admission.day.clone(), admission.month.clone());
+        self.charge_stake(&Stake::of_key(admission), change);
+    }
+
+    /// Adds `change` (any part may be negative) to the usage of an admitted request's
+    /// periods in this account: an increase is taken from the lease while it lasts, a decrease
+    /// goes back to the lease, when the lease is of those periods and covers that kind.
+    pub fn charge_stake(&mut self, stake: &Stake, change: Amount) {
+        let labels = stake.labels();
         // Only the lease the request was admitted from takes its room back (or gives more):
         // a lease taken since under other limits was checked without it.
-        let current = admission.lease_generation == self.generation;
+        let current = stake.generation == self.generation;
         let limits = self.limits;
         let mut from_lease = Amount::default();
         if current {

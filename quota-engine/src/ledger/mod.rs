@@ -1,6 +1,11 @@
 //! The quota ledger: admission decided in memory, the database as its durable, shared log.
 //!
-//! Each key has an [`Account`] in the instance's ledger. Admission takes room out of the
+//! Each key, and each team, has an [`Account`] in the instance's ledger ([`AccountId`]); a
+//! request of a key in a team is admitted, extended and settled in both at once, under both
+//! accounts' locks (key first, then team), so neither can pass a limit and a refusal by one
+//! leaves the other untouched.
+//!
+//! Each account Admission takes room out of the
 //! account's **lease**, room that this instance moved out of the key's shared row beforehand
 //! with one conditional statement ([`store::grant`]: used + leased + grant must stay within
 //! every limit). While the lease lasts, a request is admitted with no database work at all.
@@ -40,10 +45,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use account::{counters_plus as plus, Account, Pending};
+use account::{counters_plus as plus, Account, Offer, Pending, Stake, Terms};
 pub use account::{Amount, Extension, Metered, OutputPolicy};
 
-use crate::gate::{self, Admission, Ask, Counters, GateDecision, Limits};
+pub use crate::gate::AccountId;
+use crate::gate::{self, Admission, Ask, Counters, GateDecision, Limits, Payer, TeamShare};
 use crate::periods::PeriodKeys;
 use crate::{EngineError, Result};
 
@@ -103,7 +109,7 @@ struct Inner {
     db: DatabaseConnection,
     config: LedgerConfig,
     /// Written when a key is first seen; read (shared) by every request.
-    entries: RwLock<HashMap<i64, Arc<Entry>>>,
+    entries: RwLock<HashMap<AccountId, Arc<Entry>>>,
     /// Grants hold it shared from the moment they read the instance's unflushed usage until
     /// the grant is booked; a flush holds it exclusively from taking the deltas until they are
     /// committed (or put back). So a grant never counts a delta both in memory and in the row,
@@ -127,6 +133,45 @@ struct Inner {
 #[derive(Clone)]
 pub struct Ledger {
     inner: Arc<Inner>,
+}
+
+/// The accounts a request is booked in: its key's, and its team's.
+struct Books {
+    key: Arc<Entry>,
+    team: Option<(i64, Arc<Entry>)>,
+}
+
+/// Which of a request's accounts lacks room in its lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Key,
+    Team,
+}
+
+impl Books {
+    fn entry(&self, side: Side) -> Option<&Arc<Entry>> {
+        match side {
+            Side::Key => Some(&self.key),
+            Side::Team => self.team.as_ref().map(|(_, e)| e),
+        }
+    }
+
+    fn account(&self, side: Side, payer: &Payer) -> Option<(AccountId, Limits)> {
+        match side {
+            Side::Key => Some((AccountId::Key(payer.key_id), payer.limits)),
+            Side::Team => payer
+                .team
+                .as_ref()
+                .map(|t| (AccountId::Team(t.id), t.limits)),
+        }
+    }
+
+    fn stake(side: Side, admission: &Admission) -> Option<Stake> {
+        match side {
+            Side::Key => Some(Stake::of_key(admission)),
+            Side::Team => Stake::of_team(admission),
+        }
+    }
 }
 
 enum Grant {
@@ -166,15 +211,15 @@ impl Ledger {
         &self.inner.config
     }
 
-    async fn entry(&self, key_id: i64) -> Result<Arc<Entry>> {
-        if let Some(entry) = self.inner.entries.read().get(&key_id) {
+    async fn entry(&self, account: AccountId) -> Result<Arc<Entry>> {
+        if let Some(entry) = self.inner.entries.read().get(&account) {
             return Ok(Arc::clone(entry));
         }
-        // First sight of the key in this process: its row must exist for flushes to land, and
-        // demands made before this instance started are not for it.
-        gate::ensure_counters_row(&self.inner.db, key_id).await?;
+        // First sight of the account in this process: its row must exist for flushes to land,
+        // and demands made before this instance started are not for it.
+        gate::ensure_counters_row(&self.inner.db, account).await?;
         let demand_seen = if self.inner.config.shared {
-            store::demands(&self.inner.db, &[key_id])
+            store::demands(&self.inner.db, &[account])
                 .await?
                 .first()
                 .map_or(0, |(_, demand)| *demand)
@@ -182,7 +227,7 @@ impl Ledger {
             0
         };
         let mut entries = self.inner.entries.write();
-        let entry = entries.entry(key_id).or_insert_with(|| {
+        let entry = entries.entry(account).or_insert_with(|| {
             let mut account = Account::default();
             account.demand_seen = demand_seen;
             Arc::new(Entry {
@@ -193,14 +238,28 @@ impl Ledger {
         Ok(Arc::clone(entry))
     }
 
-    /// Admits the request and counts it if every limit has room for one more request and for
-    /// its prompt (plus, for an answer under a token limit, `output.min_output` tokens; the
-    /// admission then reserves output room, see [`Account::try_admit`]). Otherwise says which
-    /// limit is exceeded.
+    /// The request's accounts, known to this ledger already (after its admission).
+    fn books_of(&self, admission: &Admission) -> Option<Books> {
+        let entries = self.inner.entries.read();
+        let key = entries.get(&AccountId::Key(admission.key_id))?.clone();
+        let team = match &admission.team {
+            None => None,
+            Some(share) => Some((
+                share.team_id,
+                entries.get(&AccountId::Team(share.team_id))?.clone(),
+            )),
+        };
+        Some(Books { key, team })
+    }
+
+    /// Admits the request and counts it if every limit of its key, and of its team, has room
+    /// for one more request and for its prompt (plus, for an answer under a token limit,
+    /// `output.min_output` tokens; the admission then reserves output room, see
+    /// [`Account::quote`]). Otherwise says which limit is exceeded, naming the team when it is
+    /// the team's.
     pub async fn admit(
         &self,
-        key_id: i64,
-        limits: &Limits,
+        payer: &Payer,
         ask: &Ask,
         periods: &PeriodKeys,
     ) -> Result<GateDecision> {
@@ -221,47 +280,68 @@ impl Ledger {
                 return Err(EngineError::UsageNotLanding(why));
             }
         }
-        let entry = self.entry(key_id).await?;
-        let from_lease = || -> Result<Option<GateDecision>> {
-            Ok(entry
-                .account
-                .lock()
-                .try_admit(key_id, limits, &ask, &policy, periods)
-                .map_err(|_| EngineError::StalePeriods)?
-                .map(GateDecision::Admitted))
+        let books = Books {
+            key: self.entry(AccountId::Key(payer.key_id)).await?,
+            team: match &payer.team {
+                None => None,
+                Some(team) => Some((team.id, self.entry(AccountId::Team(team.id)).await?)),
+            },
         };
-        if let Some(admitted) = from_lease()? {
-            self.refill_ahead(&entry, key_id, limits, periods);
+        let from_lease = || -> Result<std::result::Result<GateDecision, Side>> {
+            Self::admit_in_memory(&books, payer, &ask, &policy, periods)
+                .map(|r| r.map(GateDecision::Admitted))
+                .map_err(|_| EngineError::StalePeriods)
+        };
+        if let Ok(admitted) = from_lease()? {
+            for side in [Side::Key, Side::Team] {
+                if let (Some(entry), Some((account, limits))) =
+                    (books.entry(side), books.account(side, payer))
+                {
+                    self.refill_ahead(entry, account, &limits, periods);
+                }
+            }
             return Ok(admitted);
         }
         let started = Instant::now();
-        let mut asked = false;
+        let mut asked = [false, false];
         loop {
+            let side = match from_lease()? {
+                Ok(admitted) => return Ok(admitted),
+                Err(side) => side,
+            };
+            let (Some(entry), Some((account, limits))) =
+                (books.entry(side), books.account(side, payer))
+            else {
+                return Err(EngineError::Invalid("a request's team vanished".into()));
+            };
+            let entry = Arc::clone(entry);
             let turn = entry.granting.lock().await;
             // A grant that finished while this request waited may cover it.
-            if let Some(admitted) = from_lease()? {
-                return Ok(admitted);
-            }
+            let side = match from_lease()? {
+                Ok(admitted) => return Ok(admitted),
+                Err(other) if other != side => continue,
+                Err(side) => side,
+            };
             // On a task of its own: a request dropped while it waits (the client hung up)
             // must not drop a grant that the row has already booked.
             let grant = {
-                let (ledger, entry, limits, periods) =
-                    (self.clone(), Arc::clone(&entry), *limits, periods.clone());
+                let (ledger, entry, periods) = (self.clone(), Arc::clone(&entry), periods.clone());
                 tokio::spawn(
-                    async move { ledger.grant(&entry, key_id, &limits, &ask, &periods).await },
+                    async move { ledger.grant(&entry, account, &limits, &ask, &periods).await },
                 )
                 .await
                 .map_err(|e| EngineError::Invalid(format!("the quota grant task failed: {e}")))??
             };
-            let (refusal, held_elsewhere) = match grant {
-                Grant::Granted => match from_lease()? {
-                    Some(admitted) => return Ok(admitted),
-                    None => continue, // taken by requests that did not wait for the grant
-                },
+            let (mut refusal, held_elsewhere) = match grant {
+                Grant::Granted => continue, // admitted next time round, or short again
                 Grant::Refused {
                     refusal,
                     held_elsewhere,
                 } => (refusal, held_elsewhere),
+            };
+            refusal.team = match side {
+                Side::Team => payer.team.as_ref().map(|t| t.name.clone()),
+                Side::Key => None,
             };
             if !held_elsewhere || !self.inner.config.shared {
                 return Ok(GateDecision::Refused(refusal));
@@ -269,7 +349,7 @@ impl Ledger {
             if started.elapsed() >= self.inner.config.lease_wait {
                 // What is still held elsewhere did not come back: do not wait for it again for
                 // a while (a stopped instance's lease stays held until the period ends).
-                let row = store::read(&self.inner.db, key_id, periods).await?;
+                let row = store::read(&self.inner.db, account, periods).await?;
                 let mut account = entry.account.lock();
                 if let Some(row) = row {
                     let mine = account.held(periods);
@@ -281,9 +361,10 @@ impl Ledger {
                 }
                 return Ok(GateDecision::Refused(refusal));
             }
-            if !asked {
-                store::ask_for_leases(&self.inner.db, key_id).await?;
-                asked = true;
+            let asked = &mut asked[side as usize];
+            if !*asked {
+                store::ask_for_leases(&self.inner.db, account).await?;
+                *asked = true;
             }
             entry.account.lock().exact_until = Some(Instant::now() + EXACT_AFTER_DEMAND);
             drop(turn);
@@ -291,10 +372,66 @@ impl Ledger {
         }
     }
 
-    /// Starts a grant in the background when the key's lease runs low, so that requests find
-    /// room in memory instead of waiting for the statement (no-op while a grant is running, or
-    /// when the lease has moved on to other periods or limits).
-    fn refill_ahead(&self, entry: &Arc<Entry>, key_id: i64, limits: &Limits, periods: &PeriodKeys) {
+    /// Admits out of the leases of all the request's accounts at once, under their locks
+    /// (key first, then team): each is quoted, and only if all can admit is any booked, on
+    /// the tightest terms. `Err(side)` names the account whose lease is short.
+    fn admit_in_memory(
+        books: &Books,
+        payer: &Payer,
+        ask: &Ask,
+        policy: &OutputPolicy,
+        periods: &PeriodKeys,
+    ) -> std::result::Result<std::result::Result<Admission, Side>, account::Stale> {
+        let mut key = books.key.account.lock();
+        let Some(key_quote) = key.quote(&payer.limits, ask, policy, periods)? else {
+            return Ok(Err(Side::Key));
+        };
+        let team = match (&books.team, payer.team_limits()) {
+            (Some((team_id, entry)), Some(limits)) => {
+                let mut account = entry.account.lock();
+                let Some(quote) = account.quote(limits, ask, policy, periods)? else {
+                    return Ok(Err(Side::Team));
+                };
+                Some((*team_id, account, quote))
+            }
+            _ => None,
+        };
+        let mut quotes = vec![key_quote];
+        quotes.extend(team.as_ref().map(|(_, _, q)| *q));
+        let terms = Terms::of(&quotes, ask, policy);
+        let (counters, lease_generation) = key.book_admission(&key_quote, &terms, periods);
+        let team = team.map(|(team_id, mut account, quote)| {
+            let (counters, lease_generation) = account.book_admission(&quote, &terms, periods);
+            TeamShare {
+                team_id,
+                counters,
+                lease_generation,
+            }
+        });
+        Ok(Ok(Admission {
+            key_id: payer.key_id,
+            day: periods.day.clone(),
+            month: periods.month.clone(),
+            reserved_tokens: terms.reserved_tokens,
+            output_cap: terms.output_cap,
+            reserved_gpu_ms: terms.reserved_gpu_ms,
+            gpu_cap_ms: terms.gpu_cap_ms,
+            counters,
+            lease_generation,
+            team,
+        }))
+    }
+
+    /// Starts a grant in the background when an account's lease runs low, so that requests
+    /// find room in memory instead of waiting for the statement (no-op while a grant is
+    /// running, or when the lease has moved on to other periods or limits).
+    fn refill_ahead(
+        &self,
+        entry: &Arc<Entry>,
+        account: AccountId,
+        limits: &Limits,
+        periods: &PeriodKeys,
+    ) {
         if !entry.account.lock().runs_low() {
             return;
         }
@@ -306,10 +443,10 @@ impl Ledger {
         tokio::spawn(async move {
             if entry.account.lock().is_aligned(&limits, &periods) {
                 if let Err(e) = ledger
-                    .grant(&entry, key_id, &limits, &Ask::default(), &periods)
+                    .grant(&entry, account, &limits, &Ask::default(), &periods)
                     .await
                 {
-                    tracing::debug!(error = %e, key_id, "lease refill failed; requests will ask themselves");
+                    tracing::debug!(error = %e, ?account, "lease refill failed; requests will ask themselves");
                 }
             }
             drop(turn);
@@ -320,7 +457,7 @@ impl Ledger {
     async fn grant(
         &self,
         entry: &Entry,
-        key_id: i64,
+        account_id: AccountId,
         limits: &Limits,
         ask: &Ask,
         periods: &PeriodKeys,
@@ -360,7 +497,7 @@ impl Ledger {
         // The row does not show this instance's unflushed usage yet: the limits it is checked
         // against are lowered by that much.
         let effective = less(limits, &unflushed);
-        if let Some(totals) = store::grant(db, key_id, &effective, periods, need.want).await? {
+        if let Some(totals) = store::grant(db, account_id, &effective, periods, need.want).await? {
             entry
                 .account
                 .lock()
@@ -368,8 +505,8 @@ impl Ledger {
             return Ok(Grant::Granted);
         }
         for _ in 0..GRANT_ATTEMPTS {
-            let Some(mut row) = store::read(db, key_id, periods).await? else {
-                gate::ensure_counters_row(db, key_id).await?;
+            let Some(mut row) = store::read(db, account_id, periods).await? else {
+                gate::ensure_counters_row(db, account_id).await?;
                 continue;
             };
             if row.ahead {
@@ -392,7 +529,9 @@ impl Ledger {
                     tokens: take(need.min.tokens, need.want.tokens, room.tokens),
                     gpu_ms: take(need.min.gpu_ms, need.want.gpu_ms, room.gpu_ms),
                 };
-                if let Some(totals) = store::grant(db, key_id, &effective, periods, grant).await? {
+                if let Some(totals) =
+                    store::grant(db, account_id, &effective, periods, grant).await?
+                {
                     entry
                         .account
                         .lock()
@@ -437,43 +576,95 @@ impl Ledger {
             });
         }
         Err(EngineError::Invalid(format!(
-            "the quota of key {key_id} did not settle after {GRANT_ATTEMPTS} attempts"
+            "the quota of {account_id:?} did not settle after {GRANT_ATTEMPTS} attempts"
         )))
     }
 
     /// Reserves up to `want` more of `kind` (tokens, GPU milliseconds) for a request whose
-    /// answer outgrew its reservation (in memory; called from the proxy's synchronous body
-    /// filter). On [`Extension::Pending`] a grant has been started: ask again with the next
-    /// chunk.
+    /// answer outgrew its reservation, in its key's and its team's accounts alike (in memory;
+    /// called from the proxy's synchronous body filter). On [`Extension::Pending`] a grant has
+    /// been started for the account that is short: ask again with the next chunk.
     pub fn extend(
         &self,
         kind: Metered,
         admission: &mut Admission,
-        limits: &Limits,
+        payer: &Payer,
         periods: &PeriodKeys,
         want: i64,
     ) -> Extension {
-        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+        let Some(books) = self.books_of(admission) else {
             return Extension::Exhausted;
         };
-        let extension =
-            entry
-                .account
-                .lock()
-                .extend(kind, admission, want, !self.inner.config.shared);
+        let (extension, short) =
+            Self::extend_in_memory(&books, kind, admission, want, !self.inner.config.shared);
         if extension == Extension::Pending {
-            self.refill_now(kind, &entry, admission.key_id, limits, periods);
+            for side in short {
+                if let (Some(entry), Some((account, limits))) =
+                    (books.entry(side), books.account(side, payer))
+                {
+                    self.refill_now(kind, entry, account, &limits, periods);
+                }
+            }
         }
         extension
     }
 
-    /// Starts a grant of `kind` (a block, or what room the row has) for the key in the
+    /// Extends the request in all its accounts at once, under their locks: each offers what
+    /// it can, and the least of the offers is taken in each. Also returns the accounts that
+    /// offered less than `want` (those a grant would help).
+    fn extend_in_memory(
+        books: &Books,
+        kind: Metered,
+        admission: &mut Admission,
+        want: i64,
+        direct: bool,
+    ) -> (Extension, Vec<Side>) {
+        let mut key = books.key.account.lock();
+        let mut team = books.team.as_ref().map(|(_, e)| e.account.lock());
+        let key_stake = Stake::of_key(admission);
+        let team_stake = Stake::of_team(admission);
+        let mut offers = vec![(Side::Key, key.offer(kind, &key_stake, want, direct))];
+        if let (Some(account), Some(stake)) = (team.as_ref(), team_stake.as_ref()) {
+            offers.push((Side::Team, account.offer(kind, stake, want, direct)));
+        }
+        let short: Vec<Side> = offers
+            .iter()
+            .filter(|(_, o)| *o != Offer::Unlimited && o.total(want) < want)
+            .map(|(side, _)| *side)
+            .collect();
+        if offers.iter().any(|(_, o)| *o == Offer::Exhausted) {
+            return (Extension::Exhausted, short);
+        }
+        if offers.iter().any(|(_, o)| *o == Offer::Pending) {
+            return (Extension::Pending, short);
+        }
+        let n = offers
+            .iter()
+            .map(|(_, o)| o.total(want))
+            .min()
+            .unwrap_or(0)
+            .max(0);
+        for (side, offer) in offers {
+            match side {
+                Side::Key => key.take(kind, &key_stake, offer, n),
+                Side::Team => {
+                    if let (Some(account), Some(stake)) = (team.as_mut(), team_stake.as_ref()) {
+                        account.take(kind, stake, offer, n);
+                    }
+                }
+            }
+        }
+        *kind.reserved_mut(admission) += n;
+        (Extension::Granted(n), short)
+    }
+
+    /// Starts a grant of `kind` (a block, or what room the row has) for the account in the
     /// background, unless one is running or the lease has moved on to other limits or periods.
     fn refill_now(
         &self,
         kind: Metered,
         entry: &Arc<Entry>,
-        key_id: i64,
+        account: AccountId,
         limits: &Limits,
         periods: &PeriodKeys,
     ) {
@@ -486,10 +677,10 @@ impl Ledger {
         tokio::spawn(async move {
             if entry.account.lock().is_aligned(&limits, &periods) {
                 if let Err(e) = ledger
-                    .top_up(kind, &entry, key_id, &limits, &periods, block)
+                    .top_up(kind, &entry, account, &limits, &periods, block)
                     .await
                 {
-                    tracing::debug!(error = %e, key_id, "lease refill for a growing answer failed");
+                    tracing::debug!(error = %e, ?account, "lease refill for a growing answer failed");
                 }
             }
             drop(turn);
@@ -497,20 +688,20 @@ impl Ledger {
     }
 
     /// Settles a finished request that used `used` (tokens and GPU milliseconds; its
-    /// `requests` are ignored) and returns what it is charged: all of it while the limits
-    /// allow, never more than they do. What was reserved beyond its use goes back to the
-    /// lease at once; use beyond the reservation is taken from the lease, then (one instance
-    /// on the row) from the row's unleased room, or (several) from a grant. What none of them
-    /// covers is not charged: the limit holds.
+    /// `requests` are ignored) in its key's and its team's accounts, and returns what it is
+    /// charged: all of it while the limits allow, never more than they do. What was reserved
+    /// beyond its use goes back to the leases at once; use beyond the reservation is taken
+    /// from the leases, then (one instance on the rows) from the rows' unleased room, or
+    /// (several) from grants. What none of them covers is not charged: the limits hold.
     pub async fn commit(
         &self,
         admission: &Admission,
-        limits: &Limits,
+        payer: &Payer,
         periods: &PeriodKeys,
         used: Amount,
     ) -> Amount {
         let mut admission = admission.clone();
-        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+        let Some(books) = self.books_of(&admission) else {
             tracing::error!(
                 key_id = admission.key_id,
                 "usage for a key this ledger never admitted; dropped"
@@ -524,56 +715,55 @@ impl Ledger {
             if over <= 0 {
                 continue;
             }
-            let first = entry
-                .account
-                .lock()
-                .extend(kind, &mut admission, over, direct);
+            let (first, short_sides) =
+                Self::extend_in_memory(&books, kind, &mut admission, over, direct);
             let short = total - kind.reserved(&admission);
             if short > 0 && !direct && first != Extension::Exhausted {
-                // Several instances share the row: take the rest from it, as far as it fits.
-                match self
-                    .top_up(kind, &entry, admission.key_id, limits, periods, short)
-                    .await
-                {
-                    Ok(_) => {
-                        entry
-                            .account
-                            .lock()
-                            .extend(kind, &mut admission, short, direct);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, key_id = admission.key_id, ?kind, "cannot take room for an answer beyond its reservation; not charged")
+                // Several instances share the rows: take the rest from them, as far as it fits.
+                for side in short_sides {
+                    let (Some(entry), Some((account, limits))) =
+                        (books.entry(side), books.account(side, payer))
+                    else {
+                        continue;
+                    };
+                    if let Err(e) = self
+                        .top_up(kind, entry, account, &limits, periods, short)
+                        .await
+                    {
+                        tracing::warn!(error = %e, ?account, ?kind, "cannot take room for an answer beyond its reservation; not charged");
                     }
                 }
+                Self::extend_in_memory(&books, kind, &mut admission, short, direct);
             }
         }
-        Self::settle_in_memory(&entry, admission, used)
+        Self::settle_in_memory(&books, admission, used)
     }
 
-    /// Settles a request in memory only (no grant beyond the lease): for requests whose
+    /// Settles a request in memory only (no grant beyond the leases): for requests whose
     /// answer was cut off by the process stopping, settled from a destructor.
     pub fn commit_now(&self, admission: &Admission, used: Amount) -> Amount {
-        let Some(entry) = self.inner.entries.read().get(&admission.key_id).cloned() else {
+        let Some(books) = self.books_of(admission) else {
             return Amount::default();
         };
         let mut admission = admission.clone();
         for kind in Metered::ALL {
             let over = kind.of(&used).max(0) - kind.reserved(&admission);
             if over > 0 {
-                entry
-                    .account
-                    .lock()
-                    .extend(kind, &mut admission, over, !self.inner.config.shared);
+                Self::extend_in_memory(
+                    &books,
+                    kind,
+                    &mut admission,
+                    over,
+                    !self.inner.config.shared,
+                );
             }
         }
-        Self::settle_in_memory(&entry, admission, used)
+        Self::settle_in_memory(&books, admission, used)
     }
 
     /// The request is no longer in flight; what it reserved beyond its use goes back to the
-    /// lease. Returns what it is charged (tokens, GPU milliseconds).
-    fn settle_in_memory(entry: &Entry, admission: Admission, used: Amount) -> Amount {
-        let mut account = entry.account.lock();
-        account.settled(admission.reserved_tokens, admission.reserved_gpu_ms);
+    /// leases. Returns what it is charged (tokens, GPU milliseconds).
+    fn settle_in_memory(books: &Books, admission: Admission, used: Amount) -> Amount {
         let mut charged = Amount::default();
         let mut unused = Amount::default();
         for kind in Metered::ALL {
@@ -582,8 +772,16 @@ impl Ledger {
             *kind.of_mut(&mut charged) = reserved.min(total);
             *kind.of_mut(&mut unused) = -(reserved - total).max(0);
         }
-        if !unused.is_zero() {
-            account.charge(&admission, unused);
+        for side in [Side::Key, Side::Team] {
+            let (Some(entry), Some(stake)) = (books.entry(side), Books::stake(side, &admission))
+            else {
+                continue;
+            };
+            let mut account = entry.account.lock();
+            account.settled(admission.reserved_tokens, admission.reserved_gpu_ms);
+            if !unused.is_zero() {
+                account.charge_stake(&stake, unused);
+            }
         }
         charged
     }
@@ -594,7 +792,7 @@ impl Ledger {
         &self,
         kind: Metered,
         entry: &Entry,
-        key_id: i64,
+        account_id: AccountId,
         limits: &Limits,
         periods: &PeriodKeys,
         mut amount: i64,
@@ -610,14 +808,14 @@ impl Ledger {
         for _ in 0..GRANT_ATTEMPTS {
             let mut want = Amount::default();
             *kind.of_mut(&mut want) = amount;
-            if let Some(totals) = store::grant(db, key_id, &effective, periods, want).await? {
+            if let Some(totals) = store::grant(db, account_id, &effective, periods, want).await? {
                 entry
                     .account
                     .lock()
                     .granted(want, totals, generation, periods);
                 return Ok(());
             }
-            let Some(row) = store::read(db, key_id, periods).await? else {
+            let Some(row) = store::read(db, account_id, periods).await? else {
                 return Ok(());
             };
             if row.ahead {
@@ -635,13 +833,20 @@ impl Ledger {
         Ok(())
     }
 
-    /// Takes back an admitted request that consumed nothing (the upstream was unreachable).
+    /// Takes back an admitted request that consumed nothing (the upstream was unreachable),
+    /// in its key's and its team's accounts.
     pub fn refund(&self, admission: &Admission) {
-        let entry = self.inner.entries.read().get(&admission.key_id).cloned();
-        if let Some(entry) = entry {
+        let Some(books) = self.books_of(admission) else {
+            return;
+        };
+        for side in [Side::Key, Side::Team] {
+            let (Some(entry), Some(stake)) = (books.entry(side), Books::stake(side, admission))
+            else {
+                continue;
+            };
             let mut account = entry.account.lock();
-            account.charge(
-                admission,
+            account.charge_stake(
+                &stake,
                 Amount {
                     requests: -1,
                     tokens: -admission.reserved_tokens,
@@ -652,12 +857,13 @@ impl Ledger {
         }
     }
 
-    /// Requests of the key in flight on this instance, and the tokens and GPU time they hold.
-    pub fn in_flight(&self, key_id: i64) -> Amount {
+    /// Requests of the key (or team) in flight on this instance, and the tokens and GPU time
+    /// they hold.
+    pub fn in_flight(&self, account: impl Into<AccountId>) -> Amount {
         self.inner
             .entries
             .read()
-            .get(&key_id)
+            .get(&account.into())
             .map(|e| e.account.lock().in_flight())
             .unwrap_or_default()
     }
@@ -668,7 +874,7 @@ impl Ledger {
     /// whether that commit landed after all, so a retry never writes the same deltas twice.
     pub async fn flush(&self) -> Result<()> {
         let _settling = self.inner.settling.write().await;
-        let entries: Vec<(i64, Arc<Entry>)> = self
+        let entries: Vec<(AccountId, Arc<Entry>)> = self
             .inner
             .entries
             .read()
@@ -704,18 +910,19 @@ impl Ledger {
         if self.inner.config.shared {
             self.answer_demands().await;
         }
-        let mut batch: Vec<(i64, Pending)> = Vec::new();
-        for (key_id, entry) in &entries {
+        let mut batch: Vec<(AccountId, Pending)> = Vec::new();
+        for (account_id, entry) in &entries {
             let mut account = entry.account.lock();
             if account.has_pending() {
-                batch.push((*key_id, account.take_pending()));
+                batch.push((*account_id, account.take_pending()));
             }
         }
         if batch.is_empty() {
             return Ok(());
         }
-        // Rows in one order on every instance: two instances' flushes never deadlock.
-        batch.sort_by_key(|(key_id, _)| *key_id);
+        // Rows in one order on every instance (keys by id, then teams by id): two instances'
+        // flushes never deadlock.
+        batch.sort_by_key(|(account, _)| *account);
         let seq = self
             .inner
             .seq
@@ -732,9 +939,9 @@ impl Ledger {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             return result;
         }
-        let by_id: HashMap<i64, Arc<Entry>> = entries.into_iter().collect();
-        for (key_id, _) in &batch {
-            if let Some(entry) = by_id.get(key_id) {
+        let by_id: HashMap<AccountId, Arc<Entry>> = entries.into_iter().collect();
+        for (account, _) in &batch {
+            if let Some(entry) = by_id.get(account) {
                 entry.account.lock().flushed();
             }
         }
@@ -782,11 +989,11 @@ impl Ledger {
         }
     }
 
-    async fn write(&self, batch: &[(i64, Pending)], seq: i64) -> Result<()> {
+    async fn write(&self, batch: &[(AccountId, Pending)], seq: i64) -> Result<()> {
         let txn = self.inner.db.begin().await?;
-        for (key_id, pending) in batch {
+        for (account, pending) in batch {
             for ((day, month), delta) in pending {
-                store::apply(&txn, *key_id, day, month, delta).await?;
+                store::apply(&txn, *account, day, month, delta).await?;
             }
         }
         store::record_flush(&txn, self.inner.instance, seq).await?;
@@ -796,7 +1003,7 @@ impl Ledger {
 
     /// Gives back the leases of keys that another instance asked for.
     async fn answer_demands(&self) {
-        let held: Vec<(i64, Arc<Entry>)> = self
+        let held: Vec<(AccountId, Arc<Entry>)> = self
             .inner
             .entries
             .read()
@@ -807,7 +1014,7 @@ impl Ledger {
         if held.is_empty() {
             return;
         }
-        let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<AccountId> = held.iter().map(|(id, _)| *id).collect();
         let demands = match store::demands(&self.inner.db, &ids).await {
             Ok(d) => d,
             Err(e) => {
@@ -820,9 +1027,9 @@ impl Ledger {
                 return;
             }
         };
-        let by_id: HashMap<i64, i64> = demands.into_iter().collect();
-        for (key_id, entry) in held {
-            let Some(&demand) = by_id.get(&key_id) else {
+        let by_id: HashMap<AccountId, i64> = demands.into_iter().collect();
+        for (account, entry) in held {
+            let Some(&demand) = by_id.get(&account) else {
                 continue;
             };
             let mut account = entry.account.lock();
@@ -880,12 +1087,12 @@ impl Ledger {
         }
     }
 
-    /// The room this instance holds for `key_id` (tests and diagnostics).
-    pub fn lease_of(&self, key_id: i64) -> Amount {
+    /// The room this instance holds for a key or team (tests and diagnostics).
+    pub fn lease_of(&self, account: impl Into<AccountId>) -> Amount {
         self.inner
             .entries
             .read()
-            .get(&key_id)
+            .get(&account.into())
             .map(|e| e.account.lock().lease())
             .unwrap_or_default()
     }

@@ -1,4 +1,5 @@
-//! The ledger's statements on the `usage_counters` row of a key. Each is one statement, atomic
+//! The ledger's statements on the counters row of an account: a key's in `usage_counters`, a
+//! team's in `team_counters` (the same columns). Each is one statement, atomic
 //! on SQLite and PostgreSQL alike: a grant is a conditional `UPDATE … RETURNING` (PostgreSQL
 //! re-checks its `WHERE` against the latest row version under the row lock; SQLite has one
 //! writer), and a flush only adds.
@@ -6,7 +7,7 @@
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use super::account::{Amount, Delta};
-use crate::gate::{current, key_period_values, stmt, Counters, Limits};
+use crate::gate::{current, key_period_values, stmt, AccountId, Counters, Limits};
 use crate::periods::PeriodKeys;
 use crate::Result;
 
@@ -54,7 +55,7 @@ fn counters_from(row: &QueryResult) -> Result<Counters> {
 /// has no row, or the row is ahead).
 pub async fn grant(
     db: &impl ConnectionTrait,
-    key_id: i64,
+    account: AccountId,
     limits: &Limits,
     periods: &PeriodKeys,
     grant: Amount,
@@ -80,11 +81,13 @@ pub async fn grant(
         }
     }
     let mut sql = format!(
-        "UPDATE usage_counters SET {}, day_period = $2, month_period = $3 \
-         WHERE key_id = $1 AND day_period <= $2 AND month_period <= $3",
-        sets.join(", ")
+        "UPDATE {} SET {}, day_period = $2, month_period = $3 \
+         WHERE {} = $1 AND day_period <= $2 AND month_period <= $3",
+        account.table(),
+        sets.join(", "),
+        account.id_column()
     );
-    let mut values = key_period_values(key_id, periods);
+    let mut values = key_period_values(account.id(), periods);
     values.extend([
         Value::from(grant.requests),
         Value::from(grant.tokens),
@@ -180,20 +183,22 @@ pub struct RowState {
 
 pub async fn read(
     db: &impl ConnectionTrait,
-    key_id: i64,
+    account: AccountId,
     periods: &PeriodKeys,
 ) -> Result<Option<RowState>> {
     let sql = format!(
         "SELECT {}, {} AS leased_requests, {} AS leased_tokens, {} AS leased_gpu_ms, lease_demand, \
          (CASE WHEN day_period > $2 OR month_period > $3 THEN 1 ELSE 0 END) AS ahead \
-         FROM usage_counters WHERE key_id = $1",
+         FROM {} WHERE {} = $1",
         totals_sql(),
         current("month_period", "$3", "month_leased_requests"),
         current("month_period", "$3", "month_leased_tokens"),
         current("month_period", "$3", "month_leased_gpu_ms"),
+        account.table(),
+        account.id_column(),
     );
     let Some(row) = db
-        .query_one(stmt(db, sql, key_period_values(key_id, periods)))
+        .query_one(stmt(db, sql, key_period_values(account.id(), periods)))
         .await?
     else {
         return Ok(None);
@@ -215,7 +220,7 @@ pub async fn read(
 /// (a request that straddled midnight is charged to the day it started).
 pub async fn apply(
     db: &impl ConnectionTrait,
-    key_id: i64,
+    account: AccountId,
     day: &str,
     month: &str,
     delta: &Delta,
@@ -245,14 +250,16 @@ pub async fn apply(
         }
     }
     let sql = format!(
-        "UPDATE usage_counters SET {}, \
+        "UPDATE {} SET {}, \
          day_period = (CASE WHEN day_period < $2 THEN $2 ELSE day_period END), \
          month_period = (CASE WHEN month_period < $3 THEN $3 ELSE month_period END) \
-         WHERE key_id = $1",
-        sets.join(", ")
+         WHERE {} = $1",
+        account.table(),
+        sets.join(", "),
+        account.id_column()
     );
     let values = vec![
-        key_id.into(),
+        account.id().into(),
         day.into(),
         month.into(),
         delta.used_requests.into(),
@@ -266,27 +273,48 @@ pub async fn apply(
     Ok(())
 }
 
-/// Asks the instances holding leases of this key to give them back.
-pub async fn ask_for_leases(db: &impl ConnectionTrait, key_id: i64) -> Result<()> {
-    let sql = "UPDATE usage_counters SET lease_demand = lease_demand + 1 WHERE key_id = $1";
-    db.execute(stmt(db, sql.into(), vec![key_id.into()]))
-        .await?;
+/// Asks the instances holding leases of this account to give them back.
+pub async fn ask_for_leases(db: &impl ConnectionTrait, account: AccountId) -> Result<()> {
+    let sql = format!(
+        "UPDATE {} SET lease_demand = lease_demand + 1 WHERE {} = $1",
+        account.table(),
+        account.id_column()
+    );
+    db.execute(stmt(db, sql, vec![account.id().into()])).await?;
     Ok(())
 }
 
-/// `lease_demand` of each of these keys.
-pub async fn demands(db: &impl ConnectionTrait, key_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
-    let mut all = Vec::with_capacity(key_ids.len());
-    // Well under the databases' limits on bound parameters.
-    for chunk in key_ids.chunks(1_000) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT key_id, lease_demand FROM usage_counters WHERE key_id IN ({})",
-            placeholders.join(", ")
-        );
-        let values = chunk.iter().map(|&id| Value::from(id)).collect();
-        for row in db.query_all(stmt(db, sql, values)).await? {
-            all.push((row.try_get("", "key_id")?, row.try_get("", "lease_demand")?));
+/// `lease_demand` of each of these accounts.
+pub async fn demands(
+    db: &impl ConnectionTrait,
+    accounts: &[AccountId],
+) -> Result<Vec<(AccountId, i64)>> {
+    let mut all = Vec::with_capacity(accounts.len());
+    for (like, make) in [
+        (AccountId::Key(0), AccountId::Key as fn(i64) -> AccountId),
+        (AccountId::Team(0), AccountId::Team),
+    ] {
+        let ids: Vec<i64> = accounts
+            .iter()
+            .filter(|a| std::mem::discriminant(*a) == std::mem::discriminant(&like))
+            .map(|a| a.id())
+            .collect();
+        // Well under the databases' limits on bound parameters.
+        for chunk in ids.chunks(1_000) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {id} AS id, lease_demand FROM {} WHERE {id} IN ({})",
+                like.table(),
+                placeholders.join(", "),
+                id = like.id_column(),
+            );
+            let values = chunk.iter().map(|&id| Value::from(id)).collect();
+            for row in db.query_all(stmt(db, sql, values)).await? {
+                all.push((
+                    make(row.try_get("", "id")?),
+                    row.try_get("", "lease_demand")?,
+                ));
+            }
         }
     }
     Ok(all)

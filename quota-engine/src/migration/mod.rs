@@ -12,6 +12,7 @@ mod m20261201_000005_team;
 mod m20261207_000001_web_search;
 mod m20261208_000001_gpu_time_usage;
 mod m20261208_000002_gpu_limits;
+mod m20261209_000001_teams;
 
 /// Runs every migration in order; `serve` and `migrate` call it.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_web_search::Migration),
             Box::new(m20261208_000001_gpu_time_usage::Migration),
             Box::new(m20261208_000002_gpu_limits::Migration),
+            Box::new(m20261209_000001_teams::Migration),
         ]
     }
 }

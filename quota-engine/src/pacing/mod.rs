@@ -36,6 +36,15 @@ const GRANT_BLOCK_MAX: i64 = 64;
 /// How often grants older than any window are deleted.
 const CLEANUP_EVERY: Duration = Duration::from_secs(10);
 
+/// The id a key's or a team's pacing is kept under (its window, parallel slots and
+/// `pacing_grants` rows): a key's id, a team's id negated. Ids are positive, so they never meet.
+pub fn pace_id(account: crate::gate::AccountId) -> i64 {
+    match account {
+        crate::gate::AccountId::Key(id) => id,
+        crate::gate::AccountId::Team(id) => -id,
+    }
+}
+
 /// The highest fair-queue priority.
 pub const MAX_PRIORITY: i64 = 10;
 

@@ -10,6 +10,7 @@ async fn key_lifecycle() {
     for t in databases().await {
         let now = at("2026-11-29T10:00:00Z");
         let new = NewKey {
+            team_id: None,
             name: " demo ".into(),
             expires_at: Some(at("2027-01-31T00:00:00+01:00")),
             limits: Limits {
@@ -49,6 +50,7 @@ async fn key_lifecycle() {
                 expires_at: Some(None),
                 allowed_models: Some(None),
                 allow_web_search: Some(true),
+                team_id: None,
             },
             now,
         )

@@ -1,11 +1,11 @@
-use quota_engine::gate::{self, Counters, LimitKind};
+use quota_engine::gate::{self, Counters, LimitKind, Payer};
 use quota_engine::ledger::{Amount, Metered};
 use quota_engine::{keys, Ask, GateDecision, Limits, NewKey};
 
 use crate::support::{at, berlin, databases, ledger};
 
 /// A request of `prompt_tokens` with no answer to bound (the ledger's request-level tests).
-fn prompt(prompt_tokens: i64) -> Ask {
+pub fn prompt(prompt_tokens: i64) -> Ask {
     Ask {
         prompt_tokens,
         ..Ask::default()
@@ -13,7 +13,7 @@ fn prompt(prompt_tokens: i64) -> Ask {
 }
 
 /// The key's counters after the ledger's flush.
-async fn counters(
+pub async fn counters(
     l: &quota_engine::Ledger,
     id: i64,
     periods: &quota_engine::PeriodKeys,
@@ -25,11 +25,11 @@ async fn counters(
         .unwrap()
 }
 
-fn spawn_flusher(l: &quota_engine::Ledger) -> tokio::task::JoinHandle<()> {
+pub fn spawn_flusher(l: &quota_engine::Ledger) -> tokio::task::JoinHandle<()> {
     tokio::spawn(l.clone().run_flusher(std::future::pending()))
 }
 
-async fn key_with(db: &quota_engine::DatabaseConnection, limits: Limits) -> i64 {
+pub async fn key_with(db: &quota_engine::DatabaseConnection, limits: Limits) -> i64 {
     let new = NewKey {
         name: "t".into(),
         limits,
@@ -57,9 +57,11 @@ async fn exactly_r_of_many_concurrent_requests_pass() {
             .map(|_| {
                 let l = l.clone();
                 let periods = periods.clone();
-                tokio::spawn(
-                    async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() },
-                )
+                tokio::spawn(async move {
+                    l.admit(&Payer::key(id, limits), &prompt(0), &periods)
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut admitted = 0;
@@ -97,9 +99,11 @@ async fn two_instances_share_one_limit() {
                     l.clone()
                 };
                 let periods = periods.clone();
-                tokio::spawn(
-                    async move { l.admit(id, &limits, &prompt(0), &periods).await.unwrap() },
-                )
+                tokio::spawn(async move {
+                    l.admit(&Payer::key(id, limits), &prompt(0), &periods)
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut admitted = 0;
@@ -130,7 +134,7 @@ async fn concurrent_commits_lose_nothing() {
         let mut admissions = Vec::new();
         for _ in 0..40 {
             match l
-                .admit(id, &Limits::default(), &prompt(3), &periods)
+                .admit(&Payer::key(id, Limits::default()), &prompt(3), &periods)
                 .await
                 .unwrap()
             {
@@ -144,9 +148,14 @@ async fn concurrent_commits_lose_nothing() {
                 let l = l.clone();
                 let periods = periods.clone();
                 tokio::spawn(async move {
-                    l.commit(&a, &Limits::default(), &periods, Amount::tokens(3 + 10))
-                        .await
-                        .tokens
+                    l.commit(
+                        &a,
+                        &Payer::key(a.key_id, Limits::default()),
+                        &periods,
+                        Amount::tokens(3 + 10),
+                    )
+                    .await
+                    .tokens
                 })
             })
             .collect();
@@ -180,21 +189,29 @@ async fn lowered_limit_refuses() {
         let periods = berlin().at(now);
         for _ in 0..5 {
             let d = l
-                .admit(id, &Limits::default(), &prompt(0), &periods)
+                .admit(&Payer::key(id, Limits::default()), &prompt(0), &periods)
                 .await
                 .unwrap();
             let GateDecision::Admitted(a) = d else {
                 panic!("refused")
             };
-            l.commit(&a, &Limits::default(), &periods, Amount::tokens(2000))
-                .await;
+            l.commit(
+                &a,
+                &Payer::key(a.key_id, Limits::default()),
+                &periods,
+                Amount::tokens(2000),
+            )
+            .await;
         }
         let lowered = Limits {
             daily_tokens: Some(10_000),
             daily_requests: Some(3),
             ..Default::default()
         };
-        let GateDecision::Refused(r) = l.admit(id, &lowered, &prompt(0), &periods).await.unwrap()
+        let GateDecision::Refused(r) = l
+            .admit(&Payer::key(id, lowered), &prompt(0), &periods)
+            .await
+            .unwrap()
         else {
             panic!("admitted over a lowered limit ({})", t.name)
         };
@@ -209,7 +226,7 @@ async fn lowered_limit_refuses() {
             ..Default::default()
         };
         let GateDecision::Refused(r) = l
-            .admit(id, &tokens_only, &prompt(0), &periods)
+            .admit(&Payer::key(id, tokens_only), &prompt(0), &periods)
             .await
             .unwrap()
         else {
@@ -236,24 +253,32 @@ async fn prompt_tokens_must_fit() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(60), &periods).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(&Payer::key(id, limits), &prompt(60), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
         assert_eq!(a.counters.month_tokens, 60);
-        assert_eq!(a.headroom(&limits, &periods).tokens, Some((100, 40)));
+        assert_eq!(a.headroom(&limits, None, &periods).tokens, Some((100, 40)));
         assert_eq!(
-            a.headroom(&limits, &periods).tokens_reset_at,
+            a.headroom(&limits, None, &periods).tokens_reset_at,
             Some(periods.month_resets_at.with_timezone(&chrono::Utc))
         );
-        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(41), &periods).await.unwrap()
+        let GateDecision::Refused(r) = l
+            .admit(&Payer::key(id, limits), &prompt(41), &periods)
+            .await
+            .unwrap()
         else {
             panic!("a 41-token prompt fit in 40 ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyTokens);
         assert_eq!(r.resets_at.to_rfc3339(), "2026-12-01T00:00:00+01:00");
         assert!(matches!(
-            l.admit(id, &limits, &prompt(40), &periods).await.unwrap(),
+            l.admit(&Payer::key(id, limits), &prompt(40), &periods)
+                .await
+                .unwrap(),
             GateDecision::Admitted(_)
         ));
     }
@@ -277,24 +302,37 @@ async fn new_periods_bring_fresh_budget() {
         let dec = p.at(at("2026-11-30T23:00:00Z")); // 00:00 local on 1 December
         let admitted = |d: GateDecision| matches!(d, GateDecision::Admitted(_));
         assert!(admitted(
-            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+            l.admit(&Payer::key(id, limits), &prompt(0), &day1)
+                .await
+                .unwrap()
         ));
         assert!(admitted(
-            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+            l.admit(&Payer::key(id, limits), &prompt(0), &day1)
+                .await
+                .unwrap()
         ));
         assert!(!admitted(
-            l.admit(id, &limits, &prompt(0), &day1).await.unwrap()
+            l.admit(&Payer::key(id, limits), &prompt(0), &day1)
+                .await
+                .unwrap()
         ));
         assert!(admitted(
-            l.admit(id, &limits, &prompt(0), &day2).await.unwrap()
+            l.admit(&Payer::key(id, limits), &prompt(0), &day2)
+                .await
+                .unwrap()
         ));
-        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(0), &day2).await.unwrap()
+        let GateDecision::Refused(r) = l
+            .admit(&Payer::key(id, limits), &prompt(0), &day2)
+            .await
+            .unwrap()
         else {
             panic!("monthly limit not enforced ({})", t.name)
         };
         assert_eq!(r.kind, LimitKind::MonthlyRequests);
         assert!(admitted(
-            l.admit(id, &limits, &prompt(0), &dec).await.unwrap()
+            l.admit(&Payer::key(id, limits), &prompt(0), &dec)
+                .await
+                .unwrap()
         ));
     }
 }
@@ -312,22 +350,36 @@ async fn refund_and_midnight_commit() {
         let id = key_with(&t.db, limits).await;
         let p = berlin();
         let today = p.at(at("2026-11-29T12:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(&Payer::key(id, limits), &prompt(7), &today)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
         l.refund(&a);
         assert_eq!(counters(&l, id, &today).await, Counters::default());
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(7), &today).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(&Payer::key(id, limits), &prompt(7), &today)
+            .await
+            .unwrap()
         else {
             panic!("the refund did not free the request ({})", t.name)
         };
         let tomorrow = p.at(at("2026-11-30T12:00:00Z"));
         assert!(matches!(
-            l.admit(id, &limits, &prompt(0), &tomorrow).await.unwrap(),
+            l.admit(&Payer::key(id, limits), &prompt(0), &tomorrow)
+                .await
+                .unwrap(),
             GateDecision::Admitted(_)
         ));
-        l.commit(&a, &limits, &today, Amount::tokens(50)).await;
+        l.commit(
+            &a,
+            &Payer::key(a.key_id, limits),
+            &today,
+            Amount::tokens(50),
+        )
+        .await;
         let c = counters(&l, id, &tomorrow).await;
         assert_eq!((c.day_requests, c.day_tokens), (1, 0), "{}", t.name);
         assert_eq!((c.month_requests, c.month_tokens), (2, 50), "{}", t.name);
@@ -346,17 +398,22 @@ async fn zero_and_unlimited() {
         let id = key_with(&t.db, zero).await;
         let periods = berlin().at(at("2026-11-29T12:00:00Z"));
         assert!(matches!(
-            l.admit(id, &zero, &prompt(0), &periods).await.unwrap(),
+            l.admit(&Payer::key(id, zero), &prompt(0), &periods)
+                .await
+                .unwrap(),
             GateDecision::Refused(_)
         ));
         let GateDecision::Admitted(a) = l
-            .admit(id, &Limits::default(), &prompt(0), &periods)
+            .admit(&Payer::key(id, Limits::default()), &prompt(0), &periods)
             .await
             .unwrap()
         else {
             panic!("refused")
         };
-        assert_eq!(a.headroom(&Limits::default(), &periods), Default::default());
+        assert_eq!(
+            a.headroom(&Limits::default(), None, &periods),
+            Default::default()
+        );
     }
 }
 
@@ -377,9 +434,19 @@ async fn flushed_usage_is_exact() {
                 let l = l.clone();
                 let periods = periods.clone();
                 tokio::spawn(async move {
-                    match l.admit(id, &limits, &prompt(2), &periods).await.unwrap() {
+                    match l
+                        .admit(&Payer::key(id, limits), &prompt(2), &periods)
+                        .await
+                        .unwrap()
+                    {
                         GateDecision::Admitted(a) => {
-                            l.commit(&a, &limits, &periods, Amount::tokens(7)).await;
+                            l.commit(
+                                &a,
+                                &Payer::key(a.key_id, limits),
+                                &periods,
+                                Amount::tokens(7),
+                            )
+                            .await;
                             1
                         }
                         GateDecision::Refused(_) => 0,
@@ -394,13 +461,18 @@ async fn flushed_usage_is_exact() {
         assert_eq!(admitted, 20, "{}", t.name);
         let c = counters(&l, id, &periods).await;
         assert_eq!((c.day_requests, c.day_tokens), (20, 140), "{}", t.name);
-        let GateDecision::Refused(_) = l.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+        let GateDecision::Refused(_) = l
+            .admit(&Payer::key(id, limits), &prompt(0), &periods)
+            .await
+            .unwrap()
         else {
             panic!("over the limit")
         };
         let unlimited = Limits::default();
-        let GateDecision::Admitted(a) =
-            l.admit(id, &unlimited, &prompt(5), &periods).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(&Payer::key(id, unlimited), &prompt(5), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
@@ -423,7 +495,10 @@ async fn shutdown_returns_the_lease() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        let GateDecision::Admitted(_) = l
+            .admit(&Payer::key(id, limits), &prompt(10), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
@@ -437,7 +512,7 @@ async fn shutdown_returns_the_lease() {
         let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
         let mut admitted = 0;
         while let GateDecision::Admitted(_) = other
-            .admit(id, &limits, &prompt(0), &periods)
+            .admit(&Payer::key(id, limits), &prompt(0), &periods)
             .await
             .unwrap()
         {
@@ -462,8 +537,10 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
         let mut first = 0;
         for _ in 0..10 {
-            if let GateDecision::Admitted(_) =
-                l.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+            if let GateDecision::Admitted(_) = l
+                .admit(&Payer::key(id, limits), &prompt(0), &periods)
+                .await
+                .unwrap()
             {
                 first += 1;
             }
@@ -472,8 +549,10 @@ async fn a_lost_ledger_never_lets_the_next_pass_the_limit() {
         drop(l); // dies: nothing flushed, nothing given back
         let next = quota_engine::Ledger::new(t.second_pool().await, Default::default());
         let mut admitted = 0;
-        while let GateDecision::Admitted(_) =
-            next.admit(id, &limits, &prompt(0), &periods).await.unwrap()
+        while let GateDecision::Admitted(_) = next
+            .admit(&Payer::key(id, limits), &prompt(0), &periods)
+            .await
+            .unwrap()
         {
             admitted += 1;
         }
@@ -502,30 +581,47 @@ async fn an_overrun_token_limit_refuses_cleanly() {
         };
         let id = key_with(&t.db, limits).await;
         let periods = berlin().at(at("2026-11-29T10:00:00Z"));
-        let GateDecision::Admitted(a) = l.admit(id, &limits, &prompt(50), &periods).await.unwrap()
+        let GateDecision::Admitted(a) = l
+            .admit(&Payer::key(id, limits), &prompt(50), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
-        let GateDecision::Admitted(b) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        let GateDecision::Admitted(b) = l
+            .admit(&Payer::key(id, limits), &prompt(10), &periods)
+            .await
+            .unwrap()
         else {
             panic!("refused")
         };
         // The answer ran past the limit; its charge stops where the room ended (b still
         // held 10 tokens then), and b's refund is room again.
         assert_eq!(
-            l.commit(&a, &limits, &periods, Amount::tokens(200))
-                .await
-                .tokens,
+            l.commit(
+                &a,
+                &Payer::key(a.key_id, limits),
+                &periods,
+                Amount::tokens(200)
+            )
+            .await
+            .tokens,
             90,
             "{}",
             t.name
         );
         l.refund(&b);
-        let GateDecision::Admitted(_) = l.admit(id, &limits, &prompt(10), &periods).await.unwrap()
+        let GateDecision::Admitted(_) = l
+            .admit(&Payer::key(id, limits), &prompt(10), &periods)
+            .await
+            .unwrap()
         else {
             panic!("the refunded room was lost ({})", t.name)
         };
-        let GateDecision::Refused(r) = l.admit(id, &limits, &prompt(1), &periods).await.unwrap()
+        let GateDecision::Refused(r) = l
+            .admit(&Payer::key(id, limits), &prompt(1), &periods)
+            .await
+            .unwrap()
         else {
             panic!("admitted past an exhausted token limit ({})", t.name)
         };
@@ -550,18 +646,22 @@ async fn a_request_from_before_midnight_is_stale() {
         let before = p.at(at("2026-11-29T22:59:59Z"));
         let after = p.at(at("2026-11-29T23:00:00Z"));
         assert!(matches!(
-            l.admit(id, &limits, &prompt(0), &after).await.unwrap(),
+            l.admit(&Payer::key(id, limits), &prompt(0), &after)
+                .await
+                .unwrap(),
             GateDecision::Admitted(_)
         ));
         assert!(matches!(
-            l.admit(id, &limits, &prompt(0), &before).await,
+            l.admit(&Payer::key(id, limits), &prompt(0), &before).await,
             Err(quota_engine::EngineError::StalePeriods)
         ));
         // Another instance whose clock is behind is refused the grant too: the row stays in
         // the new day.
         let other = quota_engine::Ledger::new(t.second_pool().await, l.config().clone());
         assert!(matches!(
-            other.admit(id, &limits, &prompt(0), &before).await,
+            other
+                .admit(&Payer::key(id, limits), &prompt(0), &before)
+                .await,
             Err(quota_engine::EngineError::StalePeriods)
         ));
         let c = counters(&l, id, &after).await;
@@ -572,9 +672,9 @@ async fn a_request_from_before_midnight_is_stale() {
 /// One answer streaming `tokens` output tokens the way the proxy meters it: each time the
 /// running count reaches the reservation it asks for another block, and it stops when the
 /// quota has none (or the answer is done). Returns the tokens it committed.
-async fn stream_answer(
+pub async fn stream_answer(
     l: &quota_engine::Ledger,
-    limits: &Limits,
+    payer: &Payer,
     periods: &quota_engine::PeriodKeys,
     mut admission: quota_engine::Admission,
     prompt_tokens: i64,
@@ -585,7 +685,7 @@ async fn stream_answer(
     while produced < cap {
         produced += 1;
         if prompt_tokens + produced >= admission.reserved_tokens {
-            match l.extend(Metered::Tokens, &mut admission, limits, periods, 256) {
+            match l.extend(Metered::Tokens, &mut admission, payer, periods, 256) {
                 quota_engine::Extension::Exhausted => break,
                 quota_engine::Extension::Pending => tokio::task::yield_now().await,
                 quota_engine::Extension::Granted(_) => {}
@@ -594,7 +694,7 @@ async fn stream_answer(
     }
     l.commit(
         &admission,
-        limits,
+        payer,
         periods,
         Amount::tokens(prompt_tokens + produced),
     )
@@ -632,10 +732,14 @@ async fn answers_never_pass_a_token_limit() {
                         generates: true,
                         client_output_limit: None,
                     };
-                    match l.admit(id, &limits, &ask, &periods).await.unwrap() {
+                    match l
+                        .admit(&Payer::key(id, limits), &ask, &periods)
+                        .await
+                        .unwrap()
+                    {
                         GateDecision::Admitted(a) => {
                             assert!(a.output_cap.is_some_and(|cap| cap + 10 <= 1_000));
-                            stream_answer(&l, &limits, &periods, a, 10, 400).await
+                            stream_answer(&l, &Payer::key(id, limits), &periods, a, 10, 400).await
                         }
                         GateDecision::Refused(r) => {
                             assert_eq!(r.kind, LimitKind::DailyTokens);
@@ -674,11 +778,12 @@ async fn run_on_gpu(
     mut admission: quota_engine::Admission,
     ms: i64,
 ) -> i64 {
+    let payer = Payer::key(admission.key_id, *limits);
     let mut used = 0;
     while used < ms {
         used = (used + 100).min(ms);
         if used >= admission.reserved_gpu_ms {
-            match l.extend(Metered::GpuMs, &mut admission, limits, periods, 500) {
+            match l.extend(Metered::GpuMs, &mut admission, &payer, periods, 500) {
                 quota_engine::Extension::Exhausted if used > admission.reserved_gpu_ms => break,
                 quota_engine::Extension::Pending => tokio::task::yield_now().await,
                 _ => {}
@@ -689,7 +794,7 @@ async fn run_on_gpu(
         gpu_ms: used,
         ..Amount::default()
     };
-    l.commit(&admission, limits, periods, used).await.gpu_ms
+    l.commit(&admission, &payer, periods, used).await.gpu_ms
 }
 
 /// GPU-time quotas: 20 concurrent answers of 2 s on a key with 3 s a day bring its committed
@@ -720,7 +825,11 @@ async fn answers_never_pass_a_gpu_time_limit() {
                         generates: true,
                         ..Ask::default()
                     };
-                    match l.admit(id, &limits, &ask, &periods).await.unwrap() {
+                    match l
+                        .admit(&Payer::key(id, limits), &ask, &periods)
+                        .await
+                        .unwrap()
+                    {
                         GateDecision::Admitted(a) => {
                             assert!(a.gpu_cap_ms.is_some_and(|cap| cap <= 3_000));
                             run_on_gpu(&l, &limits, &periods, a, 2_000).await

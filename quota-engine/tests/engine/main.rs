@@ -6,4 +6,5 @@ mod keys;
 mod ledger;
 mod support;
 mod team;
+mod teams;
 mod usage;

@@ -96,6 +96,7 @@ pub fn usage_record(
 ) -> quota_engine::usage_log::UsageRecord {
     quota_engine::usage_log::UsageRecord {
         key_id,
+        team_id: None,
         day: day.into(),
         model: model.into(),
         prompt_tokens: prompt,

@@ -36,7 +36,7 @@ async fn report_groups_by_any_subset() {
         .await
         .unwrap();
         let report =
-            |group| usage_report::report(&t.db, day("2026-11-01"), day("2026-11-30"), group);
+            |group| usage_report::report(&t.db, day("2026-11-01"), day("2026-11-30"), group, None);
         let row = |key: Option<&quota_engine::ApiKey>,
                    model: Option<&str>,
                    date: Option<&str>,
@@ -45,6 +45,8 @@ async fn report_groups_by_any_subset() {
                    c| ReportRow {
             key_id: key.map(|k| k.id),
             key_name: key.map(|k| k.name.clone()),
+            team_id: None,
+            team_name: None,
             model: model.map(Into::into),
             date: date.map(Into::into),
             requests: r,
@@ -93,6 +95,7 @@ async fn report_groups_by_any_subset() {
             day("2025-01-01"),
             day("2025-01-31"),
             GroupBy::default(),
+            None,
         )
         .await
         .unwrap();

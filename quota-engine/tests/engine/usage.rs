@@ -40,7 +40,7 @@ async fn gpu_time_is_summed() {
             .await
             .unwrap();
         assert_eq!(series[0].gpu, want, "{}", t.name);
-        let rows = usage_report::report(&t.db, day, day, GroupBy::ALL)
+        let rows = usage_report::report(&t.db, day, day, GroupBy::ALL, None)
             .await
             .unwrap();
         assert_eq!(rows.len(), 1, "{}", t.name);
