@@ -38,29 +38,32 @@ pub enum TeamsCommand {
 }
 
 /// A limit flag's value: a number, or `none` (unlimited).
-fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitValue(Option<i64>);
+
+fn parse_limit(raw: &str) -> Result<LimitValue, String> {
     let raw = raw.trim();
     if raw.eq_ignore_ascii_case("none") || raw.eq_ignore_ascii_case("unlimited") {
-        return Ok(None);
+        return Ok(LimitValue(None));
     }
     raw.parse::<i64>()
         .ok()
         .filter(|v| *v >= 0)
-        .map(Some)
+        .map(|v| LimitValue(Some(v)))
         .ok_or_else(|| format!("{raw:?}: use a non-negative whole number, or none"))
 }
 
 /// GPU seconds (up to three decimals) as milliseconds, or `none`.
-fn parse_gpu_limit(raw: &str) -> Result<Option<i64>, String> {
+fn parse_gpu_limit(raw: &str) -> Result<LimitValue, String> {
     let raw = raw.trim();
     if raw.eq_ignore_ascii_case("none") || raw.eq_ignore_ascii_case("unlimited") {
-        return Ok(None);
+        return Ok(LimitValue(None));
     }
     let seconds: f64 = raw
         .parse()
         .map_err(|_| format!("{raw:?} is not a number of seconds (e.g. 3600 or 1.5), or none"))?;
     gate::gpu_ms_from_seconds("GPU seconds", seconds)
-        .map(Some)
+        .map(|ms| LimitValue(Some(ms)))
         .map_err(|e| e.to_string())
 }
 
@@ -74,31 +77,31 @@ pub struct TeamArgs {
     pub description: Option<String>,
     /// Tokens a day, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub daily_tokens: Option<Option<i64>>,
+    pub daily_tokens: Option<LimitValue>,
     /// Tokens a month, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub monthly_tokens: Option<Option<i64>>,
+    pub monthly_tokens: Option<LimitValue>,
     /// Requests a day, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub daily_requests: Option<Option<i64>>,
+    pub daily_requests: Option<LimitValue>,
     /// Requests a month, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub monthly_requests: Option<Option<i64>>,
+    pub monthly_requests: Option<LimitValue>,
     /// GPU seconds a day (host time × its gpu_weight), up to three decimals.
     #[arg(long, value_name = "SECONDS|none", value_parser = parse_gpu_limit)]
-    pub daily_gpu_seconds: Option<Option<i64>>,
+    pub daily_gpu_seconds: Option<LimitValue>,
     /// GPU seconds a month, up to three decimals.
     #[arg(long, value_name = "SECONDS|none", value_parser = parse_gpu_limit)]
-    pub monthly_gpu_seconds: Option<Option<i64>>,
+    pub monthly_gpu_seconds: Option<LimitValue>,
     /// Requests in any sliding 60 seconds, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub rpm: Option<Option<i64>>,
+    pub rpm: Option<LimitValue>,
     /// Tokens in any sliding 60 seconds, all the team's keys together.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub tpm: Option<Option<i64>>,
+    pub tpm: Option<LimitValue>,
     /// Requests of the team's keys in flight at once; more wait.
     #[arg(long, value_name = "N|none", value_parser = parse_limit)]
-    pub max_parallel: Option<Option<i64>>,
+    pub max_parallel: Option<LimitValue>,
     /// The team's weight in the fair queue for busy hosts, 1–10 (default 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
     pub priority: Option<u8>,
@@ -110,16 +113,16 @@ pub struct TeamArgs {
 impl TeamArgs {
     fn limits_patch(&self) -> LimitsPatch {
         LimitsPatch {
-            daily_tokens: self.daily_tokens,
-            monthly_tokens: self.monthly_tokens,
-            daily_requests: self.daily_requests,
-            monthly_requests: self.monthly_requests,
-            daily_gpu_ms: self.daily_gpu_seconds,
-            monthly_gpu_ms: self.monthly_gpu_seconds,
+            daily_tokens: self.daily_tokens.map(|v| v.0),
+            monthly_tokens: self.monthly_tokens.map(|v| v.0),
+            daily_requests: self.daily_requests.map(|v| v.0),
+            monthly_requests: self.monthly_requests.map(|v| v.0),
+            daily_gpu_ms: self.daily_gpu_seconds.map(|v| v.0),
+            monthly_gpu_ms: self.monthly_gpu_seconds.map(|v| v.0),
             pacing: PacingPatch {
-                requests_per_minute: self.rpm,
-                tokens_per_minute: self.tpm,
-                max_parallel_requests: self.max_parallel,
+                requests_per_minute: self.rpm.map(|v| v.0),
+                tokens_per_minute: self.tpm.map(|v| v.0),
+                max_parallel_requests: self.max_parallel.map(|v| v.0),
                 priority: self.priority.map(|p| Some(i64::from(p))),
             },
         }

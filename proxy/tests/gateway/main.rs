@@ -18,4 +18,5 @@ mod pacing;
 mod routes;
 mod support;
 mod team;
+mod teams;
 mod upstreams;
