@@ -1,9 +1,10 @@
 /**
  * The admin UI end to end, against the real llm-quota binary and the fake Ollama, in Debian's
  * Chromium: sign in, create a key and see its plaintext once, call the proxy with it, watch
- * the usage move, edit a quota, read the usage report and download it as CSV, deactivate the
- * key and see the proxy refuse it, rotate its secret, and read the audit trail. Screenshots of
- * every page go to docs/images/ (the README shows them).
+ * the usage move, edit a quota, read the usage report and download it as CSV, a team with a
+ * key in it and the team's usage, deactivate the key and see the proxy refuse it, rotate its
+ * secret, and read the audit trail. Screenshots of every page go to docs/images/ (the README
+ * shows them).
  */
 import { expect, test, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
@@ -371,13 +372,138 @@ test("usage: this month by default, rows and totals, the stacked chart, and the 
     await fetch(`${stack.admin}/api/usage?from=${from}&to=${to}&group_by=key&format=csv`, { headers: { Authorization: `Bearer ${stack.password}` } })
   ).text();
   expect(saved).toBe(expected);
-  expect(saved.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds");
+  expect(saved.split("\r\n")[0]).toBe("key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name");
   expect(saved.split("\r\n").filter(Boolean)).toHaveLength(byKey.length + 1);
 
   // A last day before the first is refused here, before the API would.
   await page.getByLabel("To", { exact: true }).fill(shiftDay(from, -1));
   await expect(page.getByRole("alert")).toContainText("The last day is before the first day.");
   await expect(page.getByRole("button", { name: "Download CSV" })).toBeDisabled();
+});
+
+test("teams: a shared budget, a key created in it, the team's members and usage", async () => {
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Teams" }).click();
+  await expect(page.getByRole("heading", { name: "Teams", level: 1 })).toBeVisible();
+  await expect(page.getByText("No teams yet")).toBeVisible();
+
+  // A team with a daily request limit, typed with a thousands separator.
+  await page.getByRole("button", { name: "New team" }).click();
+  const dialog = page.getByRole("dialog", { name: "New team" });
+  await dialog.getByLabel("Name", { exact: true }).fill("data-science");
+  await dialog.getByLabel("Description").fill("Notebooks and batch jobs of the data team");
+  await dialog.getByLabel("Requests per day").fill("1,000");
+  await expect(dialog.getByText("1,000 requests")).toBeVisible();
+  await shot("create-team");
+  await dialog.getByRole("button", { name: "Create team" }).click();
+  await expect(dialog).toBeHidden();
+  const teamRow = page.getByRole("row", { name: /data-science/ });
+  await expect(teamRow).toContainText("Notebooks and batch jobs of the data team");
+  await expect(teamRow).toContainText("0 / 1,000");
+  const [team] = await admin<{ id: number; name: string; daily_request_limit: number | null; key_count: number }[]>("GET", "/api/teams");
+  expect(team).toMatchObject({ name: "data-science", daily_request_limit: 1000, key_count: 0 });
+
+  // The name is taken now: the API's refusal stays in the dialog.
+  await page.getByRole("button", { name: "New team" }).click();
+  await dialog.getByLabel("Name", { exact: true }).fill("data-science");
+  await dialog.getByRole("button", { name: "Create team" }).click();
+  await expect(dialog.getByRole("alert")).toContainText('"data-science" exists already');
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+
+  // A key created in the team from the keys page.
+  await nav.getByRole("link", { name: "API keys" }).click();
+  await page.getByRole("button", { name: "Create key" }).click();
+  const create = page.getByRole("dialog", { name: "Create API key" });
+  await create.getByLabel("Name", { exact: true }).fill("data-notebook");
+  await create.getByLabel("Team", { exact: true }).selectOption({ label: "data-science" });
+  await create.getByRole("button", { name: "Create key" }).click();
+  const created = page.getByRole("dialog", { name: "Key created" });
+  const teamKey = await created.getByLabel("The new API key").inputValue();
+  expect(teamKey).toMatch(/^sk-[A-Za-z0-9_-]{20,}$/);
+  await created.getByRole("button", { name: /I have stored the key/ }).click();
+  await expect(created).toBeHidden();
+  const keyRow = page.getByRole("row", { name: /data-notebook/ });
+  await expect(keyRow.getByRole("link", { name: "data-science" })).toHaveAttribute("href", `/teams/${team.id}`);
+  const keys = await admin<{ name: string; team?: { id: number; name: string } | null }[]>("GET", "/api/api-keys");
+  expect(keys.find((k) => k.name === "data-notebook")?.team).toEqual({ id: team.id, name: "data-science" });
+  expect(keys.find((k) => k.name === "alice-laptop")?.team ?? null).toBeNull();
+
+  // The team filter above the table.
+  const filter = page.getByRole("combobox", { name: "Filter by team" });
+  await filter.selectOption({ label: "data-science" });
+  await expect(page.getByRole("row", { name: /data-notebook/ })).toBeVisible();
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toHaveCount(0);
+  await filter.selectOption({ label: "All keys" });
+  await expect(page.getByRole("row", { name: /alice-laptop/ })).toBeVisible();
+
+  // Two calls with the team's key count against the team's daily requests.
+  for (let i = 0; i < 2; i++) expect(await chat(teamKey, "Tabulate the survey answers by region.")).toBe(200);
+
+  await keyRow.getByRole("link", { name: "data-science" }).click();
+  await expect(page).toHaveURL(new RegExp(`/teams/${team.id}$`));
+  await expect(page.getByRole("heading", { name: "data-science", level: 1 })).toBeVisible();
+  await expect(page.getByTestId("team-key-count")).toHaveText("1");
+  const members = page.getByRole("table", { name: /^Keys of data-science/ });
+  await expect(members.getByRole("link", { name: "data-notebook" })).toBeVisible();
+  await expect(members.getByRole("row", { name: /alice-laptop/ })).toHaveCount(0);
+  const requestsToday = page.getByRole("region", { name: "Requests today" });
+  await expect(async () => {
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await expect(requestsToday).toContainText("2 / 1,000", { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(requestsToday).toContainText("998 requests left");
+  const teamNow = await admin<{ key_count: number; usage: { day: { requests: number; tokens: number } } }>("GET", `/api/teams/${team.id}`);
+  expect(teamNow.key_count).toBe(1);
+  expect(teamNow.usage.day.requests).toBe(2);
+  expect(teamNow.usage.day.tokens).toBeGreaterThan(0);
+  await expect(page.getByRole("region", { name: "Tokens today" })).toContainText(`${fmt(teamNow.usage.day.tokens)} used · no limit`);
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot("team-detail", { fullPage: true });
+
+  // The key's page names its team.
+  await members.getByRole("link", { name: "data-notebook" }).click();
+  await expect(page.getByRole("heading", { name: /data-notebook/, level: 1 })).toBeVisible();
+  await expect(page.getByTestId("key-team").getByRole("link", { name: "data-science" })).toHaveAttribute("href", `/teams/${team.id}`);
+
+  // The team cannot be deleted while it has a key: the API's message is shown.
+  await page.goto(`${stack.admin}/teams/${team.id}`);
+  await expect(page.getByRole("heading", { name: "data-science", level: 1 })).toBeVisible();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  const confirm = page.getByRole("alertdialog", { name: "Delete “data-science”?" });
+  await confirm.getByRole("button", { name: "Delete team" }).click();
+  await expect(confirm.getByRole("alert")).toContainText(/"data-science" still has 1 key/);
+  await confirm.getByRole("button", { name: "Cancel" }).click();
+  expect((await admin<unknown[]>("GET", "/api/teams")).length).toBe(1);
+
+  // The list with the usage of the team's key.
+  await nav.getByRole("link", { name: "Teams" }).click();
+  await expect(teamRow).toContainText("2 / 1,000");
+  await expect(teamRow.locator('[data-label="Keys"]')).toHaveText("1");
+  await shot("teams");
+
+  // The usage report of the team's keys only, and grouped by team.
+  const to = today();
+  await expect
+    .poll(async () => (await admin<UsageRow[]>("GET", `/api/usage?from=${to}&to=${to}&group_by=key&team_id=${team.id}`)).map((r) => [r.key_name, r.requests]))
+    .toEqual([["data-notebook", 2]]);
+  await nav.getByRole("link", { name: "Usage" }).click();
+  await expect(page.getByRole("heading", { name: "Usage", level: 1 })).toBeVisible();
+  await page.getByRole("combobox", { name: "Team" }).selectOption({ label: "data-science" });
+  await page.getByRole("checkbox", { name: "Model" }).uncheck();
+  await page.getByRole("checkbox", { name: "Day" }).uncheck();
+  const table = page.getByRole("table", { name: /^Usage by/ });
+  await expect(table.locator("tbody tr")).toHaveCount(1);
+  await expect(table.getByRole("row", { name: /^data-notebook\s/ }).getByRole("cell").nth(1)).toHaveText("2");
+  await page.getByRole("checkbox", { name: "Team" }).check();
+  await expect(table.getByRole("columnheader")).toHaveText(["Team", "Key", "Requests", "Prompt tokens", "Completion tokens", "Total tokens", "GPU seconds"]);
+  await expect(table.getByRole("link", { name: "data-science" })).toHaveAttribute("href", `/teams/${team.id}`);
+  // All keys again, by team: the keys without one are a row of their own.
+  await page.getByRole("combobox", { name: "Team" }).selectOption({ label: "All keys" });
+  await page.getByRole("checkbox", { name: "Key" }).uncheck();
+  await expect(table.getByRole("row", { name: /^No team\s/ })).toBeVisible();
+  await expect(table.getByRole("row", { name: /^data-science\s/ }).getByRole("cell").nth(1)).toHaveText("2");
 });
 
 test("settings: pick the default model from the live list, see the override, reset it", async () => {

@@ -2,7 +2,7 @@ import { render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 import { App } from "./App";
-import { fakeServer, makeAuditEntry, makeKey, usageRoute, type Handler } from "./test/fixtures";
+import { fakeServer, makeAuditEntry, makeKey, makeTeam, usageRoute, type Handler } from "./test/fixtures";
 
 function renderApp(routes: Record<string, Handler>) {
   const server = fakeServer(routes);
@@ -74,7 +74,7 @@ describe("App", () => {
       "GET /api/audit": () => ({ status: 200, body: [makeAuditEntry()] }),
     });
     const nav = await screen.findByRole("navigation", { name: "Main" });
-    expect(within(nav).getAllByRole("link").map((l) => l.textContent)).toEqual(["API keys", "Usage", "Audit", "Upstreams", "Settings", "Connect"]);
+    expect(within(nav).getAllByRole("link").map((l) => l.textContent)).toEqual(["API keys", "Teams", "Usage", "Audit", "Upstreams", "Settings", "Connect"]);
     await userEvent.click(within(nav).getByRole("link", { name: "Usage" }));
     expect(window.location.pathname).toBe("/usage");
     expect(await screen.findByRole("heading", { name: "Usage", level: 1 })).toBeInTheDocument();
@@ -85,5 +85,41 @@ describe("App", () => {
     expect(await screen.findByText("Limits changed")).toBeInTheDocument();
     expect(document.title).toBe("Audit · llm-quota admin");
     scroll.mockRestore();
+  });
+
+  it("has Teams next to the keys: the list at /teams, a team at /teams/{id}, unknown ids said clearly", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    const scroll = vi.spyOn(window, "scrollTo").mockImplementation(() => {});
+    renderApp({
+      "GET /api/api-keys": () => ({ status: 200, body: [makeKey({ team: { id: 1, name: "research" } })] }),
+      "GET /api/teams": () => ({ status: 200, body: [makeTeam()] }),
+      "GET /api/teams/1": () => ({ status: 200, body: makeTeam() }),
+      "GET /api/teams/9": () => ({ status: 404, body: { error: "no team with id 9" } }),
+      "GET /api/usage": usageRoute(),
+    });
+    const nav = await screen.findByRole("navigation", { name: "Main" });
+    await userEvent.click(within(nav).getByRole("link", { name: "Teams" }));
+    expect(window.location.pathname).toBe("/teams");
+    expect(await screen.findByRole("heading", { name: "Teams", level: 1 })).toBeInTheDocument();
+    expect(within(nav).getByRole("link", { name: "Teams" })).toHaveAttribute("aria-current", "page");
+    expect(within(nav).getByRole("link", { name: "API keys" })).not.toHaveAttribute("aria-current");
+    await userEvent.click(await screen.findByRole("link", { name: "research" }));
+    expect(window.location.pathname).toBe("/teams/1");
+    expect(await screen.findByRole("heading", { name: "research", level: 1 })).toBeInTheDocument();
+    expect(document.title).toBe("research · llm-quota admin");
+    expect(within(nav).getByRole("link", { name: "Teams" })).toHaveAttribute("aria-current", "page");
+    scroll.mockRestore();
+  });
+
+  it("routes an unknown team id to a clear message", async () => {
+    window.sessionStorage.setItem("llm-quota.admin-password", "pw");
+    window.history.replaceState(null, "", "/teams/9");
+    renderApp({
+      "GET /api/api-keys": () => ({ status: 200, body: [] }),
+      "GET /api/teams/9": () => ({ status: 404, body: { error: "no team with id 9" } }),
+      "GET /api/usage": () => ({ status: 200, body: [] }),
+    });
+    expect(await screen.findByText("There is no team with id 9")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Back to the teams" })).toHaveAttribute("href", "/teams");
   });
 });

@@ -14,6 +14,8 @@ import { KeysPage } from "./pages/Keys/KeysPage";
 import { LoginPage } from "./pages/Login/LoginPage";
 import { NotFoundPage } from "./pages/NotFound/NotFoundPage";
 import { SettingsPage } from "./pages/Settings/SettingsPage";
+import { TeamDetailPage } from "./pages/TeamDetail/TeamDetailPage";
+import { TeamsPage } from "./pages/Teams/TeamsPage";
 import { UpstreamsPage } from "./pages/Upstreams/UpstreamsPage";
 import { UsagePage } from "./pages/Usage/UsagePage";
 import { match, usePath } from "./router";
@@ -72,6 +74,10 @@ function Page() {
       return <KeysPage />;
     case "key":
       return <KeyDetailPage key={route.id} id={route.id} />;
+    case "teams":
+      return <TeamsPage />;
+    case "team":
+      return <TeamDetailPage key={route.id} id={route.id} />;
     case "usage":
       return <UsagePage />;
     case "audit":

@@ -31,6 +31,8 @@ export function navigate(path: string, options: { replace?: boolean } = {}): voi
 export type Route =
   | { page: "keys" }
   | { page: "key"; id: number }
+  | { page: "teams" }
+  | { page: "team"; id: number }
   | { page: "usage" }
   | { page: "audit" }
   | { page: "settings" }
@@ -43,6 +45,9 @@ export function match(path: string): Route {
   if (clean === "/" || clean === "/keys") return { page: "keys" };
   const key = clean.match(/^\/keys\/(\d+)$/);
   if (key) return { page: "key", id: Number(key[1]) };
+  if (clean === "/teams") return { page: "teams" };
+  const team = clean.match(/^\/teams\/(\d+)$/);
+  if (team) return { page: "team", id: Number(team[1]) };
   if (clean === "/usage") return { page: "usage" };
   if (clean === "/audit") return { page: "audit" };
   if (clean === "/settings") return { page: "settings" };

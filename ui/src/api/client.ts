@@ -8,12 +8,19 @@ import type {
   AuditEntry,
   AuditQuery,
   CreateKeyBody,
+  CreateTeamBody,
+  CreatedKey,
+  Key,
   KeyUpdateBody,
   OllamaModel,
   QuotaUpdateBody,
   RotateKeyBody,
+  RotatedKey,
   SettingsUpdateBody,
+  Team,
+  TeamUpdateBody,
   UsageQuery,
+  UsageRow,
 } from "./types";
 import { USAGE_DIMENSIONS } from "./types";
 
@@ -117,16 +124,17 @@ export function createClient(password: string, options: ClientOptions = {}) {
   }
 
   const key = (id: number) => `/api/api-keys/${encodeURIComponent(String(id))}`;
+  const team = (id: number) => `/api/teams/${encodeURIComponent(String(id))}`;
 
   return {
-    listKeys: () => call<Answer<"list_keys", 200>>("GET", "/api/api-keys"),
-    getKey: (id: number) => call<Answer<"get_key", 200>>("GET", key(id)),
-    createKey: (body: CreateKeyBody) => call<Answer<"create_key", 201>>("POST", "/api/api-keys", body),
-    updateKey: (id: number, body: KeyUpdateBody) => call<Answer<"update_key", 200>>("PATCH", key(id), body),
+    listKeys: () => call<Key[]>("GET", "/api/api-keys"),
+    getKey: (id: number) => call<Key>("GET", key(id)),
+    createKey: (body: CreateKeyBody) => call<CreatedKey>("POST", "/api/api-keys", body),
+    updateKey: (id: number, body: KeyUpdateBody) => call<Key>("PATCH", key(id), body),
     updateQuota: (id: number, body: QuotaUpdateBody) =>
-      call<Answer<"update_key_quota", 200>>("PATCH", `${key(id)}/quota`, body),
-    activateKey: (id: number) => call<Answer<"activate_key", 200>>("PUT", `${key(id)}/activate`),
-    deactivateKey: (id: number) => call<Answer<"deactivate_key", 200>>("PUT", `${key(id)}/deactivate`),
+      call<Key>("PATCH", `${key(id)}/quota`, body),
+    activateKey: (id: number) => call<Key>("PUT", `${key(id)}/activate`),
+    deactivateKey: (id: number) => call<Key>("PUT", `${key(id)}/deactivate`),
     deleteKey: (id: number) => call<void>("DELETE", key(id)),
     keyUsage: (id: number, days = 30) => call<Answer<"get_key_usage", 200>>("GET", `${key(id)}/usage?days=${days}`),
     getSettings: () => call<Answer<"get_settings", 200>>("GET", "/api/settings"),
@@ -138,8 +146,14 @@ export function createClient(password: string, options: ClientOptions = {}) {
     listUpstreams: () => call<Answer<"list_upstreams", 200>>("GET", "/api/upstreams"),
     showQueue: () => call<Answer<"show_queue", 200>>("GET", "/api/queue"),
     proxyInfo: () => call<Answer<"get_proxy_info", 200>>("GET", "/api/proxy-info"),
-    rotateKey: (id: number, body: RotateKeyBody = {}) => call<Answer<"rotate_key", 200>>("POST", `${key(id)}/rotate`, body),
-    usage: (query: UsageQuery) => call<Answer<"usage_report", 200>>("GET", `/api/usage?${usageSearch(query)}`),
+    rotateKey: (id: number, body: RotateKeyBody = {}) => call<RotatedKey>("POST", `${key(id)}/rotate`, body),
+    listTeams: () => call<Team[]>("GET", "/api/teams"),
+    getTeam: (id: number) => call<Team>("GET", team(id)),
+    createTeam: (body: CreateTeamBody) => call<Team>("POST", "/api/teams", body),
+    updateTeam: (id: number, body: TeamUpdateBody) => call<Team>("PATCH", team(id), body),
+    /** Refused (409, the API's message says why) while keys belong to the team. */
+    deleteTeam: (id: number) => call<void>("DELETE", team(id)),
+    usage: (query: UsageQuery) => call<UsageRow[]>("GET", `/api/usage?${usageSearch(query)}`),
     usageCsv: (query: UsageQuery) =>
       download(`/api/usage?${usageSearch(query)}&format=csv`, "text/csv", `llm-quota-usage-${query.from}_${query.to}.csv`),
     // `Answer<"audit_trail", 200>` with `before`/`after` readable (see `AuditEntry`).
@@ -152,10 +166,14 @@ export interface Download {
   filename: string;
 }
 
-/** `from=2026-11-01&to=2026-11-30&group_by=key,day` (the dimensions in the UI's order; none = `group_by=`). */
+/**
+ * `from=2026-11-01&to=2026-11-30&group_by=key,day` (the dimensions in the UI's order; none =
+ * `group_by=`), then `&team_id=3` when the report is about one team's keys.
+ */
 export function usageSearch(query: UsageQuery): string {
   const groups = USAGE_DIMENSIONS.filter((d) => query.group_by.includes(d));
-  return `from=${encodeURIComponent(query.from)}&to=${encodeURIComponent(query.to)}&group_by=${groups.join(",")}`;
+  const team = query.team_id == null ? "" : `&team_id=${encodeURIComponent(String(query.team_id))}`;
+  return `from=${encodeURIComponent(query.from)}&to=${encodeURIComponent(query.to)}&group_by=${groups.join(",")}${team}`;
 }
 
 /** `?limit=50&before=17&key_id=3`, leaving out what is not set. */

@@ -67,4 +67,25 @@ describe("the API client and the OpenAPI document", () => {
       expect(call.headers.Authorization).toBe("Bearer pw");
     }
   });
+
+  it("sends the team requests the document describes", async () => {
+    const server = fakeServer({});
+    const answerAll = async (input: RequestInfo | URL, init?: RequestInit) => {
+      await server.fetch(input, init);
+      return new Response("{}", { status: 200, headers: { "Content-Type": "application/json" } });
+    };
+    const client = createClient("pw", { fetch: answerAll as typeof fetch });
+    await Promise.all([
+      client.listTeams(),
+      client.getTeam(1),
+      client.createTeam({ name: "x" }),
+      client.updateTeam(1, { description: null }),
+      client.deleteTeam(1),
+      client.createKey({ name: "x", team_id: 1 }),
+      client.updateKey(1, { team_id: null }),
+      client.usage({ from: "2026-11-01", to: "2026-11-30", group_by: ["team"], team_id: 1 }),
+    ]);
+    expect(server.calls).toHaveLength(8);
+    for (const call of server.calls) expect(operationFor(call.method, call.path), `${call.method} ${call.path}`).toBe(true);
+  });
 });

@@ -37,7 +37,7 @@ export interface paths {
         delete: operations["delete_key"];
         options?: never;
         head?: never;
-        /** Edits the name, the expiry or the allowed models. */
+        /** Edits the name, the expiry, the allowed models, web search or the team. */
         patch: operations["update_key"];
         trace?: never;
     };
@@ -247,6 +247,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every team, by name, with its key count and current usage. */
+        get: operations["list_teams"];
+        put?: never;
+        /** Creates a team. */
+        post: operations["create_team"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One team with its key count and current usage. */
+        get: operations["get_team"];
+        put?: never;
+        post?: never;
+        /** Deletes a team; refused with 409 while keys belong to it. Answers 204 without a body. */
+        delete: operations["delete_team"];
+        options?: never;
+        head?: never;
+        /** Edits any subset of a team's name, description, limits, pacing and allowed models. */
+        patch: operations["update_team"];
+        trace?: never;
+    };
     "/api/upstreams": {
         parameters: {
             query?: never;
@@ -272,7 +309,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Requests and tokens per key, model and day (any subset), over a range of days of the
+         * Requests and tokens per key, model, day and team (any subset), over a range of days of the
          *     operator's zone. JSON rows, or CSV with `Accept: text/csv` or `format=csv`.
          */
         get: operations["usage_report"];
@@ -292,7 +329,8 @@ export interface components {
         AuditEntryView: {
             /**
              * @description `key.created`, `key.edited`, `key.limits_changed`, `key.activated`, `key.deactivated`,
-             *     `key.rotated`, `key.deleted`, `settings.changed` or `alert.sent`.
+             *     `key.rotated`, `key.deleted`, `team.created`, `team.edited`, `team.deleted`,
+             *     `settings.changed` or `alert.sent`.
              * @example key.limits_changed
              */
             action: string;
@@ -374,8 +412,57 @@ export interface components {
             requests_per_minute?: number | null;
             /**
              * Format: int64
+             * @description The team the key belongs to (its budget is shared with the team's other keys);
+             *     `null` or left out = none.
+             */
+            team_id?: number | null;
+            /**
+             * Format: int64
              * @description Tokens in any sliding 60 seconds; `null` or left out = unlimited.
              */
+            tokens_per_minute?: number | null;
+        };
+        /**
+         * @description `POST /api/teams`. Limits: non-negative integers (GPU seconds: up to three decimals),
+         *     `null` or left out = unlimited.
+         */
+        CreateTeam: {
+            /** @description Non-empty model names; `null` or left out = every local model. */
+            allowed_models?: string[] | null;
+            /** Format: double */
+            daily_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            daily_request_limit?: number | null;
+            /** Format: int64 */
+            daily_token_limit?: number | null;
+            description?: string | null;
+            /** Format: int64 */
+            max_parallel_requests?: number | null;
+            /**
+             * Format: double
+             * @example 36000
+             */
+            monthly_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            monthly_request_limit?: number | null;
+            /**
+             * Format: int64
+             * @example 20000000
+             */
+            monthly_token_limit?: number | null;
+            /**
+             * @description A non-empty name, unique among teams (at most 200 characters).
+             * @example data
+             */
+            name: string;
+            /**
+             * Format: int32
+             * @description 1–10; `null` or left out = 1.
+             */
+            priority?: number | null;
+            /** Format: int64 */
+            requests_per_minute?: number | null;
+            /** Format: int64 */
             tokens_per_minute?: number | null;
         };
         /** @description The answer of `POST /api/api-keys`: the key object plus the plaintext, shown this once. */
@@ -467,6 +554,11 @@ export interface components {
             expires_at?: string | null;
             /** @description A non-empty label; `null` is refused. */
             name?: string | null;
+            /**
+             * Format: int64
+             * @description The key's team; `null` = none. Its future usage counts against the new team.
+             */
+            team_id?: number | null;
         };
         /** @description The key object (docs/api.md, "The key object"). Never the plaintext, never the digest. */
         KeyView: {
@@ -531,6 +623,7 @@ export interface components {
              * @description Requests in any sliding 60 seconds; `null` = unlimited.
              */
             requests_per_minute?: number | null;
+            team?: null | components["schemas"]["TeamRef"];
             /**
              * Format: int64
              * @description Tokens in any sliding 60 seconds (prompts at admission, answers when they end);
@@ -694,6 +787,111 @@ export interface components {
             /** @description When the newest override was written; `null` when there is none. */
             updated_at?: string | null;
         };
+        /** @description A team as a key object names it. */
+        TeamRef: {
+            /** Format: int64 */
+            id: number;
+            /** @example data */
+            name: string;
+        };
+        /**
+         * @description `PATCH /api/teams/{id}`: any subset; `null` = unlimited (description: none), left out =
+         *     unchanged.
+         */
+        TeamUpdate: {
+            allowed_models?: string[] | null;
+            /** Format: double */
+            daily_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            daily_request_limit?: number | null;
+            /** Format: int64 */
+            daily_token_limit?: number | null;
+            description?: string | null;
+            /** Format: int64 */
+            max_parallel_requests?: number | null;
+            /** Format: double */
+            monthly_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            monthly_request_limit?: number | null;
+            /** Format: int64 */
+            monthly_token_limit?: number | null;
+            /** @description A non-empty name, unique among teams; `null` is refused. */
+            name?: string | null;
+            /**
+             * Format: int32
+             * @description 1–10; `null` = the default, 1.
+             */
+            priority?: number | null;
+            /** Format: int64 */
+            requests_per_minute?: number | null;
+            /** Format: int64 */
+            tokens_per_minute?: number | null;
+        };
+        /**
+         * @description The team object (docs/api.md, "Teams"): its settings, how many keys belong to it, and its
+         *     usage in the current periods (all its keys together).
+         */
+        TeamView: {
+            /** @description `null` = every local model; a key of the team may use a model only if both allow it. */
+            allowed_models?: string[] | null;
+            /** @example 2026-12-08T10:00:00+01:00 */
+            created_at: string;
+            /**
+             * Format: double
+             * @description GPU seconds a day (up to three decimals); `null` = unlimited.
+             * @example 36000
+             */
+            daily_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            daily_request_limit?: number | null;
+            /** Format: int64 */
+            daily_token_limit?: number | null;
+            description?: string | null;
+            /** Format: int64 */
+            id: number;
+            /** @description The team's requests in flight on this instance and the tokens they hold reserved. */
+            in_flight: components["schemas"]["InFlightView"];
+            /**
+             * Format: int64
+             * @description Keys that belong to the team.
+             */
+            key_count: number;
+            /**
+             * Format: int64
+             * @description Counted requests of the team's keys in flight at once on an instance; `null` =
+             *     unlimited.
+             */
+            max_parallel_requests?: number | null;
+            /**
+             * Format: double
+             * @description GPU seconds a month (up to three decimals); `null` = unlimited.
+             */
+            monthly_gpu_seconds_limit?: number | null;
+            /** Format: int64 */
+            monthly_request_limit?: number | null;
+            /** Format: int64 */
+            monthly_token_limit?: number | null;
+            /** @example data */
+            name: string;
+            /**
+             * Format: int64
+             * @description The team's weight in the fair queue, 1–10, shared by its keys (default 1).
+             * @example 1
+             */
+            priority: number;
+            /**
+             * Format: int64
+             * @description Requests in any sliding 60 seconds, all the team's keys together; `null` = unlimited.
+             */
+            requests_per_minute?: number | null;
+            /**
+             * Format: int64
+             * @description Tokens in any sliding 60 seconds, all the team's keys together; `null` = unlimited.
+             */
+            tokens_per_minute?: number | null;
+            /** @description Usage of all the team's keys so far; tokens and GPU time include reservations. */
+            usage: components["schemas"]["UsageView"];
+        };
         /** @description One Ollama upstream as `GET /api/upstreams` shows it. */
         UpstreamStatus: {
             healthy: boolean;
@@ -727,6 +925,12 @@ export interface components {
             prompt_tokens: number;
             /** Format: int64 */
             requests: number;
+            /**
+             * Format: int64
+             * @description Grouped by team: the team the keys belonged to (`null` for keys in no team).
+             */
+            team_id?: number | null;
+            team_name?: string | null;
         };
         /** @description A key's usage in the current day and month of the operator's zone. */
         UsageView: {
@@ -1477,6 +1681,256 @@ export interface operations {
             };
         };
     };
+    list_teams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every team, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamView"][];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_team: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTeam"];
+            };
+        };
+        responses: {
+            /** @description created; `Location` names the new team */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamView"];
+                };
+            };
+            /** @description malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a team with this name exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a field is invalid (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_team: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description team id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the team */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamView"];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no team with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_team: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description team id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no team with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description keys still belong to the team (the message says how many) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_team: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description team id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamUpdate"];
+            };
+        };
+        responses: {
+            /** @description the edited team */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamView"];
+                };
+            };
+            /** @description malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no or wrong admin password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no team with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description another team has this name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a field is invalid (the message names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_upstreams: {
         parameters: {
             query?: never;
@@ -1513,8 +1967,10 @@ export interface operations {
                 from?: string;
                 /** @description last day, YYYY-MM-DD, inclusive (default: today); at most 366 days after from */
                 to?: string;
-                /** @description comma-separated subset of key, model, day (default: all three; empty: one total row) */
+                /** @description comma-separated subset of key, model, day, team (default: key, model, day; empty: one total row) */
                 group_by?: string;
+                /** @description only usage of keys while they belonged to this team */
+                team_id?: number;
                 /** @description json (default) or csv */
                 format?: string;
             };

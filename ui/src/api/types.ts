@@ -7,13 +7,16 @@ import type { components, operations } from "./schema";
 
 type Schemas = components["schemas"];
 
+/** The key object, with the team it belongs to (`null`: none). */
 export type Key = Schemas["KeyView"];
 export type CreatedKey = Schemas["CreatedKeyView"];
 /** The answer of a rotation: the key, its new secret, and until when the old one works (`null`: not at all). */
 export type RotatedKey = Schemas["RotatedKeyView"];
 export type PeriodUsage = Schemas["PeriodUsage"];
 export type DailyUsage = Schemas["DailyUsageView"];
+/** `team_id`: the key's team; `null` or left out = none. */
 export type CreateKeyBody = Schemas["CreateKey"];
+/** `team_id`: `null` = no team, left out = unchanged. */
 export type KeyUpdateBody = Schemas["KeyUpdate"];
 export type QuotaUpdateBody = Schemas["QuotaUpdate"];
 export type Settings = Schemas["SettingsView"];
@@ -25,8 +28,20 @@ export type Queue = Schemas["QueueView"];
 export type ModelLoad = Schemas["ModelLoadView"];
 
 export type RotateKeyBody = Schemas["RotateKey"];
-/** One row of `GET /api/usage`; a dimension not grouped by is `null`. */
+/** One row of `GET /api/usage`; a dimension not grouped by is `null` (so is the team of a key without one). */
 export type UsageRow = Schemas["UsageRowView"];
+
+/** A key's team, as the key object names it. */
+export type TeamRef = Schemas["TeamRef"];
+/**
+ * A team: one budget shared by several keys (`GET /api/teams`, `/api/teams/{id}`). Its limits
+ * are the same as a key's (`null` = unlimited) and count the requests of all its keys together.
+ */
+export type Team = Schemas["TeamView"];
+/** `POST /api/teams`: a name, the rest optional (`null` or left out = unlimited, or the default). */
+export type CreateTeamBody = Schemas["CreateTeam"];
+/** `PATCH /api/teams/{id}`: any subset; left out = unchanged, `null` = unlimited (the description: cleared). */
+export type TeamUpdateBody = Schemas["TeamUpdate"];
 
 /**
  * One entry of `GET /api/audit`. The document declares `before` and `after` as free-form
@@ -44,10 +59,13 @@ export type AuditEntry = Omit<Schemas["AuditEntryView"], "before" | "after"> & {
 export type AuditQuery = NonNullable<operations["audit_trail"]["parameters"]["query"]>;
 
 /** A dimension of `GET /api/usage`'s `group_by` (the document types it as a comma-separated string). */
-export type UsageDimension = "key" | "model" | "day";
+export type UsageDimension = "key" | "model" | "day" | "team";
 
-/** The order the UI sends and shows the dimensions in. */
-export const USAGE_DIMENSIONS = ["key", "model", "day"] as const satisfies readonly UsageDimension[];
+/** The order the UI sends the dimensions in (and ticks them in the report's filters). */
+export const USAGE_DIMENSIONS = ["key", "model", "day", "team"] as const satisfies readonly UsageDimension[];
+
+/** What the report is grouped by at first: the finest rows (a team column only when asked for). */
+export const DEFAULT_USAGE_GROUPS = ["key", "model", "day"] as const satisfies readonly UsageDimension[];
 
 /** What the UI asks `GET /api/usage` for (`usageSearch` makes it the query string). */
 export interface UsageQuery {
@@ -56,6 +74,8 @@ export interface UsageQuery {
   to: string;
   /** Empty = one grand-total row. */
   group_by: readonly UsageDimension[];
+  /** Only the keys of this team (`team_id=`); left out or `null` = every key. */
+  team_id?: number | null;
 }
 
 /** The JSON body of operation `Op`'s answer with status `S`. */
@@ -104,7 +124,16 @@ export function isSeconds(limit: Limit): boolean {
   return limit.unit === "GPU seconds";
 }
 
-export function limitsOf(key: Key): Limits {
+/**
+ * Whatever has a key's limits and the usage against them: a key, or a team (the same fields,
+ * counted over all of its keys).
+ */
+export type Budgeted = Partial<Record<LimitField | PacingField, number | null>> & {
+  priority?: number;
+  usage: Key["usage"];
+};
+
+export function limitsOf(key: Omit<Budgeted, "usage">): Limits {
   return {
     daily_token_limit: key.daily_token_limit ?? null,
     monthly_token_limit: key.monthly_token_limit ?? null,
@@ -115,13 +144,13 @@ export function limitsOf(key: Key): Limits {
   };
 }
 
-/** Whether the key has a GPU-time limit in either period. */
-export function hasGpuLimit(key: Key): boolean {
+/** Whether the key (or team) has a GPU-time limit in either period. */
+export function hasGpuLimit(key: Pick<Budgeted, "daily_gpu_seconds_limit" | "monthly_gpu_seconds_limit">): boolean {
   return key.daily_gpu_seconds_limit != null || key.monthly_gpu_seconds_limit != null;
 }
 
-/** How much of `limit`'s period the key has used. */
-export function usedOf(key: Key, limit: Limit): number {
+/** How much of `limit`'s period the key (or team) has used. */
+export function usedOf(key: Pick<Budgeted, "usage">, limit: Limit): number {
   const period = key.usage[limit.period];
   return limit.unit === "tokens" ? period.tokens : limit.unit === "requests" ? period.requests : period.gpu_seconds;
 }
@@ -147,7 +176,7 @@ export const PRIORITY_DEFAULT = 1;
 
 export type Pacing = Record<PacingField, number | null> & { priority: number };
 
-export function pacingOf(key: Key): Pacing {
+export function pacingOf(key: Omit<Budgeted, "usage">): Pacing {
   return {
     requests_per_minute: key.requests_per_minute ?? null,
     tokens_per_minute: key.tokens_per_minute ?? null,

@@ -5,6 +5,7 @@ import { Icon, type IconName } from "./Icon";
 
 const NAV: { to: string; label: string; icon: IconName; match: (path: string) => boolean }[] = [
   { to: "/keys", label: "API keys", icon: "key", match: (p) => p === "/" || p.startsWith("/keys") },
+  { to: "/teams", label: "Teams", icon: "team", match: (p) => p.startsWith("/teams") },
   { to: "/usage", label: "Usage", icon: "chart", match: (p) => p.startsWith("/usage") },
   { to: "/audit", label: "Audit", icon: "history", match: (p) => p.startsWith("/audit") },
   { to: "/upstreams", label: "Upstreams", icon: "server", match: (p) => p.startsWith("/upstreams") },

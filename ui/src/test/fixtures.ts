@@ -1,5 +1,5 @@
 /** Sample answers of the admin API, shaped by its types, and a fake `fetch` that serves them. */
-import type { AuditEntry, Key, RotatedKey, UsageRow } from "../api/types";
+import type { AuditEntry, Key, RotatedKey, Team, UsageRow } from "../api/types";
 
 export function makeKey(overrides: Partial<Key> = {}): Key {
   return {
@@ -24,6 +24,35 @@ export function makeKey(overrides: Partial<Key> = {}): Key {
     usage: {
       day: { period: "2026-11-29", requests: 3, tokens: 63, gpu_seconds: 12.5, resets_at: "2026-11-30T00:00:00+01:00" },
       month: { period: "2026-11", requests: 120, tokens: 654_321, gpu_seconds: 3723.456, resets_at: "2026-12-01T00:00:00+01:00" },
+    },
+    in_flight: { requests: 0, reserved_tokens: 0 },
+    team: null,
+    ...overrides,
+  };
+}
+
+/** A team of the API: one budget its keys share, with the usage of all of them. */
+export function makeTeam(overrides: Partial<Team> = {}): Team {
+  return {
+    id: 1,
+    name: "research",
+    description: "The research group's notebooks and batch jobs",
+    created_at: "2026-11-02T10:15:00+01:00",
+    daily_token_limit: 500_000,
+    monthly_token_limit: 10_000_000,
+    daily_request_limit: 2_000,
+    monthly_request_limit: null,
+    daily_gpu_seconds_limit: null,
+    monthly_gpu_seconds_limit: null,
+    requests_per_minute: 300,
+    tokens_per_minute: null,
+    max_parallel_requests: 8,
+    priority: 2,
+    allowed_models: null,
+    key_count: 2,
+    usage: {
+      day: { period: "2026-11-29", requests: 42, tokens: 12_345, gpu_seconds: 95.5, resets_at: "2026-11-30T00:00:00+01:00" },
+      month: { period: "2026-11", requests: 1_234, tokens: 2_345_678, gpu_seconds: 7_321.25, resets_at: "2026-12-01T00:00:00+01:00" },
     },
     in_flight: { requests: 0, reserved_tokens: 0 },
     ...overrides,
@@ -101,6 +130,9 @@ export function auditEntries(first: number, n: number, overrides: Partial<AuditE
 /** GPU time of none (a row before it was measured, or of the `/v1` routes' breakdown). */
 export const NO_GPU_TIME = { gpu_seconds: 0, load_seconds: 0, prompt_eval_seconds: 0, eval_seconds: 0 };
 
+/** The team of each key in `USAGE_ROWS`: alice-laptop is in "research", ci-pipeline in none. */
+const TEAMS: Record<number, { team_id: number; team_name: string } | undefined> = { 1: { team_id: 1, team_name: "research" } };
+
 /** A row whose GPU time is a tenth of a second per request (none of it reported by Ollama). */
 const row = (key_id: number, key_name: string, model: string, date: string, requests: number, prompt: number, completion: number): UsageRow => ({
   key_id,
@@ -112,6 +144,8 @@ const row = (key_id: number, key_name: string, model: string, date: string, requ
   completion_tokens: completion,
   ...NO_GPU_TIME,
   gpu_seconds: requests / 10,
+  team_id: TEAMS[key_id]?.team_id ?? null,
+  team_name: TEAMS[key_id]?.team_name ?? null,
 });
 
 /** Three days of two keys and two models, by key, model and day (the API's finest rows). */
@@ -124,22 +158,28 @@ export const USAGE_ROWS: UsageRow[] = [
   row(2, "ci-pipeline", "qwen3:8b", "2026-11-05", 1, 50, 25),
 ];
 
-/** What `GET /api/usage` answers for `group_by` over the rows of `from`–`to`: sums, sorted by date, key id, model. */
-export function groupUsage(rows: UsageRow[], groupBy: string[], from = "0000-01-01", to = "9999-12-31"): UsageRow[] {
+/**
+ * What `GET /api/usage` answers for `group_by` over the rows of `from`–`to` (of `teamId`'s keys
+ * only, when given): sums, sorted by date, key id, model.
+ */
+export function groupUsage(rows: UsageRow[], groupBy: string[], from = "0000-01-01", to = "9999-12-31", teamId: number | null = null): UsageRow[] {
   const sums = new Map<string, UsageRow>();
   for (const r of rows) {
     if (!r.date || r.date < from || r.date > to) continue;
+    if (teamId !== null && r.team_id !== teamId) continue;
     const grouped: UsageRow = {
       key_id: groupBy.includes("key") ? r.key_id : null,
       key_name: groupBy.includes("key") ? r.key_name : null,
       model: groupBy.includes("model") ? r.model : null,
       date: groupBy.includes("day") ? r.date : null,
+      team_id: groupBy.includes("team") ? (r.team_id ?? null) : null,
+      team_name: groupBy.includes("team") ? (r.team_name ?? null) : null,
       requests: 0,
       prompt_tokens: 0,
       completion_tokens: 0,
       ...NO_GPU_TIME,
     };
-    const id = JSON.stringify([grouped.date, grouped.key_id, grouped.model]);
+    const id = JSON.stringify([grouped.date, grouped.key_id, grouped.model, grouped.team_id]);
     const sum = sums.get(id) ?? grouped;
     sum.requests += r.requests;
     sum.prompt_tokens += r.prompt_tokens;
@@ -161,11 +201,12 @@ export function usageRoute(rows: UsageRow[] = USAGE_ROWS): Handler {
     const from = params.get("from") ?? "0000-01-01";
     const to = params.get("to") ?? "9999-12-31";
     const groupBy = params.has("group_by") ? (params.get("group_by") ?? "").split(",").filter(Boolean) : ["key", "model", "day"];
-    const answer = groupUsage(rows, groupBy, from, to);
+    const team = params.get("team_id");
+    const answer = groupUsage(rows, groupBy, from, to, team === null ? null : Number(team));
     if (params.get("format") !== "csv") return { status: 200, body: answer };
     const cell = (v: unknown) => (v === null ? "" : /[",\r\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
     const lines = [
-      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds",
+      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name",
       ...answer.map((r) =>
         [
           r.key_id,
@@ -176,6 +217,8 @@ export function usageRoute(rows: UsageRow[] = USAGE_ROWS): Handler {
           r.prompt_tokens,
           r.completion_tokens,
           ...[r.gpu_seconds, r.load_seconds, r.prompt_eval_seconds, r.eval_seconds].map((s) => s.toFixed(3)),
+          r.team_id ?? null,
+          r.team_name ?? null,
         ]
           .map(cell)
           .join(","),

@@ -141,4 +141,38 @@ describe("AuditPage", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent("The admin API is unreachable");
     expect(screen.queryByRole("table")).toBeNull();
   });
+
+  it("names the team of a team entry in the key column, with a link while it exists", async () => {
+    renderAudit(() => ({
+      status: 200,
+      body: [
+        makeAuditEntry({
+          id: 3,
+          action: "team.deleted",
+          key_id: null,
+          key_name: null,
+          before: { team_id: 2, name: "old-team", daily_request_limit: 10 },
+          after: null,
+        }),
+        makeAuditEntry({
+          id: 2,
+          action: "team.edited",
+          key_id: null,
+          key_name: null,
+          before: { team_id: 1, name: "data", daily_request_limit: 1_000 },
+          after: { team_id: 1, name: "data", daily_request_limit: 2_000 },
+        }),
+        makeAuditEntry({ id: 1, action: "key.edited", before: { team: null }, after: { team: "data" } }),
+      ],
+    }));
+    await screen.findByText("Team edited");
+    const [deleted, edited, moved] = bodyRows();
+    expect(deleted).toHaveTextContent("Team deleted");
+    expect(deleted.querySelector('[data-label="Key"]')).toHaveTextContent("Team old-team (deleted)");
+    expect(within(edited).getByRole("link", { name: "data" })).toHaveAttribute("href", "/teams/1");
+    expect(edited.querySelector('[data-label="Changes"]')).toHaveTextContent("Requests per day 1,000 → 2,000");
+    expect(edited.querySelector('[data-label="Changes"]')).not.toHaveTextContent("Name");
+    expect(moved.querySelector('[data-label="Changes"]')).toHaveTextContent("Team no team → data");
+    expect(within(moved).getByRole("link", { name: "alice-laptop" })).toHaveAttribute("href", "/keys/1");
+  });
 });

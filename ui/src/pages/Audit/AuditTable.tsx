@@ -1,11 +1,14 @@
-/** Audit entries as a table (time, client, action, key, changes) and a "Load more" button for older ones. */
+/**
+ * Audit entries as a table (time, client, action, key or team, changes) and a "Load more" button
+ * for older ones.
+ */
 import { describeError } from "../../api/client";
 import type { AuditEntry } from "../../api/types";
 import { ErrorNote, SkeletonRows } from "../../components/States";
 import { formatRelative, formatTime } from "../../format";
 import { Link } from "../../router";
 import { AuditDiff } from "./AuditDiff";
-import { actionOf } from "./auditFormat";
+import { actionOf, teamOf } from "./auditFormat";
 import type { AuditFeed } from "./useAudit";
 
 const CLIENTS: Record<string, string> = {
@@ -101,6 +104,23 @@ function EntryTime({ at }: { at: string }) {
 }
 
 function KeyCell({ entry }: { entry: AuditEntry }) {
+  const team = teamOf(entry);
+  if (team) {
+    return (
+      <span>
+        <span className="muted small">Team </span>
+        {entry.action === "team.deleted" ? (
+          <>
+            {team.name} <span className="muted small">(deleted)</span>
+          </>
+        ) : (
+          <Link to={`/teams/${team.id}`} className="key-name">
+            {team.name}
+          </Link>
+        )}
+      </span>
+    );
+  }
   if (entry.key_id == null) return <span className="muted">—</span>;
   const name = entry.key_name ?? `key ${entry.key_id}`;
   if (entry.action === "key.deleted") {

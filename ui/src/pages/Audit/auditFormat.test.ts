@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionOf, changesOf, fieldLabel, valueText } from "./auditFormat";
+import { actionOf, changesOf, fieldLabel, teamOf, valueText } from "./auditFormat";
 
 describe("the audit trail in words", () => {
   it("lists a creation's settings that have a value, after-side only", () => {
@@ -71,5 +71,24 @@ describe("the audit trail in words", () => {
   it("names the actions, and shows an unknown one as it is", () => {
     expect(actionOf("key.limits_changed").label).toBe("Limits changed");
     expect(actionOf("key.exported")).toEqual({ label: "key.exported", tone: "info" });
+  });
+
+  it("reads team entries: the team they are about, only what changed, a key's team by name", () => {
+    expect(actionOf("team.created")).toEqual({ label: "Team created", tone: "add" });
+    expect(actionOf("team.edited").label).toBe("Team edited");
+    expect(actionOf("team.deleted")).toEqual({ label: "Team deleted", tone: "remove" });
+    const edited = {
+      action: "team.edited",
+      before: { team_id: 3, name: "data", daily_request_limit: 1_000, description: "old" },
+      after: { team_id: 3, name: "data", daily_request_limit: 2_000, description: null },
+    };
+    expect(teamOf(edited)).toEqual({ id: 3, name: "data" });
+    expect(changesOf(edited.before, edited.after).map((c) => [c.label, c.before, c.after])).toEqual([
+      ["Description", "old", "none"],
+      ["Requests per day", "1,000", "2,000"],
+    ]);
+    expect(teamOf({ action: "team.deleted", before: { team_id: 4, name: "old-team" }, after: null })).toEqual({ id: 4, name: "old-team" });
+    expect(teamOf({ action: "key.edited", before: { team: null }, after: { team: "data" } })).toBeNull();
+    expect(changesOf({ team: null }, { team: "data" }).map((c) => [c.label, c.before, c.after])).toEqual([["Team", "no team", "data"]]);
   });
 });

@@ -10,9 +10,21 @@ const ACTIONS: Record<string, { label: string; tone: "add" | "change" | "remove"
   "key.deactivated": { label: "Key deactivated", tone: "remove" },
   "key.rotated": { label: "Secret rotated", tone: "change" },
   "key.deleted": { label: "Key deleted", tone: "remove" },
+  "team.created": { label: "Team created", tone: "add" },
+  "team.edited": { label: "Team edited", tone: "change" },
+  "team.deleted": { label: "Team deleted", tone: "remove" },
   "settings.changed": { label: "Settings changed", tone: "change" },
   "alert.sent": { label: "Alert sent", tone: "info" },
 };
+
+/** The team a `team.*` entry is about (`team_id` and `name` in its values), else `null`. */
+export function teamOf(entry: { action: string; before?: Record<string, unknown> | null; after?: Record<string, unknown> | null }): { id: number; name: string } | null {
+  if (!entry.action.startsWith("team.")) return null;
+  const side = entry.after ?? entry.before;
+  const id = side?.team_id;
+  if (typeof id !== "number") return null;
+  return { id, name: typeof side?.name === "string" ? side.name : `team ${id}` };
+}
 
 /** `key.limits_changed` → "Limits changed"; an action this UI does not know is shown as it is. */
 export function actionOf(action: string): { label: string; tone: "add" | "change" | "remove" | "info" } {
@@ -39,6 +51,8 @@ function isGpuAlert(entry: Record<string, unknown> | undefined): boolean {
 
 const FIELDS: Record<string, string> = {
   name: "Name",
+  description: "Description",
+  team: "Team",
   key_prefix: "Prefix",
   is_active: "Status",
   expires_at: "Expires",
@@ -60,6 +74,7 @@ const FIELDS: Record<string, string> = {
 /** What `null` means for a field. */
 const NULLS: Record<string, string> = {
   expires_at: "never",
+  team: "no team",
   allowed_models: "all local models",
   old_secret_valid_until: "stops at once",
   ollama_urls: "from configuration",
@@ -112,6 +127,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 const ORDER = [
   "name",
+  "description",
+  "team",
   "key_prefix",
   "is_active",
   "expires_at",
@@ -155,7 +172,11 @@ export function changesOf(before: unknown, after: unknown): FieldChange[] {
       },
     ];
   }
+  // A team entry names its team with `team_id` (and an edit with its `name` on both sides): the
+  // trail shows the team in the key column instead, and only what changed here.
+  const same = (name: string) => a !== null && b !== null && name in a && name in b && JSON.stringify(a[name]) === JSON.stringify(b[name]);
   const names = [...Object.keys(a ?? {}), ...Object.keys(b ?? {}).filter((k) => !a || !(k in a))]
+    .filter((name) => name !== "team_id" && !same(name))
     .map((name, i) => ({ name, i }))
     .sort((x, y) => rank(x.name) - rank(y.name) || x.i - y.i)
     .map((x) => x.name);

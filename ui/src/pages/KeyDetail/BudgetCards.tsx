@@ -1,17 +1,20 @@
-/** The current day's and month's budget of each limit: used, left, and when it starts again. */
-import { LIMITS, isSeconds, limitsOf, usedOf, type Key } from "../../api/types";
+/**
+ * The current day's and month's budget of each limit: used, left, and when it starts again. The
+ * same for a key and for a team (whose usage is that of all its keys).
+ */
+import { LIMITS, isSeconds, limitsOf, usedOf, type Budgeted } from "../../api/types";
 import { Time } from "../../components/Time";
 import { UsageBar, usageLevel } from "../../components/UsageBar";
 import { formatDuration, formatNumber } from "../../format";
 
-export function BudgetCards({ keyData }: { keyData: Key }) {
-  const limits = limitsOf(keyData);
+export function BudgetCards({ budget }: { budget: Budgeted }) {
+  const limits = limitsOf(budget);
   return (
     <div className="budget-grid">
       {LIMITS.map((limit) => {
-        const used = usedOf(keyData, limit);
+        const used = usedOf(budget, limit);
         const max = limits[limit.field];
-        const period = keyData.usage[limit.period];
+        const period = budget.usage[limit.period];
         const left = max === null ? null : Math.max(0, max - used);
         const level = usageLevel(used, max);
         const seconds = isSeconds(limit);

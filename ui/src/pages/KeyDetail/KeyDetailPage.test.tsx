@@ -71,6 +71,15 @@ describe("KeyDetailPage", () => {
     expect(today).toHaveTextContent("Limit reached");
   });
 
+  it("names the key's team with a link to it, or says it has none", async () => {
+    const { unmount } = renderKey(makeKey({ team: { id: 4, name: "research" } }));
+    const team = await screen.findByTestId("key-team");
+    expect(within(team).getByRole("link", { name: "research" })).toHaveAttribute("href", "/teams/4");
+    unmount();
+    renderKey(makeKey({ team: null }));
+    expect(await screen.findByTestId("key-team")).toHaveTextContent("None");
+  });
+
   it("says when the priority is the default", async () => {
     renderKey(makeKey({ requests_per_minute: null, max_parallel_requests: null, priority: 1 }));
     const priority = await screen.findByRole("region", { name: "Priority" });

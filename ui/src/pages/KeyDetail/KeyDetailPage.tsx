@@ -1,5 +1,5 @@
-/** One key: its settings, the current budget of each limit, its pacing, what its requests in
- * flight hold reserved, 30 days of usage, and its history (the audit trail of the key). */
+/** One key: its settings and team, the current budget of each limit, its pacing, what its
+ * requests in flight hold reserved, 30 days of usage, and its history (the audit trail of the key). */
 import { useState } from "react";
 import { ApiError } from "../../api/client";
 import { useClient, useResource } from "../../api/context";
@@ -83,6 +83,18 @@ export function KeyDetailPage({ id }: { id: number }) {
               </dd>
             </div>
             <div>
+              <dt title="A team's limits count the requests of all its keys together">Team</dt>
+              <dd data-testid="key-team">
+                {k.team ? (
+                  <Link to={`/teams/${k.team.id}`} className="key-name">
+                    {k.team.name}
+                  </Link>
+                ) : (
+                  <span className="muted">None</span>
+                )}
+              </dd>
+            </div>
+            <div>
               <dt>Created</dt>
               <dd>
                 <Time value={k.created_at} />
@@ -125,10 +137,10 @@ export function KeyDetailPage({ id }: { id: number }) {
       </div>
 
       <h2 className="section-title">Current budget</h2>
-      <BudgetCards keyData={k} />
+      <BudgetCards budget={k} />
 
       <h2 className="section-title">Pacing</h2>
-      <PacingCards keyData={k} />
+      <PacingCards budget={k} />
 
       <section className="card">
         <div className="card-head">
@@ -173,8 +185,8 @@ export function oldSecretUntil(history: AuditEntry[] | undefined, now = Date.now
   return typeof until === "string" && Date.parse(until) > now ? until : null;
 }
 
-/** "None", or "2 requests · 512 tokens reserved". */
-export function inFlight(k: Key): string {
+/** "None", or "2 requests · 512 tokens reserved" (of a key, or of a team's keys). */
+export function inFlight(k: Pick<Key, "in_flight">): string {
   const { requests, reserved_tokens } = k.in_flight;
   if (requests === 0) return "None";
   const what = requests === 1 ? "request" : "requests";

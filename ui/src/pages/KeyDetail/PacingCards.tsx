@@ -1,9 +1,16 @@
-/** The key's pacing: requests and tokens in any 60 seconds, requests at once, and its priority. */
-import { PACING, PRIORITY_DEFAULT, PRIORITY_MAX, pacingOf, type Key } from "../../api/types";
+/** The key's (or team's) pacing: requests and tokens in any 60 seconds, requests at once, and its priority. */
+import { PACING, PRIORITY_DEFAULT, PRIORITY_MAX, pacingOf, type Budgeted, type PacingField } from "../../api/types";
 import { formatNumber } from "../../format";
 
-export function PacingCards({ keyData }: { keyData: Key }) {
-  const pacing = pacingOf(keyData);
+/** A team's pacing counts all its keys together. */
+const TEAM_HINTS: Record<PacingField, string> = {
+  requests_per_minute: "In any 60 seconds, all its keys together",
+  tokens_per_minute: "In any 60 seconds, all its keys together",
+  max_parallel_requests: "At once per instance, all its keys together",
+};
+
+export function PacingCards({ budget, who = "key" }: { budget: Omit<Budgeted, "usage">; who?: "key" | "team" }) {
+  const pacing = pacingOf(budget);
   return (
     <div className="budget-grid">
       {PACING.map((limit) => {
@@ -20,7 +27,7 @@ export function PacingCards({ keyData }: { keyData: Key }) {
                 </>
               )}
             </div>
-            <div className="small muted">{limit.hint}</div>
+            <div className="small muted">{who === "team" ? TEAM_HINTS[limit.field] : limit.hint}</div>
           </section>
         );
       })}

@@ -1,7 +1,7 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { makeKey } from "../../test/fixtures";
+import { makeKey, makeTeam } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { CreateKeyDialog } from "./CreateKeyDialog";
 
@@ -173,5 +173,31 @@ describe("CreateKeyDialog", () => {
     await user.type(screen.getByLabelText("Requests per minute"), "9");
     await user.click(screen.getByRole("button", { name: "Create key" }));
     expect(await screen.findByRole("alert")).toHaveTextContent("requests_per_minute: expected a non-negative integer or null");
+  });
+
+  it("puts the key in the team picked (— none — leaves team_id out)", async () => {
+    const user = userEvent.setup();
+    const { server } = renderWithApi(<CreateKeyDialog onClose={vi.fn()} onCreated={vi.fn()} />, {
+      "GET /api/teams": () => ({ status: 200, body: [makeTeam(), makeTeam({ id: 2, name: "support" })] }),
+      "POST /api/api-keys": ({ body }) => ({ status: 201, body: { ...makeKey({ id: 9, team: { id: 2, name: "support" } }), name: (body as { name: string }).name, key: PLAINTEXT } }),
+    });
+    const team = screen.getByLabelText("Team");
+    await waitFor(() => expect(team).toBeEnabled());
+    expect(team).toHaveValue("");
+    expect(within(team).getAllByRole("option").map((o) => o.textContent)).toEqual(["— none —", "research", "support"]);
+    await user.type(screen.getByLabelText("Name"), "support-bot");
+    await user.selectOptions(team, "support");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(server.calls.find((c) => c.method === "POST")?.body).toMatchObject({ name: "support-bot", team_id: 2 });
+    expect(await screen.findByRole("dialog", { name: "Key created" })).toBeInTheDocument();
+  });
+
+  it("has no team field when the teams cannot be listed and sends no team_id", async () => {
+    const user = userEvent.setup();
+    const { server } = setup();
+    await user.type(screen.getByLabelText("Name"), "plain");
+    await user.click(screen.getByRole("button", { name: "Create key" }));
+    expect(screen.queryByLabelText("Team")).toBeNull();
+    expect(server.calls.find((c) => c.method === "POST")?.body).not.toHaveProperty("team_id");
   });
 });

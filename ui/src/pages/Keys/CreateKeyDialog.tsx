@@ -17,11 +17,13 @@ interface Props {
   onClose: () => void;
   /** The new key (without its plaintext), as soon as it exists. */
   onCreated: (key: Key) => void;
+  /** The team picked at first (the dialog opened from a team's page). */
+  teamId?: number;
 }
 
-export function CreateKeyDialog({ onClose, onCreated }: Props) {
+export function CreateKeyDialog({ onClose, onCreated, teamId }: Props) {
   const client = useClient();
-  const [values, setValues] = useState(emptyForm);
+  const [values, setValues] = useState(() => emptyForm(teamId ?? null));
   const [errors, setErrors] = useState<KeyFormErrors>({});
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<unknown>(undefined);

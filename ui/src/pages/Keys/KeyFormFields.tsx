@@ -1,12 +1,14 @@
 /**
- * The fields of the create and edit dialogs: name, the six limits (tokens, requests, GPU time),
- * pacing (per-minute limits, parallel cap, priority), expiry, allowed models, web search.
+ * The fields of the create and edit dialogs: name, team, the six limits (tokens, requests, GPU
+ * time), pacing (per-minute limits, parallel cap, priority), expiry, allowed models, web search.
+ * The limits, pacing and models fieldsets are the team form's too.
  */
 import { useId, useState } from "react";
-import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, isSeconds, type Limit, type OllamaModel } from "../../api/types";
+import { describeError } from "../../api/client";
+import { LIMITS, PACING, PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, isSeconds, type Limit, type OllamaModel, type Team } from "../../api/types";
 import { useClient, useResource } from "../../api/context";
 import { browserZone, formatDuration, formatNumber, formatSeconds, parseLimit } from "../../format";
-import { parsePriority, readLimit, type KeyFormErrors, type KeyFormValues } from "./keyForm";
+import { parsePriority, readLimit, type BudgetFormErrors, type BudgetFormValues, type KeyFormErrors, type KeyFormValues } from "./keyForm";
 
 interface Props {
   values: KeyFormValues;
@@ -37,51 +39,11 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
         {errors.name && <FieldError id={`${id}-name-error`} text={errors.name} />}
       </div>
 
-      <fieldset className="field">
-        <legend className="field-label">Limits</legend>
-        <p className="field-hint">
-          Leave a field empty for no limit. Days and months follow the server's time zone. GPU time is seconds on a host × its{" "}
-          <code>gpu_weight</code>.
-        </p>
-        <div className="limits-grid">
-          {LIMITS.map((limit) => (
-            <LimitInput
-              key={limit.field}
-              id={`${id}-${limit.field}`}
-              name={limit.field}
-              label={limit.label}
-              decimals={isSeconds(limit)}
-              hint={limitHint(limit, values.limits[limit.field])}
-              value={values.limits[limit.field]}
-              error={errors[limit.field]}
-              onChange={(text) => set("limits", { ...values.limits, [limit.field]: text })}
-            />
-          ))}
-        </div>
-      </fieldset>
+      <TeamField value={values.team} onChange={(team) => set("team", team)} />
 
-      <fieldset className="field">
-        <legend className="field-label">Pacing</legend>
-        <p className="field-hint">
-          Per minute = in any 60 seconds; empty = no limit. Parallel requests count per instance, more wait in the key's queue.
-          Priority weighs the key in the fair queue of a busy host.
-        </p>
-        <div className="limits-grid">
-          {PACING.map((limit) => (
-            <LimitInput
-              key={limit.field}
-              id={`${id}-${limit.field}`}
-              name={limit.field}
-              label={limit.label}
-              hint={countHint(limit.unit, values.pacing[limit.field])}
-              value={values.pacing[limit.field]}
-              error={errors[limit.field]}
-              onChange={(text) => set("pacing", { ...values.pacing, [limit.field]: text })}
-            />
-          ))}
-          <PriorityInput id={`${id}-priority`} value={values.priority} error={errors.priority} onChange={(text) => set("priority", text)} />
-        </div>
-      </fieldset>
+      <LimitsFieldset values={values} errors={errors} onChange={onChange} />
+
+      <PacingFieldset values={values} errors={errors} onChange={onChange} who="key" />
 
       <fieldset className="field">
         <legend className="field-label">Expires</legend>
@@ -124,6 +86,114 @@ export function KeyFormFields({ values, errors, onChange }: Props) {
           Ollama runs them on the host's ollama.com account (<code>/v1/responses</code>, <code>/v1/messages</code>). Without this, such requests get 403.
         </span>
       </fieldset>
+    </div>
+  );
+}
+
+interface BudgetProps<V extends BudgetFormValues> {
+  values: V;
+  errors: BudgetFormErrors;
+  onChange: (values: V) => void;
+}
+
+/** The six limits: tokens, requests and GPU seconds, a day and a month each. */
+export function LimitsFieldset<V extends BudgetFormValues>({ values, errors, onChange, hint }: BudgetProps<V> & { hint?: string }) {
+  const id = useId();
+  return (
+    <fieldset className="field">
+      <legend className="field-label">Limits</legend>
+      <p className="field-hint">
+        {hint ? `${hint} ` : ""}Leave a field empty for no limit. Days and months follow the server's time zone. GPU time is seconds on a host × its{" "}
+        <code>gpu_weight</code>.
+      </p>
+      <div className="limits-grid">
+        {LIMITS.map((limit) => (
+          <LimitInput
+            key={limit.field}
+            id={`${id}-${limit.field}`}
+            name={limit.field}
+            label={limit.label}
+            decimals={isSeconds(limit)}
+            hint={limitHint(limit, values.limits[limit.field])}
+            value={values.limits[limit.field]}
+            error={errors[limit.field]}
+            onChange={(text) => onChange({ ...values, limits: { ...values.limits, [limit.field]: text } })}
+          />
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
+/** Requests and tokens per minute, the parallel cap, and the priority. */
+export function PacingFieldset<V extends BudgetFormValues>({ values, errors, onChange, who }: BudgetProps<V> & { who: "key" | "team" }) {
+  const id = useId();
+  return (
+    <fieldset className="field">
+      <legend className="field-label">Pacing</legend>
+      <p className="field-hint">
+        {who === "key"
+          ? "Per minute = in any 60 seconds; empty = no limit. Parallel requests count per instance, more wait in the key's queue. Priority weighs the key in the fair queue of a busy host."
+          : "Per minute = in any 60 seconds, over all the team's keys; empty = no limit. Parallel requests count per instance. Priority weighs the team in the fair queue of a busy host."}
+      </p>
+      <div className="limits-grid">
+        {PACING.map((limit) => (
+          <LimitInput
+            key={limit.field}
+            id={`${id}-${limit.field}`}
+            name={limit.field}
+            label={limit.label}
+            hint={countHint(limit.unit, values.pacing[limit.field])}
+            value={values.pacing[limit.field]}
+            error={errors[limit.field]}
+            onChange={(text) => onChange({ ...values, pacing: { ...values.pacing, [limit.field]: text } })}
+          />
+        ))}
+        <PriorityInput id={`${id}-priority`} value={values.priority} error={errors.priority} onChange={(text) => onChange({ ...values, priority: text })} />
+      </div>
+    </fieldset>
+  );
+}
+
+/**
+ * The key's team: none, or one of the teams. Hidden when the teams cannot be listed and the key
+ * has none (a gateway without teams); a key's current team stays picked while the list loads.
+ */
+function TeamField({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  const id = useId();
+  const client = useClient();
+  const teams = useResource<Team[]>(() => client.listTeams(), [client]);
+  if (teams.error !== undefined && value === "") return null;
+  const listed = teams.data ?? [];
+  const known = value === "" || listed.some((t) => String(t.id) === value);
+  return (
+    <div className="field">
+      <label className="field-label" htmlFor={`${id}-team`}>
+        Team
+      </label>
+      <select
+        id={`${id}-team`}
+        name="team_id"
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        disabled={!teams.data}
+        aria-describedby={`${id}-team-hint`}
+      >
+        <option value="">— none —</option>
+        {listed.map((t) => (
+          <option key={t.id} value={String(t.id)}>
+            {t.name}
+          </option>
+        ))}
+        {!known && <option value={value}>Team {value}</option>}
+      </select>
+      <span id={`${id}-team-hint`} className="field-hint">
+        {teams.error !== undefined
+          ? `The teams could not be listed (${describeError(teams.error)}).`
+          : teams.data && teams.data.length === 0
+            ? "No team yet; the Teams page creates them."
+            : "A team's limits count the requests of all its keys together, on top of each key's own limits."}
+      </span>
     </div>
   );
 }
@@ -228,7 +298,8 @@ function FieldError({ id, text }: { id: string; text: string }) {
   );
 }
 
-function ModelsField({ values, error, onChange }: { values: KeyFormValues; error?: string; onChange: (v: KeyFormValues) => void }) {
+/** All local models, or only the ones picked (from the upstreams' list, or typed). */
+export function ModelsField<V extends BudgetFormValues>({ values, error, onChange }: { values: V; error?: string; onChange: (v: V) => void }) {
   const id = useId();
   const client = useClient();
   const models = useResource<OllamaModel[]>(() => client.listModels(), [client]);

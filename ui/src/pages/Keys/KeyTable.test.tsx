@@ -1,7 +1,7 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { makeKey } from "../../test/fixtures";
+import { makeKey, makeTeam } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { KeyTable } from "./KeyTable";
 
@@ -193,5 +193,45 @@ describe("KeyTable", () => {
   it("shows placeholder rows while the first load runs", () => {
     const { container } = renderWithApi(<KeyTable keys={undefined} loading onChanged={vi.fn()} onDeleted={vi.fn()} />);
     expect(container.querySelectorAll(".skeleton-row")).toHaveLength(3);
+  });
+
+  it("shows each key's team with a link, in a column only when asked for", () => {
+    const teamed = [makeKey({ team: { id: 5, name: "research" } }), makeKey({ id: 3, name: "bob-notebook", key_prefix: "sk-Bb00Bb00" })];
+    const { unmount } = renderWithApi(<KeyTable keys={teamed} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} showTeam />);
+    expect(screen.getByRole("columnheader", { name: "Team" })).toBeInTheDocument();
+    expect(within(rowOf("alice-laptop")).getByRole("link", { name: "research" })).toHaveAttribute("href", "/teams/5");
+    expect(rowOf("bob-notebook").querySelector('[data-label="Team"]')).toHaveTextContent("—");
+    unmount();
+    renderWithApi(<KeyTable keys={teamed} loading={false} onChanged={vi.fn()} onDeleted={vi.fn()} />);
+    expect(screen.queryByRole("columnheader", { name: "Team" })).toBeNull();
+  });
+
+  it("moves a key to another team, or out of its team, with PATCH /api/api-keys/{id}", async () => {
+    const alice = makeKey({ team: { id: 1, name: "research" } });
+    const onChanged = vi.fn();
+    const { server } = renderWithApi(<KeyTable keys={[alice]} loading={false} onChanged={onChanged} onDeleted={vi.fn()} showTeam />, {
+      "GET /api/teams": () => ({ status: 200, body: [makeTeam(), makeTeam({ id: 2, name: "support" })] }),
+      "PATCH /api/api-keys/1": ({ body }) => {
+        const id = (body as { team_id: number | null }).team_id;
+        return { status: 200, body: { ...alice, team: id === null ? null : { id, name: id === 2 ? "support" : "research" } } };
+      },
+    });
+    await userEvent.click(screen.getByRole("button", { name: "Edit alice-laptop" }));
+    let dialog = screen.getByRole("dialog", { name: "Edit “alice-laptop”" });
+    let team = within(dialog).getByLabelText("Team");
+    expect(team).toHaveValue("1");
+    await waitFor(() => expect(team).toBeEnabled());
+    await userEvent.selectOptions(team, "support");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    expect(server.calls.filter((c) => c.method === "PATCH").map((c) => [c.path, c.body])).toEqual([["/api/api-keys/1", { team_id: 2 }]]);
+    expect(onChanged).toHaveBeenLastCalledWith(expect.objectContaining({ team: { id: 2, name: "support" } }));
+
+    await userEvent.click(screen.getByRole("button", { name: "Edit alice-laptop" }));
+    dialog = screen.getByRole("dialog", { name: "Edit “alice-laptop”" });
+    team = within(dialog).getByLabelText("Team");
+    await waitFor(() => expect(team).toBeEnabled());
+    await userEvent.selectOptions(team, "— none —");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    expect(server.calls.filter((c) => c.method === "PATCH").map((c) => c.body)).toEqual([{ team_id: 2 }, { team_id: null }]);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The keys as a table (cards when narrow): name, status, the limits with usage, models, expiry.
- * GPU time gets a column only when some key has a GPU-time limit: most gateways have none, and
- * an empty column would crowd the table.
+ * The keys as a table (cards when narrow): name, status, team, the limits with usage, models,
+ * expiry. GPU time gets a column only when some key has a GPU-time limit, and the team one only
+ * when asked for (when teams exist): most gateways have neither, and an empty column would crowd
+ * the table.
  */
 import { LIMITS, hasGpuLimit, isSeconds, limitsOf, usedOf, type Key, type Limit } from "../../api/types";
 import { KeyStatus } from "../../components/KeyStatus";
@@ -16,20 +17,24 @@ interface Props {
   loading: boolean;
   onChanged: (key: Key) => void;
   onDeleted: (id: number) => void;
+  /** Whether to show each key's team (there are teams). */
+  showTeam?: boolean;
+  caption?: string;
 }
 
 const [DAY_TOKENS, MONTH_TOKENS, DAY_REQUESTS, MONTH_REQUESTS, DAY_GPU, MONTH_GPU] = LIMITS;
 
-export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
+export function KeyTable({ keys, loading, onChanged, onDeleted, showTeam = false, caption = "API keys with their limits and current usage" }: Props) {
   const gpu = keys?.some(hasGpuLimit) ?? false;
   return (
     <div className="table-wrap">
       <table className="table key-table">
-        <caption className="visually-hidden">API keys with their limits and current usage</caption>
+        <caption className="visually-hidden">{caption}</caption>
         <thead>
           <tr>
             <th scope="col">Name</th>
             <th scope="col">Status</th>
+            {showTeam && <th scope="col">Team</th>}
             <th scope="col">Tokens <span className="th-sub">today · this month</span></th>
             <th scope="col">Requests <span className="th-sub">today · this month</span></th>
             {gpu && (
@@ -47,7 +52,7 @@ export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
         <tbody>
           {!keys && loading && <SkeletonRows columns={7} />}
           {keys?.map((key) => (
-            <KeyRow key={key.id} keyData={key} gpu={gpu} onChanged={onChanged} onDeleted={onDeleted} />
+            <KeyRow key={key.id} keyData={key} gpu={gpu} showTeam={showTeam} onChanged={onChanged} onDeleted={onDeleted} />
           ))}
         </tbody>
       </table>
@@ -58,12 +63,15 @@ export function KeyTable({ keys, loading, onChanged, onDeleted }: Props) {
 function KeyRow({
   keyData,
   gpu,
+  showTeam,
   onChanged,
   onDeleted,
 }: {
   keyData: Key;
   /** Whether the table has the GPU-time column. */
   gpu: boolean;
+  /** Whether the table has the team column. */
+  showTeam: boolean;
   onChanged: (k: Key) => void;
   onDeleted: (id: number) => void;
 }) {
@@ -88,6 +96,17 @@ function KeyRow({
       <td data-label="Status">
         <KeyStatus keyData={keyData} />
       </td>
+      {showTeam && (
+        <td data-label="Team">
+          {keyData.team ? (
+            <Link to={`/teams/${keyData.team.id}`} className="team-link">
+              {keyData.team.name}
+            </Link>
+          ) : (
+            <span className="muted">—</span>
+          )}
+        </td>
+      )}
       <td data-label="Tokens day / month">{pair(DAY_TOKENS, MONTH_TOKENS)}</td>
       <td data-label="Requests day / month">{pair(DAY_REQUESTS, MONTH_REQUESTS)}</td>
       {gpu && (

@@ -2,7 +2,8 @@
  * The values of the key form (create and edit) as typed, and how they become request bodies.
  * Limits and pacing limits are typed as text (`1,000,000`, `1.5M`, GPU seconds `1,800.5`;
  * empty = unlimited), the priority as a whole number from 1 to 10, and all are checked here so
- * the form can point at the field before the API would.
+ * the form can point at the field before the API would. The budget part (limits, pacing,
+ * priority, models) is the team form's too (`../Teams/teamForm.ts`).
  */
 import {
   LIMITS,
@@ -13,6 +14,7 @@ import {
   isSeconds,
   limitsOf,
   pacingOf,
+  type Budgeted,
   type CreateKeyBody,
   type Key,
   type KeyUpdateBody,
@@ -33,28 +35,33 @@ import {
   type SecondsProblem,
 } from "../../format";
 
-export interface KeyFormValues {
-  name: string;
-  expires: "never" | "at";
-  /** `<input type="datetime-local">` value, browser's zone. */
-  expiresAt: string;
+/** The budget of a key or a team as typed: limits, pacing, priority, models. */
+export interface BudgetFormValues {
   limits: Record<LimitField, string>;
   pacing: Record<PacingField, string>;
   /** 1–10, as typed. */
   priority: string;
   models: "all" | "only";
   allowed: string[];
+}
+
+export type BudgetFormErrors = Partial<Record<"allowed" | "priority" | LimitField | PacingField, string>>;
+
+export interface KeyFormValues extends BudgetFormValues {
+  name: string;
+  /** The team's id as the select has it; `""` = no team. */
+  team: string;
+  expires: "never" | "at";
+  /** `<input type="datetime-local">` value, browser's zone. */
+  expiresAt: string;
   /** Whether the key may use Ollama's web search tools. */
   webSearch: boolean;
 }
 
-export type KeyFormErrors = Partial<Record<"name" | "expiresAt" | "allowed" | "priority" | LimitField | PacingField, string>>;
+export type KeyFormErrors = BudgetFormErrors & Partial<Record<"name" | "expiresAt", string>>;
 
-export function emptyForm(): KeyFormValues {
+export function emptyBudget(): BudgetFormValues {
   return {
-    name: "",
-    expires: "never",
-    expiresAt: "",
     limits: {
       daily_token_limit: "",
       monthly_token_limit: "",
@@ -67,18 +74,27 @@ export function emptyForm(): KeyFormValues {
     priority: String(PRIORITY_DEFAULT),
     models: "all",
     allowed: [],
+  };
+}
+
+/** An empty key form; `teamId` picks the team at first (creating a key from a team's page). */
+export function emptyForm(teamId: number | null = null): KeyFormValues {
+  return {
+    name: "",
+    team: teamId === null ? "" : String(teamId),
+    expires: "never",
+    expiresAt: "",
+    ...emptyBudget(),
     webSearch: false,
   };
 }
 
-export function formOf(key: Key): KeyFormValues {
-  const limits = limitsOf(key);
-  const pacing = pacingOf(key);
+/** The budget of a key or a team as the form shows it. */
+export function budgetOf(holder: Omit<Budgeted, "usage"> & { allowed_models?: string[] | null }): BudgetFormValues {
+  const limits = limitsOf(holder);
+  const pacing = pacingOf(holder);
   const text = (v: number | null) => (v === null ? "" : formatNumber(v));
   return {
-    name: key.name,
-    expires: key.expires_at ? "at" : "never",
-    expiresAt: key.expires_at ? rfc3339ToLocalInput(key.expires_at) : "",
     limits: Object.fromEntries(LIMITS.map((l) => [l.field, limitText(l, limits[l.field])])) as Record<LimitField, string>,
     pacing: {
       requests_per_minute: text(pacing.requests_per_minute),
@@ -86,18 +102,33 @@ export function formOf(key: Key): KeyFormValues {
       max_parallel_requests: text(pacing.max_parallel_requests),
     },
     priority: String(pacing.priority),
-    models: key.allowed_models ? "only" : "all",
-    allowed: key.allowed_models ?? [],
+    models: holder.allowed_models ? "only" : "all",
+    allowed: holder.allowed_models ?? [],
+  };
+}
+
+export function formOf(key: Key): KeyFormValues {
+  return {
+    name: key.name,
+    team: key.team ? String(key.team.id) : "",
+    expires: key.expires_at ? "at" : "never",
+    expiresAt: key.expires_at ? rfc3339ToLocalInput(key.expires_at) : "",
+    ...budgetOf(key),
     webSearch: key.allow_web_search,
   };
 }
 
-export interface ParsedForm {
-  name: string;
-  expiresAt: string | null;
+export interface ParsedBudget {
   limits: Limits;
   pacing: Pacing;
   allowedModels: string[] | null;
+}
+
+export interface ParsedForm extends ParsedBudget {
+  name: string;
+  /** `null` = no team. */
+  teamId: number | null;
+  expiresAt: string | null;
   allowWebSearch: boolean;
 }
 
@@ -111,6 +142,15 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
     expiresAt = localInputToRfc3339(values.expiresAt);
     if (!expiresAt) errors.expiresAt = "Pick a date and time, or choose “Never”.";
   }
+  const budget = parseBudget(values, errors);
+  if (!budget || Object.keys(errors).length > 0) return { errors };
+  const teamId = values.team === "" ? null : Number(values.team);
+  return { parsed: { name, teamId, expiresAt, ...budget, allowWebSearch: values.webSearch }, errors };
+}
+
+/** Reads the budget part of a form; what is wrong goes into `errors` (then the answer is `undefined`). */
+export function parseBudget(values: BudgetFormValues, errors: BudgetFormErrors): ParsedBudget | undefined {
+  const before = Object.keys(errors).length;
   const limits = {} as Limits;
   for (const limit of LIMITS) {
     const read = readLimit(limit, values.limits[limit.field]);
@@ -131,8 +171,8 @@ export function parseForm(values: KeyFormValues): { parsed?: ParsedForm; errors:
     allowedModels = values.allowed.map((m) => m.trim()).filter(Boolean);
     if (allowedModels.length === 0) errors.allowed = "Pick at least one model, or allow all local models.";
   }
-  if (Object.keys(errors).length > 0) return { errors };
-  return { parsed: { name, expiresAt, limits, pacing, allowedModels, allowWebSearch: values.webSearch }, errors };
+  if (Object.keys(errors).length > before) return undefined;
+  return { limits, pacing, allowedModels };
 }
 
 /** A limit's value as the form shows it: `80,000`, GPU seconds to the millisecond (`1.5`, `1,800`). */
@@ -173,6 +213,8 @@ export function parsePriority(text: string): number | undefined {
 export function createBody(p: ParsedForm): CreateKeyBody {
   return {
     name: p.name,
+    // Left out without a team (the same as `null`), so the body stays what it was before teams.
+    ...(p.teamId === null ? {} : { team_id: p.teamId }),
     expires_at: p.expiresAt,
     ...p.limits,
     ...p.pacing,
@@ -193,18 +235,25 @@ export function updateBodies(key: Key, p: ParsedForm): { key?: KeyUpdateBody; qu
   const oldModels = key.allowed_models ?? null;
   if (JSON.stringify(oldModels) !== JSON.stringify(p.allowedModels)) keyBody.allowed_models = p.allowedModels;
   if (key.allow_web_search !== p.allowWebSearch) keyBody.allow_web_search = p.allowWebSearch;
-  const quota: QuotaUpdateBody = {};
-  const old = limitsOf(key);
-  for (const limit of LIMITS) {
-    if (old[limit.field] !== p.limits[limit.field]) quota[limit.field] = p.limits[limit.field];
-  }
-  const oldPacing = pacingOf(key);
-  for (const limit of PACING) {
-    if (oldPacing[limit.field] !== p.pacing[limit.field]) quota[limit.field] = p.pacing[limit.field];
-  }
-  if (oldPacing.priority !== p.pacing.priority) quota.priority = p.pacing.priority;
+  if ((key.team?.id ?? null) !== p.teamId) keyBody.team_id = p.teamId;
+  const quota = budgetChanges(key, p);
   return {
     key: Object.keys(keyBody).length > 0 ? keyBody : undefined,
     quota: Object.keys(quota).length > 0 ? quota : undefined,
   };
+}
+
+/** The limits, pacing limits and priority that differ from `old`'s (the models are not in it). */
+export function budgetChanges(old: Omit<Budgeted, "usage">, p: ParsedBudget): QuotaUpdateBody {
+  const quota: QuotaUpdateBody = {};
+  const oldLimits = limitsOf(old);
+  for (const limit of LIMITS) {
+    if (oldLimits[limit.field] !== p.limits[limit.field]) quota[limit.field] = p.limits[limit.field];
+  }
+  const oldPacing = pacingOf(old);
+  for (const limit of PACING) {
+    if (oldPacing[limit.field] !== p.pacing[limit.field]) quota[limit.field] = p.pacing[limit.field];
+  }
+  if (oldPacing.priority !== p.pacing.priority) quota.priority = p.pacing.priority;
+  return quota;
 }

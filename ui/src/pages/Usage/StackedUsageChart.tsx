@@ -1,5 +1,5 @@
 /**
- * Usage per day of the range as one SVG bar chart, each bar stacked by key or by model (the
+ * Usage per day of the range as one SVG bar chart, each bar stacked by key, team or model (the
  * largest at the bottom, one colour each; past seven, the rest share "others"). Hover or the
  * arrow keys pick a day; the legend gives each series' total.
  */
@@ -9,6 +9,8 @@ import { formatCompact, formatDay, formatNumber, formatSeconds } from "../../for
 import { Link } from "../../router";
 import { ChartGrid, niceScale, useWidth } from "../KeyDetail/UsageChart";
 import { METRIC_TITLE, METRIC_UNIT, stackRows, type Metric, type StackBy } from "./usage";
+
+const LEGEND: Record<StackBy, string> = { key: "Keys", model: "Models", team: "Teams" };
 
 const LEFT = 48;
 const RIGHT = 8;
@@ -63,12 +65,12 @@ export function StackedUsageChart({ dates, rows, by, metric }: Props) {
 
   return (
     <div className="stacked-chart">
-      <ul className="chart-legend" aria-label={`${by === "key" ? "Keys" : "Models"} in the chart`}>
+      <ul className="chart-legend" aria-label={`${LEGEND[by]} in the chart`}>
         {series.map((s) => (
           <li key={s.id}>
             <i className={`swatch series-${s.colour}`} aria-hidden="true" />
-            {s.keyId !== undefined ? (
-              <Link to={`/keys/${s.keyId}`} className="legend-label">
+            {s.keyId !== undefined || s.teamId !== undefined ? (
+              <Link to={s.keyId !== undefined ? `/keys/${s.keyId}` : `/teams/${s.teamId}`} className="legend-label">
                 {s.label}
               </Link>
             ) : (

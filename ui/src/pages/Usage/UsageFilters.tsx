@@ -1,25 +1,35 @@
-/** The report's range (first and last day, both included) and what its rows are grouped by. */
+/**
+ * The report's range (first and last day, both included), the team whose keys it counts (when
+ * there are teams), and what its rows are grouped by.
+ */
 import { useId } from "react";
-import { USAGE_DIMENSIONS, type UsageDimension } from "../../api/types";
+import { USAGE_DIMENSIONS, type TeamRef, type UsageDimension } from "../../api/types";
 import { ErrorNote } from "../../components/States";
 
-const LABELS: Record<UsageDimension, string> = { key: "Key", model: "Model", day: "Day" };
+const LABELS: Record<UsageDimension, string> = { key: "Key", model: "Model", day: "Day", team: "Team" };
 
 interface Props {
   from: string;
   to: string;
   groups: readonly UsageDimension[];
+  /** The teams to pick from; none (or an API without teams): no team filter and no team grouping. */
+  teams: readonly TeamRef[];
+  /** Only this team's keys; `null` = every key. */
+  teamId: number | null;
   /** Why the range cannot be asked for. */
   problem: string | null;
   onFrom: (value: string) => void;
   onTo: (value: string) => void;
   onGroups: (groups: readonly UsageDimension[]) => void;
+  onTeam: (teamId: number | null) => void;
 }
 
-export function UsageFilters({ from, to, groups, problem, onFrom, onTo, onGroups }: Props) {
+export function UsageFilters({ from, to, groups, teams, teamId, problem, onFrom, onTo, onGroups, onTeam }: Props) {
   const id = useId();
   const toggle = (dimension: UsageDimension, on: boolean) =>
     onGroups(USAGE_DIMENSIONS.filter((d) => (d === dimension ? on : groups.includes(d))));
+  const withTeams = teams.length > 0 || teamId !== null || groups.includes("team");
+  const dimensions = USAGE_DIMENSIONS.filter((d) => d !== "team" || withTeams);
   return (
     <section className="card usage-filters" aria-label="Report">
       <div className="filter-row">
@@ -49,10 +59,26 @@ export function UsageFilters({ from, to, groups, problem, onFrom, onTo, onGroups
             aria-invalid={problem ? true : undefined}
           />
         </div>
+        {withTeams && (
+          <div className="field">
+            <label className="field-label" htmlFor={`${id}-team`}>
+              Team
+            </label>
+            <select id={`${id}-team`} value={teamId === null ? "" : String(teamId)} onChange={(e) => onTeam(e.target.value === "" ? null : Number(e.target.value))}>
+              <option value="">All keys</option>
+              {teams.map((t) => (
+                <option key={t.id} value={String(t.id)}>
+                  {t.name}
+                </option>
+              ))}
+              {teamId !== null && !teams.some((t) => t.id === teamId) && <option value={String(teamId)}>Team {teamId}</option>}
+            </select>
+          </div>
+        )}
         <fieldset className="field">
           <legend className="field-label">Group rows by</legend>
           <div className="checkbox-row">
-            {USAGE_DIMENSIONS.map((d) => (
+            {dimensions.map((d) => (
               <label key={d} className="checkbox">
                 <input type="checkbox" checked={groups.includes(d)} onChange={(e) => toggle(d, e.target.checked)} />
                 <span>{LABELS[d]}</span>

@@ -1,13 +1,15 @@
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { usageRoute, USAGE_ROWS, type Handler } from "../../test/fixtures";
+import { makeTeam, usageRoute, USAGE_ROWS, type Handler } from "../../test/fixtures";
 import { renderWithApi } from "../../test/render";
 import { UsagePage } from "./UsagePage";
 
-function renderUsage(route: Handler = usageRoute()) {
-  return renderWithApi(<UsagePage />, { "GET /api/usage": route });
+function renderUsage(route: Handler = usageRoute(), teams?: Handler) {
+  return renderWithApi(<UsagePage />, { "GET /api/usage": route, ...(teams ? { "GET /api/teams": teams } : {}) });
 }
+
+const TEAMS: Handler = () => ({ status: 200, body: [makeTeam(), makeTeam({ id: 2, name: "support", key_count: 0 })] });
 
 const usageCalls = (server: { calls: { path: string }[] }) => server.calls.filter((c) => c.path.startsWith("/api/usage")).map((c) => c.path);
 
@@ -152,8 +154,8 @@ describe("UsagePage", () => {
     expect(saved[0]).toEqual({ name: "llm-quota-usage-2026-11-01_2026-11-05.csv", href: "blob:usage" });
     const text = await blobs[0].text();
     expect(text.split("\r\n").slice(0, 2)).toEqual([
-      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds",
-      "1,alice-laptop,,2026-11-03,5,500,250,0.500,0.000,0.000,0.000",
+      "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name",
+      "1,alice-laptop,,2026-11-03,5,500,250,0.500,0.000,0.000,0.000,,",
     ]);
     expect(screen.getByRole("button", { name: "Download CSV" })).toBeEnabled();
   });
@@ -205,5 +207,70 @@ describe("UsagePage", () => {
     await userEvent.click(screen.getByRole("button", { name: "Try again" }));
     expect(await screen.findByRole("row", { name: /^Total/ })).toBeInTheDocument();
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("has no team filter or grouping without teams", async () => {
+    renderUsage();
+    await screen.findByRole("row", { name: /^Total/ });
+    expect(screen.queryByRole("combobox", { name: "Team" })).toBeNull();
+    expect(screen.queryByRole("checkbox", { name: "Team" })).toBeNull();
+    expect(screen.queryByRole("radio", { name: "Team" })).toBeNull();
+  });
+
+  it("counts only one team's keys when a team is picked, in the rows, the chart and the CSV", async () => {
+    const user = userEvent.setup();
+    const { server } = renderUsage(usageRoute(), TEAMS);
+    await screen.findByRole("row", { name: /^Total/ });
+    const team = await screen.findByRole("combobox", { name: "Team" });
+    expect(within(team).getAllByRole("option").map((o) => o.textContent)).toEqual(["All keys", "research", "support"]);
+    expect(team).toHaveValue("");
+    await user.selectOptions(team, "research");
+    expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=key,model,day&team_id=1");
+    expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=key,day&team_id=1");
+    // Only alice-laptop is in "research": 11 of the 17 requests.
+    await waitFor(() => expect(tableRows()).toHaveLength(3));
+    expect(within(totalRow()).getAllByRole("cell")[0]).toHaveTextContent("11");
+    const legend = screen.getByRole("list", { name: "Keys in the chart" });
+    await waitFor(() => expect(within(legend).getAllByRole("listitem").map((li) => li.textContent)).toEqual(["alice-laptop1,650"]));
+
+    await user.selectOptions(team, "support");
+    expect(await screen.findByText(/for the keys of support/)).toBeInTheDocument();
+  });
+
+  it("groups the rows by team, with a link to each team and the keys without one as such", async () => {
+    const user = userEvent.setup();
+    const { server } = renderUsage(usageRoute(), TEAMS);
+    await screen.findByRole("row", { name: /^Total/ });
+    await user.click(await screen.findByRole("checkbox", { name: "Team" }));
+    await user.click(screen.getByRole("checkbox", { name: "Model" }));
+    await user.click(screen.getByRole("checkbox", { name: "Day" }));
+    await user.click(screen.getByRole("checkbox", { name: "Key" }));
+    expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=team");
+    await waitFor(() => expect(tableRows()).toHaveLength(2));
+    const table = screen.getByRole("table", { name: /^Usage by/ });
+    expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)[0]).toBe("Team");
+    expect(tableRows()).toEqual(
+      expect.arrayContaining([
+        ["research", "11", "1,100", "550", "1,650", "1.1"],
+        ["No team", "6", "800", "275", "1,075", "0.6"],
+      ]),
+    );
+    expect(within(table).getByRole("link", { name: "research" })).toHaveAttribute("href", "/teams/1");
+
+    // With the keys too: the team's column comes first.
+    await user.click(screen.getByRole("checkbox", { name: "Key" }));
+    expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=key,team");
+    await waitFor(() => expect(within(table).getAllByRole("columnheader").map((h) => h.textContent).slice(0, 2)).toEqual(["Team", "Key"]));
+  });
+
+  it("stacks the chart by team", async () => {
+    const user = userEvent.setup();
+    const { server } = renderUsage(usageRoute(), TEAMS);
+    await screen.findByRole("row", { name: /^Total/ });
+    await user.click(await screen.findByRole("radio", { name: "Team" }));
+    expect(usageCalls(server)).toContain("/api/usage?from=2026-11-01&to=2026-11-05&group_by=day,team");
+    const legend = await screen.findByRole("list", { name: "Teams in the chart" });
+    expect(within(legend).getAllByRole("listitem").map((li) => li.textContent)).toEqual(["research1,650", "No team1,075"]);
+    expect(within(legend).getByRole("link", { name: "research" })).toHaveAttribute("href", "/teams/1");
   });
 });

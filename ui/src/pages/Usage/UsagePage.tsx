@@ -1,10 +1,11 @@
 /**
- * Usage over a range of days: totals, a chart per day stacked by key or by model, the rows of
- * the report grouped by any of key, model and day, and the same rows as a CSV file.
+ * Usage over a range of days, of every key or of one team's: totals, a chart per day stacked by
+ * key, model or team, the rows of the report grouped by any of key, model, day and team, and the
+ * same rows as a CSV file.
  */
 import { useState } from "react";
 import { useClient, useResource } from "../../api/context";
-import { USAGE_DIMENSIONS, type UsageDimension, type UsageQuery } from "../../api/types";
+import { DEFAULT_USAGE_GROUPS, type Team, type UsageDimension, type UsageQuery } from "../../api/types";
 import { describeError } from "../../api/client";
 import { Icon } from "../../components/Icon";
 import { PageHeader } from "../../components/PageHeader";
@@ -24,23 +25,30 @@ export function UsagePage() {
   const notify = useToast();
   const [from, setFrom] = useState(() => monthStartInput());
   const [to, setTo] = useState(() => dateInput());
-  const [groups, setGroups] = useState<readonly UsageDimension[]>(USAGE_DIMENSIONS);
+  const [groups, setGroups] = useState<readonly UsageDimension[]>(DEFAULT_USAGE_GROUPS);
+  /** Only this team's keys; `null` = every key. */
+  const [teamId, setTeamId] = useState<number | null>(null);
   const [stackBy, setStackBy] = useState<StackBy>("key");
   const [metric, setMetric] = useState<Metric>("tokens");
   const [downloading, setDownloading] = useState(false);
 
+  // For the team filter and grouping; an API without teams (or none made yet) shows neither.
+  const teams = useResource<Team[]>(() => client.listTeams(), [client]);
+  const teamList = teams.data ?? [];
+  const withTeams = teamList.length > 0;
+
   const problem = rangeProblem(from, to);
-  const query: UsageQuery = { from, to, group_by: groups };
+  const query: UsageQuery = { from, to, group_by: groups, team_id: teamId };
   const groupKey = groups.join(",");
   // The rows and the chart's rows (by the stacked dimension and day) are separate reports, so
   // the chart does not depend on what the table is grouped by.
   const report = useResource(
     async () => (problem ? null : { groups, rows: await client.usage(query) }),
-    [client, from, to, groupKey, problem],
+    [client, from, to, groupKey, teamId, problem],
   );
   const chart = useResource(
-    async () => (problem ? null : { by: stackBy, from, to, rows: await client.usage({ from, to, group_by: [stackBy, "day"] }) }),
-    [client, from, to, stackBy, problem],
+    async () => (problem ? null : { by: stackBy, from, to, rows: await client.usage({ from, to, group_by: [stackBy, "day"], team_id: teamId }) }),
+    [client, from, to, stackBy, teamId, problem],
   );
   const reload = () => Promise.all([report.reload(), chart.reload()]);
 
@@ -57,6 +65,7 @@ export function UsagePage() {
   };
 
   const rows = report.data?.rows;
+  const teamName = teamId === null ? null : (teamList.find((t) => t.id === teamId)?.name ?? `team ${teamId}`);
   const loadFailed = report.error !== undefined && !report.data;
   const empty = rows !== undefined && rows.length === 0;
 
@@ -77,13 +86,25 @@ export function UsagePage() {
         }
       />
 
-      <UsageFilters from={from} to={to} groups={groups} problem={problem} onFrom={setFrom} onTo={setTo} onGroups={setGroups} />
+      <UsageFilters
+        from={from}
+        to={to}
+        groups={groups}
+        teams={teamList}
+        teamId={teamId}
+        problem={problem}
+        onFrom={setFrom}
+        onTo={setTo}
+        onGroups={setGroups}
+        onTeam={setTeamId}
+      />
 
       {problem === null && loadFailed && <ErrorState error={report.error} what="the usage" onRetry={() => void reload()} />}
 
       {problem === null && empty && (
         <EmptyState icon="chart" title="No usage in this range">
-          No request was counted from {formatDay(from)} to {formatDay(to)}. Pick other days, or check that the keys are in use.
+          No request was counted from {formatDay(from)} to {formatDay(to)}
+          {teamName === null ? "" : ` for the keys of ${teamName}`}. Pick other days, or check that the keys are in use.
         </EmptyState>
       )}
 
@@ -113,6 +134,7 @@ export function UsagePage() {
                   options={[
                     { value: "key", label: "Key" },
                     { value: "model", label: "Model" },
+                    ...(withTeams || stackBy === "team" ? [{ value: "team" as const, label: "Team" }] : []),
                   ]}
                   onChange={setStackBy}
                 />
@@ -171,7 +193,7 @@ function UsageStats({ rows, days }: { rows: Parameters<typeof totalsOf>[0]; days
   );
 }
 
-function Segmented<T extends string>({
+export function Segmented<T extends string>({
   label,
   name,
   value,

@@ -5,7 +5,10 @@ import { formatNumber, formatSeconds } from "../../format";
 import { Link } from "../../router";
 import { totalsOf } from "./usage";
 
-const HEADINGS: Record<UsageDimension, string> = { key: "Key", model: "Model", day: "Day" };
+const HEADINGS: Record<UsageDimension, string> = { key: "Key", model: "Model", day: "Day", team: "Team" };
+
+/** The columns' order: a key's team before the key. */
+const COLUMNS: readonly UsageDimension[] = ["team", "key", "model", "day"];
 
 interface Props {
   /** The dimensions the rows were asked for with. */
@@ -14,7 +17,8 @@ interface Props {
   loading: boolean;
 }
 
-export function UsageTable({ groups, rows, loading }: Props) {
+export function UsageTable({ groups: asked, rows, loading }: Props) {
+  const groups = COLUMNS.filter((d) => asked.includes(d));
   const totals = totalsOf(rows ?? []);
   const labelColumns = Math.max(1, groups.length);
   return (
@@ -41,7 +45,7 @@ export function UsageTable({ groups, rows, loading }: Props) {
         <tbody>
           {!rows && loading && <SkeletonRows columns={labelColumns + 5} />}
           {rows?.map((r) => (
-            <tr key={`${r.date ?? ""}|${r.key_id ?? ""}|${r.model ?? ""}`}>
+            <tr key={`${r.date ?? ""}|${r.team_id ?? ""}|${r.key_id ?? ""}|${r.model ?? ""}`}>
               {groups.length === 0 && <td data-label="Usage">All keys, models and days</td>}
               {groups.map((g) => (
                 <td key={g} data-label={HEADINGS[g]} className={g === "model" ? "mono" : g === "day" ? "nowrap" : undefined}>
@@ -68,6 +72,14 @@ export function UsageTable({ groups, rows, loading }: Props) {
 }
 
 function Dimension({ row, dimension }: { row: UsageRow; dimension: UsageDimension }) {
+  if (dimension === "team") {
+    if (row.team_id == null) return <span className="muted">No team</span>;
+    return (
+      <Link to={`/teams/${row.team_id}`} className="key-name">
+        {row.team_name ?? `team ${row.team_id}`}
+      </Link>
+    );
+  }
   if (dimension === "key") {
     if (row.key_id == null) return <span className="muted">—</span>;
     return (

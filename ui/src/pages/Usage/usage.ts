@@ -2,7 +2,7 @@
 import type { UsageRow } from "../../api/types";
 import { daysInclusive } from "../../format";
 
-export type StackBy = "key" | "model";
+export type StackBy = "key" | "model" | "team";
 export type Metric = "tokens" | "requests" | "gpu";
 
 /** The API answers at most this many days at once. */
@@ -57,6 +57,8 @@ export interface Series {
   colour: number;
   /** For a key: its id (the legend links to it). */
   keyId?: number;
+  /** For a team: its id (the legend links to it); none for the keys without a team. */
+  teamId?: number;
 }
 
 export interface StackedDay {
@@ -68,15 +70,20 @@ export interface StackedDay {
 
 /** Rows grouped by `by` and day → one stack per day of `dates`, the largest series at the bottom. */
 export function stackRows(rows: readonly UsageRow[], dates: readonly string[], by: StackBy, metric: Metric): { series: Series[]; days: StackedDay[] } {
-  const found = new Map<string, { label: string; total: number; keyId?: number }>();
-  const idOf = (r: UsageRow) => (by === "key" ? `key:${r.key_id ?? ""}` : `model:${r.model ?? ""}`);
+  const found = new Map<string, { label: string; total: number; keyId?: number; teamId?: number }>();
+  const idOf = (r: UsageRow) =>
+    by === "key" ? `key:${r.key_id ?? ""}` : by === "team" ? `team:${r.team_id ?? ""}` : `model:${r.model ?? ""}`;
+  const seriesOf = (r: UsageRow) => {
+    if (by === "key") return { label: r.key_name ?? `key ${r.key_id ?? "?"}`, total: 0, keyId: r.key_id ?? undefined };
+    if (by === "team") {
+      if (r.team_id == null) return { label: "No team", total: 0 };
+      return { label: r.team_name ?? `team ${r.team_id}`, total: 0, teamId: r.team_id };
+    }
+    return { label: r.model ?? "no model", total: 0 };
+  };
   for (const r of rows) {
     const id = idOf(r);
-    const entry =
-      found.get(id) ??
-      (by === "key"
-        ? { label: r.key_name ?? `key ${r.key_id ?? "?"}`, total: 0, keyId: r.key_id ?? undefined }
-        : { label: r.model ?? "no model", total: 0 });
+    const entry = found.get(id) ?? seriesOf(r);
     entry.total += valueOf(r, metric);
     found.set(id, entry);
   }
@@ -84,7 +91,7 @@ export function stackRows(rows: readonly UsageRow[], dates: readonly string[], b
     .filter(([, s]) => s.total > 0)
     .sort(([, a], [, b]) => b.total - a.total || a.label.localeCompare(b.label));
   const named = ranked.length > MAX_SERIES ? ranked.slice(0, MAX_SERIES - 1) : ranked;
-  const series: Series[] = named.map(([id, s], i) => ({ id, label: s.label, total: s.total, colour: i, keyId: s.keyId }));
+  const series: Series[] = named.map(([id, s], i) => ({ id, label: s.label, total: s.total, colour: i, keyId: s.keyId, teamId: s.teamId }));
   const index = new Map(series.map((s, i) => [s.id, i]));
   if (ranked.length > named.length) {
     const rest = ranked.slice(named.length);
