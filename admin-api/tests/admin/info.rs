@@ -125,7 +125,7 @@ async fn openapi_lists_the_paths() {
         count,
         "operation ids are unique (generated clients)"
     );
-    assert_eq!(count, 19);
+    assert_eq!(count, 24);
     assert!(doc["components"]["securitySchemes"]["admin_password"].is_object());
     for schema in [
         "KeyView",

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::{harness, Harness};
 
-const KEY_FIELDS: [&str; 21] = [
+const KEY_FIELDS: [&str; 22] = [
     "id",
     "name",
     "key_prefix",
@@ -27,6 +27,7 @@ const KEY_FIELDS: [&str; 21] = [
     "priority",
     "allowed_models",
     "allow_web_search",
+    "team",
     "usage",
     "in_flight",
     "key",

@@ -70,9 +70,9 @@ async fn usage_report_json_and_csv_agree() {
     assert_eq!(
         json_rows.json(),
         json!([
-            {"key_id": a, "key_name": "alice, \"ops\"", "model": "llama3", "date": null, "requests": 2, "prompt_tokens": 4, "completion_tokens": 5,
+            {"key_id": a, "key_name": "alice, \"ops\"", "team_id": null, "team_name": null, "model": "llama3", "date": null, "requests": 2, "prompt_tokens": 4, "completion_tokens": 5,
               "gpu_seconds": 1.5, "load_seconds": 0.25, "prompt_eval_seconds": 0.0, "eval_seconds": 1.125},
-            {"key_id": b, "key_name": "bob", "model": "qwen3", "date": null, "requests": 1, "prompt_tokens": 2, "completion_tokens": 2, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
+            {"key_id": b, "key_name": "bob", "team_id": null, "team_name": null, "model": "qwen3", "date": null, "requests": 1, "prompt_tokens": 2, "completion_tokens": 2, "gpu_seconds": 0.0, "load_seconds": 0.0, "prompt_eval_seconds": 0.0, "eval_seconds": 0.0},
         ])
     );
 
@@ -91,9 +91,9 @@ async fn usage_report_json_and_csv_agree() {
         std::str::from_utf8(&csv.body).unwrap(),
         format!(
             "key_id,key_name,model,date,requests,prompt_tokens,completion_tokens,\
-             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds\r\n\
-             {a},\"alice, \"\"ops\"\"\",llama3,,2,4,5,1.500,0.250,0.000,1.125\r\n\
-             {b},bob,qwen3,,1,2,2,0.000,0.000,0.000,0.000\r\n"
+             gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name\r\n\
+             {a},\"alice, \"\"ops\"\"\",llama3,,2,4,5,1.500,0.250,0.000,1.125,,\r\n\
+             {b},bob,qwen3,,1,2,2,0.000,0.000,0.000,0.000,,\r\n"
         )
     );
     // Accept: text/csv does the same.
@@ -111,7 +111,7 @@ async fn usage_report_json_and_csv_agree() {
     let total = h.get("/api/usage?group_by=").await.json();
     assert_eq!(
         total,
-        json!([{"key_id": null, "key_name": null, "model": null, "date": null, "requests": 3, "prompt_tokens": 6, "completion_tokens": 7,
+        json!([{"key_id": null, "key_name": null, "team_id": null, "team_name": null, "model": null, "date": null, "requests": 3, "prompt_tokens": 6, "completion_tokens": 7,
                 "gpu_seconds": 1.5, "load_seconds": 0.25, "prompt_eval_seconds": 0.0, "eval_seconds": 1.125}])
     );
     for (query, field) in [

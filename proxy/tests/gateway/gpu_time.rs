@@ -103,7 +103,9 @@ async fn host_time_times_gpu_weight() {
     let csv = gw.admin_text("/api/usage?group_by=key&format=csv").await;
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with(",gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds"),
+        header.ends_with(
+            ",gpu_seconds,load_seconds,prompt_eval_seconds,eval_seconds,team_id,team_name"
+        ),
         "{header}"
     );
     assert!(csv.lines().nth(1).unwrap().contains(",0.002,"), "{csv}");
