@@ -1,9 +1,9 @@
-//! Usage alerts (docs/operations.md, "Alerts"): when a key's usage first crosses a threshold of
-//! one of its limits in a period, one JSON POST to `alerts.webhook_url`, and the gauge
-//! `llm_quota_key_usage_ratio{api_key,limit}` for Alertmanager.
+//! Usage alerts (docs/operations.md, "Alerts"): when a key's or a team's usage first crosses a
+//! threshold of one of its limits in a period, one JSON POST to `alerts.webhook_url`, and (for
+//! keys) the gauge `llm_quota_key_usage_ratio{api_key,limit}` for Alertmanager.
 //!
 //! Nothing here is on the request path. A scan every `alerts.scan_interval_seconds` reads the
-//! keys that have a limit and the counters (two queries), updates the gauge and finds new
+//! keys and teams that have a limit and their counters (four queries), updates the gauge and finds new
 //! crossings; a sender task delivers them one at a time with retries, through a bounded
 //! queue, so a slow or dead receiver never holds up a request or the scan. Each crossing (of a
 //! threshold of a limit's value in a period) is sent once per instance and recorded in the
@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use pingora::server::ShutdownWatch;
 use quota_engine::audit::{self, Action, Change, CLIENT_GATEWAY};
-use quota_engine::gate::{self, Counters, LimitKind};
-use quota_engine::{keys, ApiKey, PeriodKeys};
+use quota_engine::gate::{self, AccountId, Counters, LimitKind};
+use quota_engine::{keys, teams, ApiKey, Limits, PeriodKeys, Team};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -41,18 +41,57 @@ const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The JSON body of one alert. `text` is what Slack and Mattermost show as the message.
+/// Whose limits a scan compares with usage: a key's, or a team's (all its keys together).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watched {
+    pub account: AccountId,
+    pub name: String,
+    /// The key's display prefix; `None` for a team.
+    pub prefix: Option<String>,
+    pub limits: Limits,
+}
+
+impl Watched {
+    pub fn key(key: &ApiKey) -> Watched {
+        Watched {
+            account: AccountId::Key(key.id),
+            name: key.name.clone(),
+            prefix: Some(key.key_prefix.clone()),
+            limits: key.limits,
+        }
+    }
+
+    pub fn team(team: &Team) -> Watched {
+        Watched {
+            account: AccountId::Team(team.id),
+            name: team.name.clone(),
+            prefix: None,
+            limits: team.limits,
+        }
+    }
+
+    fn is_team(&self) -> bool {
+        matches!(self.account, AccountId::Team(_))
+    }
+}
+
+/// The JSON body of one alert. `text` is what Slack and Mattermost show as the message. A
+/// key's alert names the key (`key_name`, `key_prefix`), a team's the team (`team`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
     #[serde(skip)]
-    pub key_id: i64,
+    pub account: AccountId,
     #[serde(skip)]
     pub kind: LimitKind,
-    pub key_name: String,
-    pub key_prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     /// `daily_tokens`, `monthly_tokens`, `daily_requests`, `monthly_requests`,
-    /// `daily_gpu_seconds` or `monthly_gpu_seconds`.
-    pub limit: &'static str,
+    /// `daily_gpu_seconds` or `monthly_gpu_seconds`; `team_` before it for a team's limit.
+    pub limit: String,
     /// The threshold crossed, a fraction of the limit.
     pub threshold: f64,
     /// Used and the limit, in the limit's unit (GPU time: milliseconds).
@@ -64,16 +103,16 @@ pub struct Alert {
     pub text: String,
 }
 
-/// One crossing: (key id, limit, the limit's value, threshold as bits). A limit changed in a
-/// period gets crossings of its own.
-type Slot = (i64, LimitKind, i64, u64);
+/// One crossing: (key or team, limit, the limit's value, threshold as bits). A limit changed
+/// in a period gets crossings of its own.
+type Slot = (AccountId, LimitKind, i64, u64);
 
 /// Slot → the period it was last sent (or queued) for.
 type Sent = HashMap<Slot, String>;
 
 fn slot(alert: &Alert) -> Slot {
     (
-        alert.key_id,
+        alert.account,
         alert.kind,
         alert.limit_value,
         alert.threshold.to_bits(),
@@ -88,19 +127,19 @@ pub struct Scan {
     pub crossings: Vec<Alert>,
 }
 
-/// Compares every key's usage with its limits. A crossing already in `sent` for the same
-/// period is not repeated; new ones are added to `sent`. Limits of 0 (a key shut off on
-/// purpose) have no ratio and no alerts.
+/// Compares every watched key's and team's usage with its limits. A crossing already in
+/// `sent` for the same period is not repeated; new ones are added to `sent`. Limits of 0 (a
+/// key shut off on purpose) have no ratio and no alerts. The gauge's ratios are the keys'.
 pub fn scan(
-    keys: &[ApiKey],
-    counters: &HashMap<i64, Counters>,
+    watched: &[Watched],
+    counters: &HashMap<AccountId, Counters>,
     periods: &PeriodKeys,
     thresholds: &[f64],
     sent: &mut Sent,
 ) -> Scan {
     let mut out = Scan::default();
-    for key in keys {
-        let used_now = counters.get(&key.id).copied().unwrap_or_default();
+    for key in watched {
+        let used_now = counters.get(&key.account).copied().unwrap_or_default();
         for (kind, limit) in key.limits.each() {
             let Some(limit) = limit.filter(|l| *l > 0) else {
                 continue;
@@ -108,8 +147,9 @@ pub fn scan(
             let used = used_now.used(kind);
             #[allow(clippy::cast_precision_loss)] // limits and usage are far below 2^52
             let ratio = used as f64 / limit as f64;
-            out.ratios
-                .push((key.key_prefix.clone(), kind.label(), ratio));
+            if let Some(prefix) = &key.prefix {
+                out.ratios.push((prefix.clone(), kind.label(), ratio));
+            }
             let (period, resets_at) = if kind.is_daily() {
                 (&periods.day, periods.day_resets_at)
             } else {
@@ -119,7 +159,7 @@ pub fn scan(
                 if ratio < threshold {
                     continue;
                 }
-                let slot = (key.id, kind, limit, threshold.to_bits());
+                let slot = (key.account, kind, limit, threshold.to_bits());
                 if sent.get(&slot) == Some(period) {
                     continue;
                 }
@@ -133,7 +173,7 @@ pub fn scan(
 }
 
 fn alert(
-    key: &ApiKey,
+    key: &Watched,
     kind: LimitKind,
     threshold: f64,
     used: i64,
@@ -150,21 +190,30 @@ fn alert(
     } else {
         (used.to_string(), format!("{limit} tokens"))
     };
+    let (who, label) = match &key.prefix {
+        Some(prefix) => (
+            format!("key \"{}\" ({prefix})", key.name),
+            kind.label().to_owned(),
+        ),
+        None => (
+            format!("team \"{}\"", key.name),
+            format!("team_{}", kind.label()),
+        ),
+    };
     Alert {
-        key_id: key.id,
+        account: key.account,
         kind,
-        key_name: key.name.clone(),
-        key_prefix: key.key_prefix.clone(),
-        limit: kind.label(),
+        key_name: key.prefix.as_ref().map(|_| key.name.clone()),
+        key_prefix: key.prefix.clone(),
+        team: key.is_team().then(|| key.name.clone()),
+        limit: label,
         threshold,
         used,
         limit_value: limit,
         period: period.to_owned(),
         resets_at: resets_at.to_rfc3339(),
         text: format!(
-            "llm-quota: key \"{}\" ({}) has crossed {percent}% of its {}: {used_text} of {limit_text} used in {period}; it resets at {}",
-            key.name,
-            key.key_prefix,
+            "llm-quota: {who} has crossed {percent}% of its {}: {used_text} of {limit_text} used in {period}; it resets at {}",
             kind.noun(),
             resets_at.to_rfc3339()
         ),
@@ -183,13 +232,24 @@ async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
         }
     };
     for entry in entries {
-        let (Some(key_id), Some(after)) = (entry.key_id, entry.after) else {
+        let Some(after) = entry.after else {
+            continue;
+        };
+        let team_id = after.get("team_id").and_then(serde_json::Value::as_i64);
+        let Some(account) = entry
+            .key_id
+            .map(AccountId::Key)
+            .or(team_id.map(AccountId::Team))
+        else {
             continue;
         };
         if after.get("delivered").and_then(serde_json::Value::as_bool) == Some(false) {
             continue; // recorded by an earlier version: not delivered, so not sent
         }
-        let limit = after.get("limit").and_then(|v| v.as_str());
+        let limit = after
+            .get("limit")
+            .and_then(|v| v.as_str())
+            .map(|l| l.strip_prefix("team_").unwrap_or(l));
         let kind = LimitKind::ALL
             .into_iter()
             .find(|k| Some(k.label()) == limit);
@@ -200,7 +260,7 @@ async fn already_sent(state: &AppState, periods: &PeriodKeys) -> Sent {
             (kind, value, threshold, period)
         {
             sent.insert(
-                (key_id, kind, value, threshold.to_bits()),
+                (account, kind, value, threshold.to_bits()),
                 period.to_owned(),
             );
         }
@@ -318,9 +378,31 @@ pub async fn run(state: Arc<AppState>, mut shutdown: ShutdownWatch) {
         }
         let periods = state.config.periods.at(Utc::now());
         let read = async {
-            let keys = keys::list_with_limits(&state.db).await?;
-            let counters = gate::all_counters(&state.db, &periods).await?;
-            Ok::<_, quota_engine::EngineError>((keys, counters))
+            let mut watched: Vec<Watched> = keys::list_with_limits(&state.db)
+                .await?
+                .iter()
+                .map(Watched::key)
+                .collect();
+            watched.extend(
+                teams::list(&state.db)
+                    .await?
+                    .iter()
+                    .filter(|t| t.limits.each().iter().any(|(_, l)| l.is_some()))
+                    .map(Watched::team),
+            );
+            let mut counters: HashMap<AccountId, Counters> =
+                gate::all_counters(&state.db, &periods)
+                    .await?
+                    .into_iter()
+                    .map(|(id, c)| (AccountId::Key(id), c))
+                    .collect();
+            counters.extend(
+                gate::all_team_counters(&state.db, &periods)
+                    .await?
+                    .into_iter()
+                    .map(|(id, c)| (AccountId::Team(id), c)),
+            );
+            Ok::<_, quota_engine::EngineError>((watched, counters))
         };
         let (all, counters) = match read.await {
             Ok(found) => found,
@@ -403,13 +485,13 @@ async fn deliver_all(
     while let Some(alert) = rx.recv().await {
         match deliver(&client, &url, &alert, ATTEMPTS, FIRST_BACKOFF).await {
             Ok(attempts) => {
-                tracing::info!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, attempts, "alert sent");
+                tracing::info!(key = ?alert.key_prefix, team = ?alert.team, limit = %alert.limit, threshold = alert.threshold, attempts, "alert sent");
                 shared.lock().delivered(&alert);
                 record(&state, &alert).await;
             }
             Err(e) => {
                 let backoff = shared.lock().failed(&alert, Instant::now());
-                tracing::warn!(key = %alert.key_prefix, limit = alert.limit, threshold = alert.threshold, error = %e, retry_in_seconds = backoff.as_secs(), "alert not delivered after {ATTEMPTS} attempts; tried again later");
+                tracing::warn!(key = ?alert.key_prefix, team = ?alert.team, limit = %alert.limit, threshold = alert.threshold, error = %e, retry_in_seconds = backoff.as_secs(), "alert not delivered after {ATTEMPTS} attempts; tried again later");
             }
         }
     }
@@ -452,7 +534,7 @@ async fn deliver(
 }
 
 async fn record(state: &AppState, alert: &Alert) {
-    let after = serde_json::json!({
+    let mut after = serde_json::json!({
         "limit": alert.limit,
         "threshold": alert.threshold,
         "used": alert.used,
@@ -460,10 +542,19 @@ async fn record(state: &AppState, alert: &Alert) {
         "period": alert.period,
         "delivered": true,
     });
+    // A team's alert names the team in its values (entries name keys only).
+    if let (AccountId::Team(team_id), Some(name)) = (alert.account, &alert.team) {
+        after["team_id"] = team_id.into();
+        after["team"] = name.as_str().into();
+    }
+    let key = match (alert.account, &alert.key_name) {
+        (AccountId::Key(id), Some(name)) => Some((id, name.as_str())),
+        _ => None,
+    };
     let change = Change {
         client: CLIENT_GATEWAY,
         action: Action::AlertSent,
-        key: Some((alert.key_id, &alert.key_name)),
+        key,
         before: None,
         after: Some(after),
     };
@@ -476,10 +567,10 @@ async fn record(state: &AppState, alert: &Alert) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use quota_engine::{Limits, Pacing, Periods};
+    use quota_engine::{Pacing, Periods};
 
-    fn key(id: i64, limits: Limits) -> ApiKey {
-        ApiKey {
+    fn key(id: i64, limits: Limits) -> Watched {
+        Watched::key(&ApiKey {
             id,
             name: format!("key{id}"),
             key_prefix: format!("sk-{id:08}"),
@@ -494,7 +585,7 @@ mod tests {
             old_secret_valid_until: None,
             secret_valid_until: None,
             team: None,
-        }
+        })
     }
 
     /// A GPU-time limit crosses like the others; its message reads in seconds.
@@ -509,7 +600,7 @@ mod tests {
         );
         let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
         let used = HashMap::from([(
-            1,
+            AccountId::Key(1),
             Counters {
                 day_gpu_ms: 2_900_500,
                 ..Counters::default()
@@ -525,7 +616,7 @@ mod tests {
         assert_eq!(out.crossings.len(), 1);
         let a = &out.crossings[0];
         assert_eq!(
-            (a.limit, a.used, a.limit_value),
+            (a.limit.as_str(), a.used, a.limit_value),
             ("daily_gpu_seconds", 2_900_500, 3_600_000)
         );
         assert!(
@@ -534,6 +625,42 @@ mod tests {
             "{}",
             a.text
         );
+    }
+
+    /// A team's limit crosses like a key's: the alert names the team (`team_` label, no key
+    /// fields in the body), and the gauge, which is per key, gets no series for it.
+    #[test]
+    fn team_crossings_name_the_team() {
+        let team = Watched {
+            account: AccountId::Team(7),
+            name: "data".into(),
+            prefix: None,
+            limits: Limits {
+                monthly_tokens: Some(1_000),
+                ..Default::default()
+            },
+        };
+        let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
+        let used = HashMap::from([(
+            AccountId::Team(7),
+            Counters {
+                month_tokens: 950,
+                ..Counters::default()
+            },
+        )]);
+        let out = scan(&[team], &used, &periods, &[0.8, 1.0], &mut Sent::new());
+        assert!(out.ratios.is_empty());
+        assert_eq!(out.crossings.len(), 1);
+        let a = &out.crossings[0];
+        assert_eq!(a.limit, "team_monthly_tokens");
+        assert!(
+            a.text.starts_with("llm-quota: team \"data\" has crossed 80% of its monthly token quota: 950 of 1000 tokens used"),
+            "{}",
+            a.text
+        );
+        let body = serde_json::to_value(a).unwrap();
+        assert_eq!(body["team"], "data");
+        assert!(body.get("key_name").is_none() && body.get("key_prefix").is_none());
     }
 
     /// Each threshold is sent once per period: again in a new period, never twice in one.
@@ -551,7 +678,7 @@ mod tests {
         let mut sent = Sent::new();
         let used = |n: i64| {
             HashMap::from([(
-                1,
+                AccountId::Key(1),
                 Counters {
                     day_requests: n,
                     ..Counters::default()
@@ -581,7 +708,7 @@ mod tests {
         assert_eq!(second.crossings.len(), 1);
         let a = &second.crossings[0];
         assert_eq!(
-            (a.limit, a.threshold, a.used, a.limit_value),
+            (a.limit.as_str(), a.threshold, a.used, a.limit_value),
             ("daily_requests", 0.8, 8, 10)
         );
         assert_eq!(a.period, periods.day);
@@ -633,7 +760,7 @@ mod tests {
         let periods = Periods::new(chrono_tz::UTC).at(Utc::now());
         let used = |n: i64| {
             HashMap::from([(
-                1,
+                AccountId::Key(1),
                 Counters {
                     day_requests: n,
                     ..Counters::default()

@@ -174,12 +174,12 @@ async fn usage_report_matches_the_key_objects() {
 
 /// A local receiver of webhook POSTs.
 #[derive(Clone, Default)]
-struct Receiver {
-    alerts: Arc<Mutex<Vec<Value>>>,
+pub struct Receiver {
+    pub alerts: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Receiver {
-    async fn start(&self) -> String {
+    pub async fn start(&self) -> String {
         let alerts = Arc::clone(&self.alerts);
         let app = axum::Router::new().route(
             "/hook",
@@ -197,7 +197,7 @@ impl Receiver {
         url
     }
 
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
         for _ in 0..300 {
             if self.alerts.lock().len() >= n {
                 return self.alerts.lock().clone();
@@ -216,7 +216,7 @@ async fn gateway_alerting_to(hook: String) -> (fake_ollama::FakeOllama, Gateway)
 }
 
 /// Alerts to `hook`, usage compared with the limits every second.
-fn alerting_to(hook: String, db: Db) -> Options {
+pub fn alerting_to(hook: String, db: Db) -> Options {
     Options {
         db,
         env: vec![("ALERT_WEBHOOK_URL".into(), hook)],

@@ -384,3 +384,63 @@ async fn teams_from_the_command_line() {
     let (_, out, _) = gw.cli(&["keys", "list"]);
     assert!(out.contains("TEAM") && out.contains("data"), "{out}");
 }
+
+/// A team's usage crossing a threshold of its limit sends one alert naming the team (its
+/// `team_` label, no key fields), recorded in the audit trail; a restarted gateway does not
+/// send it again.
+#[tokio::test]
+async fn team_thresholds_alert_once() {
+    let receiver = crate::team::Receiver::default();
+    let hook = receiver.start().await;
+    let upstream = fake();
+    let gw = Gateway::start(
+        &upstream.url(),
+        crate::team::alerting_to(hook.clone(), Db::Sqlite),
+    )
+    .await;
+    create_team(&gw, json!({"name": "data", "daily_request_limit": 5})).await;
+    let a = gw.create_key(&["--team", "data"]);
+    let b = gw.create_key(&["--team", "data"]);
+    for key in [&a, &b, &a, &b] {
+        let r = generate(&gw, key).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let alerts = receiver.wait_for(1).await;
+    let alert = &alerts[0];
+    assert_eq!(alert["team"], "data", "{alert}");
+    assert_eq!(alert["limit"], "team_daily_requests");
+    assert_eq!(
+        (alert["used"].as_i64(), alert["limit_value"].as_i64()),
+        (Some(4), Some(5))
+    );
+    assert!(alert.get("key_name").is_none(), "{alert}");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains("team \"data\" has crossed 80% of its daily request quota"),
+        "{alert}"
+    );
+    let trail = gw.admin_json("/api/audit").await;
+    let sent: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "alert.sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{trail}");
+    assert_eq!(sent[0]["after"]["team"], "data");
+    let mut gw = gw;
+    gw.terminate();
+    let _again = Gateway::start(
+        &upstream.url(),
+        crate::team::alerting_to(hook, Db::Shared(gw.database_url.clone())),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.alerts.lock().len(),
+        1,
+        "a restart repeated the team's alert"
+    );
+}
