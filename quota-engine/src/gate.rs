@@ -252,16 +252,9 @@ impl Counters {
 pub struct Payer {
     pub key_id: i64,
     pub limits: Limits,
-    pub team: Option<TeamPayer>,
-}
-
-/// A team's side of a [`Payer`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TeamPayer {
-    pub id: i64,
-    /// Named in refusals (`team "data" daily token quota exceeded …`).
-    pub name: String,
-    pub limits: Limits,
+    /// The key's team as the key was read (shared with the key, not copied per request);
+    /// named in refusals (`team "data" daily token quota exceeded …`).
+    pub team: Option<std::sync::Arc<crate::Team>>,
 }
 
 impl Payer {
@@ -279,11 +272,7 @@ impl Payer {
         Payer {
             key_id: key.id,
             limits: key.limits,
-            team: key.team.as_ref().map(|team| TeamPayer {
-                id: team.id,
-                name: team.name.clone(),
-                limits: team.limits,
-            }),
+            team: key.team.clone(),
         }
     }
 

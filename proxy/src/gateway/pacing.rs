@@ -48,16 +48,16 @@ pub struct Paced {
 }
 
 /// Whose pacing a request goes through: its key's, then its team's (named in refusals).
-fn pacings(key: &ApiKey) -> Vec<(AccountId, &Pacing, Option<&str>)> {
-    let mut all = vec![(AccountId::Key(key.id), &key.pacing, None)];
-    if let Some(team) = &key.team {
-        all.push((
-            AccountId::Team(team.id),
-            &team.pacing,
-            Some(team.name.as_str()),
-        ));
-    }
-    all
+fn pacings(key: &ApiKey) -> impl Iterator<Item = (AccountId, &Pacing, Option<&str>)> {
+    std::iter::once((AccountId::Key(key.id), &key.pacing, None)).chain(key.team.as_ref().map(
+        |team| {
+            (
+                AccountId::Team(team.id),
+                &team.pacing,
+                Some(team.name.as_str()),
+            )
+        },
+    ))
 }
 
 /// The parallel slots and the per-minute windows of the key and its team, before the quota
