@@ -41,6 +41,7 @@ def test_csv_opens_with_the_csv_module_and_matches_json(gateway, new_key):
     seconds = ["gpu_seconds", "load_seconds", "prompt_eval_seconds", "eval_seconds"]
     assert list(table[0].keys()) == [
         "key_id", "key_name", "model", "date", "requests", "prompt_tokens", "completion_tokens", *seconds,
+        "team_id", "team_name",
     ]
 
     def cell(name, value):
