@@ -21,7 +21,8 @@
 //!
 //! The gateway runs with quotas on (a key with large daily request, token and GPU-time limits:
 //! the gate, the reservations and the commit run on every request; `--no-gpu-limit` leaves the
-//! GPU-time limit out) and tiktoken counting. Results are printed as a Markdown report with ratios
+//! GPU-time limit out; `--team` puts the key in a team with limits of its own, so that every
+//! request counts against both) and tiktoken counting. Results are printed as a Markdown report with ratios
 //! (llm-quota against direct, plain-pingora and nginx; PostgreSQL against SQLite; two instances
 //! against one).
 //!
@@ -111,6 +112,10 @@ struct Args {
     /// GPU-time quotas, or to measure what the limit costs).
     #[arg(long)]
     no_gpu_limit: bool,
+    /// Put the gateway's key in a team with limits of its own (every request then counts
+    /// against both).
+    #[arg(long)]
+    team: bool,
     /// Also run the gateway on PostgreSQL (one instance, then two sharing the database), e.g.
     /// postgres://postgres@127.0.0.1:5432/postgres. The run gets a fresh schema of that
     /// database (`bench_…`).
@@ -160,6 +165,7 @@ const SCENARIOS: &[Scenario] = &[
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     procs::GPU_LIMIT.store(!args.no_gpu_limit, std::sync::atomic::Ordering::Relaxed);
+    procs::TEAM.store(args.team, std::sync::atomic::Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -213,6 +213,9 @@ pub enum Db<'a> {
 
 /// Whether the bench key gets a GPU-time limit (`--no-gpu-limit` turns it off).
 pub static GPU_LIMIT: AtomicBool = AtomicBool::new(true);
+/// Whether the bench key belongs to a team with limits of its own (`--team`): every request is
+/// then admitted, extended and settled against the key and the team.
+pub static TEAM: AtomicBool = AtomicBool::new(false);
 
 /// Starts `llm-quota serve` against `upstream` (an `http://` URL). With `key: None`, a key with
 /// huge daily limits is created first (`llm-quota keys create`); pass the key of a gateway on
@@ -239,6 +242,32 @@ pub fn start_gateway(
     let key = match key {
         Some(k) => k.to_owned(),
         None => {
+            let team = TEAM.load(Ordering::Relaxed);
+            if team {
+                let mut teams = Command::new(bin);
+                env(&mut teams);
+                let out = teams
+                    .args([
+                        "teams",
+                        "create",
+                        "--name",
+                        "bench",
+                        "--daily-requests",
+                        "1000000000000",
+                        "--daily-tokens",
+                        "1000000000000000",
+                        "--daily-gpu-seconds",
+                        "1000000000",
+                    ])
+                    .output()
+                    .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
+                if !out.status.success() {
+                    bail!(
+                        "team creation failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
             let mut create = Command::new(bin);
             env(&mut create);
             let out = create
@@ -258,6 +287,7 @@ pub fn start_gateway(
                 } else {
                     &[]
                 })
+                .args(if team { &["--team", "bench"][..] } else { &[] })
                 .output()
                 .with_context(|| format!("cannot run {}: {BUILD_HINT}", bin.display()))?;
             let key = String::from_utf8_lossy(&out.stdout)
